@@ -1,0 +1,55 @@
+/**
+ * gmem: guest memory and IOMMU translation for Deno, on real host memory.
+ *
+ * This entry point re-exports the public surface. The foundation is {@link MmapRegion}: a mapping
+ * of host memory made through the native helper, owned safely (views are detached before the
+ * memory goes away) and protected (writes to read-only memory throw instead of faulting).
+ *
+ * @example
+ * ```ts
+ * import { MmapRegion } from "./mod.ts";
+ * using a = MmapRegion.memfd(4096, { name: "guest-ram" });
+ * using b = MmapRegion.fromFile(a.fileOffset!, 4096);
+ * a.write(new TextEncoder().encode("hi"), 0);
+ * console.log(new TextDecoder().decode(b.bytes(0, 2))); // "hi"
+ * ```
+ * @module
+ */
+
+export { type AddressLike, U64_LIMIT, U64_MAX } from "./src/address.ts";
+export {
+  BufferEscapedError,
+  GuestMemoryError,
+  type GuestMemoryErrorKind,
+  InvalidArgumentError,
+  MappingPastEofError,
+  NativeLibraryError,
+  NoAccessError,
+  OutOfBoundsError,
+  ReadOnlyError,
+  RegionClosedError,
+  SyscallError,
+} from "./src/errors.ts";
+export type { RawPointer } from "./src/ffi/binding.ts";
+export { hex } from "./src/format.ts";
+export { type HostDiagnostics, hostDiagnostics, residentBytes } from "./src/mmap/host_diagnostics.ts";
+export {
+  MAP_ANONYMOUS,
+  MAP_FIXED,
+  MAP_HUGE_1GB,
+  MAP_HUGE_2MB,
+  MAP_HUGETLB,
+  MAP_NORESERVE,
+  MAP_POPULATE,
+  MAP_PRIVATE,
+  MAP_SHARED,
+  mapFlagsToString,
+  PROT_EXEC,
+  PROT_NONE,
+  PROT_READ,
+  PROT_WRITE,
+  protToString,
+} from "./src/mmap/constants.ts";
+export { FileOffset, type FileSource } from "./src/mmap/file_offset.ts";
+export { type FileIdentity, MmapRegion } from "./src/mmap/mmap_region.ts";
+export { type HugePageSize, type MapOptions, MmapRegionBuilder } from "./src/mmap/mmap_region_builder.ts";

@@ -1,0 +1,329 @@
+/*
+ * gmem native helper: the few things a direct libc call from TypeScript cannot do well.
+ *
+ * Every function returns 0 (or a non-negative value) on success and -errno on failure, so the
+ * caller never has to read errno after the fact. All 64-bit values travel as uint64_t/int64_t
+ * because the FFI fast path needs BigInt-typed 64-bit parameters.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef MFD_CLOEXEC
+#define MFD_CLOEXEC 0x0001U
+#endif
+#ifndef MFD_HUGETLB
+#define MFD_HUGETLB 0x0004U
+#endif
+#ifndef MADV_HUGEPAGE
+#define MADV_HUGEPAGE 14
+#endif
+#ifndef MADV_DONTDUMP
+#define MADV_DONTDUMP 16
+#endif
+
+/* Layout of the request block shared with src/ffi/map_request.ts (int64 slots). */
+enum {
+  REQ_SIZE = 0,        /* bytes to map (usable part) */
+  REQ_PROT = 1,        /* PROT_* */
+  REQ_FLAGS = 2,       /* MAP_* (no MAP_FIXED) */
+  REQ_FD = 3,          /* file descriptor, or -1 */
+  REQ_OFFSET = 4,      /* file offset */
+  REQ_ALIGN = 5,       /* required alignment of the usable start, 0 = page */
+  REQ_GUARD_BEFORE = 6,/* PROT_NONE bytes before the usable part */
+  REQ_GUARD_AFTER = 7, /* PROT_NONE bytes after the usable part */
+  REQ_OPTIONS = 8,     /* GM_OPT_* bits */
+  REQ_MEMFD_FLAGS = 9, /* extra memfd_create flags (MFD_HUGETLB | size bits) */
+  OUT_ADDR = 10,       /* usable start */
+  OUT_FD = 11,         /* memfd created, or -1 */
+  OUT_STEP = 12,       /* which step failed (GM_STEP_*) */
+  REQ_SLOTS = 16
+};
+
+enum { GM_OPT_MEMFD = 1, GM_OPT_MADV_HUGEPAGE = 2, GM_OPT_MADV_DONTDUMP = 4 };
+enum {
+  GM_STEP_NONE = 0, GM_STEP_MEMFD_CREATE = 1, GM_STEP_FTRUNCATE = 2, GM_STEP_RESERVE = 3,
+  GM_STEP_MMAP = 4, GM_STEP_MADVISE_HUGEPAGE = 5, GM_STEP_MADVISE_DONTDUMP = 6, GM_STEP_MPROTECT = 7
+};
+
+static uint64_t page_size(void) {
+  static uint64_t ps;
+  if (!ps) ps = (uint64_t)sysconf(_SC_PAGESIZE);
+  return ps;
+}
+
+uint64_t gm_page_size(void) { return page_size(); }
+
+int32_t gm_request_slots(void) { return REQ_SLOTS; }
+
+/*
+ * Map memory as the request block describes. With no alignment and no guard pages this is a single
+ * mmap. Otherwise a PROT_NONE reservation is taken first (large enough to align inside it), the
+ * real mapping is placed over it with MAP_FIXED, and the slack that is neither guard nor mapping is
+ * given back. On any failure everything made so far is undone, so nothing is left half-built.
+ */
+int32_t gm_map(int64_t *req, const char *memfd_name) {
+  uint64_t size = (uint64_t)req[REQ_SIZE];
+  int prot = (int)req[REQ_PROT];
+  int flags = (int)req[REQ_FLAGS];
+  int fd = (int)req[REQ_FD];
+  off_t offset = (off_t)req[REQ_OFFSET];
+  uint64_t align = (uint64_t)req[REQ_ALIGN];
+  uint64_t gb = (uint64_t)req[REQ_GUARD_BEFORE];
+  uint64_t ga = (uint64_t)req[REQ_GUARD_AFTER];
+  int64_t options = req[REQ_OPTIONS];
+  int created_fd = -1;
+  int err = 0;
+
+  req[OUT_ADDR] = 0;
+  req[OUT_FD] = -1;
+  req[OUT_STEP] = GM_STEP_NONE;
+  if (align < page_size()) align = 0;
+
+  if (options & GM_OPT_MEMFD) {
+    created_fd = memfd_create(memfd_name ? memfd_name : "gmem", MFD_CLOEXEC | (unsigned)req[REQ_MEMFD_FLAGS]);
+    if (created_fd < 0) { req[OUT_STEP] = GM_STEP_MEMFD_CREATE; return -errno; }
+    if (ftruncate(created_fd, (off_t)size) != 0) {
+      err = errno; close(created_fd); req[OUT_STEP] = GM_STEP_FTRUNCATE; return -err;
+    }
+    fd = created_fd;
+    offset = 0;
+  }
+
+  void *usable;
+  if (align == 0 && gb == 0 && ga == 0) {
+    usable = mmap(NULL, size, prot, flags, fd, offset);
+    if (usable == MAP_FAILED) { err = errno; req[OUT_STEP] = GM_STEP_MMAP; goto fail_fd; }
+  } else {
+    uint64_t slack = align ? align : 0;
+    uint64_t total = gb + size + ga + slack;
+    char *res = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (res == MAP_FAILED) { err = errno; req[OUT_STEP] = GM_STEP_RESERVE; goto fail_fd; }
+    uint64_t start = (uint64_t)(uintptr_t)res + gb;
+    if (align) start = (start + align - 1) & ~(align - 1);
+    usable = mmap((void *)(uintptr_t)start, size, prot, flags | MAP_FIXED, fd, offset);
+    if (usable == MAP_FAILED) {
+      err = errno; munmap(res, total); req[OUT_STEP] = GM_STEP_MMAP; goto fail_fd;
+    }
+    /* Give back the slack around [start - gb, start + size + ga). */
+    uint64_t keep_lo = start - gb, keep_hi = start + size + ga;
+    uint64_t res_lo = (uint64_t)(uintptr_t)res, res_hi = res_lo + total;
+    if (keep_lo > res_lo) munmap(res, keep_lo - res_lo);
+    if (res_hi > keep_hi) munmap((void *)(uintptr_t)keep_hi, res_hi - keep_hi);
+  }
+
+  if ((options & GM_OPT_MADV_HUGEPAGE) && madvise(usable, size, MADV_HUGEPAGE) != 0) {
+    err = errno; req[OUT_STEP] = GM_STEP_MADVISE_HUGEPAGE; goto fail_map;
+  }
+  if ((options & GM_OPT_MADV_DONTDUMP) && madvise(usable, size, MADV_DONTDUMP) != 0) {
+    err = errno; req[OUT_STEP] = GM_STEP_MADVISE_DONTDUMP; goto fail_map;
+  }
+  req[OUT_ADDR] = (int64_t)(uintptr_t)usable;
+  req[OUT_FD] = created_fd;
+  return 0;
+
+fail_map:
+  munmap((char *)usable - gb, gb + size + ga);
+fail_fd:
+  if (created_fd >= 0) close(created_fd);
+  return -err;
+}
+
+int32_t gm_unmap(uint64_t addr, uint64_t len) {
+  return munmap((void *)(uintptr_t)addr, len) == 0 ? 0 : -errno;
+}
+
+int32_t gm_protect(uint64_t addr, uint64_t len, int32_t prot) {
+  return mprotect((void *)(uintptr_t)addr, len, prot) == 0 ? 0 : -errno;
+}
+
+/*
+ * Replace a range with private zero pages that can be read and written. Used instead of munmap when
+ * an ArrayBuffer over the range may still be alive somewhere: stale accesses then land in scrap
+ * memory rather than in an unmapped hole (SIGSEGV) or in whatever the kernel maps there next.
+ */
+int32_t gm_quarantine(uint64_t addr, uint64_t len) {
+  void *p = mmap((void *)(uintptr_t)addr, len, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? -errno : 0;
+}
+
+int32_t gm_memfd_create(const char *name, uint32_t flags, uint64_t size) {
+  int fd = memfd_create(name ? name : "gmem", MFD_CLOEXEC | flags);
+  if (fd < 0) return -errno;
+  if (ftruncate(fd, (off_t)size) != 0) { int e = errno; close(fd); return -e; }
+  return fd;
+}
+
+int32_t gm_open(const char *path, int32_t writable) {
+  int fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+  return fd < 0 ? -errno : fd;
+}
+
+int32_t gm_close(int32_t fd) { return close(fd) == 0 ? 0 : -errno; }
+
+int32_t gm_dup(int32_t fd) {
+  int d = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  return d < 0 ? -errno : d;
+}
+
+/* out[0] = st_dev, out[1] = st_ino, out[2] = st_size, out[3] = st_mode, out[4] = O_ACCMODE of fd. */
+int32_t gm_fstat(int32_t fd, uint64_t *out) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return -errno;
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0) return -errno;
+  out[0] = (uint64_t)st.st_dev;
+  out[1] = (uint64_t)st.st_ino;
+  out[2] = (uint64_t)st.st_size;
+  out[3] = (uint64_t)st.st_mode;
+  out[4] = (uint64_t)(fl & O_ACCMODE);
+  return 0;
+}
+
+static int fd_matches(int fd, uint64_t dev, uint64_t ino, int need_write) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return 0;
+  if ((uint64_t)st.st_dev != dev || (uint64_t)st.st_ino != ino) return 0;
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0) return 0;
+  if (need_write && (fl & O_ACCMODE) != O_RDWR) return 0;
+  return 1;
+}
+
+/*
+ * Find an open descriptor of this process for the file with the given device and inode (and, if
+ * asked, opened read-write). Deno exposes no fd for a Deno.FsFile, but it does expose dev and ino.
+ */
+int32_t gm_find_fd(uint64_t dev, uint64_t ino, int32_t need_write) {
+  DIR *d = opendir("/proc/self/fd");
+  if (d) {
+    int self = dirfd(d), found = -ENOENT;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+      if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+      int fd = atoi(e->d_name);
+      if (fd == self) continue;
+      if (fd_matches(fd, dev, ino, need_write)) { found = fd; break; }
+    }
+    closedir(d);
+    return found;
+  }
+  long max = sysconf(_SC_OPEN_MAX);
+  if (max <= 0 || max > 65536) max = 65536;
+  for (int fd = 0; fd < max; fd++)
+    if (fd_matches(fd, dev, ino, need_write)) return fd;
+  return -ENOENT;
+}
+
+void gm_memcpy(uint64_t dst, uint64_t src, uint64_t n) {
+  memmove((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, n);
+}
+
+/* ops holds count triples (dst, src, len); returns the total bytes copied. */
+uint64_t gm_copy_vec(const uint64_t *ops, uint32_t count) {
+  uint64_t total = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    const uint64_t *op = ops + 3 * (uint64_t)i;
+    memmove((void *)(uintptr_t)op[0], (const void *)(uintptr_t)op[1], op[2]);
+    total += op[2];
+  }
+  return total;
+}
+
+void gm_memset(uint64_t dst, int32_t byte, uint64_t n) {
+  memset((void *)(uintptr_t)dst, byte, n);
+}
+
+void gm_strerror(int32_t err, char *buf, uint32_t len) {
+  if (!len) return;
+  const char *s = strerror(err);
+  snprintf(buf, len, "%s", s ? s : "unknown error");
+}
+
+/* ---- Process diagnostics (no Deno permission needed to read them through here). ---- */
+
+/* Resident bytes of the whole process (second field of /proc/self/statm), or -errno. */
+int64_t gm_rss_bytes(void) {
+  FILE *f = fopen("/proc/self/statm", "re");
+  if (!f) return -errno;
+  unsigned long long size = 0, res = 0;
+  int n = fscanf(f, "%llu %llu", &size, &res);
+  fclose(f);
+  return n == 2 ? (int64_t)(res * page_size()) : -EIO;
+}
+
+/* Resident bytes inside [addr, addr+len) as mincore reports them, or -errno. */
+int64_t gm_resident_in(uint64_t addr, uint64_t len) {
+  uint64_t ps = page_size();
+  uint64_t pages = (len + ps - 1) / ps;
+  unsigned char vec[4096];
+  int64_t resident = 0;
+  for (uint64_t done = 0; done < pages;) {
+    uint64_t chunk = pages - done > sizeof vec ? sizeof vec : pages - done;
+    if (mincore((void *)(uintptr_t)(addr + done * ps), chunk * ps, vec) != 0) return -errno;
+    for (uint64_t i = 0; i < chunk; i++) resident += vec[i] & 1;
+    done += chunk;
+  }
+  return resident * (int64_t)ps;
+}
+
+/* Number of lines in /proc/self/maps, or -errno. */
+int64_t gm_count_mappings(void) {
+  FILE *f = fopen("/proc/self/maps", "re");
+  if (!f) return -errno;
+  int64_t lines = 0;
+  int c;
+  while ((c = fgetc(f)) != EOF) if (c == '\n') lines++;
+  fclose(f);
+  return lines;
+}
+
+/* Number of open descriptors, or -errno. */
+int64_t gm_count_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) return -errno;
+  int64_t n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) if (e->d_name[0] >= '0' && e->d_name[0] <= '9') n++;
+  closedir(d);
+  return n - 1; /* the directory stream's own descriptor */
+}
+
+/* ---- Baselines for bench/: the same work done in a C loop, timed in C. ---- */
+
+static uint64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Nanoseconds for `iters` rounds of mmap(size, RW, flags) + munmap; 0 if a mapping failed. */
+uint64_t gm_bench_map_unmap(uint64_t size, int32_t flags, uint32_t iters) {
+  uint64_t t0 = now_ns();
+  for (uint32_t i = 0; i < iters; i++) {
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, flags, -1, 0);
+    if (p == MAP_FAILED) return 0;
+    munmap(p, size);
+  }
+  return now_ns() - t0;
+}
+
+/* Nanoseconds for `iters` memcpy calls of n bytes from src to dst. */
+uint64_t gm_bench_memcpy(uint64_t dst, uint64_t src, uint64_t n, uint32_t iters) {
+  uint64_t t0 = now_ns();
+  for (uint32_t i = 0; i < iters; i++) {
+    memcpy((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, n);
+    __asm__ __volatile__("" ::: "memory");
+  }
+  return now_ns() - t0;
+}

@@ -1,0 +1,112 @@
+/**
+ * The runtime-neutral interface to the native helper (`native/gmem.c`). Everything above `src/ffi/`
+ * talks to host memory through this interface only, so another runtime's binding can sit beside the
+ * Deno one without changes elsewhere. Calls return `-errno` on failure, never throw.
+ * @module
+ */
+
+/** A native pointer as the runtime represents it (Deno: `Deno.PointerValue`). */
+export type RawPointer = Deno.PointerValue;
+
+/** Slot indices of the map request block (`int64_t req[]` in `native/gmem.c`). */
+export const Req = {
+  size: 0,
+  prot: 1,
+  flags: 2,
+  fd: 3,
+  offset: 4,
+  align: 5,
+  guardBefore: 6,
+  guardAfter: 7,
+  options: 8,
+  memfdFlags: 9,
+  outAddr: 10,
+  outFd: 11,
+  outStep: 12,
+  slots: 16,
+} as const;
+
+/** Option bits of the map request (`GM_OPT_*`). */
+export const MapOption = { memfd: 1, madvHugepage: 2, madvDontdump: 4 } as const;
+
+/** Steps of a map request (`GM_STEP_*`), reported in the `outStep` slot when one fails. */
+export const MapStep = { madviseHugepage: 5, madviseDontdump: 6 } as const;
+
+/** Which step of a map request failed (`GM_STEP_*`), as the syscall it made. */
+export const MAP_STEP_SYSCALL: readonly string[] = [
+  "none",
+  "memfd_create",
+  "ftruncate",
+  "mmap",
+  "mmap",
+  "madvise",
+  "madvise",
+  "mprotect",
+];
+
+/**
+ * The native helper's functions. Addresses and 64-bit sizes are `bigint` (the FFI fast path).
+ *
+ * @example
+ * ```ts
+ * import { native } from "./native.ts";
+ * const b = native();
+ * console.log(b.pageSize); // 4096 on x86_64 Linux
+ * ```
+ */
+export interface NativeBinding {
+  /** The runtime this binding is for, e.g. `"deno"`. */
+  readonly runtime: string;
+  /** Where the helper library was loaded from. */
+  readonly libraryPath: string;
+  /** The host page size in bytes. */
+  readonly pageSize: number;
+  /** Runs a map request (see {@link Req}); returns 0 or `-errno`. */
+  map(request: BigInt64Array, memfdName: Uint8Array | null): number;
+  /** `munmap`; returns 0 or `-errno`. */
+  unmap(addr: bigint, length: bigint): number;
+  /** `mprotect`; returns 0 or `-errno`. */
+  protect(addr: bigint, length: bigint, prot: number): number;
+  /** Replaces the range with private read-write zero pages; returns 0 or `-errno`. */
+  quarantine(addr: bigint, length: bigint): number;
+  /** `memfd_create` + `ftruncate`; returns the fd or `-errno`. */
+  memfdCreate(name: Uint8Array, flags: number, size: bigint): number;
+  /** `open(path, O_RDWR or O_RDONLY | O_CLOEXEC)`; returns the fd or `-errno`. */
+  open(path: Uint8Array, writable: boolean): number;
+  /** `close`; returns 0 or `-errno`. */
+  close(fd: number): number;
+  /** `fcntl(F_DUPFD_CLOEXEC)`; returns the new fd or `-errno`. */
+  dup(fd: number): number;
+  /** `fstat` + `F_GETFL` into `out` (dev, ino, size, mode, access mode); returns 0 or `-errno`. */
+  fstat(fd: number, out: BigUint64Array): number;
+  /** Finds an open fd of this process for the file (dev, ino); returns it or `-errno`. */
+  findFd(dev: bigint, ino: bigint, needWrite: boolean): number;
+  /** `memmove(dst, src, n)` between host addresses. */
+  memcpy(dst: bigint, src: bigint, length: bigint): void;
+  /** Copies `count` (dst, src, len) triples from `ops`; returns the total bytes. */
+  copyVec(ops: BigUint64Array, count: number): bigint;
+  /** `memset(dst, byte, n)`. */
+  memset(dst: bigint, byte: number, length: bigint): void;
+  /** The C library's text for an errno value. */
+  strerror(errno: number): string;
+  /** Resident bytes of this process, or `-errno`. */
+  rssBytes(): bigint;
+  /** Resident bytes inside a range (mincore), or `-errno`. */
+  residentIn(addr: bigint, length: bigint): bigint;
+  /** Lines in `/proc/self/maps`, or `-errno`. */
+  countMappings(): bigint;
+  /** Open file descriptors, or `-errno`. */
+  countFds(): bigint;
+  /** Nanoseconds for `iters` C-loop rounds of mmap + munmap (0 if one failed). */
+  benchMapUnmap(size: bigint, flags: number, iters: number): bigint;
+  /** Nanoseconds for `iters` C-loop memcpy calls. */
+  benchMemcpy(dst: bigint, src: bigint, length: bigint, iters: number): bigint;
+  /** An ArrayBuffer over `[addr, addr + length)`; the caller has validated both. */
+  arrayBuffer(addr: bigint, length: number): ArrayBuffer;
+  /** The runtime's pointer for an address (`null` for 0). */
+  pointer(addr: bigint): RawPointer;
+  /** The address of a pointer. */
+  addressOfPointer(pointer: RawPointer): bigint;
+  /** The address of the first byte of a typed array or DataView's memory. */
+  addressOf(view: ArrayBufferView): bigint;
+}

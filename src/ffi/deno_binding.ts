@@ -1,0 +1,125 @@
+/**
+ * The Deno implementation of {@link NativeBinding}: every `Deno.dlopen`, pointer and
+ * `getArrayBuffer` call of the library is in this file.
+ * @module
+ */
+
+import { NativeLibraryError } from "../errors.ts";
+import type { NativeBinding, RawPointer } from "./binding.ts";
+
+const SYMBOLS = {
+  gm_page_size: { parameters: [], result: "u64" },
+  gm_map: { parameters: ["buffer", "buffer"], result: "i32" },
+  gm_unmap: { parameters: ["u64", "u64"], result: "i32" },
+  gm_protect: { parameters: ["u64", "u64", "i32"], result: "i32" },
+  gm_quarantine: { parameters: ["u64", "u64"], result: "i32" },
+  gm_memfd_create: { parameters: ["buffer", "u32", "u64"], result: "i32" },
+  gm_open: { parameters: ["buffer", "i32"], result: "i32" },
+  gm_close: { parameters: ["i32"], result: "i32" },
+  gm_dup: { parameters: ["i32"], result: "i32" },
+  gm_fstat: { parameters: ["i32", "buffer"], result: "i32" },
+  gm_find_fd: { parameters: ["u64", "u64", "i32"], result: "i32" },
+  gm_memcpy: { parameters: ["u64", "u64", "u64"], result: "void" },
+  gm_copy_vec: { parameters: ["buffer", "u32"], result: "u64" },
+  gm_memset: { parameters: ["u64", "i32", "u64"], result: "void" },
+  gm_strerror: { parameters: ["i32", "buffer", "u32"], result: "void" },
+  gm_rss_bytes: { parameters: [], result: "i64" },
+  gm_resident_in: { parameters: ["u64", "u64"], result: "i64" },
+  gm_count_mappings: { parameters: [], result: "i64" },
+  gm_count_fds: { parameters: [], result: "i64" },
+  gm_bench_map_unmap: { parameters: ["u64", "i32", "u32"], result: "u64" },
+  gm_bench_memcpy: { parameters: ["u64", "u64", "u64", "u32"], result: "u64" },
+} as const;
+
+/** The command that builds the helper, quoted in the error when it is missing. */
+export const BUILD_COMMAND = "deno task build";
+
+/**
+ * Where the helper is expected: `native/build/libgmem.so` next to the module's `src/` folder, unless
+ * the environment variable `GMEM_NATIVE_LIB` names another file.
+ */
+export function defaultLibraryPath(): string {
+  let override: string | undefined;
+  try {
+    override = Deno.env.get("GMEM_NATIVE_LIB");
+  } catch {
+    // No --allow-env: use the default location.
+  }
+  if (override) return override;
+  const url = new URL("../../native/build/libgmem.so", import.meta.url);
+  if (url.protocol !== "file:") {
+    throw new NativeLibraryError(
+      "load",
+      url.href,
+      "the module was not loaded from a local file; set GMEM_NATIVE_LIB to a built libgmem.so",
+    );
+  }
+  return decodeURIComponent(url.pathname);
+}
+
+/**
+ * Opens the helper with `Deno.dlopen` and wraps its symbols.
+ *
+ * @example
+ * ```ts
+ * import { loadDenoBinding } from "./deno_binding.ts";
+ * const b = loadDenoBinding();
+ * console.log(b.runtime); // "deno"
+ * ```
+ */
+export function loadDenoBinding(path: string = defaultLibraryPath()): NativeBinding {
+  let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
+  try {
+    lib = Deno.dlopen(path, SYMBOLS);
+  } catch (cause) {
+    const text = cause instanceof Error ? cause.message : String(cause);
+    const reason = /ffi access|NotCapable|--allow-ffi/i.test(text)
+      ? "FFI is not permitted; run with --allow-ffi"
+      : `${text}. Build it with \`${BUILD_COMMAND}\``;
+    throw new NativeLibraryError("load", path, reason, { cause });
+  }
+  const s = lib.symbols;
+  const errText = new Uint8Array(256);
+  const pageSize = Number(s.gm_page_size());
+
+  return {
+    runtime: "deno",
+    libraryPath: path,
+    pageSize,
+    map: (request, name) => s.gm_map(request, name),
+    unmap: (addr, length) => s.gm_unmap(addr, length),
+    protect: (addr, length, prot) => s.gm_protect(addr, length, prot),
+    quarantine: (addr, length) => s.gm_quarantine(addr, length),
+    memfdCreate: (name, flags, size) => s.gm_memfd_create(name, flags, size),
+    open: (p, writable) => s.gm_open(p, writable ? 1 : 0),
+    close: (fd) => s.gm_close(fd),
+    dup: (fd) => s.gm_dup(fd),
+    fstat: (fd, out) => s.gm_fstat(fd, out),
+    findFd: (dev, ino, needWrite) => s.gm_find_fd(dev, ino, needWrite ? 1 : 0),
+    memcpy: (dst, src, length) => s.gm_memcpy(dst, src, length),
+    copyVec: (ops, count) => s.gm_copy_vec(ops, count) as bigint,
+    memset: (dst, byte, length) => s.gm_memset(dst, byte, length),
+    strerror(errno) {
+      s.gm_strerror(errno, errText, errText.length);
+      const end = errText.indexOf(0);
+      return new TextDecoder().decode(errText.subarray(0, end < 0 ? errText.length : end));
+    },
+    rssBytes: () => s.gm_rss_bytes() as bigint,
+    residentIn: (addr, length) => s.gm_resident_in(addr, length) as bigint,
+    countMappings: () => s.gm_count_mappings() as bigint,
+    countFds: () => s.gm_count_fds() as bigint,
+    benchMapUnmap: (size, flags, iters) => s.gm_bench_map_unmap(size, flags, iters) as bigint,
+    benchMemcpy: (dst, src, length, iters) => s.gm_bench_memcpy(dst, src, length, iters) as bigint,
+    arrayBuffer(addr, length) {
+      const p = Deno.UnsafePointer.create(addr);
+      if (p === null) throw new RangeError("arrayBuffer: null address");
+      return Deno.UnsafePointerView.getArrayBuffer(p, length);
+    },
+    pointer: (addr): RawPointer => Deno.UnsafePointer.create(addr),
+    addressOfPointer: (pointer) => pointer === null ? 0n : BigInt(Deno.UnsafePointer.value(pointer)),
+    addressOf(view) {
+      const p = Deno.UnsafePointer.of(view as Uint8Array<ArrayBuffer>);
+      return p === null ? 0n : BigInt(Deno.UnsafePointer.value(p));
+    },
+  };
+}

@@ -1,0 +1,116 @@
+/**
+ * `FileOffset`: the file behind a mapping and where in it the mapping starts.
+ * @module
+ */
+
+import { toAddress } from "../address.ts";
+import { InvalidArgumentError } from "../errors.ts";
+import { hex } from "../format.ts";
+
+/** Where a {@link FileOffset}'s file comes from. */
+export type FileSource =
+  | { readonly kind: "path"; readonly path: string }
+  | { readonly kind: "file"; readonly file: Deno.FsFile }
+  | { readonly kind: "fd"; readonly fd: number };
+
+/**
+ * A file (by path, as an open `Deno.FsFile`, or as a raw descriptor such as a memfd) plus the byte
+ * offset in it where a mapping starts. The offset must be a multiple of the page size.
+ *
+ * @example
+ * ```ts
+ * import { FileOffset, MmapRegion } from "../../mod.ts";
+ * const path = Deno.makeTempFileSync();
+ * Deno.truncateSync(path, 8192);
+ * using region = MmapRegion.fromFile(FileOffset.fromPath(path, 4096), 4096);
+ * console.log(region.size); // 4096
+ * ```
+ */
+export class FileOffset {
+  /** The file. */
+  readonly source: FileSource;
+  /** Byte offset of the mapping in the file. */
+  readonly start: bigint;
+
+  private constructor(source: FileSource, start: bigint) {
+    this.source = source;
+    this.start = start;
+  }
+
+  /**
+   * A file named by path; it is opened when the region is built (read-write for shared writable
+   * mappings, read-only otherwise) and closed again once mapped.
+   *
+   * @example
+   * ```ts
+   * import { FileOffset } from "../../mod.ts";
+   * const fo = FileOffset.fromPath("/dev/shm/guest-ram", 0);
+   * console.log(fo.start); // 0n
+   * ```
+   */
+  static fromPath(path: string | URL, start: number | bigint = 0): FileOffset {
+    const op = "FileOffset.fromPath";
+    let p: string;
+    if (path instanceof URL) {
+      if (path.protocol !== "file:") throw new InvalidArgumentError(op, "path", path.href, "must be a file: URL");
+      p = decodeURIComponent(path.pathname);
+    } else if (typeof path === "string" && path.length > 0 && !path.includes("\0")) {
+      p = path;
+    } else {
+      throw new InvalidArgumentError(op, "path", path, "must be a non-empty string or file: URL");
+    }
+    return new FileOffset({ kind: "path", path: p }, toAddress(start, op, "start"));
+  }
+
+  /**
+   * An open `Deno.FsFile`. Its descriptor is found by device and inode when the region is built,
+   * so the file must stay open until then.
+   *
+   * @example
+   * ```ts
+   * import { FileOffset } from "../../mod.ts";
+   * const file = Deno.openSync(Deno.makeTempFileSync(), { read: true, write: true });
+   * const fo = FileOffset.fromFile(file);
+   * console.log(fo.source.kind); // "file"
+   * ```
+   */
+  static fromFile(file: Deno.FsFile, start: number | bigint = 0): FileOffset {
+    const op = "FileOffset.fromFile";
+    if (!(file instanceof Deno.FsFile)) throw new InvalidArgumentError(op, "file", file, "must be a Deno.FsFile");
+    return new FileOffset({ kind: "file", file }, toAddress(start, op, "start"));
+  }
+
+  /**
+   * A raw file descriptor of this process (for example a memfd received over a Unix socket). The
+   * descriptor is borrowed: the library never closes it.
+   *
+   * @example
+   * ```ts
+   * import { FileOffset } from "../../mod.ts";
+   * const fo = FileOffset.fromFd(3, 0);
+   * console.log(fo.source); // { kind: "fd", fd: 3 }
+   * ```
+   */
+  static fromFd(fd: number, start: number | bigint = 0): FileOffset {
+    const op = "FileOffset.fromFd";
+    if (typeof fd !== "number" || !Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) {
+      throw new InvalidArgumentError(op, "fd", fd, "must be a non-negative 32-bit integer");
+    }
+    return new FileOffset({ kind: "fd", fd }, toAddress(start, op, "start"));
+  }
+
+  /**
+   * A short description, e.g. `"/dev/shm/ram@0x0"` or `"fd 7@0x1000"`.
+   *
+   * @example
+   * ```ts
+   * import { FileOffset } from "../../mod.ts";
+   * FileOffset.fromFd(7, 4096).toString(); // "fd 7@0x1000"
+   * ```
+   */
+  toString(): string {
+    const s = this.source;
+    const what = s.kind === "path" ? s.path : s.kind === "fd" ? `fd ${s.fd}` : "Deno.FsFile";
+    return `${what}@${hex(this.start)}`;
+  }
+}

@@ -1,0 +1,565 @@
+/**
+ * `MmapRegion`: one mapping of host memory that the library owns (or borrows), with safe views.
+ * @module
+ */
+
+import { type AddressLike, toAddress, toLength } from "../address.ts";
+import {
+  BufferEscapedError,
+  InvalidArgumentError,
+  NoAccessError,
+  OutOfBoundsError,
+  ReadOnlyError,
+  RegionClosedError,
+} from "../errors.ts";
+import type { RawPointer } from "../ffi/binding.ts";
+import { native } from "../ffi/native.ts";
+import { syscallError } from "../ffi/syscall_error.ts";
+import { hex } from "../format.ts";
+import { mapFlagsToString, PROT_EXEC, PROT_READ, PROT_WRITE, protToString } from "./constants.ts";
+import type { FileOffset } from "./file_offset.ts";
+import { type MapOptions, MmapRegionBuilder } from "./mmap_region_builder.ts";
+
+/** The identity of a mapped file, for {@link MmapRegion.fdsOverlap}. */
+export interface FileIdentity {
+  /** `st_dev`. */
+  readonly dev: bigint;
+  /** `st_ino`. */
+  readonly ino: bigint;
+}
+
+/** What the builder hands to a new region. Internal. */
+export interface RegionInit {
+  addr: bigint;
+  size: number;
+  prot: number;
+  flags: number;
+  owned: boolean;
+  fileOffset: FileOffset | undefined;
+  fileIdentity: FileIdentity | undefined;
+  hugetlbfs: boolean | undefined;
+  memfd: number;
+  guardBefore: number;
+  guardAfter: number;
+}
+
+let construct: (init: RegionInit) => MmapRegion;
+let bufferOf: (region: MmapRegion, op: string) => ArrayBuffer;
+
+/**
+ * Creates a region from a finished mapping. Internal to the library (the builder uses it).
+ *
+ * @example
+ * ```ts ignore
+ * const region = createRegion(init);
+ * ```
+ */
+export function createRegion(init: RegionInit): MmapRegion {
+  return construct(init);
+}
+
+/**
+ * The region's one ArrayBuffer over its whole mapping, for the layers above (never handed to users).
+ * Throws {@link RegionClosedError} after `close()`.
+ *
+ * @example
+ * ```ts ignore
+ * const dv = new DataView(regionArrayBuffer(region, "GuestRegionMmap.create"));
+ * ```
+ */
+export function regionArrayBuffer(region: MmapRegion, op: string): ArrayBuffer {
+  return bufferOf(region, op);
+}
+
+/**
+ * A mapping of host memory: anonymous, file-backed, memfd-backed, or a borrowed raw pointer. It is
+ * the equivalent of vm-memory's `MmapRegion`.
+ *
+ * All access goes through one ArrayBuffer over the mapping. `close()` (or `using`) detaches that
+ * buffer before unmapping, so every view handed out earlier throws a `TypeError` afterwards instead
+ * of crashing the process. If user code transferred the buffer away, the range is quarantined
+ * (replaced by scrap zero pages) rather than unmapped. Protection is enforced before memory is
+ * touched: writes to a read-only region throw {@link ReadOnlyError}.
+ *
+ * @example
+ * ```ts
+ * import { MmapRegion } from "../../mod.ts";
+ * using region = MmapRegion.anonymous(1 << 20);
+ * region.write(new TextEncoder().encode("hello"), 0x100);
+ * const out = new Uint8Array(5);
+ * region.read(out, 0x100);
+ * console.log(new TextDecoder().decode(out)); // "hello"
+ * ```
+ */
+export class MmapRegion implements Disposable {
+  #addr: bigint;
+  #size: number;
+  #prot: number;
+  readonly #flags: number;
+  readonly #owned: boolean;
+  readonly #fileOffset: FileOffset | undefined;
+  readonly #fileIdentity: FileIdentity | undefined;
+  #hugetlbfs: boolean | undefined;
+  #memfd: number;
+  readonly #guardBefore: number;
+  readonly #guardAfter: number;
+  #buffer: ArrayBuffer | undefined;
+  #closed = false;
+  #quarantined = false;
+
+  static {
+    construct = (init) => new MmapRegion(init);
+    bufferOf = (region, op) => region.#arrayBuffer(op);
+  }
+
+  private constructor(init: RegionInit) {
+    this.#addr = init.addr;
+    this.#size = init.size;
+    this.#prot = init.prot;
+    this.#flags = init.flags;
+    this.#owned = init.owned;
+    this.#fileOffset = init.fileOffset;
+    this.#fileIdentity = init.fileIdentity;
+    this.#hugetlbfs = init.hugetlbfs;
+    this.#memfd = init.memfd;
+    this.#guardBefore = init.guardBefore;
+    this.#guardAfter = init.guardAfter;
+  }
+
+  /**
+   * Maps `size` bytes of anonymous memory: read-write, `MAP_PRIVATE | MAP_ANONYMOUS |
+   * MAP_NORESERVE` unless `options` say otherwise (vm-memory's `MmapRegion::new`).
+   *
+   * @example
+   * ```ts
+   * import { MmapRegion } from "../../mod.ts";
+   * using big = MmapRegion.anonymous(64 * 2 ** 30); // 64 GiB reserved, nothing resident yet
+   * console.log(big.size);
+   * ```
+   */
+  static anonymous(size: number, options: MapOptions = {}): MmapRegion {
+    return new MmapRegionBuilder(size, "MmapRegion.anonymous").withOptions(options).build();
+  }
+
+  /**
+   * Maps `size` bytes of a file from `fileOffset.start`: read-write, `MAP_SHARED | MAP_NORESERVE`
+   * unless `options` say otherwise (vm-memory's `MmapRegion::from_file`).
+   *
+   * @example
+   * ```ts
+   * import { FileOffset, MmapRegion } from "../../mod.ts";
+   * const path = Deno.makeTempFileSync();
+   * Deno.truncateSync(path, 4096);
+   * using region = MmapRegion.fromFile(FileOffset.fromPath(path), 4096);
+   * region.write(new Uint8Array([42]), 0); // visible in the file
+   * ```
+   */
+  static fromFile(fileOffset: FileOffset, size: number, options: MapOptions = {}): MmapRegion {
+    return new MmapRegionBuilder(size, "MmapRegion.fromFile").withFileOffset(fileOffset).withOptions(options)
+      .build();
+  }
+
+  /**
+   * Creates a memfd of `size` bytes and maps it shared. The region owns the descriptor (see
+   * {@link MmapRegion.fd}); map it again with `MmapRegion.fromFile(region.fileOffset!, size)` or hand
+   * it to another process.
+   *
+   * @example
+   * ```ts
+   * import { MmapRegion } from "../../mod.ts";
+   * using a = MmapRegion.memfd(4096, { name: "guest-ram" });
+   * using b = MmapRegion.fromFile(a.fileOffset!, 4096);
+   * a.write(new Uint8Array([7]), 0);
+   * console.log(b.bytes(0, 1)[0]); // 7: the same pages
+   * ```
+   */
+  static memfd(size: number, options: MapOptions & { name?: string } = {}): MmapRegion {
+    return new MmapRegionBuilder(size, "MmapRegion.memfd").withMemfd(options.name).withOptions(options).build();
+  }
+
+  /**
+   * Borrows memory that something else mapped. The region never unmaps it; `close()` only
+   * detaches the region's views. The caller promises the range stays mapped with `prot` while the
+   * region is open.
+   *
+   * @example
+   * ```ts
+   * import { MmapRegion, PROT_READ, PROT_WRITE } from "../../mod.ts";
+   * using owner = MmapRegion.anonymous(4096);
+   * using borrowed = MmapRegion.fromRawPointer(owner.hostAddress, 4096, PROT_READ | PROT_WRITE);
+   * console.log(borrowed.owned); // false
+   * ```
+   */
+  static fromRawPointer(addr: AddressLike, size: number, prot: number, flags = 0): MmapRegion {
+    return new MmapRegionBuilder(size, "MmapRegion.fromRawPointer").withRawMmapPointer(addr).withMmapProt(prot)
+      .withMmapFlags(flags).build();
+  }
+
+  /**
+   * A builder for every mapping option (vm-memory's `MmapRegionBuilder`).
+   *
+   * @example
+   * ```ts
+   * import { MmapRegion } from "../../mod.ts";
+   * using r = MmapRegion.builder(2 << 20).withAlignment(2 << 20).withGuardPages(4096).build();
+   * console.log(r.hostAddress % (2n << 20n)); // 0n
+   * ```
+   */
+  static builder(size: number): MmapRegionBuilder {
+    return new MmapRegionBuilder(size, "MmapRegionBuilder");
+  }
+
+  /** Usable size in bytes. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Host virtual address of the first usable byte. */
+  get hostAddress(): bigint {
+    this.#checkOpen("MmapRegion.hostAddress");
+    return this.#addr;
+  }
+
+  /** Current `PROT_*` bits. */
+  get prot(): number {
+    return this.#prot;
+  }
+
+  /** The `MAP_*` flags the region was mapped with. */
+  get flags(): number {
+    return this.#flags;
+  }
+
+  /** The file and offset behind the mapping, if any (a memfd's is `FileOffset.fromFd(fd, 0)`). */
+  get fileOffset(): FileOffset | undefined {
+    return this.#fileOffset;
+  }
+
+  /** Whether the region unmaps its memory on close (false for {@link MmapRegion.fromRawPointer}). */
+  get owned(): boolean {
+    return this.#owned;
+  }
+
+  /** Whether the memory is hugetlbfs-backed: `undefined` unless set or known from `MAP_HUGETLB`. */
+  get isHugetlbfs(): boolean | undefined {
+    return this.#hugetlbfs;
+  }
+
+  /** Bytes of `PROT_NONE` guard before the usable part. */
+  get guardBefore(): number {
+    return this.#guardBefore;
+  }
+
+  /** Bytes of `PROT_NONE` guard after the usable part. */
+  get guardAfter(): number {
+    return this.#guardAfter;
+  }
+
+  /** The memfd this region created and owns, or `undefined`. Throws after close. */
+  get fd(): number | undefined {
+    this.#checkOpen("MmapRegion.fd");
+    return this.#memfd >= 0 ? this.#memfd : undefined;
+  }
+
+  /** Whether `close()` was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Whether close found the ArrayBuffer transferred away and replaced the range with scrap pages
+   * instead of unmapping it (the address range then stays reserved for the process's lifetime).
+   */
+  get quarantined(): boolean {
+    return this.#quarantined;
+  }
+
+  /**
+   * Records whether the memory is hugetlbfs-backed (vm-memory's `set_hugetlbfs`).
+   *
+   * @example
+   * ```ts
+   * import { MmapRegion } from "../../mod.ts";
+   * using r = MmapRegion.anonymous(4096);
+   * r.setHugetlbfs(false);
+   * console.log(r.isHugetlbfs); // false
+   * ```
+   */
+  setHugetlbfs(value: boolean): void {
+    this.#hugetlbfs = Boolean(value);
+  }
+
+  /**
+   * True if both regions map the same file (same device and inode) and their file ranges
+   * intersect. vm-memory compares raw descriptors; comparing the file itself also catches two
+   * descriptors of one file.
+   *
+   * @example
+   * ```ts
+   * import { MmapRegion } from "../../mod.ts";
+   * using a = MmapRegion.memfd(8192);
+   * using b = MmapRegion.fromFile(a.fileOffset!, 4096);
+   * console.log(a.fdsOverlap(b)); // true
+   * ```
+   */
+  fdsOverlap(other: MmapRegion): boolean {
+    const a = this.#fileIdentity, b = other.#fileIdentity;
+    if (!a || !b || a.dev !== b.dev || a.ino !== b.ino) return false;
+    const aStart = this.#fileOffset!.start, bStart = other.#fileOffset!.start;
+    return aStart < bStart + BigInt(other.#size) && bStart < aStart + BigInt(this.#size);
+  }
+
+  /**
+   * A zero-copy `Uint8Array` over `[offset, offset + length)` (to the end by default). The region
+   * must be readable and writable: a writable view of read-only memory would crash on its first
+   * write. It becomes detached (length 0, methods throw) when the region is closed or its
+   * protection is reduced.
+   *
+   * @example
+   * ```ts
+   * import { MmapRegion } from "../../mod.ts";
+   * using r = MmapRegion.anonymous(4096);
+   * const page = r.bytes();
+   * page.fill(0xab);
+   * console.log(page[4095]); // 171
+   * ```
+   */
+  bytes(offset: number | bigint = 0, length?: number): Uint8Array {
+    const op = "MmapRegion.bytes";
+    const [off, len] = this.#range(op, offset, length);
+    this.#requireProt(op, off, len, PROT_READ | PROT_WRITE);
+    return new Uint8Array(this.#arrayBuffer(op), off, len);
+  }
+
+  /**
+   * A zero-copy `DataView` over `[offset, offset + length)`; same rules as {@link MmapRegion.bytes}.
+   *
+   * @example
+   * ```ts
+   * import { MmapRegion } from "../../mod.ts";
+   * using r = MmapRegion.anonymous(4096);
+   * r.dataView(8, 8).setBigUint64(0, 0xdeadbeefn, true);
+   * ```
+   */
+  dataView(offset: number | bigint = 0, length?: number): DataView {
+    const op = "MmapRegion.dataView";
+    const [off, len] = this.#range(op, offset, length);
+    this.#requireProt(op, off, len, PROT_READ | PROT_WRITE);
+    return new DataView(this.#arrayBuffer(op), off, len);
+  }
+
+  /**
+   * A zero-copy view that only requires the region to be readable. Writing through it into
+   * read-only memory kills the process with SIGSEGV; use it only to read.
+   *
+   * @example
+   * ```ts
+   * import { MmapRegion, PROT_READ } from "../../mod.ts";
+   * using r = MmapRegion.builder(4096).withMmapProt(PROT_READ).build();
+   * console.log(r.unsafeBytes(0, 4)); // Uint8Array(4) [0, 0, 0, 0]
+   * ```
+   */
+  unsafeBytes(offset: number | bigint = 0, length?: number): Uint8Array {
+    const op = "MmapRegion.unsafeBytes";
+    const [off, len] = this.#range(op, offset, length);
+    this.#requireProt(op, off, len, PROT_READ);
+    return new Uint8Array(this.#arrayBuffer(op), off, len);
+  }
+
+  /**
+   * Copies `dst.length` bytes from region offset `offset` into `dst`. All or nothing: a range that
+   * does not fit throws {@link OutOfBoundsError} and copies nothing.
+   *
+   * @example
+   * ```ts
+   * import { MmapRegion } from "../../mod.ts";
+   * using r = MmapRegion.anonymous(4096);
+   * const out = new Uint8Array(16);
+   * r.read(out, 4080);
+   * ```
+   */
+  read(dst: Uint8Array, offset: number | bigint): void {
+    const op = "MmapRegion.read";
+    if (!(dst instanceof Uint8Array)) throw new InvalidArgumentError(op, "dst", dst, "must be a Uint8Array");
+    const [off, len] = this.#range(op, offset, dst.length);
+    this.#requireProt(op, off, len, PROT_READ);
+    dst.set(new Uint8Array(this.#arrayBuffer(op), off, len));
+  }
+
+  /**
+   * Copies `src` into the region at offset `offset`. All or nothing; throws {@link ReadOnlyError}
+   * before touching read-only memory.
+   *
+   * @example
+   * ```ts
+   * import { MmapRegion } from "../../mod.ts";
+   * using r = MmapRegion.anonymous(4096);
+   * r.write(new Uint8Array([1, 2, 3]), 0);
+   * ```
+   */
+  write(src: Uint8Array, offset: number | bigint): void {
+    const op = "MmapRegion.write";
+    if (!(src instanceof Uint8Array)) throw new InvalidArgumentError(op, "src", src, "must be a Uint8Array");
+    const [off, len] = this.#range(op, offset, src.length);
+    this.#requireProt(op, off, len, PROT_WRITE);
+    new Uint8Array(this.#arrayBuffer(op), off, len).set(src);
+  }
+
+  /**
+   * The runtime's native pointer to `offset` (for passing to C through FFI).
+   *
+   * @example
+   * ```ts
+   * import { MmapRegion } from "../../mod.ts";
+   * using r = MmapRegion.anonymous(4096);
+   * const p = r.pointer(0);
+   * ```
+   */
+  pointer(offset: number | bigint = 0): RawPointer {
+    const op = "MmapRegion.pointer";
+    const [off] = this.#range(op, offset, 0);
+    return native().pointer(this.#addr + BigInt(off));
+  }
+
+  /**
+   * Changes the protection of the whole region (`mprotect`). When any right is removed, every view
+   * handed out so far is detached first, so none of them can fault on the new protection; if user
+   * code transferred the buffer away, that cannot be guaranteed and {@link BufferEscapedError} is
+   * thrown with nothing changed.
+   *
+   * @example
+   * ```ts
+   * import { MmapRegion, PROT_READ } from "../../mod.ts";
+   * using r = MmapRegion.anonymous(4096);
+   * const before = r.bytes();
+   * r.protect(PROT_READ);
+   * console.log(before.length); // 0: detached
+   * ```
+   */
+  protect(prot: number): void {
+    const op = "MmapRegion.protect";
+    this.#checkOpen(op);
+    if (
+      typeof prot !== "number" || !Number.isInteger(prot) || prot < 0 ||
+      (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) !== 0
+    ) {
+      throw new InvalidArgumentError(op, "prot", prot, "must be a combination of PROT_READ, PROT_WRITE, PROT_EXEC");
+    }
+    const removed = this.#prot & ~prot;
+    if (removed !== 0 && this.#buffer) {
+      if (this.#buffer.detached) throw new BufferEscapedError(op, this.#describe());
+      this.#buffer.transfer(0);
+      this.#buffer = undefined;
+    }
+    const rc = native().protect(this.#addr, BigInt(this.#size), prot);
+    if (rc !== 0) {
+      throw syscallError(op, "mprotect", rc, { addr: this.#addr, length: this.#size, prot: protToString(prot) });
+    }
+    this.#prot = prot;
+  }
+
+  /**
+   * Releases the mapping: detaches every view, then unmaps (owned regions) and closes the memfd the
+   * region created. Calling it again does nothing.
+   *
+   * @example
+   * ```ts
+   * import { MmapRegion } from "../../mod.ts";
+   * const r = MmapRegion.anonymous(4096);
+   * const view = r.bytes();
+   * r.close();
+   * console.log(view.length); // 0, and view.fill(1) throws TypeError instead of crashing
+   * ```
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    let escaped = false;
+    if (this.#buffer) {
+      escaped = this.#buffer.detached;
+      if (!escaped) this.#buffer.transfer(0);
+      this.#buffer = undefined;
+    }
+    const n = native();
+    let failure: Error | undefined;
+    if (this.#owned) {
+      const base = this.#addr - BigInt(this.#guardBefore);
+      const total = BigInt(this.#guardBefore + this.#size + this.#guardAfter);
+      if (escaped) {
+        const rc = n.quarantine(base, total);
+        if (rc !== 0) failure = syscallError("MmapRegion.close", "mmap", rc, { addr: base, length: total });
+        this.#quarantined = rc === 0;
+      } else {
+        const rc = n.unmap(base, total);
+        if (rc !== 0) failure = syscallError("MmapRegion.close", "munmap", rc, { addr: base, length: total });
+      }
+    }
+    if (this.#memfd >= 0) {
+      n.close(this.#memfd);
+      this.#memfd = -1;
+    }
+    if (failure) throw failure;
+  }
+
+  /** Same as {@link MmapRegion.close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /**
+   * A one-line description.
+   *
+   * @example
+   * ```ts
+   * import { MmapRegion } from "../../mod.ts";
+   * using r = MmapRegion.anonymous(4096);
+   * console.log(r.toString()); // "MmapRegion(host 0x7f…, 0x1000 bytes, READ|WRITE, PRIVATE|ANONYMOUS|NORESERVE)"
+   * ```
+   */
+  toString(): string {
+    return `MmapRegion(${this.#describe()}, ${protToString(this.#prot)}, ${mapFlagsToString(this.#flags)}${
+      this.#fileOffset ? `, file ${this.#fileOffset}` : ""
+    }${this.#owned ? "" : ", borrowed"}${this.#closed ? ", closed" : ""})`;
+  }
+
+  #describe(): string {
+    return `host ${hex(this.#addr)}, ${hex(this.#size)} bytes`;
+  }
+
+  #checkOpen(op: string): void {
+    if (this.#closed) throw new RegionClosedError(op, `region at ${this.#describe()}`);
+  }
+
+  #arrayBuffer(op: string): ArrayBuffer {
+    this.#checkOpen(op);
+    return this.#buffer ??= native().arrayBuffer(this.#addr, this.#size);
+  }
+
+  #range(op: string, offset: unknown, length: unknown): [number, number] {
+    this.#checkOpen(op);
+    const size = this.#size;
+    const len = length === undefined ? undefined : toLength(length, op, "length");
+    const big = toAddress(offset, op, "offset");
+    if (big > BigInt(size) || (len !== undefined && len > size - Number(big))) {
+      throw new OutOfBoundsError(op, big, len ?? 0, size);
+    }
+    const off = Number(big);
+    return [off, len ?? size - off];
+  }
+
+  #requireProt(op: string, off: number, len: number, want: number): void {
+    const prot = this.#prot;
+    if ((prot & want) === want) return;
+    if ((want & PROT_WRITE) !== 0 && (prot & PROT_READ) !== 0) {
+      throw new ReadOnlyError(op, "region offset", BigInt(off), len);
+    }
+    throw new NoAccessError(
+      op,
+      "region offset",
+      BigInt(off),
+      len,
+      protToString(want).toLowerCase().replace("|", "-"),
+      protToString(prot),
+    );
+  }
+}
