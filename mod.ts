@@ -32,7 +32,13 @@ export {
 } from "./src/errors.ts";
 export type { RawPointer } from "./src/ffi/binding.ts";
 export { hex } from "./src/format.ts";
-export { type HostDiagnostics, hostDiagnostics, residentBytes } from "./src/mmap/host_diagnostics.ts";
+export {
+  hostDiagnostics,
+  type HostDiagnostics,
+  type HostProtection,
+  hostProtection,
+  residentBytes,
+} from "./src/mmap/host_diagnostics.ts";
 export {
   MAP_ANONYMOUS,
   MAP_FIXED,

@@ -288,6 +288,41 @@ int64_t gm_count_mappings(void) {
   return lines;
 }
 
+/*
+ * Protection of the mapping that contains addr, from /proc/self/maps: PROT_READ/WRITE/EXEC bits,
+ * plus 0x100 if the mapping is shared; -ENOENT if nothing is mapped there.
+ */
+int32_t gm_vma_prot(uint64_t addr) {
+  FILE *f = fopen("/proc/self/maps", "re");
+  if (!f) return -errno;
+  char line[512];
+  int32_t found = -ENOENT;
+  while (fgets(line, sizeof line, f)) {
+    unsigned long long lo, hi;
+    char perms[5];
+    if (sscanf(line, "%llx-%llx %4s", &lo, &hi, perms) != 3) continue;
+    if (addr < lo || addr >= hi) continue;
+    found = (perms[0] == 'r' ? PROT_READ : 0) | (perms[1] == 'w' ? PROT_WRITE : 0) |
+            (perms[2] == 'x' ? PROT_EXEC : 0) | (perms[3] == 's' ? 0x100 : 0);
+    break;
+  }
+  fclose(f);
+  return found;
+}
+
+/* Free huge pages of the given size in KiB (e.g. 2048), or -errno (ENOENT: size not supported). */
+int64_t gm_hugepages_free(uint64_t size_kib) {
+  char path[128];
+  snprintf(path, sizeof path, "/sys/kernel/mm/hugepages/hugepages-%llukB/free_hugepages",
+           (unsigned long long)size_kib);
+  FILE *f = fopen(path, "re");
+  if (!f) return -errno;
+  unsigned long long n = 0;
+  int ok = fscanf(f, "%llu", &n);
+  fclose(f);
+  return ok == 1 ? (int64_t)n : -EIO;
+}
+
 /* Number of open descriptors, or -errno. */
 int64_t gm_count_fds(void) {
   DIR *d = opendir("/proc/self/fd");

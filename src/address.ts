@@ -82,7 +82,8 @@ function numberProblem(value: number): string {
   if (!Number.isFinite(value)) return `must be finite, got ${value}`;
   if (!Number.isInteger(value)) return `must be an integer, got ${value}`;
   if (value < 0) return `must not be negative, got ${value}`;
-  return `must be below 2^53 as a number (pass a bigint for larger values), got ${value}`;
+  // BigInt shows the double's exact integer value; its default string form is rounded.
+  return `must be below 2^53 as a number (pass a bigint for larger values), got ${BigInt(value)}`;
 }
 
 function typeName(value: unknown): string {

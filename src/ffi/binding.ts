@@ -95,6 +95,10 @@ export interface NativeBinding {
   residentIn(addr: bigint, length: bigint): bigint;
   /** Lines in `/proc/self/maps`, or `-errno`. */
   countMappings(): bigint;
+  /** PROT bits of the mapping containing `addr` (plus 0x100 if shared), or `-errno` (ENOENT: unmapped). */
+  vmaProt(addr: bigint): number;
+  /** Free hugetlb pages of the given size in KiB, or `-errno`. */
+  hugePagesFree(sizeKiB: bigint): bigint;
   /** Open file descriptors, or `-errno`. */
   countFds(): bigint;
   /** Nanoseconds for `iters` C-loop rounds of mmap + munmap (0 if one failed). */

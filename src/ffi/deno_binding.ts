@@ -27,6 +27,8 @@ const SYMBOLS = {
   gm_resident_in: { parameters: ["u64", "u64"], result: "i64" },
   gm_count_mappings: { parameters: [], result: "i64" },
   gm_count_fds: { parameters: [], result: "i64" },
+  gm_vma_prot: { parameters: ["u64"], result: "i32" },
+  gm_hugepages_free: { parameters: ["u64"], result: "i64" },
   gm_bench_map_unmap: { parameters: ["u64", "i32", "u32"], result: "u64" },
   gm_bench_memcpy: { parameters: ["u64", "u64", "u64", "u32"], result: "u64" },
 } as const;
@@ -108,6 +110,8 @@ export function loadDenoBinding(path: string = defaultLibraryPath()): NativeBind
     residentIn: (addr, length) => s.gm_resident_in(addr, length) as bigint,
     countMappings: () => s.gm_count_mappings() as bigint,
     countFds: () => s.gm_count_fds() as bigint,
+    vmaProt: (addr) => s.gm_vma_prot(addr),
+    hugePagesFree: (sizeKiB) => s.gm_hugepages_free(sizeKiB) as bigint,
     benchMapUnmap: (size, flags, iters) => s.gm_bench_map_unmap(size, flags, iters) as bigint,
     benchMemcpy: (dst, src, length, iters) => s.gm_bench_memcpy(dst, src, length, iters) as bigint,
     arrayBuffer(addr, length) {

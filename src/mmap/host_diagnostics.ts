@@ -18,6 +18,8 @@ export interface HostDiagnostics {
   openFds: number;
   /** Host page size. */
   pageSize: number;
+  /** Free hugetlb pages of 2 MiB and 1 GiB (0 where the size is not supported). */
+  hugePagesFree: { "2M": number; "1G": number };
 }
 
 /**
@@ -37,7 +39,17 @@ export function hostDiagnostics(): HostDiagnostics {
   if (rss < 0n) throw syscallError(op, "read /proc/self/statm", rss, {});
   if (maps < 0n) throw syscallError(op, "read /proc/self/maps", maps, {});
   if (fds < 0n) throw syscallError(op, "opendir /proc/self/fd", fds, {});
-  return { rssBytes: Number(rss), mappings: Number(maps), openFds: Number(fds), pageSize: n.pageSize };
+  const free = (kib: bigint) => {
+    const v = n.hugePagesFree(kib);
+    return v < 0n ? 0 : Number(v);
+  };
+  return {
+    rssBytes: Number(rss),
+    mappings: Number(maps),
+    openFds: Number(fds),
+    pageSize: n.pageSize,
+    hugePagesFree: { "2M": free(2048n), "1G": free(1048576n) },
+  };
 }
 
 /**
@@ -57,4 +69,31 @@ export function residentBytes(hostAddress: bigint, length: number): number {
   const rc = native().residentIn(addr, BigInt(len));
   if (rc < 0n) throw syscallError(op, "mincore", rc, { addr, length: len });
   return Number(rc);
+}
+
+/** What {@link hostProtection} found at an address. */
+export interface HostProtection {
+  /** `PROT_*` bits of the mapping. */
+  prot: number;
+  /** Whether the mapping is shared (`MAP_SHARED`). */
+  shared: boolean;
+}
+
+/**
+ * The kernel's view of the mapping that contains a host address (`/proc/self/maps`), or
+ * `undefined` if nothing is mapped there.
+ *
+ * @example
+ * ```ts
+ * import { hostProtection, MmapRegion } from "../../mod.ts";
+ * using r = MmapRegion.anonymous(4096);
+ * console.log(hostProtection(r.hostAddress)); // { prot: 3, shared: false }
+ * ```
+ */
+export function hostProtection(hostAddress: bigint | number): HostProtection | undefined {
+  const op = "hostProtection";
+  const rc = native().vmaProt(toAddress(hostAddress, op, "hostAddress"));
+  if (rc === -2) return undefined;
+  if (rc < 0) throw syscallError(op, "read /proc/self/maps", rc, {});
+  return { prot: rc & 7, shared: (rc & 0x100) !== 0 };
 }

@@ -324,7 +324,7 @@ export class MmapRegion implements Disposable {
    * console.log(page[4095]); // 171
    * ```
    */
-  bytes(offset: number | bigint = 0, length?: number): Uint8Array {
+  bytes(offset: number | bigint = 0, length?: number): Uint8Array<ArrayBuffer> {
     const op = "MmapRegion.bytes";
     const [off, len] = this.#range(op, offset, length);
     this.#requireProt(op, off, len, PROT_READ | PROT_WRITE);
@@ -341,7 +341,7 @@ export class MmapRegion implements Disposable {
    * r.dataView(8, 8).setBigUint64(0, 0xdeadbeefn, true);
    * ```
    */
-  dataView(offset: number | bigint = 0, length?: number): DataView {
+  dataView(offset: number | bigint = 0, length?: number): DataView<ArrayBuffer> {
     const op = "MmapRegion.dataView";
     const [off, len] = this.#range(op, offset, length);
     this.#requireProt(op, off, len, PROT_READ | PROT_WRITE);
@@ -359,7 +359,7 @@ export class MmapRegion implements Disposable {
    * console.log(r.unsafeBytes(0, 4)); // Uint8Array(4) [0, 0, 0, 0]
    * ```
    */
-  unsafeBytes(offset: number | bigint = 0, length?: number): Uint8Array {
+  unsafeBytes(offset: number | bigint = 0, length?: number): Uint8Array<ArrayBuffer> {
     const op = "MmapRegion.unsafeBytes";
     const [off, len] = this.#range(op, offset, length);
     this.#requireProt(op, off, len, PROT_READ);

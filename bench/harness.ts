@@ -1,0 +1,109 @@
+/**
+ * A small timing harness: calibrate a loop so one repetition takes ~`targetMs`, warm it up, then
+ * take the median of `reps` repetitions. Loops that are measured together are interleaved rep by rep
+ * so that a slow patch of the machine (frequency change, a noisy neighbour) hits all of them alike.
+ * @module
+ */
+
+/** Runs `iters` iterations and returns the elapsed nanoseconds (the loop times itself). */
+export type TimedLoop = (iters: number) => number;
+
+/** Runs `iters` iterations; timed from outside with `performance.now()`. */
+export type Loop = (iters: number) => void;
+
+export interface HarnessOptions {
+  /** Repetitions per loop; the reported figure is their median. */
+  reps: number;
+  /** Target duration of one repetition in milliseconds. */
+  targetMs: number;
+  /** Largest iteration count a loop accepts (the C loops take a u32). */
+  maxIters: number;
+}
+
+export const DEFAULT_OPTIONS: Readonly<HarnessOptions> = { reps: 9, targetMs: 30, maxIters: 0xffff_ffff };
+
+export interface Measurement {
+  /** Median nanoseconds per iteration over the repetitions. */
+  nsPerOp: number;
+  /** Fastest and slowest repetition, in nanoseconds per iteration. */
+  minNsPerOp: number;
+  maxNsPerOp: number;
+  /** Iterations per repetition. */
+  iters: number;
+  /** Every repetition, in nanoseconds per iteration, in the order they ran. */
+  samples: number[];
+}
+
+/** Wraps a plain loop so it is timed with `performance.now()`. */
+export function timed(loop: Loop): TimedLoop {
+  return (iters) => {
+    const t0 = performance.now();
+    loop(iters);
+    return (performance.now() - t0) * 1e6;
+  };
+}
+
+export function median(values: readonly number[]): number {
+  if (values.length === 0) throw new RangeError("median of no values");
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+function run(loop: TimedLoop, iters: number): number {
+  const ns = loop(iters);
+  if (!(ns > 0) || !Number.isFinite(ns)) throw new Error(`loop reported ${ns} ns for ${iters} iterations`);
+  return ns;
+}
+
+/**
+ * Finds an iteration count for which one repetition takes about `targetMs`: grows the count until a
+ * run lasts at least a tenth of the target (those runs double as JIT warm-up), then scales it.
+ */
+export function calibrate(loop: TimedLoop, options: HarnessOptions = DEFAULT_OPTIONS): number {
+  const targetNs = options.targetMs * 1e6;
+  let iters = 1;
+  for (;;) {
+    const ns = run(loop, iters);
+    if (ns >= targetNs / 10 || iters >= options.maxIters) {
+      return Math.max(1, Math.min(options.maxIters, Math.round(iters * targetNs / ns)));
+    }
+    const grow = Math.min(100, Math.max(2, Math.ceil(targetNs / 10 / ns)));
+    iters = Math.min(options.maxIters, iters * grow);
+  }
+}
+
+/**
+ * Measures loops side by side: each is calibrated and warmed up with one full repetition, then the
+ * repetitions run interleaved (rep 1 of every loop, rep 2 of every loop, …).
+ */
+export function measureGroup(loops: readonly TimedLoop[], options: HarnessOptions = DEFAULT_OPTIONS): Measurement[] {
+  const iters = loops.map((loop) => {
+    const n = calibrate(loop, options);
+    run(loop, n);
+    return n;
+  });
+  const samples: number[][] = loops.map(() => []);
+  for (let rep = 0; rep < options.reps; rep++) {
+    loops.forEach((loop, i) => samples[i].push(run(loop, iters[i]) / iters[i]));
+  }
+  return samples.map((s, i) => ({
+    nsPerOp: median(s),
+    minNsPerOp: Math.min(...s),
+    maxNsPerOp: Math.max(...s),
+    iters: iters[i],
+    samples: s,
+  }));
+}
+
+let sinkValue = 0;
+
+/** Feeds a result to the sink so that the work producing it cannot be optimised away. */
+export function consume(value: number): void {
+  sinkValue = (sinkValue * 31 + (value >>> 0)) >>> 0;
+}
+
+/** The sink's current value; print it so the compiler must keep everything that fed it. */
+export function sink(): number {
+  return sinkValue;
+}
