@@ -33,8 +33,8 @@ export {
 export type { RawPointer } from "./src/ffi/binding.ts";
 export { hex } from "./src/format.ts";
 export {
-  hostDiagnostics,
   type HostDiagnostics,
+  hostDiagnostics,
   type HostProtection,
   hostProtection,
   residentBytes,

@@ -30,17 +30,28 @@ const MIB = 1024 * KIB;
 const GIB = 1024 * MIB;
 const ANON_FLAGS = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
 
-/** The C loop of `native/gmem.c`: `iters` rounds of mmap + munmap, timed in C. */
-function cMapUnmap(size: number): Side {
+function cMapUnmapRounds(size: bigint, rounds: number): number {
+  const ns = Number(native().benchMapUnmap(size, ANON_FLAGS, rounds));
+  if (ns === 0) throw new Error(`C mmap of ${size} bytes failed`);
+  return ns;
+}
+
+/**
+ * The baselines of the map cases, both from `native/gmem.c`: the C loop doing all `iters` rounds of
+ * mmap + munmap in one call (timed in C), and the same C function called once per round from a JS
+ * loop, which adds only the FFI boundary (and a syscall path made cold by the JS in between).
+ */
+function cMapUnmap(size: number): Side[] {
   const bigSize = BigInt(size);
-  return {
-    name: "C mmap+munmap",
-    loop: (iters) => {
-      const ns = Number(native().benchMapUnmap(bigSize, ANON_FLAGS, iters));
-      if (ns === 0) throw new Error(`C mmap of ${size} bytes failed`);
-      return ns;
+  return [
+    { name: "C mmap+munmap", loop: (iters) => cMapUnmapRounds(bigSize, iters) },
+    {
+      name: "C 1 round/FFI call",
+      loop: timed((iters) => {
+        for (let i = 0; i < iters; i++) cMapUnmapRounds(bigSize, 1);
+      }),
     },
-  };
+  ];
 }
 
 function mapUnmap(name: string, size: number): BenchCase {
@@ -59,7 +70,7 @@ function mapUnmap(name: string, size: number): BenchCase {
         }
         consume(acc);
       });
-      measure({ name: "MmapRegion.anonymous+close", loop: ours }, [cMapUnmap(size)]);
+      measure({ name: "MmapRegion.anonymous(size) + close()", loop: ours }, cMapUnmap(size));
     },
   };
 }
@@ -80,7 +91,7 @@ function mapViewUnmap(name: string, size: number): BenchCase {
         }
         consume(acc);
       });
-      measure({ name: "anonymous+bytes()+close", loop: ours }, [cMapUnmap(size)]);
+      measure({ name: "MmapRegion.anonymous(size) + bytes() + close()", loop: ours }, cMapUnmap(size));
     },
   };
 }
@@ -168,7 +179,7 @@ function memcpy(name: string, size: number): BenchCase {
         for (let i = 0; i < iters; i++) dstView.set(srcView);
         consume(dstView[last]);
       });
-      measure({ name: "native().memcpy", loop: ours }, [
+      measure({ name: "native().memcpy(dst, src, n) per FFI call", loop: ours }, [
         { name: "C memcpy loop", loop: cLoop },
         { name: "Uint8Array.set", loop: set },
       ]);

@@ -16,11 +16,18 @@ export interface HarnessOptions {
   reps: number;
   /** Target duration of one repetition in milliseconds. */
   targetMs: number;
+  /** Minimum time spent in full-length warm-up repetitions before measuring, in milliseconds. */
+  warmupMs: number;
   /** Largest iteration count a loop accepts (the C loops take a u32). */
   maxIters: number;
 }
 
-export const DEFAULT_OPTIONS: Readonly<HarnessOptions> = { reps: 9, targetMs: 30, maxIters: 0xffff_ffff };
+export const DEFAULT_OPTIONS: Readonly<HarnessOptions> = {
+  reps: 9,
+  targetMs: 30,
+  warmupMs: 100,
+  maxIters: 0xffff_ffff,
+};
 
 export interface Measurement {
   /** Median nanoseconds per iteration over the repetitions. */
@@ -57,32 +64,33 @@ function run(loop: TimedLoop, iters: number): number {
 }
 
 /**
- * Finds an iteration count for which one repetition takes about `targetMs`: grows the count until a
- * run lasts at least a tenth of the target (those runs double as JIT warm-up), then scales it.
+ * Finds an iteration count for which one repetition takes about `targetMs`, warming the loop up on
+ * the way: grows the count until a run lasts a tenth of the target, then keeps running full-length
+ * repetitions, re-estimating after each, for at least `warmupMs`. Early runs are slow (interpreted,
+ * or FFI calls not yet on the fast path) and would otherwise leave the count far too low.
  */
 export function calibrate(loop: TimedLoop, options: HarnessOptions = DEFAULT_OPTIONS): number {
   const targetNs = options.targetMs * 1e6;
+  const clamp = (n: number) => Math.max(1, Math.min(options.maxIters, Math.round(n)));
   let iters = 1;
-  for (;;) {
-    const ns = run(loop, iters);
-    if (ns >= targetNs / 10 || iters >= options.maxIters) {
-      return Math.max(1, Math.min(options.maxIters, Math.round(iters * targetNs / ns)));
-    }
-    const grow = Math.min(100, Math.max(2, Math.ceil(targetNs / 10 / ns)));
-    iters = Math.min(options.maxIters, iters * grow);
+  let ns = run(loop, iters);
+  while (ns < targetNs / 10 && iters < options.maxIters) {
+    iters = clamp(iters * Math.min(100, Math.max(2, Math.ceil(targetNs / 10 / ns))));
+    ns = run(loop, iters);
   }
+  for (let spent = 0; spent < options.warmupMs * 1e6; spent += ns) {
+    iters = clamp(iters * targetNs / ns);
+    ns = run(loop, iters);
+  }
+  return clamp(iters * targetNs / ns);
 }
 
 /**
- * Measures loops side by side: each is calibrated and warmed up with one full repetition, then the
- * repetitions run interleaved (rep 1 of every loop, rep 2 of every loop, …).
+ * Measures loops side by side: each is warmed up and calibrated, then the repetitions run
+ * interleaved (rep 1 of every loop, rep 2 of every loop, …).
  */
 export function measureGroup(loops: readonly TimedLoop[], options: HarnessOptions = DEFAULT_OPTIONS): Measurement[] {
-  const iters = loops.map((loop) => {
-    const n = calibrate(loop, options);
-    run(loop, n);
-    return n;
-  });
+  const iters = loops.map((loop) => calibrate(loop, options));
   const samples: number[][] = loops.map(() => []);
   for (let rep = 0; rep < options.reps; rep++) {
     loops.forEach((loop, i) => samples[i].push(run(loop, iters[i]) / iters[i]));

@@ -99,17 +99,8 @@ function cell(f: Figure): string {
 
 function formatRow(row: Row): string {
   const parts = [`${row.case.padEnd(20)}${cell(row.ours)}`];
-  for (const b of row.baselines) parts.push(`${b.name.padEnd(18)}${cell(b)}`, `${b.ratio.toFixed(2).padStart(6)}x`);
+  for (const b of row.baselines) parts.push(`${b.name.padEnd(20)}${cell(b)}`, `${b.ratio.toFixed(2).padStart(6)}x`);
   return parts.join(" | ");
-}
-
-function cpuModel(): string {
-  try {
-    const line = Deno.readTextFileSync("/proc/cpuinfo").split("\n").find((l) => l.startsWith("model name"));
-    return line?.split(":")[1]?.trim() ?? "unknown";
-  } catch {
-    return "unknown";
-  }
 }
 
 function main(): void {
@@ -125,20 +116,21 @@ function main(): void {
     v8: Deno.version.v8,
     os: Deno.build.os,
     arch: Deno.build.arch,
-    cpu: cpuModel(),
     cpus: navigator.hardwareConcurrency,
     pageSize: native().pageSize,
     reps: options.reps,
     targetMsPerRep: options.targetMs,
+    warmupMsPerLoop: options.warmupMs,
   };
   const started = performance.now();
 
   if (!args.json) {
     console.log(
-      `# gmem bench: deno ${env.deno}, v8 ${env.v8}, ${env.os}/${env.arch}, ${env.cpu} x${env.cpus}, page ${env.pageSize}`,
+      `# gmem bench: deno ${env.deno}, v8 ${env.v8}, ${env.os}/${env.arch}, ${env.cpus} cpus, page ${env.pageSize}`,
     );
     console.log(
-      `# median of ${options.reps} interleaved reps of ~${options.targetMs} ms each; ratio = ours / baseline (>1 = slower)`,
+      `# median of ${options.reps} interleaved reps of ~${options.targetMs} ms after >=${options.warmupMs} ms warm-up; ` +
+        "ratio = ours / baseline (>1 = slower)",
     );
   }
   const rows: Row[] = [];
@@ -152,6 +144,7 @@ function main(): void {
   if (args.json) {
     console.log(JSON.stringify({ env, seconds, sink: sink(), results: rows }, null, 2));
   } else {
+    for (const row of rows) console.log(`# ${row.case}: ours = ${row.ours.name}`);
     console.log(`# sink ${sink()} (keeps results alive), ${seconds.toFixed(1)} s`);
   }
 }

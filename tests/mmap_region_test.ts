@@ -308,7 +308,10 @@ Deno.test("mmap: file offsets must be page-aligned and the file long enough", ()
     const e = throwsError(() => MmapRegion.fromFile(FileOffset.fromPath(path, 100), PAGE), InvalidArgumentError);
     assert.equal(e.argument, "fileOffset.start");
     assert.equal(e.value, 100n);
-    const short = throwsError(() => MmapRegion.fromFile(FileOffset.fromPath(path, PAGE), 2 * PAGE), MappingPastEofError);
+    const short = throwsError(
+      () => MmapRegion.fromFile(FileOffset.fromPath(path, PAGE), 2 * PAGE),
+      MappingPastEofError,
+    );
     assert.deepEqual([short.fileSize, short.start, short.size], [BigInt(2 * PAGE), BigInt(PAGE), 2 * PAGE]);
     assert.equal(
       short.message,
@@ -334,6 +337,7 @@ Deno.test("mmap: a failed file mapping leaves no descriptor open", () => {
     assert.throws(() => MmapRegion.fromFile(FileOffset.fromPath(path), 2 * PAGE), MappingPastEofError);
     assert.throws(() => MmapRegion.fromFile(FileOffset.fromPath(path), PAGE, { flags: MAP_SHARED | MAP_ANONYMOUS }));
     using ok = MmapRegion.fromFile(FileOffset.fromPath(path), PAGE);
+    assert.equal(ok.size, PAGE, "a path mapping keeps no descriptor open either");
     assert.equal(hostDiagnostics().openFds, fds);
   } finally {
     Deno.removeSync(path);
@@ -341,18 +345,30 @@ Deno.test("mmap: a failed file mapping leaves no descriptor open", () => {
 });
 
 Deno.test("mmap: builder refuses MAP_FIXED, misaligned raw pointers and contradictory flags", () => {
-  const fixed = throwsError(() => new MmapRegionBuilder(PAGE).withMmapFlags(MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED).build(), GuestMemoryError);
+  const fixed = throwsError(
+    () => new MmapRegionBuilder(PAGE).withMmapFlags(MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED).build(),
+    GuestMemoryError,
+  );
   assert.equal(fixed.kind, "MapFixed");
   const ptr = throwsError(() => new MmapRegionBuilder(PAGE).withRawMmapPointer(0x1001).build(), GuestMemoryError);
   assert.equal(ptr.kind, "InvalidPointer");
   assert.equal(ptr.message, "MmapRegionBuilder.build: raw pointer 0x1001 must be non-null and page-aligned");
-  const both = throwsError(() => new MmapRegionBuilder(PAGE).withMmapFlags(MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS).build(), InvalidArgumentError);
+  const both = throwsError(
+    () => new MmapRegionBuilder(PAGE).withMmapFlags(MAP_SHARED | MAP_PRIVATE | MAP_ANONYMOUS).build(),
+    InvalidArgumentError,
+  );
   assert.equal(both.argument, "flags");
-  const noAnon = throwsError(() => new MmapRegionBuilder(PAGE).withMmapFlags(MAP_PRIVATE).build(), InvalidArgumentError);
+  const noAnon = throwsError(
+    () => new MmapRegionBuilder(PAGE).withMmapFlags(MAP_PRIVATE).build(),
+    InvalidArgumentError,
+  );
   assert.match(noAnon.message, /must contain MAP_ANONYMOUS when no file is given/);
   const guard = throwsError(() => new MmapRegionBuilder(PAGE).withGuardPages(100).build(), InvalidArgumentError);
   assert.equal(guard.argument, "guardPages.before");
-  assert.equal(throwsError(() => new MmapRegionBuilder(PAGE).withAlignment(3000), InvalidArgumentError).argument, "alignment");
+  assert.equal(
+    throwsError(() => new MmapRegionBuilder(PAGE).withAlignment(3000), InvalidArgumentError).argument,
+    "alignment",
+  );
   assert.equal(throwsError(() => new MmapRegionBuilder(PAGE).withMmapProt(8), InvalidArgumentError).argument, "prot");
 });
 
@@ -437,5 +453,8 @@ Deno.test("mmap: pointer() gives the host address for native interop", () => {
 
 Deno.test("mmap: toString names address, size, protection, flags and backing", () => {
   using r = MmapRegion.memfd(PAGE);
-  assert.match(String(r), /^MmapRegion\(host 0x[0-9a-f]+, 0x1000 bytes, READ\|WRITE, SHARED\|NORESERVE, file fd \d+@0x0\)$/);
+  assert.match(
+    String(r),
+    /^MmapRegion\(host 0x[0-9a-f]+, 0x1000 bytes, READ\|WRITE, SHARED\|NORESERVE, file fd \d+@0x0\)$/,
+  );
 });

@@ -106,6 +106,8 @@ export class MmapRegion implements Disposable {
   #buffer: ArrayBuffer | undefined;
   #closed = false;
   #quarantined = false;
+  /** Set once user code was seen to have transferred a buffer of this region away. */
+  #escaped = false;
 
   static {
     construct = (init) => new MmapRegion(init);
@@ -326,7 +328,8 @@ export class MmapRegion implements Disposable {
    */
   bytes(offset: number | bigint = 0, length?: number): Uint8Array<ArrayBuffer> {
     const op = "MmapRegion.bytes";
-    const [off, len] = this.#range(op, offset, length);
+    const off = this.#checkRange(op, offset, length);
+    const len = length ?? this.#size - off;
     this.#requireProt(op, off, len, PROT_READ | PROT_WRITE);
     return new Uint8Array(this.#arrayBuffer(op), off, len);
   }
@@ -343,7 +346,8 @@ export class MmapRegion implements Disposable {
    */
   dataView(offset: number | bigint = 0, length?: number): DataView<ArrayBuffer> {
     const op = "MmapRegion.dataView";
-    const [off, len] = this.#range(op, offset, length);
+    const off = this.#checkRange(op, offset, length);
+    const len = length ?? this.#size - off;
     this.#requireProt(op, off, len, PROT_READ | PROT_WRITE);
     return new DataView(this.#arrayBuffer(op), off, len);
   }
@@ -361,7 +365,8 @@ export class MmapRegion implements Disposable {
    */
   unsafeBytes(offset: number | bigint = 0, length?: number): Uint8Array<ArrayBuffer> {
     const op = "MmapRegion.unsafeBytes";
-    const [off, len] = this.#range(op, offset, length);
+    const off = this.#checkRange(op, offset, length);
+    const len = length ?? this.#size - off;
     this.#requireProt(op, off, len, PROT_READ);
     return new Uint8Array(this.#arrayBuffer(op), off, len);
   }
@@ -381,7 +386,8 @@ export class MmapRegion implements Disposable {
   read(dst: Uint8Array, offset: number | bigint): void {
     const op = "MmapRegion.read";
     if (!(dst instanceof Uint8Array)) throw new InvalidArgumentError(op, "dst", dst, "must be a Uint8Array");
-    const [off, len] = this.#range(op, offset, dst.length);
+    const off = this.#checkRange(op, offset, dst.length);
+    const len = dst.length;
     this.#requireProt(op, off, len, PROT_READ);
     dst.set(new Uint8Array(this.#arrayBuffer(op), off, len));
   }
@@ -400,7 +406,8 @@ export class MmapRegion implements Disposable {
   write(src: Uint8Array, offset: number | bigint): void {
     const op = "MmapRegion.write";
     if (!(src instanceof Uint8Array)) throw new InvalidArgumentError(op, "src", src, "must be a Uint8Array");
-    const [off, len] = this.#range(op, offset, src.length);
+    const off = this.#checkRange(op, offset, src.length);
+    const len = src.length;
     this.#requireProt(op, off, len, PROT_WRITE);
     new Uint8Array(this.#arrayBuffer(op), off, len).set(src);
   }
@@ -417,7 +424,7 @@ export class MmapRegion implements Disposable {
    */
   pointer(offset: number | bigint = 0): RawPointer {
     const op = "MmapRegion.pointer";
-    const [off] = this.#range(op, offset, 0);
+    const off = this.#checkRange(op, offset, 0);
     return native().pointer(this.#addr + BigInt(off));
   }
 
@@ -446,9 +453,10 @@ export class MmapRegion implements Disposable {
       throw new InvalidArgumentError(op, "prot", prot, "must be a combination of PROT_READ, PROT_WRITE, PROT_EXEC");
     }
     const removed = this.#prot & ~prot;
-    if (removed !== 0 && this.#buffer) {
-      if (this.#buffer.detached) throw new BufferEscapedError(op, this.#describe());
-      this.#buffer.transfer(0);
+    if (removed !== 0) {
+      this.#noteEscape();
+      if (this.#escaped) throw new BufferEscapedError(op, this.#describe());
+      this.#buffer?.transfer(0);
       this.#buffer = undefined;
     }
     const rc = native().protect(this.#addr, BigInt(this.#size), prot);
@@ -474,12 +482,10 @@ export class MmapRegion implements Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    let escaped = false;
-    if (this.#buffer) {
-      escaped = this.#buffer.detached;
-      if (!escaped) this.#buffer.transfer(0);
-      this.#buffer = undefined;
-    }
+    this.#noteEscape();
+    const escaped = this.#escaped;
+    this.#buffer?.transfer(0);
+    this.#buffer = undefined;
     const n = native();
     let failure: Error | undefined;
     if (this.#owned) {
@@ -497,6 +503,14 @@ export class MmapRegion implements Disposable {
     if (this.#memfd >= 0) {
       n.close(this.#memfd);
       this.#memfd = -1;
+    }
+    if (!failure && escaped && !this.#owned) {
+      // Borrowed memory is not ours to quarantine: whoever owns it must keep it mapped for as
+      // long as the transferred buffer lives, and the caller has to learn that.
+      failure = new BufferEscapedError(
+        "MmapRegion.close",
+        `borrowed ${this.#describe()} (the owner must keep it mapped)`,
+      );
     }
     if (failure) throw failure;
   }
@@ -532,19 +546,43 @@ export class MmapRegion implements Disposable {
 
   #arrayBuffer(op: string): ArrayBuffer {
     this.#checkOpen(op);
-    return this.#buffer ??= native().arrayBuffer(this.#addr, this.#size);
+    const buffer = this.#buffer;
+    if (buffer !== undefined && !buffer.detached) return buffer;
+    this.#noteEscape();
+    return this.#buffer = native().arrayBuffer(this.#addr, this.#size);
   }
 
-  #range(op: string, offset: unknown, length: unknown): [number, number] {
+  /**
+   * The library only detaches its buffer right before forgetting it, so a detached buffer still
+   * held here was transferred away by user code and may alias the mapping from elsewhere.
+   */
+  #noteEscape(): void {
+    if (this.#buffer?.detached) {
+      this.#escaped = true;
+      this.#buffer = undefined;
+    }
+  }
+
+  /**
+   * Validates `[offset, offset + length)` (length defaults to the rest of the region) and returns
+   * the offset as a number. Plain number arguments take a path with no BigInt and no allocation.
+   */
+  #checkRange(op: string, offset: unknown, length: unknown): number {
     this.#checkOpen(op);
     const size = this.#size;
+    if (
+      typeof offset === "number" && Number.isSafeInteger(offset) && offset >= 0 && offset <= size &&
+      (length === undefined ||
+        (typeof length === "number" && Number.isSafeInteger(length) && length >= 0 && length <= size - offset))
+    ) {
+      return offset;
+    }
     const len = length === undefined ? undefined : toLength(length, op, "length");
     const big = toAddress(offset, op, "offset");
     if (big > BigInt(size) || (len !== undefined && len > size - Number(big))) {
       throw new OutOfBoundsError(op, big, len ?? 0, size);
     }
-    const off = Number(big);
-    return [off, len ?? size - off];
+    return Number(big);
   }
 
   #requireProt(op: string, off: number, len: number, want: number): void {
