@@ -77,6 +77,23 @@ Deno.test("mmap: an anonymous region is private read-write memory that reads zer
   assert.equal(view.length, 0);
 });
 
+Deno.test("mmap: anonymous shared memory is mapped MAP_SHARED and reads zero", () => {
+  using r = MmapRegion.anonymous(2 * PAGE, { flags: MAP_SHARED | MAP_ANONYMOUS });
+  assert.equal(r.flags, MAP_SHARED | MAP_ANONYMOUS);
+  assert.deepEqual(hostProtection(r.hostAddress), { prot: RW, shared: true });
+  assert.equal(r.bytes(PAGE, 1)[0], 0);
+  r.write(new Uint8Array([3]), PAGE);
+  assert.equal(r.unsafeBytes(PAGE, 1)[0], 3);
+});
+
+Deno.test("mmap: 1 GiB huge pages are refused cleanly when the pool has none", () => {
+  if (hostDiagnostics().hugePagesFree["1G"] > 0) return;
+  const e = throwsError(() => MmapRegion.anonymous(GiB, { hugePages: "1G" }), SyscallError);
+  assert.equal(e.syscall, "mmap");
+  assert.ok(["ENOMEM", "EINVAL"].includes(e.errnoName), `errno ${e.errnoName}`);
+  assert.equal(e.args.flags, "PRIVATE|ANONYMOUS|HUGETLB|HUGE_1GB");
+});
+
 Deno.test("mmap: two mappings of one memfd see each other's writes", () => {
   using a = MmapRegion.memfd(2 * PAGE, { name: "alias-test" });
   using b = MmapRegion.fromFile(a.fileOffset!, 2 * PAGE);
