@@ -19,13 +19,20 @@
 export { type AddressLike, U64_LIMIT, U64_MAX } from "./src/address.ts";
 export {
   BufferEscapedError,
+  GuestAddressOverflowError,
+  GuestIOError,
   GuestMemoryError,
   type GuestMemoryErrorKind,
+  HostAddressNotAvailableError,
   InvalidArgumentError,
+  InvalidBackendAddressError,
+  InvalidGuestAddressError,
   MappingPastEofError,
+  MisalignedError,
   NativeLibraryError,
   NoAccessError,
   OutOfBoundsError,
+  PartialBufferError,
   ReadOnlyError,
   RegionClosedError,
   SyscallError,
@@ -59,3 +66,17 @@ export {
 export { FileOffset, type FileSource } from "./src/mmap/file_offset.ts";
 export { type FileIdentity, MmapRegion } from "./src/mmap/mmap_region.ts";
 export { type HugePageSize, type MapOptions, MmapRegionBuilder } from "./src/mmap/mmap_region_builder.ts";
+export { ByteAccess } from "./src/memory/byte_access.ts";
+export type { DirtyLog } from "./src/memory/dirty_log.ts";
+export type { GuestMemoryBackend, GuestMemoryRegion, SlicesResult } from "./src/memory/guest_memory_backend.ts";
+export { GuestMemoryMmap } from "./src/memory/guest_memory_mmap.ts";
+export { GuestRegionMmap, type GuestRegionOptions } from "./src/memory/guest_region_mmap.ts";
+export { VolatileSlice } from "./src/memory/volatile_slice.ts";
+export {
+  AtomicBitmap,
+  type AtomicBitmapJson,
+  type AtomicBitmapOptions,
+  type Bitmap,
+  BitmapSlice,
+  type SharedBitmap,
+} from "./src/bitmap/atomic_bitmap.ts";

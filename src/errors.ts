@@ -29,7 +29,11 @@ export type GuestMemoryErrorKind =
   | "Misaligned"
   | "InvalidArgument"
   | "BufferEscaped"
-  | "NativeLibrary";
+  | "NativeLibrary"
+  | "NoMemoryRegion"
+  | "MemoryRegionOverlap"
+  | "UnsortedMemoryRegions"
+  | "InvalidGuestRegion";
 
 /**
  * Base class of every error this library throws.
@@ -331,5 +335,174 @@ export class NativeLibraryError extends GuestMemoryError {
   constructor(op: string, path: string, reason: string, options?: ErrorOptions) {
     super("NativeLibrary", op, `cannot load the native helper ${path}: ${reason}`, options);
     this.path = path;
+  }
+}
+
+/**
+ * No guest memory region contains the address (vm-memory's `InvalidGuestAddress`).
+ *
+ * @example
+ * ```ts
+ * import { InvalidGuestAddressError } from "../mod.ts";
+ * const e = new InvalidGuestAddressError("GuestMemoryMmap.read", 0x5000n);
+ * console.log(e.addr); // 20480n
+ * ```
+ */
+export class InvalidGuestAddressError extends GuestMemoryError {
+  /** The guest address that is not backed by any region. */
+  readonly addr: bigint;
+
+  /**
+   * Builds the error.
+   * @param addr the address no region contains
+   */
+  constructor(op: string, addr: bigint) {
+    super("InvalidGuestAddress", op, `invalid guest address ${hex(addr)}: no region contains it`);
+    this.addr = addr;
+  }
+}
+
+/**
+ * An offset inside a region (or slice) is out of its range (vm-memory's `InvalidBackendAddress`).
+ *
+ * @example
+ * ```ts
+ * import { InvalidBackendAddressError } from "../mod.ts";
+ * const e = new InvalidBackendAddressError("GuestRegionMmap.read", "region offset 0x2000 is past the end (0x1000 bytes)");
+ * console.log(e.kind); // "InvalidBackendAddress"
+ * ```
+ */
+export class InvalidBackendAddressError extends GuestMemoryError {
+  /**
+   * Builds the error.
+   * @param reason says which offset and why
+   */
+  constructor(op: string, reason: string) {
+    super("InvalidBackendAddress", op, `invalid backend address: ${reason}`);
+  }
+}
+
+/**
+ * Only part of a buffer was transferred (vm-memory's `PartialBuffer`). The bytes that were
+ * transferred stay transferred.
+ *
+ * @example
+ * ```ts
+ * import { PartialBufferError } from "../mod.ts";
+ * const e = new PartialBufferError("GuestMemoryMmap.writeSlice", 0x13ffn, 5, 1);
+ * console.log(e.expected, e.completed); // 5 1
+ * ```
+ */
+export class PartialBufferError extends GuestMemoryError {
+  /** Bytes asked for. */
+  readonly expected: number;
+  /** Bytes actually transferred. */
+  readonly completed: number;
+  /** Where the transfer started. */
+  readonly addr: bigint;
+
+  /**
+   * Builds the error.
+   * @param addr where the transfer started
+   */
+  constructor(op: string, addr: bigint, expected: number, completed: number) {
+    super(
+      "PartialBuffer",
+      op,
+      `only ${completed} of ${expected} bytes at ${hex(addr)} could be transferred (the rest is not backed by memory)`,
+    );
+    this.expected = expected;
+    this.completed = completed;
+    this.addr = addr;
+  }
+}
+
+/**
+ * Advancing an address would wrap past 2^64 (vm-memory's `GuestAddressOverflow`).
+ *
+ * @example
+ * ```ts
+ * import { GuestAddressOverflowError } from "../mod.ts";
+ * const e = new GuestAddressOverflowError("GuestMemoryMmap.read", 2n ** 64n - 1n, 2);
+ * console.log(e.kind); // "GuestAddressOverflow"
+ * ```
+ */
+export class GuestAddressOverflowError extends GuestMemoryError {
+  /** The start of the range. */
+  readonly addr: bigint;
+  /** The length that made it wrap. */
+  readonly length: number;
+
+  /**
+   * Builds the error.
+   * @param length the length that runs past 2^64
+   */
+  constructor(op: string, addr: bigint, length: number) {
+    super("GuestAddressOverflow", op, `range ${hex(addr)} + ${hex(length)} wraps past 2^64`);
+    this.addr = addr;
+    this.length = length;
+  }
+}
+
+/**
+ * An atomic access was not naturally aligned.
+ *
+ * @example
+ * ```ts
+ * import { MisalignedError } from "../mod.ts";
+ * const e = new MisalignedError("GuestMemoryMmap.loadU32", 0x1002n, 4);
+ * console.log(e.alignment); // 4
+ * ```
+ */
+export class MisalignedError extends GuestMemoryError {
+  /** The misaligned address. */
+  readonly addr: bigint;
+  /** The alignment the access needs. */
+  readonly alignment: number;
+
+  /**
+   * Builds the error.
+   * @param alignment the natural alignment required
+   */
+  constructor(op: string, addr: bigint, alignment: number) {
+    super("Misaligned", op, `address ${hex(addr)} is not aligned to ${alignment} bytes`);
+    this.addr = addr;
+    this.alignment = alignment;
+  }
+}
+
+/**
+ * A region has no host mapping to hand out (vm-memory's `HostAddressNotAvailable`).
+ *
+ * @example
+ * ```ts
+ * import { HostAddressNotAvailableError } from "../mod.ts";
+ * console.log(new HostAddressNotAvailableError("getHostAddress").kind); // "HostAddressNotAvailable"
+ * ```
+ */
+export class HostAddressNotAvailableError extends GuestMemoryError {
+  /** Builds the error. */
+  constructor(op: string) {
+    super("HostAddressNotAvailable", op, "host virtual address not available");
+  }
+}
+
+/**
+ * An I/O source or sink failed (vm-memory's `IOError`); the original error is the `cause`.
+ *
+ * @example
+ * ```ts
+ * import { GuestIOError } from "../mod.ts";
+ * const e = new GuestIOError("readVolatileFrom", new Error("EOF"));
+ * console.log(e.kind); // "IOError"
+ * ```
+ */
+export class GuestIOError extends GuestMemoryError {
+  /**
+   * Builds the error.
+   * @param cause the underlying error
+   */
+  constructor(op: string, cause: unknown) {
+    super("IOError", op, `I/O failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
   }
 }

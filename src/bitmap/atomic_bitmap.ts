@@ -1,0 +1,846 @@
+/**
+ * Dirty-page tracking: {@link AtomicBitmap}, one bit per page of a region, set by every write to
+ * guest memory and collected (read and cleared) by a migration or snapshot tool; {@link BitmapSlice},
+ * a view of a bitmap whose offsets start part-way into it; and the {@link Bitmap} interface both
+ * implement.
+ *
+ * The bits live in a `SharedArrayBuffer`, so a bitmap posted to a Worker (see
+ * {@link AtomicBitmap.toShared}) is the same bitmap in both threads: bits are set with `Atomics.or`
+ * and collected with `Atomics.exchange`, and no mark made by one thread is lost to another.
+ *
+ * Offsets, lengths and bit indices are `number`s (non-negative safe integers): they are offsets
+ * into one region, not guest addresses, and `markDirty` sits on the path of every guest write, where
+ * a `bigint` would cost an allocation.
+ *
+ * @example
+ * ```ts
+ * import { AtomicBitmap } from "./atomic_bitmap.ts";
+ * const bitmap = new AtomicBitmap(64 * 1024); // 16 pages of 4 KiB
+ * bitmap.markDirty(0x1ffc, 8); // an 8-byte write straddling pages 1 and 2
+ * console.log(bitmap.dirtyRuns()); // [[4096, 8192]]
+ * console.log(bitmap.getAndReset()); // BigUint64Array [6n]
+ * ```
+ * @module
+ */
+
+import { isPowerOfTwo, toLength } from "../address.ts";
+import { describeValue } from "../format.ts";
+import { InvalidArgumentError } from "../errors.ts";
+
+/**
+ * Something that records which bytes of a region were written: vm-memory's `Bitmap`. Offsets are
+ * relative to the start of whatever the bitmap covers.
+ *
+ * @example
+ * ```ts
+ * import { AtomicBitmap, type Bitmap } from "./atomic_bitmap.ts";
+ * function write(memory: Uint8Array, bitmap: Bitmap, offset: number, data: Uint8Array): void {
+ *   memory.set(data, offset); // write first, then mark (see AtomicBitmap.markDirty)
+ *   bitmap.markDirty(offset, data.length);
+ * }
+ * const bitmap = new AtomicBitmap(8192);
+ * write(new Uint8Array(8192), bitmap, 5000, new Uint8Array([1, 2, 3]));
+ * console.log(bitmap.dirtyAt(4096), bitmap.dirtyAt(0)); // true false
+ * ```
+ */
+export interface Bitmap {
+  /** Records that `[offset, offset + len)` was written; `len` 0 records nothing. */
+  markDirty(offset: number, len: number): void;
+  /** True if the byte at `offset` lies in a page recorded as written. */
+  dirtyAt(offset: number): boolean;
+}
+
+/** What {@link AtomicBitmap.toShared} returns: everything needed to rebuild the bitmap in a Worker. */
+export interface SharedBitmap {
+  /** The bits: page `p` is bit `p % 32` of host-endian `Uint32Array` element `floor(p / 32)`. */
+  buffer: SharedArrayBuffer;
+  /** The number of bytes the bitmap covers. */
+  byteSize: number;
+  /** The number of bytes one bit stands for. */
+  pageSize: number;
+}
+
+/** Options of the {@link AtomicBitmap} constructor. */
+export interface AtomicBitmapOptions {
+  /**
+   * Use these bits instead of new, cleared ones: the bitmap then shares its state with every other
+   * bitmap over the same buffer. At least {@link AtomicBitmap.bufferBytes} bytes; its contents are
+   * kept.
+   */
+  buffer?: SharedArrayBuffer;
+}
+
+/** The JSON form of an {@link AtomicBitmap}: its geometry and the dirty byte ranges. */
+export interface AtomicBitmapJson {
+  /** The number of bytes the bitmap covers. */
+  byteSize: number;
+  /** The number of bytes one bit stands for. */
+  pageSize: number;
+  /** The number of bits (pages). */
+  pages: number;
+  /** The dirty pages as `[start, length]` byte ranges, as {@link AtomicBitmap.dirtyRuns} gives them. */
+  dirtyRuns: Array<[start: number, length: number]>;
+}
+
+/** True if the host stores the low half of a 64-bit word first. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** The bits `lo..hi` (inclusive, 0 ≤ lo ≤ hi ≤ 31) of a 32-bit word, as an int32. */
+function bitsBetween(lo: number, hi: number): number {
+  return (0xffff_ffff >>> (31 - hi + lo)) << lo;
+}
+
+/** Checks that `value` is a non-negative safe integer and returns it (see `toLength`). */
+function toIndex(value: unknown, op: string, name: string): number {
+  return toLength(value, op, name);
+}
+
+/**
+ * A dirty-page bitmap: one bit for each `pageSize` bytes of a region of `byteSize` bytes, stored in
+ * a `SharedArrayBuffer` and updated with `Atomics`, so that several threads (the main thread and
+ * Workers that were given {@link AtomicBitmap.toShared}) can mark pages and a collector can take and
+ * clear the bits concurrently without losing a mark. vm-memory's `AtomicBitmap`.
+ *
+ * Pages are numbered from 0; page `p` covers bytes `[p * pageSize, (p + 1) * pageSize)`; the last
+ * page may extend past `byteSize`. Marks past the last page are ignored, as in vm-memory.
+ *
+ * @example
+ * ```ts
+ * import { AtomicBitmap } from "./atomic_bitmap.ts";
+ * const bitmap = new AtomicBitmap(10_000, 4096); // 3 pages, the last one partial
+ * bitmap.markDirty(8192, 100);
+ * bitmap.markDirty(50_000, 8); // past the end: ignored
+ * console.log(bitmap.len, bitmap.isBitSet(2), bitmap.dirtyRuns()); // 3 true [[8192, 1808]]
+ * ```
+ */
+export class AtomicBitmap implements Bitmap {
+  #byteSize: number;
+  readonly #pageSize: number;
+  /** `1 / pageSize`, exact because `pageSize` is a power of two: `offset * inv` is `offset / pageSize`. */
+  readonly #invPageSize: number;
+  #pages: number;
+  #buffer: SharedArrayBuffer;
+  /** Page `p` is bit `p % 32` of element `floor(p / 32)`. Always an even number of elements. */
+  #words: Uint32Array;
+
+  /**
+   * Creates a bitmap covering `byteSize` bytes in pages of `pageSize` bytes: `ceil(byteSize /
+   * pageSize)` bits, all clear unless `options.buffer` supplies existing ones.
+   *
+   * @example
+   * ```ts
+   * import { AtomicBitmap } from "./atomic_bitmap.ts";
+   * const a = new AtomicBitmap(1 << 20); // 256 pages of 4 KiB
+   * const b = new AtomicBitmap(1 << 20, 2 * 1024 * 1024); // one 2 MiB page
+   * const c = new AtomicBitmap(1 << 20, 4096, { buffer: a.buffer }); // shares a's bits
+   * a.setBit(7);
+   * console.log(a.len, b.len, c.isBitSet(7)); // 256 1 true
+   * ```
+   * @throws {InvalidArgumentError} if `byteSize` is not a non-negative safe integer, `pageSize` is
+   *   not a power of two, `options.buffer` is not a `SharedArrayBuffer` or is too small, or the bits
+   *   would not fit in a `SharedArrayBuffer`.
+   */
+  constructor(byteSize: number, pageSize: number = 4096, options?: AtomicBitmapOptions) {
+    const op = "AtomicBitmap.constructor";
+    toIndex(byteSize, op, "byteSize");
+    if (typeof pageSize !== "number" || !isPowerOfTwo(pageSize)) {
+      throw new InvalidArgumentError(
+        op,
+        "pageSize",
+        pageSize,
+        `must be a power of two (1, 2, 4, …, 4096, …), got ${describeValue(pageSize)}`,
+      );
+    }
+    const pages = Math.ceil(byteSize / pageSize);
+    const bytes = AtomicBitmap.bufferBytes(byteSize, pageSize);
+    let buffer: SharedArrayBuffer;
+    const given = options?.buffer;
+    if (given !== undefined) {
+      if (!(given instanceof SharedArrayBuffer)) {
+        throw new InvalidArgumentError(
+          op,
+          "options.buffer",
+          given,
+          `must be a SharedArrayBuffer, got ${describeValue(given)}`,
+        );
+      }
+      if (given.byteLength < bytes) {
+        throw new InvalidArgumentError(
+          op,
+          "options.buffer",
+          given,
+          `must hold at least ${bytes} bytes for ${pages} pages, got ${given.byteLength}`,
+        );
+      }
+      buffer = given;
+    } else {
+      buffer = allocate(bytes, op, byteSize);
+    }
+    this.#byteSize = byteSize;
+    this.#pageSize = pageSize;
+    this.#invPageSize = 1 / pageSize;
+    this.#pages = pages;
+    this.#buffer = buffer;
+    this.#words = new Uint32Array(buffer, 0, bytes / 4);
+  }
+
+  /**
+   * The number of bytes of `SharedArrayBuffer` a bitmap of `byteSize` bytes in `pageSize` pages
+   * needs: one bit per page, rounded up to whole 64-bit words.
+   *
+   * @example
+   * ```ts
+   * import { AtomicBitmap } from "./atomic_bitmap.ts";
+   * console.log(AtomicBitmap.bufferBytes(1 << 30)); // 32768 (262144 pages)
+   * ```
+   */
+  static bufferBytes(byteSize: number, pageSize: number = 4096): number {
+    return Math.ceil(Math.ceil(byteSize / pageSize) / 64) * 8;
+  }
+
+  /**
+   * Rebuilds a bitmap from {@link AtomicBitmap.toShared}'s description, typically in a Worker that
+   * received it with `postMessage`. Both bitmaps then share the same bits.
+   *
+   * @example
+   * ```ts
+   * import { AtomicBitmap } from "./atomic_bitmap.ts";
+   * const a = new AtomicBitmap(8192);
+   * const b = AtomicBitmap.fromShared(structuredClone(a.toShared()));
+   * b.markDirty(4096, 1);
+   * console.log(a.isBitSet(1)); // true
+   * ```
+   * @throws {InvalidArgumentError} for a description the constructor would refuse.
+   */
+  static fromShared(shared: SharedBitmap): AtomicBitmap {
+    const op = "AtomicBitmap.fromShared";
+    if (typeof shared !== "object" || shared === null) {
+      throw new InvalidArgumentError(op, "shared", shared, `must be an object, got ${describeValue(shared)}`);
+    }
+    if (!(shared.buffer instanceof SharedArrayBuffer)) {
+      throw new InvalidArgumentError(
+        op,
+        "shared.buffer",
+        shared.buffer,
+        `must be a SharedArrayBuffer, got ${describeValue(shared.buffer)}`,
+      );
+    }
+    return new AtomicBitmap(shared.byteSize, shared.pageSize, { buffer: shared.buffer });
+  }
+
+  /**
+   * The number of bytes the bitmap covers.
+   *
+   * @example
+   * ```ts
+   * import { AtomicBitmap } from "./atomic_bitmap.ts";
+   * console.log(new AtomicBitmap(10_000).byteSize); // 10000
+   * ```
+   */
+  get byteSize(): number {
+    return this.#byteSize;
+  }
+
+  /**
+   * The number of bytes one bit stands for.
+   *
+   * @example
+   * ```ts
+   * import { AtomicBitmap } from "./atomic_bitmap.ts";
+   * console.log(new AtomicBitmap(10_000).pageSize); // 4096
+   * ```
+   */
+  get pageSize(): number {
+    return this.#pageSize;
+  }
+
+  /**
+   * The number of bits: `ceil(byteSize / pageSize)` pages.
+   *
+   * @example
+   * ```ts
+   * import { AtomicBitmap } from "./atomic_bitmap.ts";
+   * console.log(new AtomicBitmap(10_000).len, new AtomicBitmap(0).len); // 3 0
+   * ```
+   */
+  get len(): number {
+    return this.#pages;
+  }
+
+  /**
+   * The `SharedArrayBuffer` holding the bits (replaced by {@link AtomicBitmap.enlarge}).
+   *
+   * @example
+   * ```ts
+   * import { AtomicBitmap } from "./atomic_bitmap.ts";
+   * console.log(new AtomicBitmap(1 << 20).buffer.byteLength); // 32
+   * ```
+   */
+  get buffer(): SharedArrayBuffer {
+    return this.#buffer;
+  }
+
+  /**
+   * Records that `[offset, offset + len)` was written: sets the bits of pages `floor(offset /
+   * pageSize)` through `floor((offset + len - 1) / pageSize)`. `len` 0 records nothing; pages past
+   * the end are ignored. vm-memory's `mark_dirty`. Allocates nothing.
+   *
+   * Call it AFTER writing the memory. A collector that takes the bits with
+   * {@link AtomicBitmap.getAndReset} and then copies the dirty pages sees, for each write, either
+   * the bit (and, since the bit was set after the write, the written bytes) or, if it took the bits
+   * first, leaves the bit set for its next round.
+   *
+   * @example
+   * ```ts
+   * import { AtomicBitmap } from "./atomic_bitmap.ts";
+   * const memory = new DataView(new ArrayBuffer(16384));
+   * const bitmap = new AtomicBitmap(16384);
+   * memory.setBigUint64(8192, 42n, true);
+   * bitmap.markDirty(8192, 8);
+   * console.log(bitmap.isBitSet(2)); // true
+   * ```
+   * @throws {InvalidArgumentError} if `offset` or `len` is not a non-negative safe integer.
+   */
+  markDirty(offset: number, len: number): void {
+    this.#set(offset, len, "AtomicBitmap.markDirty");
+  }
+
+  /**
+   * Sets the bits of the pages `[start, start + len)` touches; the same as
+   * {@link AtomicBitmap.markDirty}. vm-memory's `set_addr_range`.
+   *
+   * @example
+   * ```ts
+   * import { AtomicBitmap } from "./atomic_bitmap.ts";
+   * const bitmap = new AtomicBitmap(16384);
+   * bitmap.setAddrRange(4095, 2); // the last byte of page 0 and the first of page 1
+   * console.log(bitmap.isBitSet(0), bitmap.isBitSet(1), bitmap.isBitSet(2)); // true true false
+   * ```
+   * @throws {InvalidArgumentError} if `start` or `len` is not a non-negative safe integer.
+   */
+  setAddrRange(start: number, len: number): void {
+    this.#set(start, len, "AtomicBitmap.setAddrRange");
+  }
+
+  #set(offset: number, len: number, op: string): void {
+    const inv = this.#invPageSize;
+    const page = Math.floor(offset * inv);
+    // The fast path: a write within one page, given two integers (the integer tests are one
+    // rounding instruction each; a fractional or negative value, NaN or a non-number fails them and
+    // goes to the checked path, which throws).
+    if (
+      typeof offset === "number" && typeof len === "number" && page >= 0 && page < this.#pages && len > 0 &&
+      page === Math.floor((offset + len - 1) * inv) && offset === Math.floor(offset) && len === Math.floor(len)
+    ) {
+      const word = Math.floor(page * 0.03125); // page / 32; `>>> 5` would wrap past 2^32 pages
+      const mask = 1 << (page - word * 32);
+      const words = this.#words;
+      // Atomics.or always, never "test, then set if clear": see #setRange for why.
+      Atomics.or(words, word, mask);
+      return;
+    }
+    this.#setRange(offset, len, op);
+  }
+
+  /** The checked path of {@link AtomicBitmap.markDirty}: validates, then sets the bits word by word. */
+  #setRange(offset: number, len: number, op: string): void {
+    toIndex(offset, op, "offset");
+    toIndex(len, op, "len");
+    if (len === 0) return;
+    const pages = this.#pages;
+    const first = Math.floor(offset * this.#invPageSize);
+    if (first >= pages) return;
+    // offset + len - 1 may round above 2^53; it is then far past any page count and clamped.
+    const last = Math.min(Math.floor((offset + len - 1) * this.#invPageSize), pages - 1);
+    const words = this.#words;
+    const firstWord = Math.floor(first / 32);
+    const lastWord = Math.floor(last / 32);
+    for (let w = firstWord; w <= lastWord; w++) {
+      const lo = w === firstWord ? first - w * 32 : 0;
+      const hi = w === lastWord ? last - w * 32 : 31;
+      // Why no "read first, skip if already set" here or in the fast path: the caller's write to
+      // guest memory is a plain store, and a plain load of the bit may complete before that store
+      // is visible to other threads (x86 lets a load pass an earlier store; Arm more so). A
+      // collector could then take the bit (set by an earlier write), copy the page without this
+      // write's bytes, and leave the bit clear: the write would never be copied. Atomics.or is a
+      // sequentially consistent read-modify-write, so it publishes the earlier store before the
+      // bit, and a collector's Atomics.exchange that reads the bit also sees the bytes.
+      Atomics.or(words, w, bitsBetween(lo, hi));
+    }
+  }
+
+  /**
+   * Clears the bits of the pages `[start, start + len)` touches (the same pages
+   * {@link AtomicBitmap.setAddrRange} would set). `len` 0 clears nothing; pages past the end are
+   * ignored. vm-memory's `reset_addr_range`.
+   *
+   * @example
+   * ```ts
+   * import { AtomicBitmap } from "./atomic_bitmap.ts";
+   * const bitmap = new AtomicBitmap(16384);
+   * bitmap.setAddrRange(0, 16384);
+   * bitmap.resetAddrRange(4096, 4097); // pages 1 and 2
+   * console.log(bitmap.dirtyRuns()); // [[0, 4096], [12288, 4096]]
+   * ```
+   * @throws {InvalidArgumentError} if `start` or `len` is not a non-negative safe integer.
+   */
+  resetAddrRange(start: number, len: number): void {
+    const op = "AtomicBitmap.resetAddrRange";
+    toIndex(start, op, "start");
+    toIndex(len, op, "len");
+    if (len === 0) return;
+    const pages = this.#pages;
+    const first = Math.floor(start * this.#invPageSize);
+    if (first >= pages) return;
+    const last = Math.min(Math.floor((start + len - 1) * this.#invPageSize), pages - 1);
+    const words = this.#words;
+    const firstWord = Math.floor(first / 32);
+    const lastWord = Math.floor(last / 32);
+    for (let w = firstWord; w <= lastWord; w++) {
+      const lo = w === firstWord ? first - w * 32 : 0;
+      const hi = w === lastWord ? last - w * 32 : 31;
+      Atomics.and(words, w, ~bitsBetween(lo, hi));
+    }
+  }
+
+  /**
+   * Sets bit (page) `index`; an index past the end is ignored. vm-memory's `set_bit`.
+   *
+   * @example
+   * ```ts
+   * import { AtomicBitmap } from "./atomic_bitmap.ts";
+   * const bitmap = new AtomicBitmap(8192);
+   * bitmap.setBit(1);
+   * bitmap.setBit(99); // ignored
+   * console.log(bitmap.dirtyRuns()); // [[4096, 4096]]
+   * ```
+   * @throws {InvalidArgumentError} if `index` is not a non-negative safe integer.
+   */
+  setBit(index: number): void {
+    toIndex(index, "AtomicBitmap.setBit", "index");
+    if (index >= this.#pages) return;
+    const word = Math.floor(index / 32);
+    Atomics.or(this.#words, word, 1 << (index - word * 32));
+  }
+
+  /**
+   * Clears bit (page) `index`; an index past the end is ignored. vm-memory's `reset_bit`.
+   *
+   * @example
+   * ```ts
+   * import { AtomicBitmap } from "./atomic_bitmap.ts";
+   * const bitmap = new AtomicBitmap(8192);
+   * bitmap.setAddrRange(0, 8192);
+   * bitmap.resetBit(0);
+   * console.log(bitmap.isBitSet(0), bitmap.isBitSet(1)); // false true
+   * ```
+   * @throws {InvalidArgumentError} if `index` is not a non-negative safe integer.
+   */
+  resetBit(index: number): void {
+    toIndex(index, "AtomicBitmap.resetBit", "index");
+    if (index >= this.#pages) return;
+    const word = Math.floor(index / 32);
+    Atomics.and(this.#words, word, ~(1 << (index - word * 32)));
+  }
+
+  /**
+   * True if bit (page) `index` is set; false for an index past the end. vm-memory's `is_bit_set`.
+   *
+   * @example
+   * ```ts
+   * import { AtomicBitmap } from "./atomic_bitmap.ts";
+   * const bitmap = new AtomicBitmap(8192);
+   * bitmap.setBit(1);
+   * console.log(bitmap.isBitSet(0), bitmap.isBitSet(1), bitmap.isBitSet(2)); // false true false
+   * ```
+   * @throws {InvalidArgumentError} if `index` is not a non-negative safe integer.
+   */
+  isBitSet(index: number): boolean {
+    toIndex(index, "AtomicBitmap.isBitSet", "index");
+    return this.#bit(index);
+  }
+
+  /**
+   * True if the page holding byte `addr` is marked; false past the end. vm-memory's `is_addr_set`.
+   *
+   * @example
+   * ```ts
+   * import { AtomicBitmap } from "./atomic_bitmap.ts";
+   * const bitmap = new AtomicBitmap(8192);
+   * bitmap.markDirty(4100, 4);
+   * console.log(bitmap.isAddrSet(4096), bitmap.isAddrSet(4095)); // true false
+   * ```
+   * @throws {InvalidArgumentError} if `addr` is not a non-negative safe integer.
+   */
+  isAddrSet(addr: number): boolean {
+    toIndex(addr, "AtomicBitmap.isAddrSet", "addr");
+    return this.#bit(Math.floor(addr * this.#invPageSize));
+  }
+
+  /**
+   * True if the page holding byte `offset` is marked; the same as {@link AtomicBitmap.isAddrSet}.
+   * vm-memory's `dirty_at`.
+   *
+   * @example
+   * ```ts
+   * import { AtomicBitmap } from "./atomic_bitmap.ts";
+   * const bitmap = new AtomicBitmap(8192);
+   * bitmap.markDirty(0, 1);
+   * console.log(bitmap.dirtyAt(4095), bitmap.dirtyAt(4096)); // true false
+   * ```
+   * @throws {InvalidArgumentError} if `offset` is not a non-negative safe integer.
+   */
+  dirtyAt(offset: number): boolean {
+    toIndex(offset, "AtomicBitmap.dirtyAt", "offset");
+    return this.#bit(Math.floor(offset * this.#invPageSize));
+  }
+
+  #bit(page: number): boolean {
+    if (page >= this.#pages) return false;
+    const word = Math.floor(page / 32);
+    return (Atomics.load(this.#words, word) & (1 << (page - word * 32))) !== 0;
+  }
+
+  /**
+   * Takes the bits and clears them: element `w` of the result holds pages `64w` to `64w + 63`, page
+   * `64w + i` in bit `i`. Each 32-bit half is taken with `Atomics.exchange`, so a page marked
+   * concurrently is either in the result or still set afterwards, never lost. vm-memory's
+   * `get_and_reset`.
+   *
+   * @example
+   * ```ts
+   * import { AtomicBitmap } from "./atomic_bitmap.ts";
+   * const bitmap = new AtomicBitmap(100 * 4096);
+   * for (const page of [0, 63, 64]) bitmap.setBit(page);
+   * console.log(bitmap.getAndReset()); // BigUint64Array [9223372036854775809n, 1n]
+   * console.log(bitmap.getAndReset()); // BigUint64Array [0n, 0n]
+   * ```
+   */
+  getAndReset(): BigUint64Array {
+    const words = this.#words;
+    const count = words.length / 2;
+    const result = new BigUint64Array(count);
+    const halves = new Uint32Array(result.buffer);
+    const flip = LITTLE_ENDIAN ? 0 : 1; // big-endian hosts keep the high half first
+    for (let w = 0; w < words.length; w++) {
+      halves[w ^ flip] = Atomics.exchange(words, w, 0) & this.#validBits(w);
+    }
+    return result;
+  }
+
+  /** The mask of bits of storage word `w` that stand for pages (all but the last word: all). */
+  #validBits(w: number): number {
+    const beyond = (w + 1) * 32 - this.#pages;
+    if (beyond <= 0) return -1;
+    if (beyond >= 32) return 0;
+    return bitsBetween(0, 31 - beyond);
+  }
+
+  /**
+   * Clears every bit. vm-memory's `reset`.
+   *
+   * @example
+   * ```ts
+   * import { AtomicBitmap } from "./atomic_bitmap.ts";
+   * const bitmap = new AtomicBitmap(8192);
+   * bitmap.markDirty(0, 8192);
+   * bitmap.reset();
+   * console.log(bitmap.dirtyRuns()); // []
+   * ```
+   */
+  reset(): void {
+    const words = this.#words;
+    for (let w = 0; w < words.length; w++) Atomics.store(words, w, 0);
+  }
+
+  /**
+   * The marked pages as byte ranges `[start, length]`, ascending, neighbouring pages merged into one
+   * range, the last range clipped to `byteSize`. Reads the bits without clearing them.
+   *
+   * @example
+   * ```ts
+   * import { AtomicBitmap } from "./atomic_bitmap.ts";
+   * const bitmap = new AtomicBitmap(5 * 4096 - 100);
+   * bitmap.markDirty(4096, 4096);
+   * bitmap.setBit(2);
+   * bitmap.setBit(4);
+   * console.log(bitmap.dirtyRuns()); // [[4096, 8192], [16384, 3996]]
+   * ```
+   */
+  dirtyRuns(): Array<[start: number, length: number]> {
+    return this.#runs(false);
+  }
+
+  /**
+   * Like {@link AtomicBitmap.dirtyRuns}, but clears the bits as it reads them, each 32-bit word in
+   * one `Atomics.exchange`: a page marked concurrently is either in the result or still marked
+   * afterwards. The one call a migration round needs.
+   *
+   * @example
+   * ```ts
+   * import { AtomicBitmap } from "./atomic_bitmap.ts";
+   * const bitmap = new AtomicBitmap(16384);
+   * bitmap.markDirty(100, 5000);
+   * console.log(bitmap.snapshotAndReset(), bitmap.snapshotAndReset()); // [[0, 8192]] []
+   * ```
+   */
+  snapshotAndReset(): Array<[start: number, length: number]> {
+    return this.#runs(true);
+  }
+
+  #runs(take: boolean): Array<[start: number, length: number]> {
+    const words = this.#words;
+    const ps = this.#pageSize;
+    const byteSize = this.#byteSize;
+    const runs: Array<[number, number]> = [];
+    let runStart = -1; // first page of the open run, or -1
+    const close = (endPage: number) => {
+      const start = runStart * ps;
+      runs.push([start, Math.min(endPage * ps, byteSize) - start]);
+      runStart = -1;
+    };
+    for (let w = 0; w < words.length; w++) {
+      const bits = (take ? Atomics.exchange(words, w, 0) : Atomics.load(words, w)) & this.#validBits(w);
+      const base = w * 32;
+      if (bits === 0) {
+        if (runStart >= 0) close(base);
+      } else if (bits === -1) {
+        if (runStart < 0) runStart = base;
+      } else {
+        for (let b = 0; b < 32; b++) {
+          if ((bits & (1 << b)) !== 0) {
+            if (runStart < 0) runStart = base + b;
+          } else if (runStart >= 0) {
+            close(base + b);
+          }
+        }
+      }
+    }
+    if (runStart >= 0) close(this.#pages);
+    return runs;
+  }
+
+  /**
+   * Grows the bitmap to cover `additionalBytes` more bytes; the new pages start clear and the
+   * existing bits are kept. vm-memory's `enlarge`.
+   *
+   * The bits move to a new, larger `SharedArrayBuffer` (bits are copied, so do not enlarge while
+   * other threads are marking). Workers holding the old buffer keep marking the old one: send them
+   * {@link AtomicBitmap.toShared} again and have them rebuild with {@link AtomicBitmap.fromShared}.
+   *
+   * @example
+   * ```ts
+   * import { AtomicBitmap } from "./atomic_bitmap.ts";
+   * const bitmap = new AtomicBitmap(4096);
+   * bitmap.setBit(0);
+   * bitmap.enlarge(8192);
+   * console.log(bitmap.len, bitmap.isBitSet(0), bitmap.isBitSet(1)); // 3 true false
+   * ```
+   * @throws {InvalidArgumentError} if `additionalBytes` is not a non-negative safe integer, or the
+   *   new size is not one.
+   */
+  enlarge(additionalBytes: number): void {
+    const op = "AtomicBitmap.enlarge";
+    toIndex(additionalBytes, op, "additionalBytes");
+    const byteSize = this.#byteSize + additionalBytes;
+    if (!Number.isSafeInteger(byteSize)) {
+      throw new InvalidArgumentError(
+        op,
+        "additionalBytes",
+        additionalBytes,
+        `makes the size ${this.#byteSize} + ${additionalBytes} exceed 2^53 - 1`,
+      );
+    }
+    if (additionalBytes === 0) return;
+    const bytes = AtomicBitmap.bufferBytes(byteSize, this.#pageSize);
+    const buffer = allocate(bytes, op, byteSize);
+    const words = new Uint32Array(buffer);
+    words.set(this.#words);
+    this.#byteSize = byteSize;
+    this.#pages = Math.ceil(byteSize / this.#pageSize);
+    this.#buffer = buffer;
+    this.#words = words;
+  }
+
+  /**
+   * A view of this bitmap whose offset 0 is this bitmap's `offset`: vm-memory's `slice_at`, used to
+   * hand a bitmap to something that only knows a part of the region.
+   *
+   * @example
+   * ```ts
+   * import { AtomicBitmap } from "./atomic_bitmap.ts";
+   * const bitmap = new AtomicBitmap(16384);
+   * const slice = bitmap.sliceAt(8192);
+   * slice.markDirty(0, 1);
+   * console.log(bitmap.isBitSet(2), slice.dirtyAt(0)); // true true
+   * ```
+   * @throws {InvalidArgumentError} if `offset` is not a non-negative safe integer.
+   */
+  sliceAt(offset: number): BitmapSlice {
+    toIndex(offset, "AtomicBitmap.sliceAt", "offset");
+    return new BitmapSlice(this, offset);
+  }
+
+  /**
+   * What a Worker needs to share this bitmap: the buffer and the geometry, all structured-cloneable.
+   * Post it and call {@link AtomicBitmap.fromShared} on the other side.
+   *
+   * @example
+   * ```ts
+   * import { AtomicBitmap } from "./atomic_bitmap.ts";
+   * const { buffer, byteSize, pageSize } = new AtomicBitmap(8192).toShared();
+   * console.log(buffer.byteLength, byteSize, pageSize); // 8 8192 4096
+   * ```
+   */
+  toShared(): SharedBitmap {
+    return { buffer: this.#buffer, byteSize: this.#byteSize, pageSize: this.#pageSize };
+  }
+
+  /**
+   * The geometry and the dirty ranges, for `JSON.stringify`.
+   *
+   * @example
+   * ```ts
+   * import { AtomicBitmap } from "./atomic_bitmap.ts";
+   * const bitmap = new AtomicBitmap(8192);
+   * bitmap.setBit(1);
+   * console.log(JSON.stringify(bitmap));
+   * // {"byteSize":8192,"pageSize":4096,"pages":2,"dirtyRuns":[[4096,4096]]}
+   * ```
+   */
+  toJSON(): AtomicBitmapJson {
+    return { byteSize: this.#byteSize, pageSize: this.#pageSize, pages: this.#pages, dirtyRuns: this.dirtyRuns() };
+  }
+}
+
+/** Allocates the bits, turning an allocation failure into an error naming `byteSize`. */
+function allocate(bytes: number, op: string, byteSize: number): SharedArrayBuffer {
+  try {
+    return new SharedArrayBuffer(bytes);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    throw new InvalidArgumentError(
+      op,
+      "byteSize",
+      byteSize,
+      `needs a ${bytes}-byte bitmap, which cannot be allocated (${e.message})`,
+    );
+  }
+}
+
+/**
+ * A view of a {@link Bitmap} starting `offset` bytes into it: `markDirty(o, l)` marks `[offset +
+ * o, offset + o + l)` of the underlying bitmap. vm-memory's `BaseSlice` (`RefSlice`); a slice of a
+ * slice is a slice of the underlying bitmap at the summed offset. Like the bitmap, its `markDirty`
+ * allocates nothing.
+ *
+ * @example
+ * ```ts
+ * import { AtomicBitmap, BitmapSlice } from "./atomic_bitmap.ts";
+ * const bitmap = new AtomicBitmap(8 * 4096);
+ * const slice = new BitmapSlice(bitmap, 4096).sliceAt(4096); // starts at byte 8192
+ * slice.markDirty(4096, 8);
+ * console.log(slice.offset, bitmap.isBitSet(3)); // 8192 true
+ * ```
+ */
+export class BitmapSlice implements Bitmap {
+  readonly #bitmap: Bitmap;
+  readonly #offset: number;
+
+  /**
+   * A view of `bitmap` starting at its byte `offset`.
+   *
+   * @example
+   * ```ts
+   * import { AtomicBitmap, BitmapSlice } from "./atomic_bitmap.ts";
+   * const slice = new BitmapSlice(new AtomicBitmap(8192), 4096);
+   * console.log(slice.offset); // 4096
+   * ```
+   * @throws {InvalidArgumentError} if `offset` is not a non-negative safe integer.
+   */
+  constructor(bitmap: Bitmap, offset: number) {
+    toIndex(offset, "BitmapSlice.constructor", "offset");
+    this.#bitmap = bitmap;
+    this.#offset = offset;
+  }
+
+  /**
+   * The bitmap this slice views.
+   *
+   * @example
+   * ```ts
+   * import { AtomicBitmap } from "./atomic_bitmap.ts";
+   * const bitmap = new AtomicBitmap(8192);
+   * console.log(bitmap.sliceAt(1).sliceAt(2).bitmap === bitmap); // true
+   * ```
+   */
+  get bitmap(): Bitmap {
+    return this.#bitmap;
+  }
+
+  /**
+   * Where the slice starts in {@link BitmapSlice.bitmap}, in bytes.
+   *
+   * @example
+   * ```ts
+   * import { AtomicBitmap } from "./atomic_bitmap.ts";
+   * console.log(new AtomicBitmap(8192).sliceAt(1).sliceAt(2).offset); // 3
+   * ```
+   */
+  get offset(): number {
+    return this.#offset;
+  }
+
+  /**
+   * Marks `[offset, offset + len)` of the slice, that is `[this.offset + offset, … + len)` of the
+   * bitmap. Allocates nothing.
+   *
+   * @example
+   * ```ts
+   * import { AtomicBitmap } from "./atomic_bitmap.ts";
+   * const bitmap = new AtomicBitmap(16384);
+   * bitmap.sliceAt(4096).markDirty(4096, 8);
+   * console.log(bitmap.isBitSet(2)); // true
+   * ```
+   * @throws {InvalidArgumentError} if `offset` or `len` is not a non-negative safe integer, or the
+   *   offset in the bitmap is not one.
+   */
+  markDirty(offset: number, len: number): void {
+    // `offset >= 0` is false for NaN and non-numbers too; a negative offset must not be absorbed
+    // by the base. Anything else wrong is caught by the bitmap.
+    if (offset >= 0) this.#bitmap.markDirty(this.#offset + offset, len);
+    else toIndex(offset, "BitmapSlice.markDirty", "offset");
+  }
+
+  /**
+   * True if byte `offset` of the slice lies in a marked page.
+   *
+   * @example
+   * ```ts
+   * import { AtomicBitmap } from "./atomic_bitmap.ts";
+   * const bitmap = new AtomicBitmap(16384);
+   * bitmap.setBit(1);
+   * console.log(bitmap.sliceAt(4000).dirtyAt(96), bitmap.sliceAt(4000).dirtyAt(95)); // true false
+   * ```
+   * @throws {InvalidArgumentError} if `offset` is not a non-negative safe integer.
+   */
+  dirtyAt(offset: number): boolean {
+    toIndex(offset, "BitmapSlice.dirtyAt", "offset");
+    return this.#bitmap.dirtyAt(this.#offset + offset);
+  }
+
+  /**
+   * A slice starting `offset` bytes into this one (a slice of the same bitmap).
+   *
+   * @example
+   * ```ts
+   * import { AtomicBitmap } from "./atomic_bitmap.ts";
+   * console.log(new AtomicBitmap(8192).sliceAt(100).sliceAt(28).offset); // 128
+   * ```
+   * @throws {InvalidArgumentError} if `offset` is not a non-negative safe integer.
+   */
+  sliceAt(offset: number): BitmapSlice {
+    toIndex(offset, "BitmapSlice.sliceAt", "offset");
+    return new BitmapSlice(this.#bitmap, this.#offset + offset);
+  }
+}

@@ -1,0 +1,674 @@
+/**
+ * `ByteAccess`: vm-memory's `Bytes` (buffers, scalars, atomics) written once for guest memory,
+ * regions and slices. A subclass says where an address lives ({@link ByteAccess.locate}) and how a
+ * bulk transfer behaves at its edges ({@link ByteAccess.transfer}); everything else is here.
+ * @module
+ */
+
+import type { AddressLike } from "../address.ts";
+import { InvalidArgumentError, PartialBufferError } from "../errors.ts";
+import type { DirtyLog } from "./dirty_log.ts";
+import type { RegionViews } from "./region_views.ts";
+
+// Scratch space for scalars that take the slow path (unaligned, crossing a region, stale views).
+// JavaScript is single-threaded per isolate, and nothing here awaits, so one set is enough.
+const SCRATCH = new ArrayBuffer(8);
+const SCRATCH_DV = new DataView(SCRATCH);
+const SCRATCH_BY_SIZE: readonly Uint8Array[] = [
+  new Uint8Array(0),
+  new Uint8Array(SCRATCH, 0, 1),
+  new Uint8Array(SCRATCH, 0, 2),
+  new Uint8Array(0),
+  new Uint8Array(SCRATCH, 0, 4),
+  new Uint8Array(0),
+  new Uint8Array(0),
+  new Uint8Array(0),
+  new Uint8Array(SCRATCH, 0, 8),
+];
+
+const U64_MAX_BIG = (1n << 64n) - 1n;
+
+function bswap16(v: number): number {
+  return ((v & 0xff) << 8) | ((v >>> 8) & 0xff);
+}
+
+function bswap32(v: number): number {
+  return (((v & 0xff) << 24) | ((v & 0xff00) << 8) | ((v >>> 8) & 0xff00) | ((v >>> 24) & 0xff)) >>> 0;
+}
+
+function bswap64(v: bigint): bigint {
+  const lo = Number(v & 0xffffffffn), hi = Number(v >> 32n);
+  return (BigInt(bswap32(lo)) << 32n) | BigInt(bswap32(hi));
+}
+
+/**
+ * The byte-access methods shared by `GuestMemoryMmap`, `GuestRegionMmap` and `VolatileSlice`.
+ *
+ * Scalars are little-endian unless the name ends in `BE`. A naturally aligned scalar that lies in
+ * one region is read or written with a single access of its size; others go through a bulk copy
+ * (vm-memory does the same). Atomics require natural alignment and one region.
+ *
+ * @example
+ * ```ts
+ * import { GuestMemoryMmap } from "../../mod.ts";
+ * using mem = GuestMemoryMmap.fromRanges([[0x1000, 0x1000]]);
+ * mem.writeU32(0x1004, 0xdeadbeef);
+ * console.log(mem.readU32(0x1004).toString(16)); // "deadbeef"
+ * ```
+ */
+export abstract class ByteAccess {
+  /** Set by {@link ByteAccess.locate}: the views that hold the located range. */
+  protected hitViews!: RegionViews;
+  /** Set by {@link ByteAccess.locate}: where writes to the located range are logged. */
+  protected hitLog: DirtyLog | undefined = undefined;
+  /** Set by {@link ByteAccess.locate}: added to a view offset to get the log offset. */
+  protected hitLogBase = 0;
+
+  /** The class name used in error messages. */
+  protected abstract readonly typeName: string;
+
+  /**
+   * Finds `[addr, addr + size)` inside one region and returns its offset in `hitViews` (setting
+   * `hitViews`, `hitLog`, `hitLogBase`), or -1 when the fast path does not apply. Must not
+   * allocate or throw.
+   */
+  protected abstract locate(addr: AddressLike, size: number): number;
+
+  /**
+   * Copies between `buf` and the memory at `addr` as far as the memory reaches and returns the
+   * count; throws when nothing could be transferred because the start itself is invalid.
+   */
+  protected abstract transfer(buf: Uint8Array, addr: AddressLike, write: boolean, op: string): number;
+
+  /**
+   * Locates a naturally aligned, single-region target for an atomic, or throws why not (bounds,
+   * alignment, protection, closed). Returns the offset in `hitViews`.
+   */
+  protected abstract atomicTarget(addr: AddressLike, size: number, write: boolean, op: string): number;
+
+  // ---- buffers ----
+
+  /**
+   * Writes as much of `buf` as fits at `addr`; returns the count (vm-memory's `write`).
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0x1000, 0x400]]);
+   * console.log(mem.write(new Uint8Array(5), 0x13ff)); // 1
+   * ```
+   */
+  write(buf: Uint8Array, addr: AddressLike): number {
+    return this.transfer(this.#buffer(buf, "write"), addr, true, "write");
+  }
+
+  /**
+   * Reads as much as is available at `addr` into `buf`; returns the count (vm-memory's `read`).
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * console.log(mem.read(new Uint8Array(16), 0xff8)); // 8
+   * ```
+   */
+  read(buf: Uint8Array, addr: AddressLike): number {
+    return this.transfer(this.#buffer(buf, "read"), addr, false, "read");
+  }
+
+  /**
+   * Writes all of `buf` at `addr` or throws `PartialBufferError` (bytes written before the gap stay).
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * mem.writeSlice(new TextEncoder().encode("hello"), 0x10);
+   * ```
+   */
+  writeSlice(buf: Uint8Array, addr: AddressLike): void {
+    const n = this.transfer(this.#buffer(buf, "writeSlice"), addr, true, "writeSlice");
+    if (n !== buf.length) throw this.#partial("writeSlice", addr, buf.length, n);
+  }
+
+  /**
+   * Fills all of `buf` from `addr` or throws `PartialBufferError`.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * const out = new Uint8Array(4);
+   * mem.readSlice(out, 0x10);
+   * ```
+   */
+  readSlice(buf: Uint8Array, addr: AddressLike): void {
+    const n = this.transfer(this.#buffer(buf, "readSlice"), addr, false, "readSlice");
+    if (n !== buf.length) throw this.#partial("readSlice", addr, buf.length, n);
+  }
+
+  // ---- little-endian scalars ----
+
+  /** Reads a u8. @example `mem.readU8(0x1000)` */
+  readU8(addr: AddressLike): number {
+    const i = this.#fast(addr, 1, false);
+    return i >= 0 ? this.hitViews.u8[i] : this.#slowRead(addr, 1, "readU8").getUint8(0);
+  }
+
+  /** Reads a little-endian u16. @example `mem.readU16(0x1000)` */
+  readU16(addr: AddressLike): number {
+    const i = this.#fast(addr, 2, false);
+    return i >= 0 ? this.hitViews.u16[i] : this.#slowRead(addr, 2, "readU16").getUint16(0, true);
+  }
+
+  /** Reads a little-endian u32. @example `mem.readU32(0x1000)` */
+  readU32(addr: AddressLike): number {
+    const i = this.#fast(addr, 4, false);
+    return i >= 0 ? this.hitViews.u32[i] : this.#slowRead(addr, 4, "readU32").getUint32(0, true);
+  }
+
+  /** Reads a little-endian u64 as a `bigint`. @example `mem.readU64(0x1000)` */
+  readU64(addr: AddressLike): bigint {
+    const i = this.#fast(addr, 8, false);
+    return i >= 0 ? this.hitViews.u64[i] : this.#slowRead(addr, 8, "readU64").getBigUint64(0, true);
+  }
+
+  /**
+   * Reads a little-endian u64 as a `number`; throws `InvalidArgumentError` if it is 2^53 or more.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * mem.writeU64(8, 4096);
+   * console.log(mem.readU64Number(8)); // 4096
+   * ```
+   */
+  readU64Number(addr: AddressLike): number {
+    const v = this.readU64(addr);
+    if (v > 9007199254740991n) {
+      throw new InvalidArgumentError(this.#op("readU64Number"), "value", v, "is 2^53 or more; use readU64");
+    }
+    return Number(v);
+  }
+
+  /** Reads an i8. @example `mem.readI8(0x1000)` */
+  readI8(addr: AddressLike): number {
+    return (this.readU8(addr) << 24) >> 24;
+  }
+
+  /** Reads a little-endian i16. @example `mem.readI16(0x1000)` */
+  readI16(addr: AddressLike): number {
+    return (this.readU16(addr) << 16) >> 16;
+  }
+
+  /** Reads a little-endian i32. @example `mem.readI32(0x1000)` */
+  readI32(addr: AddressLike): number {
+    return this.readU32(addr) | 0;
+  }
+
+  /** Reads a little-endian i64 as a `bigint`. @example `mem.readI64(0x1000)` */
+  readI64(addr: AddressLike): bigint {
+    return BigInt.asIntN(64, this.readU64(addr));
+  }
+
+  /** Reads a little-endian f32. @example `mem.readF32(0x1000)` */
+  readF32(addr: AddressLike): number {
+    const i = this.#fast(addr, 4, false);
+    return i >= 0 ? this.hitViews.f32[i] : this.#slowRead(addr, 4, "readF32").getFloat32(0, true);
+  }
+
+  /** Reads a little-endian f64. @example `mem.readF64(0x1000)` */
+  readF64(addr: AddressLike): number {
+    const i = this.#fast(addr, 8, false);
+    return i >= 0 ? this.hitViews.f64[i] : this.#slowRead(addr, 8, "readF64").getFloat64(0, true);
+  }
+
+  /** Writes a u8 (0…255). @example `mem.writeU8(0x1000, 0xff)` */
+  writeU8(addr: AddressLike, value: number): void {
+    this.#checkInt(value, 0, 0xff, "writeU8");
+    const i = this.#fast(addr, 1, true);
+    if (i >= 0) {
+      this.hitViews.u8[i] = value;
+      this.#logged(i, 1);
+    } else {
+      SCRATCH_DV.setUint8(0, value);
+      this.#slowWrite(addr, 1, "writeU8");
+    }
+  }
+
+  /** Writes a little-endian u16 (0…65535). @example `mem.writeU16(0x1000, 0xffff)` */
+  writeU16(addr: AddressLike, value: number): void {
+    this.#checkInt(value, 0, 0xffff, "writeU16");
+    this.#storeU16(addr, value, "writeU16");
+  }
+
+  /** Writes a little-endian u32. @example `mem.writeU32(0x1000, 0xdeadbeef)` */
+  writeU32(addr: AddressLike, value: number): void {
+    this.#checkInt(value, 0, 0xffffffff, "writeU32");
+    this.#storeU32(addr, value, "writeU32");
+  }
+
+  /** Writes a little-endian u64 from a `bigint` or a safe-integer `number`. @example `mem.writeU64(0x1000, 1n << 63n)` */
+  writeU64(addr: AddressLike, value: bigint | number): void {
+    this.#storeU64(addr, this.#u64Value(value, "writeU64"), "writeU64");
+  }
+
+  /** Writes an i8 (−128…127). @example `mem.writeI8(0x1000, -1)` */
+  writeI8(addr: AddressLike, value: number): void {
+    this.#checkInt(value, -0x80, 0x7f, "writeI8");
+    this.writeU8(addr, value & 0xff);
+  }
+
+  /** Writes a little-endian i16. @example `mem.writeI16(0x1000, -2)` */
+  writeI16(addr: AddressLike, value: number): void {
+    this.#checkInt(value, -0x8000, 0x7fff, "writeI16");
+    this.#storeU16(addr, value & 0xffff, "writeI16");
+  }
+
+  /** Writes a little-endian i32. @example `mem.writeI32(0x1000, -3)` */
+  writeI32(addr: AddressLike, value: number): void {
+    this.#checkInt(value, -0x80000000, 0x7fffffff, "writeI32");
+    this.#storeU32(addr, value >>> 0, "writeI32");
+  }
+
+  /** Writes a little-endian i64 from a `bigint` or safe-integer `number`. @example `mem.writeI64(0x1000, -4n)` */
+  writeI64(addr: AddressLike, value: bigint | number): void {
+    const v = typeof value === "number" ? this.#safeInt(value, "writeI64") : value;
+    if (typeof v !== "bigint" || v < -(1n << 63n) || v >= 1n << 63n) {
+      throw new InvalidArgumentError(this.#op("writeI64"), "value", value, "must be an i64 (bigint or safe integer)");
+    }
+    this.#storeU64(addr, BigInt.asUintN(64, v), "writeI64");
+  }
+
+  /** Writes a little-endian f32. @example `mem.writeF32(0x1000, 1.5)` */
+  writeF32(addr: AddressLike, value: number): void {
+    this.#checkNumber(value, "writeF32");
+    const i = this.#fast(addr, 4, true);
+    if (i >= 0) {
+      this.hitViews.f32[i] = value;
+      this.#logged(i * 4, 4);
+    } else {
+      SCRATCH_DV.setFloat32(0, value, true);
+      this.#slowWrite(addr, 4, "writeF32");
+    }
+  }
+
+  /** Writes a little-endian f64. @example `mem.writeF64(0x1000, Math.PI)` */
+  writeF64(addr: AddressLike, value: number): void {
+    this.#checkNumber(value, "writeF64");
+    const i = this.#fast(addr, 8, true);
+    if (i >= 0) {
+      this.hitViews.f64[i] = value;
+      this.#logged(i * 8, 8);
+    } else {
+      SCRATCH_DV.setFloat64(0, value, true);
+      this.#slowWrite(addr, 8, "writeF64");
+    }
+  }
+
+  // ---- big-endian scalars: one access of the full size, then a byte swap ----
+
+  /** Reads a big-endian u16. @example `mem.readU16BE(0x1000)` */
+  readU16BE(addr: AddressLike): number {
+    return bswap16(this.readU16(addr));
+  }
+
+  /** Reads a big-endian u32. @example `mem.readU32BE(0x1000)` */
+  readU32BE(addr: AddressLike): number {
+    return bswap32(this.readU32(addr));
+  }
+
+  /** Reads a big-endian u64. @example `mem.readU64BE(0x1000)` */
+  readU64BE(addr: AddressLike): bigint {
+    return bswap64(this.readU64(addr));
+  }
+
+  /** Reads a big-endian i16. @example `mem.readI16BE(0x1000)` */
+  readI16BE(addr: AddressLike): number {
+    return (bswap16(this.readU16(addr)) << 16) >> 16;
+  }
+
+  /** Reads a big-endian i32. @example `mem.readI32BE(0x1000)` */
+  readI32BE(addr: AddressLike): number {
+    return bswap32(this.readU32(addr)) | 0;
+  }
+
+  /** Reads a big-endian i64. @example `mem.readI64BE(0x1000)` */
+  readI64BE(addr: AddressLike): bigint {
+    return BigInt.asIntN(64, bswap64(this.readU64(addr)));
+  }
+
+  /** Reads a big-endian f32. @example `mem.readF32BE(0x1000)` */
+  readF32BE(addr: AddressLike): number {
+    SCRATCH_DV.setUint32(0, this.readU32(addr), true);
+    return SCRATCH_DV.getFloat32(0, false);
+  }
+
+  /** Reads a big-endian f64. @example `mem.readF64BE(0x1000)` */
+  readF64BE(addr: AddressLike): number {
+    SCRATCH_DV.setBigUint64(0, this.readU64(addr), true);
+    return SCRATCH_DV.getFloat64(0, false);
+  }
+
+  /** Writes a big-endian u16. @example `mem.writeU16BE(0x1000, 0x1234)` */
+  writeU16BE(addr: AddressLike, value: number): void {
+    this.#checkInt(value, 0, 0xffff, "writeU16BE");
+    this.#storeU16(addr, bswap16(value), "writeU16BE");
+  }
+
+  /** Writes a big-endian u32. @example `mem.writeU32BE(0x1000, 0x12345678)` */
+  writeU32BE(addr: AddressLike, value: number): void {
+    this.#checkInt(value, 0, 0xffffffff, "writeU32BE");
+    this.#storeU32(addr, bswap32(value), "writeU32BE");
+  }
+
+  /** Writes a big-endian u64. @example `mem.writeU64BE(0x1000, 0x0102030405060708n)` */
+  writeU64BE(addr: AddressLike, value: bigint | number): void {
+    this.#storeU64(addr, bswap64(this.#u64Value(value, "writeU64BE")), "writeU64BE");
+  }
+
+  /** Writes a big-endian i16. @example `mem.writeI16BE(0x1000, -2)` */
+  writeI16BE(addr: AddressLike, value: number): void {
+    this.#checkInt(value, -0x8000, 0x7fff, "writeI16BE");
+    this.#storeU16(addr, bswap16(value & 0xffff), "writeI16BE");
+  }
+
+  /** Writes a big-endian i32. @example `mem.writeI32BE(0x1000, -3)` */
+  writeI32BE(addr: AddressLike, value: number): void {
+    this.#checkInt(value, -0x80000000, 0x7fffffff, "writeI32BE");
+    this.#storeU32(addr, bswap32(value >>> 0), "writeI32BE");
+  }
+
+  /** Writes a big-endian i64. @example `mem.writeI64BE(0x1000, -4n)` */
+  writeI64BE(addr: AddressLike, value: bigint | number): void {
+    const v = typeof value === "number" ? this.#safeInt(value, "writeI64BE") : value;
+    if (typeof v !== "bigint" || v < -(1n << 63n) || v >= 1n << 63n) {
+      throw new InvalidArgumentError(this.#op("writeI64BE"), "value", value, "must be an i64 (bigint or safe integer)");
+    }
+    this.#storeU64(addr, bswap64(BigInt.asUintN(64, v)), "writeI64BE");
+  }
+
+  /** Writes a big-endian f32. @example `mem.writeF32BE(0x1000, 1.5)` */
+  writeF32BE(addr: AddressLike, value: number): void {
+    this.#checkNumber(value, "writeF32BE");
+    SCRATCH_DV.setFloat32(0, value, false);
+    this.#storeU32(addr, SCRATCH_DV.getUint32(0, true), "writeF32BE");
+  }
+
+  /** Writes a big-endian f64. @example `mem.writeF64BE(0x1000, 1.5)` */
+  writeF64BE(addr: AddressLike, value: number): void {
+    this.#checkNumber(value, "writeF64BE");
+    SCRATCH_DV.setFloat64(0, value, false);
+    this.#storeU64(addr, SCRATCH_DV.getBigUint64(0, true), "writeF64BE");
+  }
+
+  // ---- atomics (natural alignment, one region; `Misaligned` otherwise) ----
+
+  /** Atomic u8 load. @example `mem.loadU8(0x1000)` */
+  loadU8(addr: AddressLike): number {
+    return Atomics.load(this.hitViews.u8, this.atomicTarget(addr, 1, false, "loadU8"));
+  }
+
+  /** Atomic u16 load. @example `mem.loadU16(0x1000)` */
+  loadU16(addr: AddressLike): number {
+    return Atomics.load(this.hitViews.u16, this.atomicTarget(addr, 2, false, "loadU16") / 2);
+  }
+
+  /** Atomic u32 load. @example `mem.loadU32(0x1000)` */
+  loadU32(addr: AddressLike): number {
+    return Atomics.load(this.hitViews.u32, this.atomicTarget(addr, 4, false, "loadU32") / 4);
+  }
+
+  /** Atomic u64 load. @example `mem.loadU64(0x1000)` */
+  loadU64(addr: AddressLike): bigint {
+    return Atomics.load(this.hitViews.u64, this.atomicTarget(addr, 8, false, "loadU64") / 8);
+  }
+
+  /** Atomic u8 store. @example `mem.storeU8(0x1000, 1)` */
+  storeU8(addr: AddressLike, value: number): void {
+    this.#checkInt(value, 0, 0xff, "storeU8");
+    const o = this.atomicTarget(addr, 1, true, "storeU8");
+    Atomics.store(this.hitViews.u8, o, value);
+    this.#logged(o, 1);
+  }
+
+  /** Atomic u16 store. @example `mem.storeU16(0x1000, 1)` */
+  storeU16(addr: AddressLike, value: number): void {
+    this.#checkInt(value, 0, 0xffff, "storeU16");
+    const o = this.atomicTarget(addr, 2, true, "storeU16");
+    Atomics.store(this.hitViews.u16, o / 2, value);
+    this.#logged(o, 2);
+  }
+
+  /** Atomic u32 store. @example `mem.storeU32(0x1000, 1)` */
+  storeU32(addr: AddressLike, value: number): void {
+    this.#checkInt(value, 0, 0xffffffff, "storeU32");
+    const o = this.atomicTarget(addr, 4, true, "storeU32");
+    Atomics.store(this.hitViews.u32, o / 4, value);
+    this.#logged(o, 4);
+  }
+
+  /** Atomic u64 store. @example `mem.storeU64(0x1000, 1n)` */
+  storeU64(addr: AddressLike, value: bigint | number): void {
+    const v = this.#u64Value(value, "storeU64");
+    const o = this.atomicTarget(addr, 8, true, "storeU64");
+    Atomics.store(this.hitViews.u64, o / 8, v);
+    this.#logged(o, 8);
+  }
+
+  /** Atomic u8 compare-and-exchange; returns the old value. @example `mem.compareExchangeU8(0x1000, 0, 1)` */
+  compareExchangeU8(addr: AddressLike, expected: number, value: number): number {
+    this.#checkInt(expected, 0, 0xff, "compareExchangeU8");
+    this.#checkInt(value, 0, 0xff, "compareExchangeU8");
+    const o = this.atomicTarget(addr, 1, true, "compareExchangeU8");
+    const old = Atomics.compareExchange(this.hitViews.u8, o, expected, value);
+    if (old === expected) this.#logged(o, 1);
+    return old;
+  }
+
+  /** Atomic u16 compare-and-exchange; returns the old value. @example `mem.compareExchangeU16(0x1000, 0, 1)` */
+  compareExchangeU16(addr: AddressLike, expected: number, value: number): number {
+    this.#checkInt(expected, 0, 0xffff, "compareExchangeU16");
+    this.#checkInt(value, 0, 0xffff, "compareExchangeU16");
+    const o = this.atomicTarget(addr, 2, true, "compareExchangeU16");
+    const old = Atomics.compareExchange(this.hitViews.u16, o / 2, expected, value);
+    if (old === expected) this.#logged(o, 2);
+    return old;
+  }
+
+  /** Atomic u32 compare-and-exchange; returns the old value. @example `mem.compareExchangeU32(0x1000, 0, 1)` */
+  compareExchangeU32(addr: AddressLike, expected: number, value: number): number {
+    this.#checkInt(expected, 0, 0xffffffff, "compareExchangeU32");
+    this.#checkInt(value, 0, 0xffffffff, "compareExchangeU32");
+    const o = this.atomicTarget(addr, 4, true, "compareExchangeU32");
+    const old = Atomics.compareExchange(this.hitViews.u32, o / 4, expected, value);
+    if (old === expected) this.#logged(o, 4);
+    return old;
+  }
+
+  /** Atomic u64 compare-and-exchange; returns the old value. @example `mem.compareExchangeU64(0x1000, 0n, 1n)` */
+  compareExchangeU64(addr: AddressLike, expected: bigint | number, value: bigint | number): bigint {
+    const e = this.#u64Value(expected, "compareExchangeU64"), v = this.#u64Value(value, "compareExchangeU64");
+    const o = this.atomicTarget(addr, 8, true, "compareExchangeU64");
+    const old = Atomics.compareExchange(this.hitViews.u64, o / 8, e, v);
+    if (old === e) this.#logged(o, 8);
+    return old;
+  }
+
+  /** Atomic u8 add (wrapping); returns the old value. @example `mem.addU8(0x1000, 1)` */
+  addU8(addr: AddressLike, value: number): number {
+    this.#checkInt(value, 0, 0xff, "addU8");
+    const o = this.atomicTarget(addr, 1, true, "addU8");
+    this.#logged(o, 1);
+    return Atomics.add(this.hitViews.u8, o, value);
+  }
+
+  /** Atomic u16 add (wrapping); returns the old value. @example `mem.addU16(0x1000, 1)` */
+  addU16(addr: AddressLike, value: number): number {
+    this.#checkInt(value, 0, 0xffff, "addU16");
+    const o = this.atomicTarget(addr, 2, true, "addU16");
+    this.#logged(o, 2);
+    return Atomics.add(this.hitViews.u16, o / 2, value);
+  }
+
+  /** Atomic u32 add (wrapping); returns the old value. @example `mem.addU32(0x1000, 1)` */
+  addU32(addr: AddressLike, value: number): number {
+    this.#checkInt(value, 0, 0xffffffff, "addU32");
+    const o = this.atomicTarget(addr, 4, true, "addU32");
+    this.#logged(o, 4);
+    return Atomics.add(this.hitViews.u32, o / 4, value);
+  }
+
+  /** Atomic u64 add (wrapping); returns the old value. @example `mem.addU64(0x1000, 1n)` */
+  addU64(addr: AddressLike, value: bigint | number): bigint {
+    const v = this.#u64Value(value, "addU64");
+    const o = this.atomicTarget(addr, 8, true, "addU64");
+    this.#logged(o, 8);
+    return Atomics.add(this.hitViews.u64, o / 8, v);
+  }
+
+  /** Atomic u8 or; returns the old value. @example `mem.orU8(0x1000, 0x80)` */
+  orU8(addr: AddressLike, value: number): number {
+    this.#checkInt(value, 0, 0xff, "orU8");
+    const o = this.atomicTarget(addr, 1, true, "orU8");
+    this.#logged(o, 1);
+    return Atomics.or(this.hitViews.u8, o, value);
+  }
+
+  /** Atomic u16 or; returns the old value. @example `mem.orU16(0x1000, 1)` */
+  orU16(addr: AddressLike, value: number): number {
+    this.#checkInt(value, 0, 0xffff, "orU16");
+    const o = this.atomicTarget(addr, 2, true, "orU16");
+    this.#logged(o, 2);
+    return Atomics.or(this.hitViews.u16, o / 2, value);
+  }
+
+  /** Atomic u32 or; returns the old value. @example `mem.orU32(0x1000, 1)` */
+  orU32(addr: AddressLike, value: number): number {
+    this.#checkInt(value, 0, 0xffffffff, "orU32");
+    const o = this.atomicTarget(addr, 4, true, "orU32");
+    this.#logged(o, 4);
+    return Atomics.or(this.hitViews.u32, o / 4, value);
+  }
+
+  /** Atomic u64 or; returns the old value. @example `mem.orU64(0x1000, 1n)` */
+  orU64(addr: AddressLike, value: bigint | number): bigint {
+    const v = this.#u64Value(value, "orU64");
+    const o = this.atomicTarget(addr, 8, true, "orU64");
+    this.#logged(o, 8);
+    return Atomics.or(this.hitViews.u64, o / 8, v);
+  }
+
+  // ---- internals ----
+
+  /** `Type.op` for error messages. */
+  #op(op: string): string {
+    return `${this.typeName}.${op}`;
+  }
+
+  /**
+   * The element index for a naturally aligned single-region access of `size` bytes that the
+   * views allow right now, or -1. `o & (size - 1)` is exact for any offset below 2^53 because
+   * 2^32 is a multiple of every scalar size.
+   */
+  #fast(addr: AddressLike, size: number, write: boolean): number {
+    const o = this.locate(addr, size);
+    if (o < 0 || (o & (size - 1)) !== 0) return -1;
+    const v = this.hitViews;
+    if (!(write ? v.writable : v.readable) || o + size > v.u8.length) return -1;
+    return o / size;
+  }
+
+  #logged(offset: number, len: number): void {
+    const log = this.hitLog;
+    if (log !== undefined) log.markDirty(this.hitLogBase + offset, len);
+  }
+
+  #slowRead(addr: AddressLike, size: number, op: string): DataView {
+    const scratch = SCRATCH_BY_SIZE[size];
+    const n = this.transfer(scratch, addr, false, op);
+    if (n !== size) throw this.#partial(op, addr, size, n);
+    return SCRATCH_DV;
+  }
+
+  #slowWrite(addr: AddressLike, size: number, op: string): void {
+    const n = this.transfer(SCRATCH_BY_SIZE[size], addr, true, op);
+    if (n !== size) throw this.#partial(op, addr, size, n);
+  }
+
+  #storeU16(addr: AddressLike, value: number, op: string): void {
+    const i = this.#fast(addr, 2, true);
+    if (i >= 0) {
+      this.hitViews.u16[i] = value;
+      this.#logged(i * 2, 2);
+    } else {
+      SCRATCH_DV.setUint16(0, value, true);
+      this.#slowWrite(addr, 2, op);
+    }
+  }
+
+  #storeU32(addr: AddressLike, value: number, op: string): void {
+    const i = this.#fast(addr, 4, true);
+    if (i >= 0) {
+      this.hitViews.u32[i] = value;
+      this.#logged(i * 4, 4);
+    } else {
+      SCRATCH_DV.setUint32(0, value, true);
+      this.#slowWrite(addr, 4, op);
+    }
+  }
+
+  #storeU64(addr: AddressLike, value: bigint, op: string): void {
+    const i = this.#fast(addr, 8, true);
+    if (i >= 0) {
+      this.hitViews.u64[i] = value;
+      this.#logged(i * 8, 8);
+    } else {
+      SCRATCH_DV.setBigUint64(0, value, true);
+      this.#slowWrite(addr, 8, op);
+    }
+  }
+
+  #partial(op: string, addr: AddressLike, expected: number, completed: number): PartialBufferError {
+    return new PartialBufferError(this.#op(op), BigInt(addr), expected, completed);
+  }
+
+  #buffer(buf: Uint8Array, op: string): Uint8Array {
+    if (!(buf instanceof Uint8Array)) throw new InvalidArgumentError(this.#op(op), "buf", buf, "must be a Uint8Array");
+    return buf;
+  }
+
+  #checkInt(value: number, min: number, max: number, op: string): void {
+    if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+      throw new InvalidArgumentError(this.#op(op), "value", value, `must be an integer in [${min}, ${max}]`);
+    }
+  }
+
+  #checkNumber(value: number, op: string): void {
+    if (typeof value !== "number") {
+      throw new InvalidArgumentError(this.#op(op), "value", value, "must be a number");
+    }
+  }
+
+  #safeInt(value: number, op: string): bigint {
+    if (!Number.isSafeInteger(value)) {
+      throw new InvalidArgumentError(this.#op(op), "value", value, "must be a safe integer number or a bigint");
+    }
+    return BigInt(value);
+  }
+
+  #u64Value(value: bigint | number, op: string): bigint {
+    if (typeof value === "bigint") {
+      if (value >= 0n && value <= U64_MAX_BIG) return value;
+    } else if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) {
+      return BigInt(value);
+    }
+    throw new InvalidArgumentError(
+      this.#op(op),
+      "value",
+      value,
+      "must be a u64 (bigint, or a safe non-negative integer)",
+    );
+  }
+}

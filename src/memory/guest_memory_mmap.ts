@@ -1,0 +1,550 @@
+/**
+ * `GuestMemoryMmap`: guest physical memory as a sorted set of mmap-backed regions.
+ * @module
+ */
+
+import { type AddressLike, toAddress, toLength } from "../address.ts";
+import {
+  GuestMemoryError,
+  InvalidArgumentError,
+  InvalidBackendAddressError,
+  InvalidGuestAddressError,
+} from "../errors.ts";
+import { hex } from "../format.ts";
+import type { FileOffset } from "../mmap/file_offset.ts";
+import { ByteAccess } from "./byte_access.ts";
+import { checkAtomic, copyError, copyRange, CopyStatus } from "./copy_range.ts";
+import type { GuestMemoryBackend, SlicesResult } from "./guest_memory_backend.ts";
+import { GuestRegionMmap, type GuestRegionOptions } from "./guest_region_mmap.ts";
+import { VolatileSlice } from "./volatile_slice.ts";
+
+/**
+ * Guest physical memory backed by host mappings (vm-memory's `GuestMemoryMmap`): region lookup,
+ * fragments that cross region boundaries, and all of `Bytes` on guest addresses.
+ *
+ * `insertRegion` and `removeRegion` return a new collection and leave this one usable (for memory
+ * hotplug); both share the regions. `close()` closes every region, which affects every collection
+ * that shares them.
+ *
+ * @example
+ * ```ts
+ * import { GuestMemoryMmap } from "../../mod.ts";
+ * using mem = GuestMemoryMmap.fromRanges([[0, 0x10000], [0x10000, 0x10000]]);
+ * mem.writeSlice(new Uint8Array([1, 2, 3, 4]), 0xfffe); // crosses into the second region
+ * console.log(mem.getSlices(0xfffe, 4).map((s) => s.len)); // [2, 2]
+ * ```
+ */
+export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<GuestRegionMmap>, Disposable {
+  /** Class name used in errors. */
+  protected readonly typeName: string = "GuestMemoryMmap";
+  readonly #regions: readonly GuestRegionMmap[];
+  readonly #starts: Float64Array;
+  #last: GuestRegionMmap;
+
+  private constructor(regions: readonly GuestRegionMmap[]) {
+    super();
+    this.#regions = regions;
+    this.#starts = Float64Array.from(regions, (r) => r.startNumber);
+    this.#last = regions[0];
+    this.hitViews = regions[0].views;
+  }
+
+  /**
+   * A collection of existing regions, which must be sorted by address and must not overlap.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap, GuestRegionMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRegions([GuestRegionMmap.fromRange(0, 0x1000)]);
+   * ```
+   */
+  static fromRegions(regions: readonly GuestRegionMmap[]): GuestMemoryMmap {
+    return new GuestMemoryMmap(validated("GuestMemoryMmap.fromRegions", regions));
+  }
+
+  /**
+   * Maps one anonymous region per `[address, size]` range. Every region is mapped first, then the
+   * set is checked; on any failure everything mapped so far is closed again.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0xa0000], [0x100000, 0x100000]], { dirtyPageSize: 4096 });
+   * console.log(mem.numRegions); // 2
+   * ```
+   */
+  static fromRanges(
+    ranges: ReadonlyArray<readonly [AddressLike, number]>,
+    options: GuestRegionOptions = {},
+  ): GuestMemoryMmap {
+    return GuestMemoryMmap.fromRangesWithFiles(
+      ranges.map(([a, s]) => [a, s, undefined] as const),
+      options,
+      "fromRanges",
+    );
+  }
+
+  /**
+   * Like {@link GuestMemoryMmap.fromRanges}, with an optional file behind each range.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap, MmapRegion } from "../../mod.ts";
+   * using ram = MmapRegion.memfd(0x2000);
+   * using mem = GuestMemoryMmap.fromRangesWithFiles([[0, 0x2000, ram.fileOffset]]);
+   * ```
+   */
+  static fromRangesWithFiles(
+    ranges: ReadonlyArray<readonly [AddressLike, number, FileOffset | undefined]>,
+    options: GuestRegionOptions = {},
+    name = "fromRangesWithFiles",
+  ): GuestMemoryMmap {
+    const op = `GuestMemoryMmap.${name}`;
+    if (!Array.isArray(ranges)) throw new InvalidArgumentError(op, "ranges", ranges, "must be an array");
+    const regions: GuestRegionMmap[] = [];
+    try {
+      for (const range of ranges) {
+        if (!Array.isArray(range) || range.length < 2) {
+          throw new InvalidArgumentError(
+            op,
+            "ranges",
+            range,
+            "entries must be [address, size] or [address, size, fileOffset]",
+          );
+        }
+        regions.push(GuestRegionMmap.fromRange(range[0], range[1], range[2], options));
+      }
+      return new GuestMemoryMmap(validated(op, regions));
+    } catch (e) {
+      for (const r of regions) r.close();
+      throw e;
+    }
+  }
+
+  /** Number of regions. */
+  get numRegions(): number {
+    return this.#regions.length;
+  }
+
+  /**
+   * The regions in address order.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * console.log(mem.regions()[0].len); // 4096
+   * ```
+   */
+  regions(): readonly GuestRegionMmap[] {
+    return this.#regions;
+  }
+
+  /**
+   * The region containing `addr` (binary search, with the last hit checked first).
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0x1000, 0x1000]]);
+   * console.log(mem.findRegion(0x1fff)?.startAddr, mem.findRegion(0x2000)); // 4096n undefined
+   * ```
+   */
+  findRegion(addr: AddressLike): GuestRegionMmap | undefined {
+    return this.#find(toAddress(addr, "GuestMemoryMmap.findRegion", "addr"));
+  }
+
+  /**
+   * The highest guest address backed by a region.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000], [0x4000, 0x1000]]);
+   * console.log(mem.lastAddr()); // 20479n
+   * ```
+   */
+  lastAddr(): bigint {
+    return this.#regions[this.#regions.length - 1].lastAddr;
+  }
+
+  /**
+   * The region containing `addr` and the offset inside it.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0x1000, 0x1000]]);
+   * console.log(mem.toRegionAddr(0x1800)?.[1]); // 2048n
+   * ```
+   */
+  toRegionAddr(addr: AddressLike): [GuestRegionMmap, bigint] | undefined {
+    const a = toAddress(addr, "GuestMemoryMmap.toRegionAddr", "addr");
+    const r = this.#find(a);
+    return r ? [r, a - r.startAddr] : undefined;
+  }
+
+  /**
+   * Whether some region contains `addr`.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * console.log(mem.addressInRange(0x1000)); // false
+   * ```
+   */
+  addressInRange(addr: AddressLike): boolean {
+    return this.findRegion(addr) !== undefined;
+  }
+
+  /**
+   * `addr` if some region contains it.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * console.log(mem.checkAddress(0x10)); // 16n
+   * ```
+   */
+  checkAddress(addr: AddressLike): bigint | undefined {
+    const a = toAddress(addr, "GuestMemoryMmap.checkAddress", "addr");
+    return this.#find(a) ? a : undefined;
+  }
+
+  /**
+   * Whether every byte of `[addr, addr + len)` is backed; true for `len` 0 at any address.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000], [0x1000, 0x1000]]);
+   * console.log(mem.checkRange(0xf00, 0x200), mem.checkRange(0x1f00, 0x200)); // true false
+   * ```
+   */
+  checkRange(addr: AddressLike, len: number): boolean {
+    const r = this.#walk("checkRange", addr, len, false);
+    return r.error === undefined;
+  }
+
+  /**
+   * `base + offset` if that address is backed (checked: no wrap past 2^64).
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * console.log(mem.checkedOffset(0x800, 0x7ff), mem.checkedOffset(0x800, 0x800)); // 4095n undefined
+   * ```
+   */
+  checkedOffset(base: AddressLike, offset: AddressLike): bigint | undefined {
+    const op = "GuestMemoryMmap.checkedOffset";
+    const sum = toAddress(base, op, "base") + toAddress(offset, op, "offset");
+    if (sum >= 1n << 64n) return undefined;
+    return this.#find(sum) ? sum : undefined;
+  }
+
+  /**
+   * The host address backing `addr`; `InvalidGuestAddress` if none does.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0x1000, 0x1000]]);
+   * console.log(mem.getHostAddress(0x1000) === mem.regions()[0].mmap.hostAddress); // true
+   * ```
+   */
+  getHostAddress(addr: AddressLike): bigint {
+    const op = "GuestMemoryMmap.getHostAddress";
+    const a = toAddress(addr, op, "addr");
+    const r = this.#find(a);
+    if (!r) throw new InvalidGuestAddressError(op, a);
+    return r.getHostAddress(a - r.startAddr);
+  }
+
+  /**
+   * One slice of `count` bytes at `addr`, inside one region: `InvalidGuestAddress` if `addr` is not
+   * backed, `InvalidBackendAddress` if the range crosses the region's end.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * console.log(mem.getSlice(0x100, 0x10).len); // 16
+   * ```
+   */
+  getSlice(addr: AddressLike, count: number): VolatileSlice {
+    const op = "GuestMemoryMmap.getSlice";
+    const a = toAddress(addr, op, "addr");
+    const n = toLength(count, op, "count");
+    const r = this.#find(a);
+    if (!r) throw new InvalidGuestAddressError(op, a);
+    const off = a - r.startAddr;
+    if (n > r.len - Number(off)) {
+      throw new InvalidBackendAddressError(
+        op,
+        `[${hex(a)}, ${hex(a + BigInt(n))}) crosses the end of the region [${hex(r.startAddr)}, ${hex(r.lastAddr)}]`,
+      );
+    }
+    return new VolatileSlice(r.views, Number(off), n, r.bitmap, 0);
+  }
+
+  /**
+   * The fragments of `[addr, addr + count)`, split at region boundaries. If the first fragment
+   * fails its error is thrown; a later failure ends the list early (the lengths then add up to less
+   * than `count`; use {@link GuestMemoryMmap.getSlicesResult} to see why). `count` 0 gives `[]`.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0x800, 0x400], [0xc00, 0x400]]);
+   * console.log(mem.getSlices(0xa00, 0x400).map((s) => s.len)); // [512, 512]
+   * ```
+   */
+  getSlices(addr: AddressLike, count: number): VolatileSlice[] {
+    const result = this.#walk("getSlices", addr, count, true);
+    if (result.error !== undefined && result.slices.length === 0) throw result.error;
+    return result.slices;
+  }
+
+  /**
+   * The fragments of `[addr, addr + count)` and, if they stop early, the error that stopped them.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x400]]);
+   * const { slices, error } = mem.getSlicesResult(0, 0x500);
+   * console.log(slices.length, error?.kind); // 1 "InvalidGuestAddress"
+   * ```
+   */
+  getSlicesResult(addr: AddressLike, count: number): SlicesResult {
+    return this.#walk("getSlicesResult", addr, count, true);
+  }
+
+  /**
+   * A new collection with `region` added; this one is unchanged. Overlap → `MemoryRegionOverlap`.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap, GuestRegionMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * const bigger = mem.insertRegion(GuestRegionMmap.fromRange(0x10000, 0x1000));
+   * console.log(mem.numRegions, bigger.numRegions); // 1 2
+   * ```
+   */
+  insertRegion(region: GuestRegionMmap): GuestMemoryMmap {
+    const op = "GuestMemoryMmap.insertRegion";
+    if (!(region instanceof GuestRegionMmap)) {
+      throw new InvalidArgumentError(op, "region", region, "must be a GuestRegionMmap");
+    }
+    const next = [...this.#regions, region].sort((
+      a,
+      b,
+    ) => (a.startAddr < b.startAddr ? -1 : a.startAddr > b.startAddr ? 1 : 0));
+    return new GuestMemoryMmap(validated(op, next));
+  }
+
+  /**
+   * A new collection without the region that starts exactly at `base` and has exactly `size`
+   * bytes, and that region (not closed). Otherwise `NoMemoryRegion`.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000], [0x1000, 0x1000]]);
+   * const [smaller, removed] = mem.removeRegion(0x1000, 0x1000);
+   * console.log(smaller.numRegions, removed.startAddr); // 1 4096n
+   * ```
+   */
+  removeRegion(base: AddressLike, size: number): [GuestMemoryMmap, GuestRegionMmap] {
+    const op = "GuestMemoryMmap.removeRegion";
+    const b = toAddress(base, op, "base");
+    const n = toLength(size, op, "size");
+    const i = this.#regions.findIndex((r) => r.startAddr === b && r.len === n);
+    if (i < 0 || this.#regions.length === 1) {
+      throw new GuestMemoryError(
+        "NoMemoryRegion",
+        op,
+        i < 0
+          ? `no region starts at ${hex(b)} with ${hex(n)} bytes`
+          : "the last region cannot be removed (a collection is never empty)",
+      );
+    }
+    return [new GuestMemoryMmap(this.#regions.filter((_, j) => j !== i)), this.#regions[i]];
+  }
+
+  /**
+   * Closes every region (see `MmapRegion.close`).
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * const mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * mem.close();
+   * ```
+   */
+  close(): void {
+    for (const r of this.#regions) r.close();
+  }
+
+  /** Same as {@link GuestMemoryMmap.close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** @inheritdoc */
+  protected locate(addr: AddressLike, size: number): number {
+    if (typeof addr !== "number") return -1;
+    let r = this.#last;
+    let off = addr - r.startNumber;
+    if (!(off >= 0 && off <= r.len - size && r.numeric && Number.isInteger(addr))) {
+      if (!Number.isInteger(addr) || addr < 0) return -1;
+      const found = this.#findNumber(addr);
+      if (found === undefined) return -1;
+      off = addr - found.startNumber;
+      if (off > found.len - size) return -1;
+      r = found;
+      this.#last = r;
+    }
+    this.hitViews = r.views;
+    this.hitLog = r.bitmap;
+    return off;
+  }
+
+  /** @inheritdoc */
+  protected transfer(buf: Uint8Array, addr: AddressLike, write: boolean, op: string): number {
+    const len = buf.length;
+    if (typeof addr === "number" && len !== 0) {
+      const o = this.locate(addr, len);
+      if (o >= 0) {
+        const status = copyRange(this.hitViews, o, buf, 0, len, write, this.hitLog, 0, "GuestMemoryMmap", op);
+        if (status === CopyStatus.Done) return len;
+      }
+    }
+    const full = `GuestMemoryMmap.${op}`;
+    let cur = toAddress(addr, full, "addr");
+    let done = 0;
+    while (done < len) {
+      const r = this.#find(cur);
+      if (r === undefined) {
+        if (done === 0) throw new InvalidGuestAddressError(full, cur);
+        break;
+      }
+      const off = Number(cur - r.startAddr);
+      const n = Math.min(len - done, r.len - off);
+      const status = copyRange(r.views, off, buf, done, n, write, r.bitmap, 0, "GuestMemoryMmap", op);
+      if (status !== CopyStatus.Done) {
+        if (done === 0) throw copyError(status, full, "guest address", cur, n);
+        break;
+      }
+      done += n;
+      cur += BigInt(n);
+    }
+    return done;
+  }
+
+  /** @inheritdoc */
+  protected atomicTarget(addr: AddressLike, size: number, write: boolean, op: string): number {
+    const o = this.locate(addr, size);
+    if (o >= 0 && o % size === 0) {
+      const v = this.hitViews;
+      if ((write ? v.writable : v.readable) && o + size <= v.u8.length) return o;
+    }
+    const full = `GuestMemoryMmap.${op}`;
+    const a = toAddress(addr, full, "addr");
+    const r = this.#find(a);
+    if (r === undefined) throw new InvalidGuestAddressError(full, a);
+    const off = Number(a - r.startAddr);
+    if (off > r.len - size) {
+      throw new InvalidBackendAddressError(
+        full,
+        `a ${size}-byte atomic at ${hex(a)} crosses the end of the region [${hex(r.startAddr)}, ${hex(r.lastAddr)}]`,
+      );
+    }
+    checkAtomic(r.views, off, size, write, full, a, "guest address");
+    this.hitViews = r.views;
+    this.hitLog = r.bitmap;
+    return off;
+  }
+
+  /** Region lookup by a number below 2^53: binary search over the start addresses. */
+  #findNumber(addr: number): GuestRegionMmap | undefined {
+    const starts = this.#starts;
+    let lo = 0, hi = starts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1; // indices, not addresses
+      if (starts[mid] <= addr) lo = mid;
+      else hi = mid - 1;
+    }
+    const r = this.#regions[lo];
+    return r.numeric && addr >= r.startNumber && addr - r.startNumber < r.len ? r : undefined;
+  }
+
+  /** Region lookup by any u64. */
+  #find(addr: bigint): GuestRegionMmap | undefined {
+    const last = this.#last;
+    if (addr >= last.startAddr && addr <= last.lastAddr) return last;
+    const regions = this.#regions;
+    let lo = 0, hi = regions.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (regions[mid].startAddr <= addr) lo = mid;
+      else hi = mid - 1;
+    }
+    const r = regions[lo];
+    if (addr < r.startAddr || addr > r.lastAddr) return undefined;
+    this.#last = r;
+    return r;
+  }
+
+  /** Walks the fragments of a range; collects slices if asked. Never throws for memory errors. */
+  #walk(op: string, addr: AddressLike, count: number, collect: boolean): SlicesResult {
+    const full = `GuestMemoryMmap.${op}`;
+    let cur = toAddress(addr, full, "addr");
+    let left = toLength(count, full, "count");
+    const slices: VolatileSlice[] = [];
+    while (left > 0) {
+      const r = this.#find(cur);
+      if (r === undefined) return { slices, error: new InvalidGuestAddressError(full, cur) };
+      const off = Number(cur - r.startAddr);
+      const n = Math.min(left, r.len - off);
+      if (collect) slices.push(new VolatileSlice(r.views, off, n, r.bitmap, 0));
+      left -= n;
+      cur += BigInt(n);
+    }
+    return { slices };
+  }
+}
+
+/** Checks a region list: non-empty, sorted by start, no overlaps. Returns a frozen copy. */
+function validated(op: string, regions: readonly GuestRegionMmap[]): readonly GuestRegionMmap[] {
+  if (!Array.isArray(regions)) throw new InvalidArgumentError(op, "regions", regions, "must be an array");
+  if (regions.length === 0) throw new GuestMemoryError("NoMemoryRegion", op, "no memory region given");
+  for (const r of regions) {
+    if (!(r instanceof GuestRegionMmap)) {
+      throw new InvalidArgumentError(op, "regions", r, "must hold GuestRegionMmap objects");
+    }
+  }
+  for (let i = 1; i < regions.length; i++) {
+    const prev = regions[i - 1], next = regions[i];
+    if (prev.startAddr > next.startAddr) {
+      throw new GuestMemoryError(
+        "UnsortedMemoryRegions",
+        op,
+        `region at ${hex(next.startAddr)} comes after the region at ${hex(prev.startAddr)}`,
+      );
+    }
+    if (prev.lastAddr >= next.startAddr) {
+      throw new GuestMemoryError(
+        "MemoryRegionOverlap",
+        op,
+        `region [${hex(prev.startAddr)}, ${hex(prev.lastAddr)}] overlaps region [${hex(next.startAddr)}, ${
+          hex(next.lastAddr)
+        }]`,
+      );
+    }
+  }
+  return Object.freeze([...regions]);
+}

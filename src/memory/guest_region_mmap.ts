@@ -1,0 +1,329 @@
+/**
+ * `GuestRegionMmap`: an `MmapRegion` placed at a guest physical address (vm-memory's
+ * `GuestRegionMmap`), with `Bytes` on region offsets.
+ * @module
+ */
+
+import { type AddressLike, toAddress, toLength } from "../address.ts";
+import { AtomicBitmap } from "../bitmap/atomic_bitmap.ts";
+import { GuestMemoryError, InvalidArgumentError, InvalidBackendAddressError } from "../errors.ts";
+import { hex } from "../format.ts";
+import type { FileOffset } from "../mmap/file_offset.ts";
+import { MmapRegion } from "../mmap/mmap_region.ts";
+import type { MapOptions } from "../mmap/mmap_region_builder.ts";
+import { ByteAccess } from "./byte_access.ts";
+import { checkAtomic, copyError, copyRange, CopyStatus } from "./copy_range.ts";
+import type { DirtyLog } from "./dirty_log.ts";
+import { RegionViews } from "./region_views.ts";
+import { VolatileSlice } from "./volatile_slice.ts";
+
+const SAFE_LIMIT = 2n ** 53n;
+const U64_LIMIT = 1n << 64n;
+
+/** Options for {@link GuestRegionMmap.fromRange} and `GuestMemoryMmap.fromRanges`. */
+export interface GuestRegionOptions extends MapOptions {
+  /** Track dirty pages of this page size (a power of two, usually 4096); off when absent. */
+  dirtyPageSize?: number;
+}
+
+/**
+ * A host mapping at a guest physical base address. Its `Bytes` methods take offsets inside the
+ * region (vm-memory's `MemoryRegionAddress`); an offset past the end is `InvalidBackendAddress`.
+ *
+ * @example
+ * ```ts
+ * import { GuestRegionMmap } from "../../mod.ts";
+ * using region = GuestRegionMmap.fromRange(0x10_0000, 0x1000);
+ * region.writeU16(0x10, 0xabcd);
+ * console.log(region.startAddr, region.lastAddr); // 1048576n 1052671n
+ * ```
+ */
+export class GuestRegionMmap extends ByteAccess implements Disposable {
+  /** Class name used in errors. */
+  protected readonly typeName: string = "GuestRegionMmap";
+  /** The host mapping. */
+  readonly mmap: MmapRegion;
+  /** First guest physical address. */
+  readonly startAddr: bigint;
+  /** Length in bytes. */
+  readonly len: number;
+  /** Last guest physical address (inclusive). */
+  readonly lastAddr: bigint;
+  /** The dirty log of this region (indexed by region offset), if tracking. */
+  readonly bitmap: DirtyLog | undefined;
+  /** `startAddr` as a number (exact when {@link GuestRegionMmap.numeric}). Library-internal. */
+  readonly startNumber: number;
+  /** Whether the whole region lies below 2^53, so number addresses reach it. Library-internal. */
+  readonly numeric: boolean;
+  /** The region's views. Library-internal. */
+  readonly views: RegionViews;
+
+  /**
+   * Places `mmap` at `guestBase`. The region must end below 2^64 (vm-memory refuses a region
+   * that ends exactly at 2^64, so the address 2^64 − 1 is never guest memory).
+   *
+   * @example
+   * ```ts
+   * import { GuestRegionMmap, MmapRegion } from "../../mod.ts";
+   * using region = new GuestRegionMmap(MmapRegion.anonymous(0x1000), 0x2000);
+   * ```
+   */
+  constructor(mmap: MmapRegion, guestBase: AddressLike, bitmap?: DirtyLog) {
+    super();
+    const op = "GuestRegionMmap.constructor";
+    if (!(mmap instanceof MmapRegion)) throw new InvalidArgumentError(op, "mmap", mmap, "must be an MmapRegion");
+    const base = toAddress(guestBase, op, "guestBase");
+    if (base + BigInt(mmap.size) >= U64_LIMIT) {
+      throw new GuestMemoryError(
+        "InvalidGuestRegion",
+        op,
+        `region at ${hex(base)} of ${hex(mmap.size)} bytes would end at or past 2^64`,
+      );
+    }
+    this.mmap = mmap;
+    this.startAddr = base;
+    this.len = mmap.size;
+    this.lastAddr = base + BigInt(mmap.size) - 1n;
+    this.bitmap = bitmap;
+    this.numeric = base + BigInt(mmap.size) <= SAFE_LIMIT;
+    this.startNumber = Number(base);
+    this.views = new RegionViews(mmap, op);
+    this.hitViews = this.views;
+    this.hitLog = bitmap;
+    this.hitLogBase = 0;
+  }
+
+  /**
+   * Maps a region of `size` bytes at `addr`: anonymous memory, or `fileOffset`'s file
+   * (vm-memory's `GuestRegionMmap::from_range`).
+   *
+   * @example
+   * ```ts
+   * import { GuestRegionMmap } from "../../mod.ts";
+   * using region = GuestRegionMmap.fromRange(0, 0x10000, undefined, { dirtyPageSize: 4096 });
+   * region.writeU8(0x1000, 1);
+   * console.log(region.bitmap?.dirtyAt(0x1000)); // true
+   * ```
+   */
+  static fromRange(
+    addr: AddressLike,
+    size: number,
+    fileOffset?: FileOffset,
+    options: GuestRegionOptions = {},
+  ): GuestRegionMmap {
+    const op = "GuestRegionMmap.fromRange";
+    const base = toAddress(addr, op, "addr");
+    toLength(size, op, "size", false);
+    if (base + BigInt(size) >= U64_LIMIT) {
+      throw new GuestMemoryError(
+        "InvalidGuestRegion",
+        op,
+        `region at ${hex(base)} of ${hex(size)} bytes would end at or past 2^64`,
+      );
+    }
+    const { dirtyPageSize, ...mapOptions } = options;
+    const bitmap = dirtyPageSize === undefined ? undefined : new AtomicBitmap(size, dirtyPageSize);
+    const mmap = fileOffset
+      ? MmapRegion.fromFile(fileOffset, size, mapOptions)
+      : MmapRegion.anonymous(size, mapOptions);
+    try {
+      return new GuestRegionMmap(mmap, base, bitmap);
+    } catch (e) {
+      mmap.close();
+      throw e;
+    }
+  }
+
+  /** The file behind the region, if any. */
+  get fileOffset(): FileOffset | undefined {
+    return this.mmap.fileOffset;
+  }
+
+  /** Whether the memory is hugetlbfs-backed (`undefined` when unknown). */
+  get isHugetlbfs(): boolean | undefined {
+    return this.mmap.isHugetlbfs;
+  }
+
+  /**
+   * `offset` if it lies inside the region, else `undefined`.
+   *
+   * @example
+   * ```ts
+   * import { GuestRegionMmap } from "../../mod.ts";
+   * using r = GuestRegionMmap.fromRange(0, 0x1000);
+   * console.log(r.checkAddress(0x1000)); // undefined
+   * ```
+   */
+  checkAddress(offset: AddressLike): bigint | undefined {
+    const o = toAddress(offset, "GuestRegionMmap.checkAddress", "offset");
+    return o < BigInt(this.len) ? o : undefined;
+  }
+
+  /**
+   * Whether `offset` lies inside the region.
+   *
+   * @example
+   * ```ts
+   * import { GuestRegionMmap } from "../../mod.ts";
+   * using r = GuestRegionMmap.fromRange(0, 0x1000);
+   * console.log(r.addressInRange(0xfff)); // true
+   * ```
+   */
+  addressInRange(offset: AddressLike): boolean {
+    return this.checkAddress(offset) !== undefined;
+  }
+
+  /**
+   * `base + offset` if that offset lies inside the region, else `undefined`.
+   *
+   * @example
+   * ```ts
+   * import { GuestRegionMmap } from "../../mod.ts";
+   * using r = GuestRegionMmap.fromRange(0, 0x1000);
+   * console.log(r.checkedOffset(0x800, 0x7ff)); // 4095n
+   * ```
+   */
+  checkedOffset(base: AddressLike, offset: AddressLike): bigint | undefined {
+    const op = "GuestRegionMmap.checkedOffset";
+    const sum = toAddress(base, op, "base") + toAddress(offset, op, "offset");
+    return sum < BigInt(this.len) ? sum : undefined;
+  }
+
+  /**
+   * The region offset of a guest address, or `undefined` if the region does not contain it.
+   *
+   * @example
+   * ```ts
+   * import { GuestRegionMmap } from "../../mod.ts";
+   * using r = GuestRegionMmap.fromRange(0x1000, 0x1000);
+   * console.log(r.toRegionAddr(0x1800)); // 2048n
+   * ```
+   */
+  toRegionAddr(addr: AddressLike): bigint | undefined {
+    const a = toAddress(addr, "GuestRegionMmap.toRegionAddr", "addr");
+    return a >= this.startAddr && a <= this.lastAddr ? a - this.startAddr : undefined;
+  }
+
+  /**
+   * The host address of a region offset; `InvalidBackendAddress` past the end.
+   *
+   * @example
+   * ```ts
+   * import { GuestRegionMmap } from "../../mod.ts";
+   * using r = GuestRegionMmap.fromRange(0, 0x1000);
+   * console.log(r.getHostAddress(0x10) === r.mmap.hostAddress + 0x10n); // true
+   * ```
+   */
+  getHostAddress(offset: AddressLike): bigint {
+    const op = "GuestRegionMmap.getHostAddress";
+    const o = toAddress(offset, op, "offset");
+    if (o >= BigInt(this.len)) throw this.#pastEnd(op, o, 0);
+    return this.mmap.hostAddress + o;
+  }
+
+  /**
+   * A slice of `count` bytes at region offset `offset`; `InvalidBackendAddress` if it does not fit.
+   *
+   * @example
+   * ```ts
+   * import { GuestRegionMmap } from "../../mod.ts";
+   * using r = GuestRegionMmap.fromRange(0, 0x1000);
+   * console.log(r.getSlice(0xf00, 0x100).len); // 256
+   * ```
+   */
+  getSlice(offset: AddressLike, count: number): VolatileSlice {
+    const op = "GuestRegionMmap.getSlice";
+    const o = toAddress(offset, op, "offset");
+    const n = toLength(count, op, "count");
+    if (o > BigInt(this.len) || n > this.len - Number(o)) throw this.#pastEnd(op, o, n);
+    this.#open(op);
+    return new VolatileSlice(this.views, Number(o), n, this.bitmap, 0);
+  }
+
+  /**
+   * The whole region as one slice.
+   *
+   * @example
+   * ```ts
+   * import { GuestRegionMmap } from "../../mod.ts";
+   * using r = GuestRegionMmap.fromRange(0, 0x1000);
+   * console.log(r.asVolatileSlice().len); // 4096
+   * ```
+   */
+  asVolatileSlice(): VolatileSlice {
+    return this.getSlice(0, this.len);
+  }
+
+  /**
+   * Closes the host mapping (see `MmapRegion.close`).
+   *
+   * @example
+   * ```ts
+   * import { GuestRegionMmap } from "../../mod.ts";
+   * const r = GuestRegionMmap.fromRange(0, 0x1000);
+   * r.close();
+   * ```
+   */
+  close(): void {
+    this.mmap.close();
+  }
+
+  /** Same as {@link GuestRegionMmap.close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /**
+   * A one-line description.
+   *
+   * @example
+   * ```ts
+   * import { GuestRegionMmap } from "../../mod.ts";
+   * using r = GuestRegionMmap.fromRange(0x1000, 0x1000);
+   * console.log(String(r)); // "GuestRegionMmap([0x1000, 0x1fff], 0x1000 bytes, …)"
+   * ```
+   */
+  override toString(): string {
+    return `GuestRegionMmap([${hex(this.startAddr)}, ${hex(this.lastAddr)}], ${hex(this.len)} bytes, ${this.mmap})`;
+  }
+
+  /** @inheritdoc */
+  protected locate(addr: AddressLike, size: number): number {
+    return typeof addr === "number" && Number.isInteger(addr) && addr >= 0 && addr <= this.len - size ? addr : -1;
+  }
+
+  /** @inheritdoc */
+  protected transfer(buf: Uint8Array, addr: AddressLike, write: boolean, op: string): number {
+    if (buf.length === 0) return 0;
+    const full = `GuestRegionMmap.${op}`;
+    const o = toAddress(addr, full, "offset");
+    if (o >= BigInt(this.len)) throw this.#pastEnd(full, o, buf.length);
+    const off = Number(o);
+    const n = Math.min(buf.length, this.len - off);
+    const status = copyRange(this.views, off, buf, 0, n, write, this.bitmap, 0, "GuestRegionMmap", op);
+    if (status !== CopyStatus.Done) throw copyError(status, full, "region offset", o, n);
+    return n;
+  }
+
+  /** @inheritdoc */
+  protected atomicTarget(addr: AddressLike, size: number, write: boolean, op: string): number {
+    const full = `GuestRegionMmap.${op}`;
+    const o = toAddress(addr, full, "offset");
+    if (o > BigInt(this.len - size)) throw this.#pastEnd(full, o, size);
+    const off = Number(o);
+    checkAtomic(this.views, off, size, write, full, o, "region offset");
+    this.hitViews = this.views;
+    return off;
+  }
+
+  #pastEnd(op: string, offset: bigint, length: number): InvalidBackendAddressError {
+    return new InvalidBackendAddressError(
+      op,
+      `region offset range [${hex(offset)}, ${hex(offset + BigInt(length))}) is past the end (${hex(this.len)} bytes)`,
+    );
+  }
+
+  #open(op: string): void {
+    if (this.mmap.closed) this.views.refresh(op);
+  }
+}

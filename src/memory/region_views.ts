@@ -1,0 +1,76 @@
+/**
+ * The typed views over one region's buffer that every scalar access uses.
+ * @module
+ */
+
+import { RegionClosedError } from "../errors.ts";
+import { PROT_READ, PROT_WRITE } from "../mmap/constants.ts";
+import { type MmapRegion, regionArrayBuffer } from "../mmap/mmap_region.ts";
+
+/**
+ * Typed arrays over a whole mapping, one per element size, plus its protection as seen when they
+ * were made. A naturally aligned scalar is read or written as one element of the matching array:
+ * one machine access, never assembled byte by byte (DataView builtins outside optimised code do
+ * that, and a torn u16 virtqueue index is a real bug class).
+ *
+ * The object is shared by a region and every slice of it and is refreshed in place, so a slice
+ * sees new views when the region's buffer is replaced. A detached view has length 0, so a bounds
+ * check against `length` also catches a closed region without a separate test.
+ *
+ * @example
+ * ```ts ignore
+ * const views = new RegionViews(mmapRegion);
+ * views.u32[0] = 7;
+ * ```
+ */
+export class RegionViews {
+  /** Bytes. */
+  u8: Uint8Array<ArrayBuffer> = new Uint8Array(0);
+  /** 16-bit elements (aligned offsets only). */
+  u16: Uint16Array<ArrayBuffer> = new Uint16Array(0);
+  /** 32-bit elements. */
+  u32: Uint32Array<ArrayBuffer> = new Uint32Array(0);
+  /** 64-bit elements. */
+  u64: BigUint64Array<ArrayBuffer> = new BigUint64Array(0);
+  /** 32-bit floats. */
+  f32: Float32Array<ArrayBuffer> = new Float32Array(0);
+  /** 64-bit floats. */
+  f64: Float64Array<ArrayBuffer> = new Float64Array(0);
+  /** For unaligned or big-endian accesses. */
+  dv: DataView<ArrayBuffer> = new DataView(new ArrayBuffer(0));
+  /** The mapping could be read when the views were made. */
+  readable = false;
+  /** The mapping could be written when the views were made. */
+  writable = false;
+  /** The mapping behind the views. */
+  readonly mmap: MmapRegion;
+
+  /** Makes the views for a mapping. */
+  constructor(mmap: MmapRegion, op: string) {
+    this.mmap = mmap;
+    this.refresh(op);
+  }
+
+  /**
+   * Re-reads the mapping's protection and remakes the views if its buffer changed. Throws
+   * {@link RegionClosedError} if the mapping was closed. Called only off the fast path.
+   */
+  refresh(op: string): void {
+    const mmap = this.mmap;
+    if (mmap.closed) throw new RegionClosedError(op, `the region's mapping (${mmap.size} bytes)`);
+    const ab = regionArrayBuffer(mmap, op);
+    if (this.u8.buffer !== ab) {
+      const size = mmap.size;
+      this.u8 = new Uint8Array(ab);
+      this.u16 = new Uint16Array(ab, 0, Math.floor(size / 2));
+      this.u32 = new Uint32Array(ab, 0, Math.floor(size / 4));
+      this.u64 = new BigUint64Array(ab, 0, Math.floor(size / 8));
+      this.f32 = new Float32Array(ab, 0, Math.floor(size / 4));
+      this.f64 = new Float64Array(ab, 0, Math.floor(size / 8));
+      this.dv = new DataView(ab);
+    }
+    const prot = mmap.prot;
+    this.readable = (prot & PROT_READ) !== 0;
+    this.writable = (prot & (PROT_READ | PROT_WRITE)) === (PROT_READ | PROT_WRITE);
+  }
+}

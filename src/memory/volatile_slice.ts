@@ -1,0 +1,331 @@
+/**
+ * `VolatileSlice`: a bounded window of one region's memory (vm-memory's `VolatileSlice`).
+ * @module
+ */
+
+import { type AddressLike, toAddress, toLength } from "../address.ts";
+import { InvalidArgumentError, OutOfBoundsError } from "../errors.ts";
+import type { RawPointer } from "../ffi/binding.ts";
+import { native } from "../ffi/native.ts";
+import { ByteAccess } from "./byte_access.ts";
+import { checkAtomic, copyError, copyRange, CopyStatus } from "./copy_range.ts";
+import type { DirtyLog } from "./dirty_log.ts";
+import type { RegionViews } from "./region_views.ts";
+
+/**
+ * A window `[0, len)` onto one region's memory. Offsets given to its methods are relative to the
+ * slice. Writes through its methods are logged to its dirty log (if the region tracks dirty pages);
+ * writes through the raw `bytes()` view or `pointer` are not, as in vm-memory.
+ *
+ * Slices come from `GuestMemoryMmap.getSlice`/`getSlices` and `GuestRegionMmap.getSlice`; when the
+ * region is closed, every method throws `RegionClosedError` and old `bytes()` views are detached.
+ *
+ * @example
+ * ```ts
+ * import { GuestMemoryMmap } from "../../mod.ts";
+ * using mem = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
+ * const slice = mem.getSlice(0x1000, 0x100);
+ * slice.writeU32(0, 0xcafe);
+ * console.log(mem.readU32(0x1000)); // 51966
+ * ```
+ */
+export class VolatileSlice extends ByteAccess {
+  /** Class name used in errors. */
+  protected readonly typeName: string = "VolatileSlice";
+  readonly #views: RegionViews;
+  readonly #base: number;
+  readonly #len: number;
+  readonly #log: DirtyLog | undefined;
+  readonly #logBase: number;
+
+  /**
+   * Makes a slice of `len` bytes at view offset `base`. Writes are logged at `logBase + view
+   * offset`. Library-internal: use `getSlice`.
+   */
+  constructor(views: RegionViews, base: number, len: number, log: DirtyLog | undefined, logBase: number) {
+    super();
+    this.#views = views;
+    this.#base = base;
+    this.#len = len;
+    this.#log = log;
+    this.#logBase = logBase;
+    this.hitViews = views;
+    this.hitLog = log;
+    this.hitLogBase = logBase;
+  }
+
+  /** Length in bytes. */
+  get len(): number {
+    return this.#len;
+  }
+
+  /** Host address of the first byte (throws `RegionClosedError` once the region is closed). */
+  get hostAddress(): bigint {
+    return this.#views.mmap.hostAddress + BigInt(this.#base);
+  }
+
+  /** The dirty log writes are reported to, if any. */
+  get dirtyLog(): DirtyLog | undefined {
+    return this.#log;
+  }
+
+  /** Where in the dirty log byte 0 of this slice is recorded. */
+  get dirtyLogOffset(): number {
+    return this.#logBase + this.#base;
+  }
+
+  /**
+   * The runtime's native pointer to the first byte, for passing to C.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * const p = mem.getSlice(0x10, 4).pointer;
+   * ```
+   */
+  get pointer(): RawPointer {
+    return native().pointer(this.hostAddress);
+  }
+
+  /**
+   * A Deno `UnsafePointerView` of the first byte (read-only access for native interop; for speed
+   * use the slice's own accessors).
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * console.log(mem.getSlice(0, 4).view.getUint32()); // 0
+   * ```
+   */
+  get view(): Deno.UnsafePointerView {
+    const p = this.pointer;
+    if (p === null) throw new InvalidArgumentError("VolatileSlice.view", "pointer", null, "is null");
+    return new Deno.UnsafePointerView(p);
+  }
+
+  /**
+   * A zero-copy `Uint8Array` over the slice (needs read-write memory). Writes through it are not
+   * dirty-logged.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * mem.getSlice(0, 16).bytes().fill(7);
+   * ```
+   */
+  bytes(): Uint8Array<ArrayBuffer> {
+    this.#ensure(true, "bytes");
+    return new Uint8Array(this.#views.u8.buffer, this.#base, this.#len);
+  }
+
+  /**
+   * A zero-copy `DataView` over the slice (needs read-write memory; writes are not dirty-logged).
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * mem.getSlice(0, 16).dataView().setUint16(0, 1, true);
+   * ```
+   */
+  dataView(): DataView<ArrayBuffer> {
+    this.#ensure(true, "dataView");
+    return new DataView(this.#views.u8.buffer, this.#base, this.#len);
+  }
+
+  /**
+   * `[offset, offset + count)` of this slice as a new slice.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * console.log(mem.getSlice(0, 0x100).subslice(0x10, 0x20).len); // 32
+   * ```
+   */
+  subslice(offset: AddressLike, count: number): VolatileSlice {
+    const op = "VolatileSlice.subslice";
+    const off = this.#offsetWithin(op, offset, toLength(count, op, "count"));
+    return new VolatileSlice(this.#views, this.#base + off, count, this.#log, this.#logBase);
+  }
+
+  /**
+   * The slice without its first `count` bytes.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * console.log(mem.getSlice(0, 0x100).offset(0x10).len); // 240
+   * ```
+   */
+  offset(count: AddressLike): VolatileSlice {
+    const op = "VolatileSlice.offset";
+    const off = this.#offsetWithin(op, count, 0);
+    return new VolatileSlice(this.#views, this.#base + off, this.#len - off, this.#log, this.#logBase);
+  }
+
+  /**
+   * Splits at `mid` into `[0, mid)` and `[mid, len)`.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * const [head, tail] = mem.getSlice(0, 0x100).splitAt(0x40);
+   * console.log(head.len, tail.len); // 64 192
+   * ```
+   */
+  splitAt(mid: AddressLike): [VolatileSlice, VolatileSlice] {
+    const off = this.#offsetWithin("VolatileSlice.splitAt", mid, 0);
+    return [
+      new VolatileSlice(this.#views, this.#base, off, this.#log, this.#logBase),
+      new VolatileSlice(this.#views, this.#base + off, this.#len - off, this.#log, this.#logBase),
+    ];
+  }
+
+  /**
+   * Copies `min(buf.length, len)` bytes out of the slice into `buf`; returns the count.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * console.log(mem.getSlice(0, 8).copyTo(new Uint8Array(16))); // 8
+   * ```
+   */
+  copyTo(buf: Uint8Array): number {
+    if (buf.length === 0 || this.#len === 0) return 0;
+    return this.transfer(buf.length > this.#len ? buf.subarray(0, this.#len) : buf, 0, false, "copyTo");
+  }
+
+  /**
+   * Copies `min(buf.length, len)` bytes of `buf` into the slice; returns the count.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * console.log(mem.getSlice(0, 4).copyFrom(new Uint8Array([1, 2, 3, 4, 5]))); // 4
+   * ```
+   */
+  copyFrom(buf: Uint8Array): number {
+    if (buf.length === 0 || this.#len === 0) return 0;
+    return this.transfer(buf.length > this.#len ? buf.subarray(0, this.#len) : buf, 0, true, "copyFrom");
+  }
+
+  /**
+   * Copies `min(this.len, dst.len)` bytes into another slice (which logs them dirty); returns the
+   * count. Overlapping slices are handled like `memmove`.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * console.log(mem.getSlice(0, 16).copyToVolatileSlice(mem.getSlice(0x100, 8))); // 8
+   * ```
+   */
+  copyToVolatileSlice(dst: VolatileSlice): number {
+    const n = Math.min(this.#len, dst.#len);
+    if (n === 0) return 0;
+    this.#ensure(false, "copyToVolatileSlice");
+    dst.#ensure(true, "copyToVolatileSlice");
+    if (dst.#views.u8.buffer === this.#views.u8.buffer) {
+      dst.#views.u8.copyWithin(dst.#base, this.#base, this.#base + n);
+    } else {
+      dst.#views.u8.set(this.#views.u8.subarray(this.#base, this.#base + n), dst.#base);
+    }
+    dst.#log?.markDirty(dst.#logBase + dst.#base, n);
+    return n;
+  }
+
+  /**
+   * Sets every byte of the slice to `byte`.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * mem.getSlice(0, 0x100).fill(0xff);
+   * ```
+   */
+  fill(byte: number): void {
+    if (typeof byte !== "number" || !Number.isInteger(byte) || byte < 0 || byte > 255) {
+      throw new InvalidArgumentError("VolatileSlice.fill", "byte", byte, "must be an integer in [0, 255]");
+    }
+    if (this.#len === 0) return;
+    this.#ensure(true, "fill");
+    this.#views.u8.fill(byte, this.#base, this.#base + this.#len);
+    this.#log?.markDirty(this.#logBase + this.#base, this.#len);
+  }
+
+  /** @inheritdoc */
+  protected locate(addr: AddressLike, size: number): number {
+    if (typeof addr === "number" && Number.isInteger(addr) && addr >= 0 && addr <= this.#len - size) {
+      return this.#base + addr;
+    }
+    return -1;
+  }
+
+  /** @inheritdoc */
+  protected transfer(buf: Uint8Array, addr: AddressLike, write: boolean, op: string): number {
+    if (buf.length === 0) return 0;
+    const full = `VolatileSlice.${op}`;
+    const off = toAddress(addr, full, "offset");
+    if (off >= BigInt(this.#len)) throw new OutOfBoundsError(full, off, buf.length, this.#len);
+    const o = Number(off);
+    const n = Math.min(buf.length, this.#len - o);
+    const status = copyRange(
+      this.#views,
+      this.#base + o,
+      buf,
+      0,
+      n,
+      write,
+      this.#log,
+      this.#logBase,
+      "VolatileSlice",
+      op,
+    );
+    if (status !== CopyStatus.Done) throw copyError(status, full, "slice offset", off, n);
+    return n;
+  }
+
+  /** @inheritdoc */
+  protected atomicTarget(addr: AddressLike, size: number, write: boolean, op: string): number {
+    const full = `VolatileSlice.${op}`;
+    const off = toAddress(addr, full, "offset");
+    if (off > BigInt(this.#len - size)) throw new OutOfBoundsError(full, off, size, this.#len);
+    const o = this.#base + Number(off);
+    checkAtomic(this.#views, o, size, write, full, off, "slice offset");
+    return o;
+  }
+
+  #offsetWithin(op: string, offset: AddressLike, count: number): number {
+    const off = toAddress(offset, op, "offset");
+    if (off > BigInt(this.#len) || count > this.#len - Number(off)) {
+      throw new OutOfBoundsError(op, off, count, this.#len);
+    }
+    return Number(off);
+  }
+
+  /** Refreshes stale views and throws if the access is not allowed. */
+  #ensure(write: boolean, op: string): void {
+    const v = this.#views;
+    if (v.u8.length !== 0 && (write ? v.writable : v.readable)) return;
+    const full = `VolatileSlice.${op}`;
+    v.refresh(full);
+    if (write ? !v.writable : !v.readable) {
+      throw copyError(
+        write && v.readable ? CopyStatus.ReadOnly : CopyStatus.NoAccess,
+        full,
+        "slice offset",
+        0n,
+        this.#len,
+      );
+    }
+  }
+}
