@@ -69,9 +69,10 @@ export { type HugePageSize, type MapOptions, MmapRegionBuilder } from "./src/mma
 export { ByteAccess } from "./src/memory/byte_access.ts";
 export type { DirtyLog } from "./src/memory/dirty_log.ts";
 export type { GuestMemoryBackend, GuestMemoryRegion, SlicesResult } from "./src/memory/guest_memory_backend.ts";
-export { GuestMemoryMmap } from "./src/memory/guest_memory_mmap.ts";
+export { GuestMemoryMmap, type SharedGuestMemory, type SharedGuestRegion } from "./src/memory/guest_memory_mmap.ts";
 export { GuestRegionMmap, type GuestRegionOptions } from "./src/memory/guest_region_mmap.ts";
 export { VolatileSlice } from "./src/memory/volatile_slice.ts";
+export type { VolatileIo } from "./src/memory/volatile_io.ts";
 export {
   AtomicBitmap,
   type AtomicBitmapJson,

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -190,19 +191,24 @@ int32_t gm_fstat(int32_t fd, uint64_t *out) {
   return 0;
 }
 
-static int fd_matches(int fd, uint64_t dev, uint64_t ino, int need_write) {
+/* access: 0 any, 1 must be readable, 2 must be writable, 3 must be read-write. */
+static int fd_matches(int fd, uint64_t dev, uint64_t ino, int access) {
   struct stat st;
   if (fstat(fd, &st) != 0) return 0;
   if ((uint64_t)st.st_dev != dev || (uint64_t)st.st_ino != ino) return 0;
   int fl = fcntl(fd, F_GETFL);
   if (fl < 0) return 0;
-  if (need_write && (fl & O_ACCMODE) != O_RDWR) return 0;
+  int mode = fl & O_ACCMODE;
+  int can_read = mode == O_RDONLY || mode == O_RDWR, can_write = mode == O_WRONLY || mode == O_RDWR;
+  if ((access & 1) && !can_read) return 0;
+  if ((access & 2) && !can_write) return 0;
   return 1;
 }
 
 /*
- * Find an open descriptor of this process for the file with the given device and inode (and, if
- * asked, opened read-write). Deno exposes no fd for a Deno.FsFile, but it does expose dev and ino.
+ * Find an open descriptor of this process for the file with the given device and inode, opened
+ * with at least the given access (see fd_matches). Deno exposes no fd for a Deno.FsFile, but it
+ * does expose dev and ino.
  */
 int32_t gm_find_fd(uint64_t dev, uint64_t ino, int32_t need_write) {
   DIR *d = opendir("/proc/self/fd");
@@ -248,6 +254,34 @@ void gm_strerror(int32_t err, char *buf, uint32_t len) {
   if (!len) return;
   const char *s = strerror(err);
   snprintf(buf, len, "%s", s ? s : "unknown error");
+}
+
+/*
+ * One readv/writev over `count` (address, length) pairs, retried on EINTR. Returns the bytes moved
+ * (possibly short, 0 at end of file) or -errno.
+ */
+int64_t gm_readv(int32_t fd, const uint64_t *pairs, uint32_t count) {
+  struct iovec iov[1024];
+  if (count > 1024) count = 1024;
+  for (uint32_t i = 0; i < count; i++) {
+    iov[i].iov_base = (void *)(uintptr_t)pairs[2 * i];
+    iov[i].iov_len = pairs[2 * i + 1];
+  }
+  ssize_t n;
+  do n = readv(fd, iov, (int)count); while (n < 0 && errno == EINTR);
+  return n < 0 ? -errno : (int64_t)n;
+}
+
+int64_t gm_writev(int32_t fd, const uint64_t *pairs, uint32_t count) {
+  struct iovec iov[1024];
+  if (count > 1024) count = 1024;
+  for (uint32_t i = 0; i < count; i++) {
+    iov[i].iov_base = (void *)(uintptr_t)pairs[2 * i];
+    iov[i].iov_len = pairs[2 * i + 1];
+  }
+  ssize_t n;
+  do n = writev(fd, iov, (int)count); while (n < 0 && errno == EINTR);
+  return n < 0 ? -errno : (int64_t)n;
 }
 
 /* ---- Process diagnostics (no Deno permission needed to read them through here). ---- */

@@ -404,12 +404,19 @@ export class PartialBufferError extends GuestMemoryError {
   /**
    * Builds the error.
    * @param addr where the transfer started
+   * @param reason why the rest could not be transferred
    */
-  constructor(op: string, addr: bigint, expected: number, completed: number) {
+  constructor(
+    op: string,
+    addr: bigint,
+    expected: number,
+    completed: number,
+    reason = "the rest is not backed by memory",
+  ) {
     super(
       "PartialBuffer",
       op,
-      `only ${completed} of ${expected} bytes at ${hex(addr)} could be transferred (the rest is not backed by memory)`,
+      `only ${completed} of ${expected} bytes at ${hex(addr)} could be transferred (${reason})`,
     );
     this.expected = expected;
     this.completed = completed;

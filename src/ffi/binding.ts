@@ -79,8 +79,15 @@ export interface NativeBinding {
   dup(fd: number): number;
   /** `fstat` + `F_GETFL` into `out` (dev, ino, size, mode, access mode); returns 0 or `-errno`. */
   fstat(fd: number, out: BigUint64Array): number;
-  /** Finds an open fd of this process for the file (dev, ino); returns it or `-errno`. */
-  findFd(dev: bigint, ino: bigint, needWrite: boolean): number;
+  /**
+   * Finds an open fd of this process for the file (dev, ino) with at least `access` (1 readable,
+   * 2 writable, 3 read-write); returns it or `-errno`.
+   */
+  findFd(dev: bigint, ino: bigint, access: number): number;
+  /** One `readv` into `count` (address, length) pairs; bytes read, or `-errno`. */
+  readv(fd: number, pairs: BigUint64Array, count: number): bigint;
+  /** One `writev` from `count` (address, length) pairs; bytes written, or `-errno`. */
+  writev(fd: number, pairs: BigUint64Array, count: number): bigint;
   /** `memmove(dst, src, n)` between host addresses. */
   memcpy(dst: bigint, src: bigint, length: bigint): void;
   /** Copies `count` (dst, src, len) triples from `ops`; returns the total bytes. */

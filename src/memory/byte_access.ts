@@ -5,10 +5,12 @@
  * @module
  */
 
-import type { AddressLike } from "../address.ts";
+import { type AddressLike, toAddress, toLength } from "../address.ts";
 import { InvalidArgumentError, PartialBufferError } from "../errors.ts";
 import type { DirtyLog } from "./dirty_log.ts";
 import type { RegionViews } from "./region_views.ts";
+import { readInto, type VolatileIo, writeFrom } from "./volatile_io.ts";
+import type { VolatileSlice } from "./volatile_slice.ts";
 
 // Scratch space for scalars that take the slow path (unaligned, crossing a region, stale views).
 // JavaScript is single-threaded per isolate, and nothing here awaits, so one set is enough.
@@ -145,6 +147,84 @@ export abstract class ByteAccess {
   readSlice(buf: Uint8Array, addr: AddressLike): void {
     const n = this.transfer(this.#buffer(buf, "readSlice"), addr, false, "readSlice");
     if (n !== buf.length) throw this.#partial("readSlice", addr, buf.length, n);
+  }
+
+  // ---- I/O between memory and files, descriptors or arrays ----
+
+  /**
+   * Reads up to `count` bytes from `source` into memory at `addr` (one `readv` over every
+   * fragment for a descriptor or `Deno.FsFile`); returns the bytes read. Marks them dirty.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
+   * using file = Deno.openSync("/etc/hostname");
+   * const n = mem.readVolatileFrom(0x1000, file, 64);
+   * ```
+   */
+  readVolatileFrom(addr: AddressLike, source: VolatileIo, count: number): number {
+    return this.#io(addr, source, count, true, false, "readVolatileFrom");
+  }
+
+  /**
+   * Reads exactly `count` bytes from `source` into memory, or throws `PartialBufferError` (vm-memory's
+   * `read_exact_volatile_from`).
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
+   * mem.readExactVolatileFrom(0, new Uint8Array([1, 2, 3]), 3);
+   * ```
+   */
+  readExactVolatileFrom(addr: AddressLike, source: VolatileIo, count: number): void {
+    this.#io(addr, source, count, true, true, "readExactVolatileFrom");
+  }
+
+  /**
+   * Writes up to `count` bytes of memory at `addr` to `sink`; returns the bytes written. Each
+   * fragment is written whole.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
+   * const out = new Uint8Array(16);
+   * console.log(mem.writeVolatileTo(0, out, 16)); // 16
+   * ```
+   */
+  writeVolatileTo(addr: AddressLike, sink: VolatileIo, count: number): number {
+    return this.#io(addr, sink, count, false, false, "writeVolatileTo");
+  }
+
+  /**
+   * Writes exactly `count` bytes of memory to `sink`, or throws `PartialBufferError`.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
+   * mem.writeAllVolatileTo(0, new Uint8Array(8), 8);
+   * ```
+   */
+  writeAllVolatileTo(addr: AddressLike, sink: VolatileIo, count: number): void {
+    this.#io(addr, sink, count, false, true, "writeAllVolatileTo");
+  }
+
+  /**
+   * The fragments that I/O of `count` bytes at `addr` goes through, following the level's rules
+   * (guest memory: stop at a hole after the first fragment; region and slice: clip at the end).
+   */
+  protected abstract ioSlices(addr: AddressLike, count: number, op: string): VolatileSlice[];
+
+  #io(addr: AddressLike, io: VolatileIo, count: number, intoMemory: boolean, exact: boolean, op: string): number {
+    const full = this.#op(op);
+    const n = toLength(count, full, "count");
+    const start = toAddress(addr, full, "addr");
+    if (n === 0) return 0;
+    const slices = this.ioSlices(addr, n, op);
+    return intoMemory ? readInto(slices, io, exact, n, start, full) : writeFrom(slices, io, exact, n, start, full);
   }
 
   // ---- little-endian scalars ----

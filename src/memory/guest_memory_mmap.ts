@@ -11,12 +11,38 @@ import {
   InvalidGuestAddressError,
 } from "../errors.ts";
 import { hex } from "../format.ts";
+import { AtomicBitmap, type SharedBitmap } from "../bitmap/atomic_bitmap.ts";
 import type { FileOffset } from "../mmap/file_offset.ts";
+import { MmapRegion } from "../mmap/mmap_region.ts";
 import { ByteAccess } from "./byte_access.ts";
 import { checkAtomic, copyError, copyRange, CopyStatus } from "./copy_range.ts";
 import type { GuestMemoryBackend, SlicesResult } from "./guest_memory_backend.ts";
 import { GuestRegionMmap, type GuestRegionOptions } from "./guest_region_mmap.ts";
 import { VolatileSlice } from "./volatile_slice.ts";
+
+/** One region in a {@link SharedGuestMemory}. */
+export interface SharedGuestRegion {
+  /** Guest physical base address. */
+  guestBase: bigint;
+  /** Host address of the mapping (valid in every thread of this process). */
+  hostAddress: bigint;
+  /** Size in bytes. */
+  size: number;
+  /** `PROT_*` bits. */
+  prot: number;
+  /** `MAP_*` flags. */
+  flags: number;
+  /** The memfd behind the region, if it has one (for handing to another process). */
+  fd?: number;
+  /** The region's dirty bitmap, if it tracks dirty pages and the bitmap can be shared. */
+  dirty?: SharedBitmap;
+}
+
+/** A structured-cloneable description of guest memory, for `postMessage` to a `Worker`. */
+export interface SharedGuestMemory {
+  /** The regions in address order. */
+  regions: SharedGuestRegion[];
+}
 
 /**
  * Guest physical memory backed by host mappings (vm-memory's `GuestMemoryMmap`): region lookup,
@@ -119,6 +145,64 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
       for (const r of regions) r.close();
       throw e;
     }
+  }
+
+  /**
+   * A non-owning view of guest memory described by {@link GuestMemoryMmap.toShared}, typically in
+   * a `Worker`. Its regions borrow the host mappings (closing it unmaps nothing) and share the
+   * dirty bitmaps. The owner must keep the memory open for as long as any view of it is used;
+   * closing the owner while a worker still touches the memory crashes the process.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * using view = GuestMemoryMmap.fromShared(mem.toShared()); // what a worker would do
+   * view.writeU8(0, 9);
+   * console.log(mem.readU8(0)); // 9
+   * ```
+   */
+  static fromShared(shared: SharedGuestMemory): GuestMemoryMmap {
+    const op = "GuestMemoryMmap.fromShared";
+    if (shared === null || typeof shared !== "object" || !Array.isArray(shared.regions)) {
+      throw new InvalidArgumentError(op, "shared", shared, "must be what toShared() returned");
+    }
+    const regions = shared.regions.map((r) => {
+      const mmap = MmapRegion.fromRawPointer(r.hostAddress, r.size, r.prot, r.flags);
+      return new GuestRegionMmap(mmap, r.guestBase, r.dirty ? AtomicBitmap.fromShared(r.dirty) : undefined);
+    });
+    return new GuestMemoryMmap(validated(op, regions));
+  }
+
+  /**
+   * Describes this memory for another thread of the same process (see
+   * {@link GuestMemoryMmap.fromShared}): host addresses, sizes, protection, memfds and the shared
+   * dirty bitmaps. Throws `RegionClosedError` if a region is closed.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0x1000, 0x1000]]);
+   * const worker = { postMessage(_: unknown) {} }; // a real Worker in practice
+   * worker.postMessage(mem.toShared());
+   * ```
+   */
+  toShared(): SharedGuestMemory {
+    return {
+      regions: this.#regions.map((r) => {
+        const region: SharedGuestRegion = {
+          guestBase: r.startAddr,
+          hostAddress: r.mmap.hostAddress,
+          size: r.len,
+          prot: r.mmap.prot,
+          flags: r.mmap.flags,
+        };
+        const fd = r.mmap.fd;
+        if (fd !== undefined) region.fd = fd;
+        if (r.bitmap instanceof AtomicBitmap) region.dirty = r.bitmap.toShared();
+        return region;
+      }),
+    };
   }
 
   /** Number of regions. */
@@ -392,6 +476,11 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
   /** Same as {@link GuestMemoryMmap.close}. */
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  /** @inheritdoc */
+  protected ioSlices(addr: AddressLike, count: number, _op: string): VolatileSlice[] {
+    return this.getSlices(addr, count);
   }
 
   /** @inheritdoc */

@@ -288,6 +288,14 @@ export class GuestRegionMmap extends ByteAccess implements Disposable {
   }
 
   /** @inheritdoc */
+  protected ioSlices(addr: AddressLike, count: number, op: string): VolatileSlice[] {
+    const full = `GuestRegionMmap.${op}`;
+    const o = toAddress(addr, full, "offset");
+    if (o >= BigInt(this.len)) throw this.#pastEnd(full, o, count);
+    return [this.getSlice(o, Math.min(count, this.len - Number(o)))];
+  }
+
+  /** @inheritdoc */
   protected locate(addr: AddressLike, size: number): number {
     return typeof addr === "number" && Number.isInteger(addr) && addr >= 0 && addr <= this.len - size ? addr : -1;
   }

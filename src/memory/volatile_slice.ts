@@ -262,6 +262,24 @@ export class VolatileSlice extends ByteAccess {
     this.#log?.markDirty(this.#logBase + this.#base, this.#len);
   }
 
+  /**
+   * The host address of the first byte, after checking the memory allows the access (for handing
+   * to a system call). Library-internal.
+   */
+  ioAddress(write: boolean, op: string): bigint {
+    this.#ensure(write, op.slice(op.indexOf(".") + 1));
+    return this.hostAddress;
+  }
+
+  /** @inheritdoc */
+  protected ioSlices(addr: AddressLike, count: number, op: string): VolatileSlice[] {
+    const full = `VolatileSlice.${op}`;
+    const off = toAddress(addr, full, "offset");
+    if (off > BigInt(this.#len)) throw new OutOfBoundsError(full, off, count, this.#len);
+    const o = Number(off);
+    return [new VolatileSlice(this.#views, this.#base + o, Math.min(count, this.#len - o), this.#log, this.#logBase)];
+  }
+
   /** @inheritdoc */
   protected locate(addr: AddressLike, size: number): number {
     if (typeof addr === "number" && Number.isInteger(addr) && addr >= 0 && addr <= this.#len - size) {

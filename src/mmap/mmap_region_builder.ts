@@ -408,7 +408,7 @@ function openFile(op: string, fo: FileOffset, size: number, needWrite: boolean):
     if (info.dev === null || info.ino === null) {
       throw new InvalidArgumentError(op, "fileOffset.file", "Deno.FsFile", "has no device/inode on this platform");
     }
-    fd = n.findFd(BigInt(info.dev), BigInt(info.ino), needWrite);
+    fd = n.findFd(BigInt(info.dev), BigInt(info.ino), needWrite ? 3 : 1);
     if (fd < 0) {
       throw new InvalidArgumentError(
         op,

@@ -1,0 +1,169 @@
+/**
+ * I/O straight between guest memory and a file descriptor, a `Deno.FsFile` or a `Uint8Array`
+ * (vm-memory's `ReadVolatile`/`WriteVolatile` sources and sinks). For descriptors, one
+ * `readv`/`writev` covers every fragment: the kernel copies, with no buffer in between.
+ * @module
+ */
+
+import { GuestIOError, InvalidArgumentError, PartialBufferError } from "../errors.ts";
+import { native } from "../ffi/native.ts";
+import { syscallError } from "../ffi/syscall_error.ts";
+import type { VolatileSlice } from "./volatile_slice.ts";
+
+/**
+ * Where bytes come from or go to: a raw file descriptor of this process, an open `Deno.FsFile`
+ * (its descriptor is found by device and inode), or a `Uint8Array`.
+ */
+export type VolatileIo = number | Deno.FsFile | Uint8Array;
+
+const ACCESS_READ = 1, ACCESS_WRITE = 2;
+
+/** Resolves a source or sink to a descriptor, or returns the array itself. */
+function resolve(io: VolatileIo, access: number, op: string): number | Uint8Array {
+  if (io instanceof Uint8Array) return io;
+  if (typeof io === "number") {
+    if (!Number.isInteger(io) || io < 0 || io > 0x7fffffff) {
+      throw new InvalidArgumentError(op, "fd", io, "must be a non-negative 32-bit integer");
+    }
+    return io;
+  }
+  if (io instanceof Deno.FsFile) {
+    const info = io.statSync();
+    if (info.dev === null || info.ino === null) {
+      throw new InvalidArgumentError(op, "file", "Deno.FsFile", "has no device/inode on this platform");
+    }
+    const fd = native().findFd(BigInt(info.dev), BigInt(info.ino), access);
+    if (fd < 0) {
+      throw new InvalidArgumentError(
+        op,
+        "file",
+        "Deno.FsFile",
+        `is not open for ${access === ACCESS_READ ? "reading" : "writing"}`,
+      );
+    }
+    return fd;
+  }
+  throw new InvalidArgumentError(
+    op,
+    "source",
+    io,
+    "must be a file descriptor, a Deno.FsFile or a Uint8Array (streams such as Deno.Conn are asynchronous)",
+  );
+}
+
+/** The (address, length) pairs of slices from byte `skip` on, for readv/writev. */
+function iovecs(slices: readonly VolatileSlice[], skip: number, write: boolean, op: string): [BigUint64Array, number] {
+  const pairs = new BigUint64Array(slices.length * 2);
+  let n = 0;
+  for (const s of slices) {
+    if (skip >= s.len) {
+      skip -= s.len;
+      continue;
+    }
+    pairs[2 * n] = s.ioAddress(write, op) + BigInt(skip);
+    pairs[2 * n + 1] = BigInt(s.len - skip);
+    skip = 0;
+    n++;
+  }
+  return [pairs, n];
+}
+
+/** Marks the first `n` bytes of the slices dirty (memory written from a source). */
+function markFirst(slices: readonly VolatileSlice[], n: number): void {
+  for (const s of slices) {
+    if (n <= 0) return;
+    const k = Math.min(n, s.len);
+    s.dirtyLog?.markDirty(s.dirtyLogOffset, k);
+    n -= k;
+  }
+}
+
+/**
+ * Fills the slices from `source`: up to their total length (or exactly, throwing
+ * `PartialBufferError`), returning the bytes read.
+ *
+ * @example
+ * ```ts ignore
+ * const n = readInto(mem.getSlices(0x1000, 4096), file, false, 4096, 0x1000n, "GuestMemoryMmap.readVolatileFrom");
+ * ```
+ */
+export function readInto(
+  slices: readonly VolatileSlice[],
+  source: VolatileIo,
+  exact: boolean,
+  count: number,
+  addr: bigint,
+  op: string,
+): number {
+  const from = resolve(source, ACCESS_READ, op);
+  let done = 0;
+  if (from instanceof Uint8Array) {
+    for (const s of slices) {
+      if (done >= from.length) break;
+      done += s.copyFrom(from.subarray(done));
+    }
+  } else {
+    const size = total(slices);
+    while (done < size) {
+      const [pairs, k] = iovecs(slices, done, true, op);
+      const n = native().readv(from, pairs, k);
+      if (n < 0n) {
+        throw new GuestIOError(op, syscallError(op, "readv", n, { fd: String(from), iovecs: k }));
+      }
+      if (n === 0n) break;
+      markFirst(slices, done + Number(n));
+      done += Number(n);
+      if (!exact) break;
+    }
+  }
+  if (exact && done !== count) {
+    throw new PartialBufferError(op, addr, count, done, done < total(slices) ? "the source ended early" : undefined);
+  }
+  return done;
+}
+
+function total(slices: readonly VolatileSlice[]): number {
+  return slices.reduce((n, s) => n + s.len, 0);
+}
+
+/**
+ * Writes the slices to `sink` (whole fragments, retrying short writes), returning the bytes
+ * written; with `exact`, fewer than `count` throws `PartialBufferError`.
+ *
+ * @example
+ * ```ts ignore
+ * writeFrom(mem.getSlices(0x1000, 4096), 1, true, 4096, 0x1000n, "GuestMemoryMmap.writeAllVolatileTo");
+ * ```
+ */
+export function writeFrom(
+  slices: readonly VolatileSlice[],
+  sink: VolatileIo,
+  exact: boolean,
+  count: number,
+  addr: bigint,
+  op: string,
+): number {
+  const to = resolve(sink, ACCESS_WRITE, op);
+  let done = 0;
+  if (to instanceof Uint8Array) {
+    for (const s of slices) {
+      if (done >= to.length) break;
+      done += s.copyTo(to.subarray(done));
+    }
+  } else {
+    const size = total(slices);
+    while (done < size) {
+      const [pairs, k] = iovecs(slices, done, false, op);
+      const n = native().writev(to, pairs, k);
+      if (n < 0n) {
+        throw new GuestIOError(op, syscallError(op, "writev", n, { fd: String(to), iovecs: k }));
+      }
+      if (n === 0n) throw new GuestIOError(op, new Error("the sink accepted no bytes (write returned 0)"));
+      done += Number(n);
+    }
+  }
+  if (exact && done !== count) {
+    throw new PartialBufferError(op, addr, count, done, done < total(slices) ? "the sink took fewer bytes" : undefined);
+  }
+  return done;
+}
