@@ -128,6 +128,8 @@ export class AtomicBitmap implements Bitmap {
   readonly #pageSize: number;
   /** `1 / pageSize`, exact because `pageSize` is a power of two: `offset * inv` is `offset / pageSize`. */
   readonly #invPageSize: number;
+  /** `min(log2(pageSize), 31)`: `offset >> #pageShift` is the page of an int32 offset. */
+  readonly #pageShift: number;
   #pages: number;
   /** `min(pages, 2^31)`: pages below it take markDirty's integer fast path. */
   #fastPages: number;
@@ -205,6 +207,7 @@ export class AtomicBitmap implements Bitmap {
     this.#byteSize = byteSize;
     this.#pageSize = pageSize;
     this.#invPageSize = 1 / pageSize;
+    this.#pageShift = Math.min(Math.log2(pageSize), 31);
     this.#pages = pages;
     this.#fastPages = Math.min(pages, 2 ** 31);
     this.#strictOrdering = strictOrdering;
@@ -369,37 +372,53 @@ export class AtomicBitmap implements Bitmap {
   }
 
   #set(offset: number, len: number, op: string): void {
-    // The fast path: a write within one page, given two integers. Anything else (a range over
+    // The fast paths: a write within one page, given two integers. Anything else (a range over
     // several pages, past the end, a bad argument) goes to #setRange, which checks and throws.
-    if (typeof offset === "number" && typeof len === "number") {
-      const inv = this.#invPageSize;
-      const page = Math.floor(offset * inv);
-      // `page < #fastPages` (at most 2^31) makes `page | 0`, `>>> 5` and `& 31` exact below; the
-      // integer tests cost one rounding instruction each and turn away fractions, NaN, infinities.
-      if (
-        page >= 0 && page < this.#fastPages && len > 0 && page === Math.floor((offset + len - 1) * inv) &&
-        offset === Math.floor(offset) && len === Math.floor(len)
-      ) {
-        const p = page | 0;
-        const word = p >>> 5;
-        const mask = 1 << (p & 31);
-        const words = this.#words;
-        // Test first: a plain read of an already-set bit saves the atomic read-modify-write, which
-        // V8 does not inline (a builtin call, ~10 ns against ~2 ns for the whole fast path). The
-        // caller wrote the memory before calling, so a bit seen set is a bit a collector has not
-        // taken yet, and it will copy this page after taking it. The one gap: the CPU may complete
-        // this load before the caller's store is visible to other threads (x86 lets a load pass an
-        // earlier store; Arm more so), so a collector that takes the bits in that window of a few
-        // nanoseconds and copies at once could copy the page without the write and leave the bit
-        // clear. A collector running concurrently with writers closes the gap with a process-wide
-        // barrier between taking the bits and copying (Linux membarrier(2), a few microseconds per
-        // round; see getAndReset). `strictOrdering` instead always does the read-modify-write,
-        // which publishes the write before the bit, as vm-memory's fetch_or does.
-        if (this.#strictOrdering || (words[word] & mask) === 0) Atomics.or(words, word, mask);
-        return;
+    if (typeof offset === "number" && typeof len === "number" && len > 0) {
+      const end = offset + len - 1;
+      if ((offset | 0) === offset && (end | 0) === end && offset >= 0) {
+        // Both ends are int32 (offsets below 2 GiB), so len is an integer too and shifting by
+        // log2(pageSize) (capped at 31) gives the pages exactly.
+        const shift = this.#pageShift;
+        const page = offset >> shift;
+        if (page === end >> shift && page < this.#pages) {
+          this.#markPage(page);
+          return;
+        }
+      } else {
+        // Larger offsets: `* (1 / pageSize)` is an exact division by a power of two. The integer
+        // tests turn away fractions, NaN and infinities (and negative values fail `page >= 0`).
+        const inv = this.#invPageSize;
+        const page = Math.floor(offset * inv);
+        if (
+          page >= 0 && page < this.#fastPages && page === Math.floor(end * inv) && offset === Math.floor(offset) &&
+          len === Math.floor(len)
+        ) {
+          this.#markPage(page | 0); // exact: page < #fastPages <= 2^31
+          return;
+        }
       }
     }
     this.#setRange(offset, len, op);
+  }
+
+  /** Sets the bit of `page`, an int32 below the page count. */
+  #markPage(page: number): void {
+    const word = page >>> 5;
+    const mask = 1 << (page & 31);
+    const words = this.#words;
+    // Test first: a plain read of an already-set bit saves the atomic read-modify-write, which V8
+    // does not inline (a builtin call of ~10 ns, against ~2-3 ns for the whole fast path). The
+    // caller wrote the memory before calling, so a bit seen set is a bit a collector has not taken
+    // yet, and it will copy this page after taking it. The one gap: the CPU may complete this load
+    // before the caller's store is visible to other threads (x86 lets a load pass an earlier
+    // store; Arm more so), so a collector that takes the bits within that window of nanoseconds
+    // and copies at once could copy the page without the write and leave the bit clear. A
+    // collector running concurrently with writers closes the gap with a process-wide barrier
+    // between taking the bits and copying (Linux membarrier(2), a few microseconds per round; see
+    // getAndReset). `strictOrdering` instead always does the read-modify-write, which publishes
+    // the write before the bit, as vm-memory's fetch_or does.
+    if (this.#strictOrdering || (words[word] & mask) === 0) Atomics.or(words, word, mask);
   }
 
   /** The checked path of {@link AtomicBitmap.markDirty}: validates, then sets the bits word by word. */
@@ -878,9 +897,9 @@ export class BitmapSlice implements Bitmap {
    *   offset in the bitmap is not one.
    */
   markDirty(offset: number, len: number): void {
-    // `offset >= 0` is false for NaN and non-numbers too; a negative offset must not be absorbed
-    // by the base. Anything else wrong is caught by the bitmap.
-    if (offset >= 0) this.#bitmap.markDirty(this.#offset + offset, len);
+    // A negative offset must not be absorbed by the base (NaN fails `>= 0` too); anything else
+    // wrong (a fraction, a bad len, a sum past 2^53) is caught by the bitmap.
+    if (typeof offset === "number" && offset >= 0) this.#bitmap.markDirty(this.#offset + offset, len);
     else toIndex(offset, "BitmapSlice.markDirty", "offset");
   }
 
@@ -909,10 +928,21 @@ export class BitmapSlice implements Bitmap {
    * import { AtomicBitmap } from "./atomic_bitmap.ts";
    * console.log(new AtomicBitmap(8192).sliceAt(100).sliceAt(28).offset); // 128
    * ```
-   * @throws {InvalidArgumentError} if `offset` is not a non-negative safe integer.
+   * @throws {InvalidArgumentError} if `offset` is not a non-negative safe integer, or the new
+   *   slice's offset in the bitmap is not one.
    */
   sliceAt(offset: number): BitmapSlice {
-    toIndex(offset, "BitmapSlice.sliceAt", "offset");
-    return new BitmapSlice(this.#bitmap, this.#offset + offset);
+    const op = "BitmapSlice.sliceAt";
+    toIndex(offset, op, "offset");
+    const base = this.#offset + offset;
+    if (!Number.isSafeInteger(base)) {
+      throw new InvalidArgumentError(
+        op,
+        "offset",
+        offset,
+        `puts the slice at ${this.#offset} + ${offset}, past 2^53 - 1`,
+      );
+    }
+    return new BitmapSlice(this.#bitmap, base);
   }
 }
