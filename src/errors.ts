@@ -33,7 +33,8 @@ export type GuestMemoryErrorKind =
   | "NoMemoryRegion"
   | "MemoryRegionOverlap"
   | "UnsortedMemoryRegions"
-  | "InvalidGuestRegion";
+  | "InvalidGuestRegion"
+  | "IommuError";
 
 /**
  * Base class of every error this library throws.
@@ -511,5 +512,131 @@ export class GuestIOError extends GuestMemoryError {
    */
   constructor(op: string, cause: unknown) {
     super("IOError", op, `I/O failed: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+  }
+}
+
+/**
+ * A range of I/O virtual addresses: `length` bytes from `base` (vm-memory's `IovaRange`). The same
+ * shape describes a mapped range in the physical space.
+ *
+ * @example
+ * ```ts
+ * import type { IovaRange } from "../mod.ts";
+ * const r: IovaRange = { base: 0x1000n, length: 0x200 };
+ * ```
+ */
+export interface IovaRange {
+  /** First address. */
+  base: bigint;
+  /** Length in bytes. */
+  length: number;
+}
+
+/** Which IOMMU failure an {@link IommuError} is (vm-memory's `iommu::Error` variants). */
+export type IommuErrorVariant = "CannotResolve" | "Fragmented" | "IommuMisconfigured";
+
+function rangeText(r: IovaRange): string {
+  return `${hex(r.base)}+${hex(r.length)}`;
+}
+
+/**
+ * The IOMMU could not translate an access (kind `IommuError`). `variant` says how; the subclasses
+ * carry the fields. Thrown before any byte moves.
+ *
+ * @example
+ * ```ts
+ * import { IommuError } from "../mod.ts";
+ * function isMiss(e: unknown): boolean {
+ *   return e instanceof IommuError && e.variant === "CannotResolve";
+ * }
+ * ```
+ */
+export class IommuError extends GuestMemoryError {
+  /** Which failure. */
+  readonly variant: IommuErrorVariant;
+
+  /** Builds the error. */
+  constructor(variant: IommuErrorVariant, op: string, reason: string, options?: ErrorOptions) {
+    super("IommuError", op, reason, options);
+    this.variant = variant;
+  }
+}
+
+/**
+ * Part of an IOVA range is unmapped or mapped without the permission asked for, and the IOMMU could
+ * not fix that (vm-memory's `CannotResolve`).
+ *
+ * @example
+ * ```ts
+ * import { CannotResolveError } from "../mod.ts";
+ * const e = new CannotResolveError("IommuMemory.readU32", { base: 0x1000n, length: 4 }, "no mapping");
+ * console.log(e.message); // "IommuMemory.readU32: cannot translate I/O virtual address range 0x1000+0x4: no mapping"
+ * ```
+ */
+export class CannotResolveError extends IommuError {
+  /** The range that could not be translated (a failing sub-range, or the whole request). */
+  readonly iovaRange: IovaRange;
+  /** Why, in words. */
+  readonly reason: string;
+
+  /** Builds the error. */
+  constructor(op: string, iovaRange: IovaRange, reason: string, options?: ErrorOptions) {
+    super(
+      "CannotResolve",
+      op,
+      `cannot translate I/O virtual address range ${rangeText(iovaRange)}: ${reason}`,
+      options,
+    );
+    this.iovaRange = iovaRange;
+    this.reason = reason;
+  }
+}
+
+/**
+ * A range that had to be contiguous in the target space is not (vm-memory's `Fragmented`).
+ *
+ * @example
+ * ```ts
+ * import { FragmentedError } from "../mod.ts";
+ * const e = new FragmentedError("IommuMemory.getSlice", { base: 0x1000n, length: 0x2000 }, 0x1000);
+ * console.log(e.continuousLength); // 4096
+ * ```
+ */
+export class FragmentedError extends IommuError {
+  /** The requested range. */
+  readonly iovaRange: IovaRange;
+  /** How many leading bytes are contiguous. */
+  readonly continuousLength: number;
+
+  /** Builds the error. */
+  constructor(op: string, iovaRange: IovaRange, continuousLength: number) {
+    super(
+      "Fragmented",
+      op,
+      `expected ${rangeText(iovaRange)} to be one contiguous range, but only ${continuousLength} bytes are`,
+    );
+    this.iovaRange = iovaRange;
+    this.continuousLength = continuousLength;
+  }
+}
+
+/**
+ * The IOMMU is not set up so that it can work (vm-memory's `IommuMisconfigured`), e.g. a miss
+ * handler that answered with something other than mappings.
+ *
+ * @example
+ * ```ts
+ * import { IommuMisconfiguredError } from "../mod.ts";
+ * console.log(new IommuMisconfiguredError("Iommu.translate", "no miss handler").variant); // "IommuMisconfigured"
+ * ```
+ */
+export class IommuMisconfiguredError extends IommuError {
+  /** Why, in words. */
+  readonly reason: string;
+
+  /** Builds the error. */
+  constructor(op: string, reason: string, options?: ErrorOptions) {
+    super("IommuMisconfigured", op, `IOMMU not configured correctly: ${reason}`, options);
+    this.reason = reason;
   }
 }

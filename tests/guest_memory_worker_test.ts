@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { AtomicBitmap, GuestMemoryMmap } from "../mod.ts";
+import { type AtomicBitmap, GuestMemoryMmap } from "../mod.ts";
 
 Deno.test("workers: a worker and the main thread race atomic adds and CAS loops on shared guest memory; totals are exact", async () => {
   using mem = GuestMemoryMmap.fromRanges([[0, 0x2000], [0x2000, 0x2000]], { dirtyPageSize: 4096 });

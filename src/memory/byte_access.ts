@@ -71,10 +71,11 @@ export abstract class ByteAccess {
 
   /**
    * Finds `[addr, addr + size)` inside one region and returns its offset in `hitViews` (setting
-   * `hitViews`, `hitLog`, `hitLogBase`), or -1 when the fast path does not apply. Must not
-   * allocate or throw.
+   * `hitViews`, `hitLog`, `hitLogBase`), or -1 when the fast path does not apply. `write` is the
+   * access wanted, for subclasses whose permissions depend on it (an IOMMU). Must not allocate or
+   * throw.
    */
-  protected abstract locate(addr: AddressLike, size: number): number;
+  protected abstract locate(addr: AddressLike, size: number, write: boolean): number;
 
   /**
    * Copies between `buf` and the memory at `addr` as far as the memory reaches and returns the
@@ -653,7 +654,7 @@ export abstract class ByteAccess {
    * 2^32 is a multiple of every scalar size.
    */
   #fast(addr: AddressLike, size: number, write: boolean): number {
-    const o = this.locate(addr, size);
+    const o = this.locate(addr, size, write);
     if (o < 0 || (o & (size - 1)) !== 0) return -1;
     const v = this.hitViews;
     if (!(write ? v.writable : v.readable) || o + size > v.u8.length) return -1;

@@ -484,7 +484,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
   }
 
   /** @inheritdoc */
-  protected locate(addr: AddressLike, size: number): number {
+  protected locate(addr: AddressLike, size: number, _write: boolean): number {
     if (typeof addr !== "number") return -1;
     let r = this.#last;
     let off = addr - r.startNumber;
@@ -506,7 +506,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
   protected transfer(buf: Uint8Array, addr: AddressLike, write: boolean, op: string): number {
     const len = buf.length;
     if (typeof addr === "number" && len !== 0) {
-      const o = this.locate(addr, len);
+      const o = this.locate(addr, len, write);
       if (o >= 0) {
         const status = copyRange(this.hitViews, o, buf, 0, len, write, this.hitLog, 0, "GuestMemoryMmap", op);
         if (status === CopyStatus.Done) return len;
@@ -536,7 +536,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
 
   /** @inheritdoc */
   protected atomicTarget(addr: AddressLike, size: number, write: boolean, op: string): number {
-    const o = this.locate(addr, size);
+    const o = this.locate(addr, size, write);
     if (o >= 0 && o % size === 0) {
       const v = this.hitViews;
       if ((write ? v.writable : v.readable) && o + size <= v.u8.length) return o;

@@ -296,7 +296,7 @@ export class GuestRegionMmap extends ByteAccess implements Disposable {
   }
 
   /** @inheritdoc */
-  protected locate(addr: AddressLike, size: number): number {
+  protected locate(addr: AddressLike, size: number, _write: boolean): number {
     return typeof addr === "number" && Number.isInteger(addr) && addr >= 0 && addr <= this.len - size ? addr : -1;
   }
 

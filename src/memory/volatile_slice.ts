@@ -281,7 +281,7 @@ export class VolatileSlice extends ByteAccess {
   }
 
   /** @inheritdoc */
-  protected locate(addr: AddressLike, size: number): number {
+  protected locate(addr: AddressLike, size: number, _write: boolean): number {
     if (typeof addr === "number" && Number.isInteger(addr) && addr >= 0 && addr <= this.#len - size) {
       return this.#base + addr;
     }
