@@ -217,14 +217,14 @@ export abstract class ByteAccess {
    * The fragments that I/O of `count` bytes at `addr` goes through, following the level's rules
    * (guest memory: stop at a hole after the first fragment; region and slice: clip at the end).
    */
-  protected abstract ioSlices(addr: AddressLike, count: number, op: string): VolatileSlice[];
+  protected abstract ioSlices(addr: AddressLike, count: number, write: boolean, op: string): VolatileSlice[];
 
   #io(addr: AddressLike, io: VolatileIo, count: number, intoMemory: boolean, exact: boolean, op: string): number {
     const full = this.#op(op);
     const n = toLength(count, full, "count");
     const start = toAddress(addr, full, "addr");
     if (n === 0) return 0;
-    const slices = this.ioSlices(addr, n, op);
+    const slices = this.ioSlices(addr, n, intoMemory, op);
     return intoMemory ? readInto(slices, io, exact, n, start, full) : writeFrom(slices, io, exact, n, start, full);
   }
 

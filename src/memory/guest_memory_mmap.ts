@@ -479,7 +479,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
   }
 
   /** @inheritdoc */
-  protected ioSlices(addr: AddressLike, count: number, _op: string): VolatileSlice[] {
+  protected ioSlices(addr: AddressLike, count: number, _write: boolean, _op: string): VolatileSlice[] {
     return this.getSlices(addr, count);
   }
 

@@ -288,7 +288,7 @@ export class GuestRegionMmap extends ByteAccess implements Disposable {
   }
 
   /** @inheritdoc */
-  protected ioSlices(addr: AddressLike, count: number, op: string): VolatileSlice[] {
+  protected ioSlices(addr: AddressLike, count: number, _write: boolean, op: string): VolatileSlice[] {
     const full = `GuestRegionMmap.${op}`;
     const o = toAddress(addr, full, "offset");
     if (o >= BigInt(this.len)) throw this.#pastEnd(full, o, count);

@@ -272,7 +272,7 @@ export class VolatileSlice extends ByteAccess {
   }
 
   /** @inheritdoc */
-  protected ioSlices(addr: AddressLike, count: number, op: string): VolatileSlice[] {
+  protected ioSlices(addr: AddressLike, count: number, _write: boolean, op: string): VolatileSlice[] {
     const full = `VolatileSlice.${op}`;
     const off = toAddress(addr, full, "offset");
     if (off > BigInt(this.#len)) throw new OutOfBoundsError(full, off, count, this.#len);
