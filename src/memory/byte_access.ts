@@ -641,6 +641,38 @@ export abstract class ByteAccess {
     return Atomics.or(this.hitViews.u64, o / 8, v);
   }
 
+  // ---- for translation layers ----
+
+  /**
+   * {@link ByteAccess.locate} on `target` (the memory behind a translation layer such as an
+   * IOMMU), adopting its hit: on success this object's `hitViews`, `hitLog` and `hitLogBase` are
+   * the target's, so the scalar fast paths here work on the target's memory. Allocates nothing.
+   */
+  protected locateThrough(target: ByteAccess, addr: AddressLike, size: number, write: boolean): number {
+    const o = target.locate(addr, size, write);
+    if (o >= 0) {
+      this.hitViews = target.hitViews;
+      this.hitLog = target.hitLog;
+      this.hitLogBase = target.hitLogBase;
+    }
+    return o;
+  }
+
+  /** {@link ByteAccess.atomicTarget} on `target`, adopting its hit as {@link ByteAccess.locateThrough} does. */
+  protected atomicTargetThrough(
+    target: ByteAccess,
+    addr: AddressLike,
+    size: number,
+    write: boolean,
+    op: string,
+  ): number {
+    const o = target.atomicTarget(addr, size, write, op);
+    this.hitViews = target.hitViews;
+    this.hitLog = target.hitLog;
+    this.hitLogBase = target.hitLogBase;
+    return o;
+  }
+
   // ---- internals ----
 
   /** `Type.op` for error messages. */

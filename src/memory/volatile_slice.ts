@@ -243,6 +243,33 @@ export class VolatileSlice extends ByteAccess {
   }
 
   /**
+   * The same memory with its writes logged in `log` at `logOffset + slice offset` instead (vm-memory
+   * replaces a slice's bitmap this way when an IOMMU logs writes by I/O virtual address). `log`
+   * undefined turns logging off for the new slice.
+   *
+   * @example
+   * ```ts
+   * import { AtomicBitmap, GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * const iovaLog = new AtomicBitmap(0x10000);
+   * mem.getSlice(0x10, 4).withDirtyLog(iovaLog, 0x8000).writeU32(0, 1);
+   * console.log(iovaLog.dirtyAt(0x8000)); // true
+   * ```
+   * @throws {InvalidArgumentError} if `logOffset` is not a non-negative safe integer.
+   */
+  withDirtyLog(log: DirtyLog | undefined, logOffset: number): VolatileSlice {
+    if (!Number.isSafeInteger(logOffset) || logOffset < 0) {
+      throw new InvalidArgumentError(
+        "VolatileSlice.withDirtyLog",
+        "logOffset",
+        logOffset,
+        "must be a non-negative safe integer",
+      );
+    }
+    return new VolatileSlice(this.#views, this.#base, this.#len, log, logOffset - this.#base);
+  }
+
+  /**
    * Sets every byte of the slice to `byte`.
    *
    * @example
