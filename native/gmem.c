@@ -396,3 +396,114 @@ uint64_t gm_bench_memcpy(uint64_t dst, uint64_t src, uint64_t n, uint32_t iters)
   }
   return now_ns() - t0;
 }
+
+/*
+ * Guest memory baselines (bench/guest_memory.ts): the LCG address stream of the vm-memory workload
+ * (x = x * MUL + ADD mod 2^64 from SEED; address = base + ((x >> 32) & mask)) driving plain C
+ * accesses. Volatile accesses keep the compiler from merging or dropping them; loads are summed
+ * into a sink the caller can read back, which also lets it check its own LCG against this one.
+ */
+enum {
+  GM_BENCH_LCG_ONLY = 0,
+  GM_BENCH_LOAD_U64 = 1,
+  GM_BENCH_STORE_U64 = 2,
+  GM_BENCH_LOAD_U32 = 3,
+  GM_BENCH_STORE_U8 = 4,
+  GM_BENCH_COPY_OUT = 5,       /* memcpy(buf, address, len) */
+  GM_BENCH_COPY_IN = 6,        /* memcpy(address, buf, len) */
+  GM_BENCH_STORE_U64_DIRTY = 7 /* store, then set the 4 KiB page's bit (relative to base) in uint32 words at buf */
+};
+
+#define GM_LCG_MUL 6364136223846793005ull
+#define GM_LCG_ADD 1442695040888963407ull
+#define GM_LCG_SEED 0x243F6A8885A308D3ull
+
+static uint64_t bench_sink;
+
+/* What the last gm_bench_lcg run accumulated (the sum of the offsets for LCG_ONLY, of the loaded values for loads). */
+uint64_t gm_bench_sink(void) { return bench_sink; }
+
+/* Nanoseconds (at least 1) for `iters` accesses of `kind` at LCG addresses; 0 for an unknown kind. */
+uint64_t gm_bench_lcg(int32_t kind, uint64_t base, uint64_t mask, uint64_t buf, uint64_t len, uint32_t iters) {
+  char *b = (char *)(uintptr_t)base;
+  char *out = (char *)(uintptr_t)buf;
+  uint64_t x = GM_LCG_SEED, acc = 0;
+  uint64_t t0 = now_ns();
+  switch (kind) {
+  case GM_BENCH_LCG_ONLY:
+    for (uint32_t i = 0; i < iters; i++) {
+      x = x * GM_LCG_MUL + GM_LCG_ADD;
+      acc += (x >> 32) & mask;
+      __asm__ __volatile__("" : "+r"(acc)); /* one add per step, not a closed form */
+    }
+    break;
+  case GM_BENCH_LOAD_U64:
+    for (uint32_t i = 0; i < iters; i++) {
+      x = x * GM_LCG_MUL + GM_LCG_ADD;
+      acc += *(volatile uint64_t *)(b + ((x >> 32) & mask));
+    }
+    break;
+  case GM_BENCH_STORE_U64:
+    for (uint32_t i = 0; i < iters; i++) {
+      x = x * GM_LCG_MUL + GM_LCG_ADD;
+      *(volatile uint64_t *)(b + ((x >> 32) & mask)) = x;
+    }
+    break;
+  case GM_BENCH_LOAD_U32:
+    for (uint32_t i = 0; i < iters; i++) {
+      x = x * GM_LCG_MUL + GM_LCG_ADD;
+      acc += *(volatile uint32_t *)(b + ((x >> 32) & mask));
+    }
+    break;
+  case GM_BENCH_STORE_U8:
+    for (uint32_t i = 0; i < iters; i++) {
+      x = x * GM_LCG_MUL + GM_LCG_ADD;
+      *(volatile uint8_t *)(b + ((x >> 32) & mask)) = (uint8_t)i;
+    }
+    break;
+  case GM_BENCH_COPY_OUT:
+    for (uint32_t i = 0; i < iters; i++) {
+      x = x * GM_LCG_MUL + GM_LCG_ADD;
+      memcpy(out, b + ((x >> 32) & mask), len);
+      __asm__ __volatile__("" ::: "memory");
+    }
+    break;
+  case GM_BENCH_COPY_IN:
+    for (uint32_t i = 0; i < iters; i++) {
+      x = x * GM_LCG_MUL + GM_LCG_ADD;
+      memcpy(b + ((x >> 32) & mask), out, len);
+      __asm__ __volatile__("" ::: "memory");
+    }
+    break;
+  case GM_BENCH_STORE_U64_DIRTY: {
+    uint32_t *words = (uint32_t *)(uintptr_t)buf;
+    for (uint32_t i = 0; i < iters; i++) {
+      x = x * GM_LCG_MUL + GM_LCG_ADD;
+      uint64_t off = (x >> 32) & mask;
+      *(volatile uint64_t *)(b + off) = x;
+      uint32_t *w = words + (off >> 17), bit = 1u << ((off >> 12) & 31);
+      /* Atomic only when the bit is clear, as AtomicBitmap marks by default. */
+      if (!(__atomic_load_n(w, __ATOMIC_RELAXED) & bit)) __atomic_fetch_or(w, bit, __ATOMIC_RELAXED);
+    }
+    break;
+  }
+  default:
+    return 0;
+  }
+  uint64_t ns = now_ns() - t0;
+  bench_sink = acc;
+  return ns ? ns : 1;
+}
+
+/* Nanoseconds (at least 1) for `iters` rounds of the `count` copies in ops (dst, src, len triples). */
+uint64_t gm_bench_copy_ops(const uint64_t *ops, uint32_t count, uint32_t iters) {
+  uint64_t t0 = now_ns();
+  for (uint32_t i = 0; i < iters; i++) {
+    for (uint32_t k = 0; k < count; k++) {
+      memcpy((void *)(uintptr_t)ops[3 * k], (const void *)(uintptr_t)ops[3 * k + 1], ops[3 * k + 2]);
+    }
+    __asm__ __volatile__("" ::: "memory");
+  }
+  uint64_t ns = now_ns() - t0;
+  return ns ? ns : 1;
+}

@@ -112,6 +112,15 @@ export interface NativeBinding {
   benchMapUnmap(size: bigint, flags: number, iters: number): bigint;
   /** Nanoseconds for `iters` C-loop memcpy calls. */
   benchMemcpy(dst: bigint, src: bigint, length: bigint, iters: number): bigint;
+  /**
+   * Nanoseconds for `iters` C accesses of `kind` (`GM_BENCH_*` in `native/gmem.c`) at the vm-memory
+   * workload's LCG addresses `base + ((x >> 32) & mask)`; `buf`/`length` for copies and dirty bits.
+   */
+  benchLcg(kind: number, base: bigint, mask: bigint, buf: bigint, length: bigint, iters: number): bigint;
+  /** What the last {@link NativeBinding.benchLcg} run summed (offsets or loaded values). */
+  benchSink(): bigint;
+  /** Nanoseconds for `iters` rounds of the `count` copies in `ops` (dst, src, len triples). */
+  benchCopyOps(ops: BigUint64Array, count: number, iters: number): bigint;
   /** An ArrayBuffer over `[addr, addr + length)`; the caller has validated both. */
   arrayBuffer(addr: bigint, length: number): ArrayBuffer;
   /** The runtime's pointer for an address (`null` for 0). */

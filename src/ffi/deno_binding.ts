@@ -33,6 +33,9 @@ const SYMBOLS = {
   gm_hugepages_free: { parameters: ["u64"], result: "i64" },
   gm_bench_map_unmap: { parameters: ["u64", "i32", "u32"], result: "u64" },
   gm_bench_memcpy: { parameters: ["u64", "u64", "u64", "u32"], result: "u64" },
+  gm_bench_lcg: { parameters: ["i32", "u64", "u64", "u64", "u64", "u32"], result: "u64" },
+  gm_bench_sink: { parameters: [], result: "u64" },
+  gm_bench_copy_ops: { parameters: ["buffer", "u32", "u32"], result: "u64" },
 } as const;
 
 /** The command that builds the helper, quoted in the error when it is missing. */
@@ -118,6 +121,9 @@ export function loadDenoBinding(path: string = defaultLibraryPath()): NativeBind
     hugePagesFree: (sizeKiB) => s.gm_hugepages_free(sizeKiB) as bigint,
     benchMapUnmap: (size, flags, iters) => s.gm_bench_map_unmap(size, flags, iters) as bigint,
     benchMemcpy: (dst, src, length, iters) => s.gm_bench_memcpy(dst, src, length, iters) as bigint,
+    benchLcg: (kind, base, mask, buf, length, iters) => s.gm_bench_lcg(kind, base, mask, buf, length, iters) as bigint,
+    benchSink: () => s.gm_bench_sink() as bigint,
+    benchCopyOps: (ops, count, iters) => s.gm_bench_copy_ops(ops, count, iters) as bigint,
     arrayBuffer(addr, length) {
       const p = Deno.UnsafePointer.create(addr);
       if (p === null) throw new RangeError("arrayBuffer: null address");
