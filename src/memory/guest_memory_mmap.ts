@@ -307,7 +307,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
    * console.log(mem.checkRange(0xf00, 0x200), mem.checkRange(0x1f00, 0x200)); // true false
    * ```
    */
-  checkRange(addr: AddressLike, len: number): boolean {
+  checkRange(addr: AddressLike, len: number, _access?: number): boolean {
     const r = this.#walk("checkRange", addr, len, false);
     return r.error === undefined;
   }
@@ -386,7 +386,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
    * console.log(mem.getSlices(0xa00, 0x400).map((s) => s.len)); // [512, 512]
    * ```
    */
-  getSlices(addr: AddressLike, count: number): VolatileSlice[] {
+  getSlices(addr: AddressLike, count: number, _access?: number): VolatileSlice[] {
     const result = this.#walk("getSlices", addr, count, true);
     if (result.error !== undefined && result.slices.length === 0) throw result.error;
     return result.slices;
@@ -403,8 +403,25 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
    * console.log(slices.length, error?.kind); // 1 "InvalidGuestAddress"
    * ```
    */
-  getSlicesResult(addr: AddressLike, count: number): SlicesResult {
+  getSlicesResult(addr: AddressLike, count: number, _access?: number): SlicesResult {
     return this.#walk("getSlicesResult", addr, count, true);
+  }
+
+  /**
+   * This collection: physical memory is addressed directly (vm-memory's `physical_memory()` of a
+   * backend). With {@link GuestMemoryMmap.checkRange} and {@link GuestMemoryMmap.getSlices}, whose
+   * optional `access` argument is ignored (physical memory has no per-access permissions beyond its
+   * protection), this makes a `GuestMemoryMmap` the permission-aware `GuestMemory` too.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * console.log(mem.physicalMemory() === mem); // true
+   * ```
+   */
+  physicalMemory(): GuestMemoryMmap {
+    return this;
   }
 
   /**
