@@ -496,8 +496,11 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
   }
 
   /** @inheritdoc */
-  protected ioSlices(addr: AddressLike, count: number, _write: boolean, _op: string): VolatileSlice[] {
-    return this.getSlices(addr, count);
+  protected ioSlices(addr: AddressLike, count: number, _write: boolean, op: string): VolatileSlice[] {
+    // Walk under the caller's op so a hole at the start is reported as, e.g., readVolatileFrom.
+    const result = this.#walk(op, addr, count, true);
+    if (result.error !== undefined && result.slices.length === 0) throw result.error;
+    return result.slices;
   }
 
   /** @inheritdoc */
