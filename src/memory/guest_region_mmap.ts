@@ -302,9 +302,10 @@ export class GuestRegionMmap extends ByteAccess implements Disposable {
 
   /** @inheritdoc */
   protected transfer(buf: Uint8Array, addr: AddressLike, write: boolean, op: string): number {
-    if (buf.length === 0) return 0;
     const full = `GuestRegionMmap.${op}`;
+    // Validated before the empty-buffer shortcut: a bad offset is an error even when nothing moves.
     const o = toAddress(addr, full, "offset");
+    if (buf.length === 0) return 0;
     if (o >= BigInt(this.len)) throw this.#pastEnd(full, o, buf.length);
     const off = Number(o);
     const n = Math.min(buf.length, this.len - off);

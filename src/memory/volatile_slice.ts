@@ -317,9 +317,10 @@ export class VolatileSlice extends ByteAccess {
 
   /** @inheritdoc */
   protected transfer(buf: Uint8Array, addr: AddressLike, write: boolean, op: string): number {
-    if (buf.length === 0) return 0;
     const full = `VolatileSlice.${op}`;
+    // Validated before the empty-buffer shortcut: a bad offset is an error even when nothing moves.
     const off = toAddress(addr, full, "offset");
+    if (buf.length === 0) return 0;
     if (off >= BigInt(this.#len)) throw new OutOfBoundsError(full, off, buf.length, this.#len);
     const o = Number(off);
     const n = Math.min(buf.length, this.#len - o);
