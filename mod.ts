@@ -73,6 +73,7 @@ export { GuestMemoryMmap, type SharedGuestMemory, type SharedGuestRegion } from 
 export { GuestRegionMmap, type GuestRegionOptions } from "./src/memory/guest_region_mmap.ts";
 export { VolatileSlice } from "./src/memory/volatile_slice.ts";
 export type { VolatileIo } from "./src/memory/volatile_io.ts";
+export type { AsyncReader, AsyncWriter } from "./src/memory/volatile_io_async.ts";
 export {
   AtomicBitmap,
   type AtomicBitmapJson,

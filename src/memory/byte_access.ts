@@ -10,6 +10,14 @@ import { InvalidArgumentError, PartialBufferError } from "../errors.ts";
 import type { DirtyLog } from "./dirty_log.ts";
 import type { RegionViews } from "./region_views.ts";
 import { readInto, type VolatileIo, writeFrom } from "./volatile_io.ts";
+import {
+  type AsyncReader,
+  type AsyncWriter,
+  checkStream,
+  type IoFragment,
+  readIntoAsync,
+  writeFromAsync,
+} from "./volatile_io_async.ts";
 import type { VolatileSlice } from "./volatile_slice.ts";
 
 // Scratch space for scalars that take the slow path (unaligned, crossing a region, stale views).
@@ -218,6 +226,109 @@ export abstract class ByteAccess {
    * (guest memory: stop at a hole after the first fragment; region and slice: clip at the end).
    */
   protected abstract ioSlices(addr: AddressLike, count: number, write: boolean, op: string): VolatileSlice[];
+
+  // ---- asynchronous I/O with streams (sockets, files): zero-copy views, regions pinned meanwhile ----
+
+  /**
+   * Reads up to `count` bytes from `source` (a `Deno.Conn`, `Deno.UnixConn`, `Deno.FsFile`, or
+   * anything with `read(p): Promise<number | null>`) into memory at `addr`; resolves to the bytes
+   * read. Each fragment of the range is handed to `source.read` as a zero-copy view of guest memory,
+   * once: a short read leaves the rest of that fragment untouched and the next fragment is still
+   * offered (vm-memory's `read_volatile_from`). Marks the bytes read dirty.
+   *
+   * The regions involved stay mapped until the promise settles: a `close()` meanwhile closes them at
+   * once (views detached, calls throw `RegionClosedError`) and unmaps when this read is done, which
+   * then rejects with `RegionClosedError` because its bytes were lost. Errors of the source reject
+   * with `GuestIOError`; an address not backed by memory with `InvalidGuestAddressError`.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
+   * using file = await Deno.open("/etc/hostname");
+   * const n = await mem.readVolatileFromAsync(0x1000, file, 64);
+   * ```
+   */
+  readVolatileFromAsync(addr: AddressLike, source: AsyncReader, count: number): Promise<number> {
+    return this.#ioAsync(addr, source, count, true, false, "readVolatileFromAsync");
+  }
+
+  /**
+   * Reads exactly `count` bytes from `source` into memory at `addr`, reading each fragment until it
+   * is full. Rejects with `PartialBufferError` `{expected: count, completed}` when the source ends
+   * early or the range runs into a hole (the bytes read stay written and dirty). Same lifetime rules
+   * as {@link ByteAccess.readVolatileFromAsync}.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
+   * const source = { read: (p: Uint8Array) => Promise.resolve(p.fill(7).length) };
+   * await mem.readExactVolatileFromAsync(0x100, source, 16);
+   * ```
+   */
+  async readExactVolatileFromAsync(addr: AddressLike, source: AsyncReader, count: number): Promise<void> {
+    await this.#ioAsync(addr, source, count, true, true, "readExactVolatileFromAsync");
+  }
+
+  /**
+   * Writes up to `count` bytes of memory at `addr` to `sink` (a `Deno.Conn`, `Deno.FsFile`, or
+   * anything with `write(p): Promise<number>`); resolves to the bytes written. Every fragment is
+   * written whole (short writes are continued), straight from a zero-copy view of guest memory
+   * (a copy for memory without write access). A hole after the first fragment ends the transfer.
+   * The regions stay mapped until the promise settles.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
+   * const chunks: Uint8Array[] = [];
+   * const sink = { write: (p: Uint8Array) => Promise.resolve(chunks.push(p.slice()) && p.length) };
+   * console.log(await mem.writeVolatileToAsync(0xff00, sink, 0x200)); // 256: the memory ends at 0x10000
+   * ```
+   */
+  writeVolatileToAsync(addr: AddressLike, sink: AsyncWriter, count: number): Promise<number> {
+    return this.#ioAsync(addr, sink, count, false, false, "writeVolatileToAsync");
+  }
+
+  /**
+   * Writes exactly `count` bytes of memory at `addr` to `sink`, or rejects with
+   * `PartialBufferError` `{expected: count, completed}` when the range runs into a hole.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
+   * using out = await Deno.open("/dev/null", { write: true });
+   * await mem.writeAllVolatileToAsync(0, out, 0x10000);
+   * ```
+   */
+  async writeAllVolatileToAsync(addr: AddressLike, sink: AsyncWriter, count: number): Promise<void> {
+    await this.#ioAsync(addr, sink, count, false, true, "writeAllVolatileToAsync");
+  }
+
+  async #ioAsync(
+    addr: AddressLike,
+    io: AsyncReader | AsyncWriter,
+    count: number,
+    intoMemory: boolean,
+    exact: boolean,
+    op: string,
+  ): Promise<number> {
+    const full = this.#op(op);
+    const n = toLength(count, full, "count");
+    const start = toAddress(addr, full, "addr");
+    checkStream(io, intoMemory, full);
+    if (n === 0) return 0;
+    // A slice's hitViews are its own views for its whole life (it never adopts another's hit).
+    const fragments: IoFragment[] = this.ioSlices(addr, n, intoMemory, op).map((s) => ({
+      slice: s,
+      views: s.hitViews,
+    }));
+    return intoMemory
+      ? await readIntoAsync(fragments, io as AsyncReader, exact, n, start, full)
+      : await writeFromAsync(fragments, io as AsyncWriter, exact, n, start, full);
+  }
 
   #io(addr: AddressLike, io: VolatileIo, count: number, intoMemory: boolean, exact: boolean, op: string): number {
     const full = this.#op(op);

@@ -45,6 +45,7 @@ export interface RegionInit {
 
 let construct: (init: RegionInit) => MmapRegion;
 let bufferOf: (region: MmapRegion, op: string) => ArrayBuffer;
+let pinOf: (region: MmapRegion, op: string) => Disposable;
 
 /**
  * Creates a region from a finished mapping. Internal to the library (the builder uses it).
@@ -69,6 +70,24 @@ export function createRegion(init: RegionInit): MmapRegion {
  */
 export function regionArrayBuffer(region: MmapRegion, op: string): ArrayBuffer {
   return bufferOf(region, op);
+}
+
+/**
+ * Keeps the region's memory mapped until the returned handle is disposed, for I/O that runs while
+ * JavaScript goes on (an `await conn.read(view)`: the kernel writes through its own reference, which
+ * detaching views does not stop). A `close()` meanwhile closes the region at once (views detached,
+ * every call throws {@link RegionClosedError}) and leaves the `munmap` to the last release. Protection
+ * cannot be reduced while pinned. Throws {@link RegionClosedError} if the region is already closed.
+ * Disposing a handle twice releases it once. Internal to the library.
+ *
+ * @example
+ * ```ts ignore
+ * using _pin = pinRegion(region, "GuestMemoryMmap.readVolatileFromAsync");
+ * await conn.read(view);
+ * ```
+ */
+export function pinRegion(region: MmapRegion, op: string): Disposable {
+  return pinOf(region, op);
 }
 
 /**
@@ -108,10 +127,15 @@ export class MmapRegion implements Disposable {
   #quarantined = false;
   /** Set once user code was seen to have transferred a buffer of this region away. */
   #escaped = false;
+  /** In-flight asynchronous operations that need the memory to stay mapped (see `pinRegion`). */
+  #pins = 0;
+  /** `close()` came while pinned: the last release unmaps. */
+  #unmapPending = false;
 
   static {
     construct = (init) => new MmapRegion(init);
     bufferOf = (region, op) => region.#arrayBuffer(op);
+    pinOf = (region, op) => region.#pin(op);
   }
 
   private constructor(init: RegionInit) {
@@ -453,6 +477,15 @@ export class MmapRegion implements Disposable {
       throw new InvalidArgumentError(op, "prot", prot, "must be a combination of PROT_READ, PROT_WRITE, PROT_EXEC");
     }
     const removed = this.#prot & ~prot;
+    if (removed !== 0 && this.#pins > 0) {
+      // The kernel (or a runtime's own copy, as for TLS) may still touch the memory with the old rights.
+      throw new InvalidArgumentError(
+        op,
+        "prot",
+        protToString(prot),
+        `removes access from ${this.#describe()} while ${this.#pins} asynchronous I/O operation(s) use it; await them first`,
+      );
+    }
     if (removed !== 0) {
       this.#noteEscape();
       if (this.#escaped) throw new BufferEscapedError(op, this.#describe());
@@ -468,7 +501,9 @@ export class MmapRegion implements Disposable {
 
   /**
    * Releases the mapping: detaches every view, then unmaps (owned regions) and closes the memfd the
-   * region created. Calling it again does nothing.
+   * region created. Calling it again does nothing. While asynchronous I/O of the library is in flight
+   * on the region (`readVolatileFromAsync` and friends), the region is closed at once but the unmap
+   * waits until that I/O settles, so the kernel never writes into memory that is gone.
    *
    * @example
    * ```ts
@@ -486,6 +521,23 @@ export class MmapRegion implements Disposable {
     const escaped = this.#escaped;
     this.#buffer?.transfer(0);
     this.#buffer = undefined;
+    let failure: Error | undefined;
+    if (this.#pins > 0) this.#unmapPending = true;
+    else failure = this.#unmap();
+    if (!failure && escaped && !this.#owned) {
+      // Borrowed memory is not ours to quarantine: whoever owns it must keep it mapped for as
+      // long as the transferred buffer lives, and the caller has to learn that.
+      failure = new BufferEscapedError(
+        "MmapRegion.close",
+        `borrowed ${this.#describe()} (the owner must keep it mapped)`,
+      );
+    }
+    if (failure) throw failure;
+  }
+
+  /** Unmaps (or quarantines) owned memory and closes the memfd; returns what failed. */
+  #unmap(): Error | undefined {
+    const escaped = this.#escaped;
     const n = native();
     let failure: Error | undefined;
     if (this.#owned) {
@@ -504,15 +556,23 @@ export class MmapRegion implements Disposable {
       n.close(this.#memfd);
       this.#memfd = -1;
     }
-    if (!failure && escaped && !this.#owned) {
-      // Borrowed memory is not ours to quarantine: whoever owns it must keep it mapped for as
-      // long as the transferred buffer lives, and the caller has to learn that.
-      failure = new BufferEscapedError(
-        "MmapRegion.close",
-        `borrowed ${this.#describe()} (the owner must keep it mapped)`,
-      );
-    }
-    if (failure) throw failure;
+    return failure;
+  }
+
+  #pin(op: string): Disposable {
+    this.#checkOpen(op);
+    this.#pins++;
+    let held = true;
+    return {
+      [Symbol.dispose]: () => {
+        if (!held) return;
+        held = false;
+        if (--this.#pins > 0 || !this.#unmapPending) return;
+        this.#unmapPending = false;
+        const failure = this.#unmap();
+        if (failure) throw failure;
+      },
+    };
   }
 
   /** Same as {@link MmapRegion.close}, for `using`. */

@@ -1,0 +1,236 @@
+/**
+ * Asynchronous I/O between guest memory and streams: `Deno.Conn` (TCP, Unix sockets), `Deno.FsFile`
+ * or anything with promise-returning `read`/`write`. Streams have no descriptor to `readv` into, so
+ * each fragment is handed to the stream as a zero-copy view of guest memory, one after the other.
+ * The regions stay pinned while that happens: closing them meanwhile cannot unmap memory the kernel
+ * is about to write.
+ * @module
+ */
+
+import { GuestIOError, InvalidArgumentError, PartialBufferError, RegionClosedError } from "../errors.ts";
+import { hex } from "../format.ts";
+import { pinRegion } from "../mmap/mmap_region.ts";
+import type { RegionViews } from "./region_views.ts";
+import type { VolatileSlice } from "./volatile_slice.ts";
+
+/**
+ * A source of bytes with Deno's `Reader` shape: `read` fills a prefix of `p` and resolves to the
+ * count, or to `null` at the end of the stream. `Deno.Conn`, `Deno.UnixConn`, `Deno.FsFile` fit.
+ *
+ * @example
+ * ```ts
+ * import type { AsyncReader } from "./volatile_io_async.ts";
+ * const zeros: AsyncReader = { read: (p) => Promise.resolve(p.fill(0).length) };
+ * ```
+ */
+export interface AsyncReader {
+  /** Reads into `p`; resolves to the number of bytes read, or `null` at the end. */
+  read(p: Uint8Array): Promise<number | null>;
+}
+
+/**
+ * A sink of bytes with Deno's `Writer` shape: `write` takes a prefix of `p` and resolves to its
+ * length. `Deno.Conn`, `Deno.UnixConn`, `Deno.FsFile` fit.
+ *
+ * @example
+ * ```ts
+ * import type { AsyncWriter } from "./volatile_io_async.ts";
+ * const devNull: AsyncWriter = { write: (p) => Promise.resolve(p.length) };
+ * ```
+ */
+export interface AsyncWriter {
+  /** Writes (a prefix of) `p`; resolves to the number of bytes written. */
+  write(p: Uint8Array): Promise<number>;
+}
+
+/**
+ * One fragment of an I/O and the views of the region holding it (whose mapping gets pinned).
+ *
+ * @example
+ * ```ts ignore
+ * const fragment: IoFragment = { slice, views: region.views };
+ * ```
+ */
+export interface IoFragment {
+  /** The fragment. */
+  readonly slice: VolatileSlice;
+  /** The views over the region that holds it. */
+  readonly views: RegionViews;
+}
+
+/**
+ * Checks `io` has the method the transfer needs, so a wrong argument fails before anything moves.
+ *
+ * @example
+ * ```ts ignore
+ * checkStream(conn, true, "GuestMemoryMmap.readVolatileFromAsync");
+ * ```
+ */
+export function checkStream(io: unknown, intoMemory: boolean, op: string): void {
+  const method = intoMemory ? "read" : "write";
+  if (io === null || typeof io !== "object" || typeof (io as Record<string, unknown>)[method] !== "function") {
+    throw new InvalidArgumentError(
+      op,
+      intoMemory ? "source" : "sink",
+      io,
+      intoMemory
+        ? "must have a read(p: Uint8Array): Promise<number | null> method (Deno.Conn, Deno.FsFile, …)"
+        : "must have a write(p: Uint8Array): Promise<number> method (Deno.Conn, Deno.FsFile, …)",
+    );
+  }
+}
+
+/**
+ * Reads from `source` into the fragments in order; resolves to the bytes read. Without `exact`,
+ * each fragment gets one `read` and a short one does not stop the next fragment from being offered
+ * (vm-memory's `read_volatile_from`); with `exact`, each fragment is read until full, and fewer
+ * than `count` bytes in all rejects with `PartialBufferError`. Bytes read are marked dirty.
+ *
+ * @example
+ * ```ts ignore
+ * const n = await readIntoAsync(fragments, conn, false, 4096, 0x1000n, "GuestMemoryMmap.readVolatileFromAsync");
+ * ```
+ */
+export async function readIntoAsync(
+  fragments: readonly IoFragment[],
+  source: AsyncReader,
+  exact: boolean,
+  count: number,
+  addr: bigint,
+  op: string,
+): Promise<number> {
+  using _pins = pinAll(fragments, true, op);
+  let done = 0, ended = false;
+  for (const f of fragments) {
+    const s = f.slice;
+    let got = 0;
+    while (got < s.len) {
+      const view = viewOf(f, got, true, op);
+      const len = view.length; // a close() meanwhile detaches the view
+      let n: unknown;
+      try {
+        n = await source.read(view);
+      } catch (e) {
+        throw new GuestIOError(op, e);
+      }
+      // The bytes landed in memory that is still mapped (the pin saw to that), but the caller
+      // closed it meanwhile: they are lost, which must not look like success.
+      if (f.views.mmap.closed) throw closedMeanwhile(op, addr + BigInt(done + got));
+      const k = n === null ? 0 : checkCount(n, len, "source.read", op);
+      if (k === 0) {
+        ended = true;
+        break;
+      }
+      s.dirtyLog?.markDirty(s.dirtyLogOffset + got, k);
+      got += k;
+      if (!exact) break;
+    }
+    done += got;
+    if (exact && ended) break;
+  }
+  if (exact && done !== count) {
+    throw new PartialBufferError(op, addr, count, done, ended ? "the source ended early" : undefined);
+  }
+  return done;
+}
+
+/**
+ * Writes the fragments to `sink` in order, each one whole (short writes are continued, as
+ * vm-memory's `write_all_volatile`); resolves to the bytes written. With `exact`, fewer than
+ * `count` (the range ran into a hole) rejects with `PartialBufferError`.
+ *
+ * @example
+ * ```ts ignore
+ * await writeFromAsync(fragments, conn, true, 4096, 0x1000n, "GuestMemoryMmap.writeAllVolatileToAsync");
+ * ```
+ */
+export async function writeFromAsync(
+  fragments: readonly IoFragment[],
+  sink: AsyncWriter,
+  exact: boolean,
+  count: number,
+  addr: bigint,
+  op: string,
+): Promise<number> {
+  using _pins = pinAll(fragments, false, op);
+  let done = 0;
+  for (const f of fragments) {
+    let put = 0;
+    while (put < f.slice.len) {
+      const view = viewOf(f, put, false, op);
+      const len = view.length; // a close() meanwhile detaches the view
+      let n: unknown;
+      try {
+        n = await sink.write(view);
+      } catch (e) {
+        throw new GuestIOError(op, e);
+      }
+      const k = checkCount(n, len, "sink.write", op);
+      if (k === 0) throw new GuestIOError(op, new Error("the sink accepted no bytes (write returned 0)"));
+      put += k;
+    }
+    done += put;
+  }
+  if (exact && done !== count) throw new PartialBufferError(op, addr, count, done);
+  return done;
+}
+
+/**
+ * Pins every region the fragments touch, after checking each fragment allows the access, so a
+ * refusal comes before any byte moves.
+ */
+function pinAll(fragments: readonly IoFragment[], write: boolean, op: string): Disposable {
+  const pins: Disposable[] = [];
+  const pinned: unknown[] = [];
+  const release = {
+    [Symbol.dispose]() {
+      let failure: unknown;
+      for (const p of pins) {
+        try {
+          p[Symbol.dispose]();
+        } catch (e) {
+          failure ??= e;
+        }
+      }
+      if (failure !== undefined) throw failure;
+    },
+  };
+  try {
+    for (const f of fragments) {
+      f.slice.ioAddress(write, op);
+      const mmap = f.views.mmap;
+      if (pinned.includes(mmap)) continue;
+      pins.push(pinRegion(mmap, op));
+      pinned.push(mmap);
+    }
+  } catch (e) {
+    release[Symbol.dispose]();
+    throw e;
+  }
+  return release;
+}
+
+/**
+ * A view of the fragment from byte `skip` on. Guest memory is handed out zero-copy, except that
+ * memory without write access goes to a sink as a copy: a JavaScript sink that wrote into a view
+ * of read-only memory would fault. Throws `RegionClosedError` once the region is closed.
+ */
+function viewOf(f: IoFragment, skip: number, write: boolean, op: string): Uint8Array {
+  const host = f.slice.ioAddress(write, op); // refreshes stale views; throws if closed or refused
+  const views = f.views;
+  const base = Number(host - views.mmap.hostAddress) + skip;
+  const end = base + f.slice.len - skip;
+  return write || views.writable ? new Uint8Array(views.u8.buffer, base, end - base) : views.u8.slice(base, end);
+}
+
+function checkCount(n: unknown, max: number, what: string, op: string): number {
+  if (typeof n === "number" && Number.isInteger(n) && n >= 0 && n <= max) return n;
+  throw new GuestIOError(op, new Error(`${what} returned ${String(n)} for a ${max}-byte buffer`));
+}
+
+function closedMeanwhile(op: string, addr: bigint): RegionClosedError {
+  return new RegionClosedError(
+    op,
+    `the memory at ${hex(addr)}, which the in-flight read was filling,`,
+  );
+}
