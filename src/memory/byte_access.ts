@@ -343,26 +343,22 @@ export abstract class ByteAccess {
 
   /** Reads a u8. @example `mem.readU8(0x1000)` */
   readU8(addr: AddressLike): number {
-    const i = this.#fast(addr, 1, false);
-    return i >= 0 ? this.hitViews.u8[i] : this.#slowRead(addr, 1, "readU8").getUint8(0);
+    return this.#loadU8(addr, "readU8");
   }
 
   /** Reads a little-endian u16. @example `mem.readU16(0x1000)` */
   readU16(addr: AddressLike): number {
-    const i = this.#fast(addr, 2, false);
-    return i >= 0 ? this.hitViews.u16[i] : this.#slowRead(addr, 2, "readU16").getUint16(0, true);
+    return this.#loadU16(addr, "readU16");
   }
 
   /** Reads a little-endian u32. @example `mem.readU32(0x1000)` */
   readU32(addr: AddressLike): number {
-    const i = this.#fast(addr, 4, false);
-    return i >= 0 ? this.hitViews.u32[i] : this.#slowRead(addr, 4, "readU32").getUint32(0, true);
+    return this.#loadU32(addr, "readU32");
   }
 
   /** Reads a little-endian u64 as a `bigint`. @example `mem.readU64(0x1000)` */
   readU64(addr: AddressLike): bigint {
-    const i = this.#fast(addr, 8, false);
-    return i >= 0 ? this.hitViews.u64[i] : this.#slowRead(addr, 8, "readU64").getBigUint64(0, true);
+    return this.#loadU64(addr, "readU64");
   }
 
   /**
@@ -377,7 +373,7 @@ export abstract class ByteAccess {
    * ```
    */
   readU64Number(addr: AddressLike): number {
-    const v = this.readU64(addr);
+    const v = this.#loadU64(addr, "readU64Number");
     if (v > 9007199254740991n) {
       throw new InvalidArgumentError(this.#op("readU64Number"), "value", v, "is 2^53 or more; use readU64");
     }
@@ -386,22 +382,22 @@ export abstract class ByteAccess {
 
   /** Reads an i8. @example `mem.readI8(0x1000)` */
   readI8(addr: AddressLike): number {
-    return (this.readU8(addr) << 24) >> 24;
+    return (this.#loadU8(addr, "readI8") << 24) >> 24;
   }
 
   /** Reads a little-endian i16. @example `mem.readI16(0x1000)` */
   readI16(addr: AddressLike): number {
-    return (this.readU16(addr) << 16) >> 16;
+    return (this.#loadU16(addr, "readI16") << 16) >> 16;
   }
 
   /** Reads a little-endian i32. @example `mem.readI32(0x1000)` */
   readI32(addr: AddressLike): number {
-    return this.readU32(addr) | 0;
+    return this.#loadU32(addr, "readI32") | 0;
   }
 
   /** Reads a little-endian i64 as a `bigint`. @example `mem.readI64(0x1000)` */
   readI64(addr: AddressLike): bigint {
-    return BigInt.asIntN(64, this.readU64(addr));
+    return BigInt.asIntN(64, this.#loadU64(addr, "readI64"));
   }
 
   /** Reads a little-endian f32. @example `mem.readF32(0x1000)` */
@@ -419,14 +415,7 @@ export abstract class ByteAccess {
   /** Writes a u8 (0…255). @example `mem.writeU8(0x1000, 0xff)` */
   writeU8(addr: AddressLike, value: number): void {
     this.#checkInt(value, 0, 0xff, "writeU8");
-    const i = this.#fast(addr, 1, true);
-    if (i >= 0) {
-      this.hitViews.u8[i] = value;
-      this.#logged(i, 1);
-    } else {
-      SCRATCH_DV.setUint8(0, value);
-      this.#slowWrite(addr, 1, "writeU8");
-    }
+    this.#storeU8(addr, value, "writeU8");
   }
 
   /** Writes a little-endian u16 (0…65535). @example `mem.writeU16(0x1000, 0xffff)` */
@@ -449,7 +438,7 @@ export abstract class ByteAccess {
   /** Writes an i8 (−128…127). @example `mem.writeI8(0x1000, -1)` */
   writeI8(addr: AddressLike, value: number): void {
     this.#checkInt(value, -0x80, 0x7f, "writeI8");
-    this.writeU8(addr, value & 0xff);
+    this.#storeU8(addr, value & 0xff, "writeI8");
   }
 
   /** Writes a little-endian i16. @example `mem.writeI16(0x1000, -2)` */
@@ -503,43 +492,43 @@ export abstract class ByteAccess {
 
   /** Reads a big-endian u16. @example `mem.readU16BE(0x1000)` */
   readU16BE(addr: AddressLike): number {
-    return bswap16(this.readU16(addr));
+    return bswap16(this.#loadU16(addr, "readU16BE"));
   }
 
   /** Reads a big-endian u32. @example `mem.readU32BE(0x1000)` */
   readU32BE(addr: AddressLike): number {
-    return bswap32(this.readU32(addr));
+    return bswap32(this.#loadU32(addr, "readU32BE"));
   }
 
   /** Reads a big-endian u64. @example `mem.readU64BE(0x1000)` */
   readU64BE(addr: AddressLike): bigint {
-    return bswap64(this.readU64(addr));
+    return bswap64(this.#loadU64(addr, "readU64BE"));
   }
 
   /** Reads a big-endian i16. @example `mem.readI16BE(0x1000)` */
   readI16BE(addr: AddressLike): number {
-    return (bswap16(this.readU16(addr)) << 16) >> 16;
+    return (bswap16(this.#loadU16(addr, "readI16BE")) << 16) >> 16;
   }
 
   /** Reads a big-endian i32. @example `mem.readI32BE(0x1000)` */
   readI32BE(addr: AddressLike): number {
-    return bswap32(this.readU32(addr)) | 0;
+    return bswap32(this.#loadU32(addr, "readI32BE")) | 0;
   }
 
   /** Reads a big-endian i64. @example `mem.readI64BE(0x1000)` */
   readI64BE(addr: AddressLike): bigint {
-    return BigInt.asIntN(64, bswap64(this.readU64(addr)));
+    return BigInt.asIntN(64, bswap64(this.#loadU64(addr, "readI64BE")));
   }
 
   /** Reads a big-endian f32. @example `mem.readF32BE(0x1000)` */
   readF32BE(addr: AddressLike): number {
-    SCRATCH_DV.setUint32(0, this.readU32(addr), true);
+    SCRATCH_DV.setUint32(0, this.#loadU32(addr, "readF32BE"), true);
     return SCRATCH_DV.getFloat32(0, false);
   }
 
   /** Reads a big-endian f64. @example `mem.readF64BE(0x1000)` */
   readF64BE(addr: AddressLike): number {
-    SCRATCH_DV.setBigUint64(0, this.readU64(addr), true);
+    SCRATCH_DV.setBigUint64(0, this.#loadU64(addr, "readF64BE"), true);
     return SCRATCH_DV.getFloat64(0, false);
   }
 
@@ -819,6 +808,39 @@ export abstract class ByteAccess {
   #slowWrite(addr: AddressLike, size: number, op: string): void {
     const n = this.transfer(SCRATCH_BY_SIZE[size], addr, true, op);
     if (n !== size) throw this.#partial(op, addr, size, n);
+  }
+
+  // The loads and stores take the public method's name, so that errors name what the caller called.
+
+  #loadU8(addr: AddressLike, op: string): number {
+    const i = this.#fast(addr, 1, false);
+    return i >= 0 ? this.hitViews.u8[i] : this.#slowRead(addr, 1, op).getUint8(0);
+  }
+
+  #loadU16(addr: AddressLike, op: string): number {
+    const i = this.#fast(addr, 2, false);
+    return i >= 0 ? this.hitViews.u16[i] : this.#slowRead(addr, 2, op).getUint16(0, true);
+  }
+
+  #loadU32(addr: AddressLike, op: string): number {
+    const i = this.#fast(addr, 4, false);
+    return i >= 0 ? this.hitViews.u32[i] : this.#slowRead(addr, 4, op).getUint32(0, true);
+  }
+
+  #loadU64(addr: AddressLike, op: string): bigint {
+    const i = this.#fast(addr, 8, false);
+    return i >= 0 ? this.hitViews.u64[i] : this.#slowRead(addr, 8, op).getBigUint64(0, true);
+  }
+
+  #storeU8(addr: AddressLike, value: number, op: string): void {
+    const i = this.#fast(addr, 1, true);
+    if (i >= 0) {
+      this.hitViews.u8[i] = value;
+      this.#logged(i, 1);
+    } else {
+      SCRATCH_DV.setUint8(0, value);
+      this.#slowWrite(addr, 1, op);
+    }
   }
 
   #storeU16(addr: AddressLike, value: number, op: string): void {
