@@ -344,6 +344,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
     const a = toAddress(addr, op, "addr");
     const r = this.#find(a);
     if (!r) throw new InvalidGuestAddressError(op, a);
+    if (r.mmap.closed) r.views.refresh(op); // throws RegionClosed under this op
     return r.getHostAddress(a - r.startAddr);
   }
 
@@ -364,6 +365,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
     const n = toLength(count, op, "count");
     const r = this.#find(a);
     if (!r) throw new InvalidGuestAddressError(op, a);
+    if (r.mmap.closed) r.views.refresh(op); // a slice of a closed region would only fail later
     const off = a - r.startAddr;
     if (n > r.len - Number(off)) {
       throw new InvalidBackendAddressError(
@@ -619,7 +621,10 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
       if (r === undefined) return { slices, error: new InvalidGuestAddressError(full, cur) };
       const off = Number(cur - r.startAddr);
       const n = Math.min(left, r.len - off);
-      if (collect) slices.push(new VolatileSlice(r.views, off, n, r.bitmap, 0));
+      if (collect) {
+        if (r.mmap.closed) r.views.refresh(full);
+        slices.push(new VolatileSlice(r.views, off, n, r.bitmap, 0));
+      }
       left -= n;
       cur += BigInt(n);
     }

@@ -218,6 +218,7 @@ export class GuestRegionMmap extends ByteAccess implements Disposable {
     const op = "GuestRegionMmap.getHostAddress";
     const o = toAddress(offset, op, "offset");
     if (o >= BigInt(this.len)) throw this.#pastEnd(op, o, 0);
+    this.#open(op);
     return this.mmap.hostAddress + o;
   }
 

@@ -98,6 +98,8 @@ export function readInto(
   const from = resolve(source, ACCESS_READ, op);
   let done = 0;
   if (from instanceof Uint8Array) {
+    // Checked up front under the caller's op, as the descriptor path does in iovecs().
+    for (const s of slices) s.ioAddress(true, op);
     for (const s of slices) {
       if (done >= from.length) break;
       done += s.copyFrom(from.subarray(done));
@@ -146,6 +148,7 @@ export function writeFrom(
   const to = resolve(sink, ACCESS_WRITE, op);
   let done = 0;
   if (to instanceof Uint8Array) {
+    for (const s of slices) s.ioAddress(false, op);
     for (const s of slices) {
       if (done >= to.length) break;
       done += s.copyTo(to.subarray(done));

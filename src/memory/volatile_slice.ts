@@ -294,7 +294,7 @@ export class VolatileSlice extends ByteAccess {
    * to a system call). Library-internal.
    */
   ioAddress(write: boolean, op: string): bigint {
-    this.#ensure(write, op.slice(op.indexOf(".") + 1));
+    this.#ensure(write, op);
     return this.hostAddress;
   }
 
@@ -362,7 +362,9 @@ export class VolatileSlice extends ByteAccess {
   #ensure(write: boolean, op: string): void {
     const v = this.#views;
     if (v.u8.length !== 0 && (write ? v.writable : v.readable)) return;
-    const full = `VolatileSlice.${op}`;
+    // A qualified op (`GuestMemoryMmap.readVolatileFrom`) comes from a caller doing I/O for its
+    // own public method; errors must name that method, not this slice.
+    const full = op.includes(".") ? op : `VolatileSlice.${op}`;
     v.refresh(full);
     if (write ? !v.writable : !v.readable) {
       throw copyError(
