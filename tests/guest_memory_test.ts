@@ -423,3 +423,35 @@ Deno.test("guest memory: a region can be re-inserted at another base through its
   assert.equal(mem.readU16(0x1000), 0xbeef, "both bases reach the same host pages");
   assert.equal(rebased.getHostAddress(0x10000), mem.getHostAddress(0x1000));
 });
+
+Deno.test("guest memory: a range ending exactly at 2^64 is an ordinary miss, never an overflow", () => {
+  using mem = GuestMemoryMmap.fromRanges([[0x1000, 0x1000]]);
+  // 2^64 - 1 is never guest memory, so [2^64 - 1, 2^64) fails on the address, not on wrapping.
+  const end = mem.getSlicesResult(U64_MAX, 1);
+  assert.deepEqual(end.slices, []);
+  assert.ok(end.error instanceof InvalidGuestAddressError);
+  assert.equal(end.error.addr, U64_MAX);
+  const write = expectError(() => mem.write(new Uint8Array(1), U64_MAX), InvalidGuestAddressError, {
+    kind: "InvalidGuestAddress",
+    op: "GuestMemoryMmap.write",
+    mentions: ["0xffffffffffffffff"],
+  });
+  assert.equal(write.addr, U64_MAX);
+  const wrap = expectError(() => mem.readU64(U64_MAX - 3n), InvalidGuestAddressError, {
+    kind: "InvalidGuestAddress",
+    op: "GuestMemoryMmap.readU64",
+  });
+  assert.equal(wrap.addr, U64_MAX - 3n);
+  assert.equal(mem.checkRange(U64_MAX, 1), false);
+  assert.equal(mem.checkRange(U64_MAX - 1n, 2), false);
+});
+
+Deno.test("guest memory: the backend ignores the access argument and is its own physical memory", () => {
+  using mem = GuestMemoryMmap.fromRanges([[0, 0x400], [0x400, 0x400]]);
+  assert.equal(mem.physicalMemory(), mem);
+  for (const access of [0, 1, 2, 3]) {
+    assert.equal(mem.checkRange(0x300, 0x200, access), true);
+    assert.equal(mem.checkRange(0x700, 0x200, access), false);
+    assert.deepEqual(mem.getSlices(0x300, 0x200, access).map((s) => s.len), [0x100, 0x100]);
+  }
+});
