@@ -275,6 +275,7 @@ Deno.test("async I/O: read-only memory goes to a sink as a copy and refuses a so
   const counting = { read: () => Promise.resolve(++reads) };
   const err = await mem.readVolatileFromAsync(0x4000, counting, 8).then(() => undefined, (e) => e);
   assert.ok(err instanceof ReadOnlyError, String(err));
+  assert.equal(err.op, "GuestMemoryMmap.readVolatileFromAsync");
   assert.equal(reads, 0);
 });
 
@@ -308,6 +309,12 @@ Deno.test("async I/O: regions take offsets and slices clip at their end; a file 
 
 Deno.test("async I/O: bad arguments and misbehaving streams reject with typed errors", async () => {
   using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+  using pair = await socketPair();
+  assert.throws(
+    () => mem.readVolatileFrom(0, pair.b as unknown as Deno.FsFile, 4),
+    (e) => e instanceof InvalidArgumentError && /use the \*Async methods/.test(e.message),
+    "the synchronous form points a socket at the asynchronous one",
+  );
   const noRead = await mem.readVolatileFromAsync(0, {} as AsyncReader, 4).then(() => undefined, (e) => e);
   assert.ok(noRead instanceof InvalidArgumentError, String(noRead));
   assert.equal(noRead.argument, "source");

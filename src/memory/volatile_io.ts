@@ -47,7 +47,7 @@ function resolve(io: VolatileIo, access: number, op: string): number | Uint8Arra
     op,
     "source",
     io,
-    "must be a file descriptor, a Deno.FsFile or a Uint8Array (streams such as Deno.Conn are asynchronous)",
+    "must be a file descriptor, a Deno.FsFile or a Uint8Array (for streams such as Deno.Conn use the *Async methods)",
   );
 }
 
