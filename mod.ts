@@ -82,3 +82,54 @@ export {
   BitmapSlice,
   type SharedBitmap,
 } from "./src/bitmap/atomic_bitmap.ts";
+
+// IOMMU
+export {
+  CannotResolveError,
+  FragmentedError,
+  IommuError,
+  type IommuErrorVariant,
+  IommuMisconfiguredError,
+  type IovaRange,
+} from "./src/errors.ts";
+export {
+  allows,
+  hasWrite,
+  intersection,
+  type Permission,
+  permissionName,
+  Permissions,
+  toPermission,
+  union,
+} from "./src/iommu/permissions.ts";
+export {
+  Iotlb,
+  type IotlbCounters,
+  type IotlbEntry,
+  type IotlbJson,
+  type IotlbLookup,
+  type IotlbOptions,
+} from "./src/iommu/iotlb.ts";
+export type { GuestMemory, PhysicalMemory } from "./src/iommu/guest_memory.ts";
+export {
+  type AsyncMissHandler,
+  type Iommu,
+  type IotlbFault,
+  IotlbIommu,
+  type IotlbIommuCounters,
+  type IotlbIommuOptions,
+} from "./src/iommu/iommu.ts";
+export { type DirtyLogAddressing, IommuMemory, type IommuMemoryOptions } from "./src/iommu/iommu_memory.ts";
+export {
+  decodeVhostIotlbMsg,
+  encodeVhostIotlbMsg,
+  VHOST_IOTLB_MSG_SIZE,
+  VHOST_USER_HEADER_SIZE,
+  VhostIotlbChannel,
+  type VhostIotlbChannelOptions,
+  type VhostIotlbMsg,
+  VhostIotlbType,
+  vhostIotlbUpdate,
+  type VhostStream,
+  VhostUserRequest,
+} from "./src/iommu/vhost_iotlb.ts";

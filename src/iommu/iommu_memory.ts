@@ -1,0 +1,496 @@
+/**
+ * `IommuMemory`: guest memory seen through an IOMMU (vm-memory 0.18's type of that name). Addresses
+ * are I/O virtual addresses while translation is on and guest physical addresses while it is off.
+ * @module
+ */
+
+import { type AddressLike, toAddress, toLength } from "../address.ts";
+import type { DirtyLog } from "../memory/dirty_log.ts";
+import {
+  CannotResolveError,
+  FragmentedError,
+  GuestMemoryError,
+  InvalidArgumentError,
+  InvalidBackendAddressError,
+  IommuError,
+  IommuMisconfiguredError,
+  type IovaRange,
+} from "../errors.ts";
+import { hex } from "../format.ts";
+import { ByteAccess } from "../memory/byte_access.ts";
+import { copyRange, CopyStatus } from "../memory/copy_range.ts";
+import type { GuestMemoryBackend, SlicesResult } from "../memory/guest_memory_backend.ts";
+import type { VolatileSlice } from "../memory/volatile_slice.ts";
+import type { GuestMemory, PhysicalMemory } from "./guest_memory.ts";
+import type { Iommu } from "./iommu.ts";
+import type { Iotlb } from "./iotlb.ts";
+import { type Permission, Permissions, toPermission } from "./permissions.ts";
+
+/**
+ * Which address a write through an enabled IOMMU is logged by:
+ * - `"iova"`: the `IommuMemory`'s own bitmap, indexed by I/O virtual address (vm-memory's model);
+ *   the regions' bitmaps are not touched;
+ * - `"gpa"`: the backend regions' bitmaps, indexed by guest physical address (the vhost-user
+ *   protocol's dirty log, which a migrating front-end reads by guest page).
+ * With translation off, writes are always logged in the regions' bitmaps.
+ */
+export type DirtyLogAddressing = "iova" | "gpa";
+
+/** Options of {@link IommuMemory}. */
+export interface IommuMemoryOptions {
+  /** Translation on (default) or off. */
+  enabled?: boolean;
+  /** The dirty log by I/O virtual address (only with `logBy: "iova"`). */
+  bitmap?: DirtyLog;
+  /** How writes through an enabled IOMMU are logged; default `"iova"`. */
+  logBy?: DirtyLogAddressing;
+}
+
+const TWO_53 = 2 ** 53;
+
+/** Access an atomic asks for: loads read, stores write, read-modify-writes do both. */
+function atomicAccess(op: string, write: boolean): Permission {
+  if (!write) return Permissions.Read;
+  return op.startsWith("store") ? Permissions.Write : Permissions.ReadWrite;
+}
+
+/**
+ * Guest memory behind an IOMMU. With translation on, every access is translated first: a failed
+ * translation throws an {@link IommuError} before any byte moves; otherwise the request is split at
+ * every IOTLB entry and every region boundary, and each fragment is a slice of real memory. With
+ * translation off, addresses go straight to the backend.
+ *
+ * Scalar accesses that hit one IOTLB entry inside one region take an allocation-free path (the
+ * IOTLB's `translateFast`, then the backend's region lookup).
+ *
+ * @example
+ * ```ts
+ * import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../../mod.ts";
+ * using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
+ * const iommu = new IotlbIommu();
+ * iommu.iotlb.setMapping(0x100000, 0x4000, 0x1000, Permissions.ReadWrite);
+ * const mem = new IommuMemory(ram, iommu);
+ * mem.writeU32(0x100010, 7);
+ * console.log(ram.readU32(0x4010)); // 7
+ * ```
+ */
+export class IommuMemory extends ByteAccess implements GuestMemory {
+  /** Class name used in errors. */
+  protected readonly typeName: string = "IommuMemory";
+  readonly #backend: PhysicalMemory;
+  readonly #iommu: Iommu;
+  readonly #iotlb: Iotlb | undefined;
+  readonly #bitmap: DirtyLog | undefined;
+  readonly #logBy: DirtyLogAddressing;
+  #enabled: boolean;
+
+  /**
+   * Puts `backend` behind `iommu`.
+   *
+   * @example
+   * ```ts
+   * import { AtomicBitmap, GuestMemoryMmap, IommuMemory, IotlbIommu } from "../../mod.ts";
+   * using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
+   * const mem = new IommuMemory(ram, new IotlbIommu(), { bitmap: new AtomicBitmap(1 << 20), logBy: "iova" });
+   * console.log(mem.iommuEnabled); // true
+   * ```
+   * @throws {InvalidArgumentError} for a backend or IOMMU of the wrong kind, or a bitmap with `logBy: "gpa"`.
+   */
+  constructor(backend: PhysicalMemory, iommu: Iommu, options: IommuMemoryOptions = {}) {
+    super();
+    const op = "IommuMemory";
+    if (!(backend instanceof ByteAccess) || typeof (backend as Partial<GuestMemoryBackend>).regions !== "function") {
+      throw new InvalidArgumentError(op, "backend", backend, "must be guest memory (e.g. a GuestMemoryMmap)");
+    }
+    if (iommu === null || typeof iommu !== "object" || typeof iommu.translate !== "function") {
+      throw new InvalidArgumentError(op, "iommu", iommu, "must implement Iommu (translate, translateAsync)");
+    }
+    const logBy = options.logBy ?? "iova";
+    if (logBy !== "iova" && logBy !== "gpa") {
+      throw new InvalidArgumentError(op, "logBy", logBy, 'must be "iova" or "gpa"');
+    }
+    if (logBy === "gpa" && options.bitmap !== undefined) {
+      throw new InvalidArgumentError(
+        op,
+        "bitmap",
+        options.bitmap,
+        'is only for logBy "iova"; with "gpa" writes are logged in the regions\' bitmaps',
+      );
+    }
+    const enabled = options.enabled ?? true;
+    if (typeof enabled !== "boolean") throw new InvalidArgumentError(op, "enabled", enabled, "must be a boolean");
+    this.#backend = backend;
+    this.#iommu = iommu;
+    this.#iotlb = iommu.iotlb;
+    this.#bitmap = options.bitmap;
+    this.#logBy = logBy;
+    this.#enabled = enabled;
+  }
+
+  /** The physical memory behind the IOMMU. @example `mem.backend.numRegions` */
+  get backend(): PhysicalMemory {
+    return this.#backend;
+  }
+
+  /** The IOMMU (shared with copies made by {@link IommuMemory.withReplacedBackend}). @example `mem.iommu` */
+  get iommu(): Iommu {
+    return this.#iommu;
+  }
+
+  /** The dirty log by I/O virtual address, if any. @example `mem.bitmap?.dirtyAt(0)` */
+  get bitmap(): DirtyLog | undefined {
+    return this.#bitmap;
+  }
+
+  /** How writes through an enabled IOMMU are logged. @example `mem.logBy // "iova"` */
+  get logBy(): DirtyLogAddressing {
+    return this.#logBy;
+  }
+
+  /**
+   * Whether translation is on. Can be switched at any time (a guest enabling its IOMMU).
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap, IommuMemory, IotlbIommu } from "../../mod.ts";
+   * using ram = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * const mem = new IommuMemory(ram, new IotlbIommu(), { enabled: false });
+   * mem.writeU8(0x10, 1); // a guest physical address
+   * mem.iommuEnabled = true;
+   * ```
+   */
+  get iommuEnabled(): boolean {
+    return this.#enabled;
+  }
+
+  set iommuEnabled(value: boolean) {
+    if (typeof value !== "boolean") {
+      throw new InvalidArgumentError("IommuMemory.iommuEnabled", "value", value, "must be a boolean");
+    }
+    this.#enabled = value;
+  }
+
+  /**
+   * The same IOMMU, bitmap and settings over another backend (vhost-user replaces its memory table
+   * at run time). The two objects share the IOMMU and bitmap; switching translation on one does
+   * not switch it on the other.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap, IommuMemory, IotlbIommu } from "../../mod.ts";
+   * using a = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * using b = GuestMemoryMmap.fromRanges([[0, 0x2000]]);
+   * const mem = new IommuMemory(a, new IotlbIommu());
+   * console.log(mem.withReplacedBackend(b).iommu === mem.iommu); // true
+   * ```
+   */
+  withReplacedBackend(newBackend: PhysicalMemory): IommuMemory {
+    return new IommuMemory(newBackend, this.#iommu, {
+      enabled: this.#enabled,
+      bitmap: this.#bitmap,
+      logBy: this.#logBy,
+    });
+  }
+
+  /**
+   * The physical memory while translation is off; `undefined` while it is on (addresses are then
+   * not physical).
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap, IommuMemory, IotlbIommu } from "../../mod.ts";
+   * using ram = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * console.log(new IommuMemory(ram, new IotlbIommu()).physicalMemory()); // undefined
+   * ```
+   */
+  physicalMemory(): PhysicalMemory | undefined {
+    return this.#enabled ? undefined : this.#backend;
+  }
+
+  /**
+   * Whether all of `[addr, addr + len)` can be accessed with `access`: translation succeeds (when
+   * on) and every translated byte is backed. `len` 0 is true at any address. Translation failures
+   * give `false`; malformed arguments throw.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../../mod.ts";
+   * using ram = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * const iommu = new IotlbIommu();
+   * iommu.iotlb.setMapping(0x8000, 0, 0x1000, Permissions.Read);
+   * const mem = new IommuMemory(ram, iommu);
+   * console.log(mem.checkRange(0x8000, 16, Permissions.Read), mem.checkRange(0x8000, 16, Permissions.Write)); // true false
+   * ```
+   */
+  checkRange(addr: AddressLike, len: number, access: Permission = Permissions.No): boolean {
+    const op = "IommuMemory.checkRange";
+    const n = toLength(len, op, "len");
+    const a = toAddress(addr, op, "addr");
+    const want = toPermission(access, op, "access");
+    if (!this.#enabled) return this.#backend.checkRange(a, n);
+    if (n === 0) return true;
+    let ranges: IovaRange[];
+    try {
+      ranges = this.#iommu.translate(a, n, want);
+    } catch (e) {
+      if (e instanceof IommuError) return false;
+      throw e;
+    }
+    return ranges.every((r) => this.#backend.checkRange(r.base, r.length));
+  }
+
+  /**
+   * The fragments of `[addr, addr + count)` for `access`, split at IOTLB entries and regions. A
+   * failed translation or a failing first fragment throws; a later failing fragment ends the list
+   * early (see {@link IommuMemory.getSlicesResult} for why). `count` 0 gives `[]` without
+   * translating.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../../mod.ts";
+   * using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
+   * const iommu = new IotlbIommu();
+   * iommu.iotlb.setMapping(0x2a000, 0x4000, 0x80, Permissions.Read);
+   * iommu.iotlb.setMapping(0x2a080, 0x8000, 0x80, Permissions.Read);
+   * const mem = new IommuMemory(ram, iommu);
+   * console.log(mem.getSlices(0x2a000, 0x100, Permissions.Read).map((s) => s.len)); // [128, 128]
+   * ```
+   */
+  getSlices(addr: AddressLike, count: number, access: Permission = Permissions.Read): VolatileSlice[] {
+    const r = this.#slices(addr, count, toPermission(access, "IommuMemory.getSlices", "access"), "getSlices");
+    if (r.error !== undefined && r.slices.length === 0) throw r.error;
+    return r.slices;
+  }
+
+  /**
+   * The fragments and, if they stop early, the error that stopped them. A translation failure is
+   * still thrown (it happens before any fragment exists).
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../../mod.ts";
+   * using ram = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * const iommu = new IotlbIommu();
+   * iommu.iotlb.setMapping(0, 0x800, 0x1000, Permissions.Read); // the second half has no RAM
+   * const { slices, error } = new IommuMemory(ram, iommu).getSlicesResult(0, 0x1000, Permissions.Read);
+   * console.log(slices.length, error?.kind); // 1 "InvalidGuestAddress"
+   * ```
+   */
+  getSlicesResult(addr: AddressLike, count: number, access: Permission = Permissions.Read): SlicesResult {
+    const op = "getSlicesResult";
+    return this.#slices(addr, count, toPermission(access, `IommuMemory.${op}`, "access"), op);
+  }
+
+  /**
+   * The single slice of `[addr, addr + count)`: it must translate to one contiguous range inside
+   * one region, else `Fragmented {iovaRange, continuousLength}` (or the translation error).
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../../mod.ts";
+   * using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
+   * const iommu = new IotlbIommu();
+   * iommu.iotlb.setMapping(0x1000, 0x3000, 0x1000, Permissions.ReadWrite);
+   * console.log(new IommuMemory(ram, iommu).getSlice(0x1000, 0x100, Permissions.Write).len); // 256
+   * ```
+   */
+  getSlice(addr: AddressLike, count: number, access: Permission = Permissions.Read): VolatileSlice {
+    const op = "IommuMemory.getSlice";
+    const n = toLength(count, op, "count");
+    const r = this.#slices(addr, n, toPermission(access, op, "access"), "getSlice");
+    if (r.slices.length === 1 && r.slices[0].len === n) return r.slices[0];
+    if (r.error !== undefined && r.slices.length === 0) throw r.error;
+    if (n === 0) return this.#emptySlice(addr, op);
+    throw new FragmentedError(op, { base: toAddress(addr, op, "addr"), length: n }, r.slices[0]?.len ?? 0);
+  }
+
+  /**
+   * Like {@link IommuMemory.getSlices}, first awaiting the IOMMU's asynchronous miss path (a
+   * vhost-user front-end answering IOTLB misses over its socket) so the event loop keeps running.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../../mod.ts";
+   * using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
+   * const iommu: IotlbIommu = new IotlbIommu(undefined, {
+   *   asyncMissHandler: async (r) => iommu.iotlb.setMapping(r.base, r.base - 0x100000n, r.length, Permissions.ReadWrite),
+   * });
+   * const mem = new IommuMemory(ram, iommu);
+   * const slices = await mem.getSlicesAsync(0x100000, 0x100, Permissions.Write);
+   * console.log(slices[0].hostAddress === ram.getHostAddress(0)); // true
+   * ```
+   */
+  async getSlicesAsync(
+    addr: AddressLike,
+    count: number,
+    access: Permission = Permissions.Read,
+  ): Promise<VolatileSlice[]> {
+    await this.resolve(addr, count, access);
+    return this.getSlices(addr, count, access);
+  }
+
+  /**
+   * Makes sure `[addr, addr + count)` translates for `access`, answering misses through the
+   * IOMMU's asynchronous path; afterwards the synchronous accessors hit (unless the mapping is
+   * invalidated in between). Does nothing while translation is off or for `count` 0.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../../mod.ts";
+   * using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
+   * const iommu: IotlbIommu = new IotlbIommu(undefined, {
+   *   asyncMissHandler: async (r) => iommu.iotlb.setMapping(r.base, 0, r.length, Permissions.Read),
+   * });
+   * const mem = new IommuMemory(ram, iommu);
+   * await mem.resolve(0x7000, 8, Permissions.Read);
+   * console.log(mem.readU64(0x7000)); // 0n
+   * ```
+   */
+  async resolve(addr: AddressLike, count: number, access: Permission = Permissions.Read): Promise<void> {
+    const op = "IommuMemory.resolve";
+    const n = toLength(count, op, "count");
+    const a = toAddress(addr, op, "addr");
+    const want = toPermission(access, op, "access");
+    if (!this.#enabled || n === 0) return;
+    try {
+      await this.#iommu.translateAsync(a, n, want);
+    } catch (e) {
+      throw this.#rewrap(e, op);
+    }
+  }
+
+  // ---- ByteAccess hooks ----
+
+  /** @inheritdoc */
+  protected locate(addr: AddressLike, size: number, write: boolean): number {
+    if (!this.#enabled) return this.locateThrough(this.#backend, addr, size, write);
+    const iotlb = this.#iotlb;
+    if (typeof addr !== "number" || iotlb === undefined) return -1;
+    const gpa = iotlb.translateFast(addr, size, write ? Permissions.Write : Permissions.Read);
+    if (gpa < 0) return -1;
+    const o = this.locateThrough(this.#backend, gpa, size, write);
+    if (o >= 0 && this.#logBy === "iova") {
+      this.hitLog = this.#bitmap;
+      this.hitLogBase = addr - o;
+    }
+    return o;
+  }
+
+  /** @inheritdoc */
+  protected transfer(buf: Uint8Array, addr: AddressLike, write: boolean, op: string): number {
+    const len = buf.length;
+    if (len !== 0 && typeof addr === "number") {
+      const o = this.locate(addr, len, write);
+      if (o >= 0) {
+        const status = copyRange(this.hitViews, o, buf, 0, len, write, this.hitLog, this.hitLogBase, "IommuMemory", op);
+        if (status === CopyStatus.Done) return len;
+      }
+    }
+    const r = this.#slices(addr, len, write ? Permissions.Write : Permissions.Read, op);
+    if (r.error !== undefined && r.slices.length === 0) throw r.error;
+    let done = 0;
+    for (const s of r.slices) {
+      const part = buf.subarray(done, done + s.len);
+      try {
+        if (write) s.copyFrom(part);
+        else s.copyTo(part);
+      } catch (e) {
+        if (done === 0) throw e;
+        break;
+      }
+      done += s.len;
+    }
+    return done;
+  }
+
+  /** @inheritdoc */
+  protected atomicTarget(addr: AddressLike, size: number, write: boolean, op: string): number {
+    const backend = this.#backend;
+    if (!this.#enabled) return this.atomicTargetThrough(backend, addr, size, write, op);
+    const full = `IommuMemory.${op}`;
+    const access = atomicAccess(op, write);
+    let gpa: AddressLike = -1;
+    const iotlb = this.#iotlb;
+    if (typeof addr === "number" && iotlb !== undefined) gpa = iotlb.translateFast(addr, size, access);
+    if (gpa === -1) {
+      const a = toAddress(addr, full, "addr");
+      const first = this.#translate(a, size, access, full)[0];
+      if (first.length < size) {
+        throw new InvalidBackendAddressError(
+          full,
+          `a ${size}-byte atomic at I/O virtual address ${
+            hex(a)
+          } spans two IOTLB entries (the first maps ${first.length} bytes)`,
+        );
+      }
+      gpa = first.base;
+    }
+    const o = this.atomicTargetThrough(backend, gpa, size, write, op);
+    if (this.#logBy === "iova") {
+      const iova = typeof addr === "number" ? addr : Number(addr);
+      this.hitLog = iova < TWO_53 ? this.#bitmap : undefined;
+      this.hitLogBase = iova - o;
+    }
+    return o;
+  }
+
+  /** @inheritdoc */
+  protected ioSlices(addr: AddressLike, count: number, write: boolean, op: string): VolatileSlice[] {
+    const r = this.#slices(addr, count, write ? Permissions.Write : Permissions.Read, op);
+    if (r.error !== undefined && r.slices.length === 0) throw r.error;
+    return r.slices;
+  }
+
+  // ---- internals ----
+
+  #translate(iova: bigint, len: number, access: Permission, op: string): IovaRange[] {
+    try {
+      return this.#iommu.translate(iova, len, access);
+    } catch (e) {
+      throw this.#rewrap(e, op);
+    }
+  }
+
+  /** An IOMMU error raised inside the IOMMU, re-raised under this object's operation name. */
+  #rewrap(e: unknown, op: string): unknown {
+    if (e instanceof CannotResolveError) return new CannotResolveError(op, e.iovaRange, e.reason, { cause: e });
+    if (e instanceof IommuMisconfiguredError) return new IommuMisconfiguredError(op, e.reason, { cause: e });
+    return e;
+  }
+
+  #slices(addr: AddressLike, count: number, access: Permission, name: string): SlicesResult {
+    const op = `IommuMemory.${name}`;
+    const n = toLength(count, op, "count");
+    const a = toAddress(addr, op, "addr");
+    const backend = this.#backend;
+    if (!this.#enabled) return backend.getSlicesResult(a, n);
+    if (n === 0) return { slices: [] };
+    const ranges = this.#translate(a, n, access, op);
+    const slices: VolatileSlice[] = [];
+    const iovaLog = this.#logBy === "iova";
+    let iova = a;
+    for (const range of ranges) {
+      const part = backend.getSlicesResult(range.base, range.length);
+      for (const s of part.slices) {
+        slices.push(
+          iovaLog ? s.withDirtyLog(iova < TWO_53 ? this.#bitmap : undefined, iova < TWO_53 ? Number(iova) : 0) : s,
+        );
+        iova += BigInt(s.len);
+      }
+      if (part.error !== undefined) {
+        if (slices.length === 0) throw part.error;
+        return { slices, error: part.error };
+      }
+    }
+    return { slices };
+  }
+
+  #emptySlice(addr: AddressLike, op: string): VolatileSlice {
+    // A zero-length slice needs somewhere to point; the first region's start is always valid.
+    const r = this.#backend.regions()[0];
+    if (r === undefined) {
+      throw new GuestMemoryError("NoMemoryRegion", op, `no memory behind ${hex(toAddress(addr, op, "addr"))}`);
+    }
+    return r.getSlice(0, 0);
+  }
+}

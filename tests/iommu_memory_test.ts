@@ -1,0 +1,288 @@
+import assert from "node:assert/strict";
+import {
+  AtomicBitmap,
+  CannotResolveError,
+  FragmentedError,
+  GuestMemoryMmap,
+  InvalidBackendAddressError,
+  InvalidGuestAddressError,
+  IommuMemory,
+  IotlbIommu,
+  MisalignedError,
+  PartialBufferError,
+  Permissions,
+} from "../mod.ts";
+import { expectError } from "./fixtures/guest_assert.ts";
+
+const PAGE = 0x1000;
+
+/** RAM at [0, 64 KiB) and [1 MiB, 1 MiB + 64 KiB), both tracking dirty pages. */
+function ram(): GuestMemoryMmap {
+  return GuestMemoryMmap.fromRanges([[0, 0x10000], [0x100000, 0x10000]], { dirtyPageSize: PAGE });
+}
+
+function snapshot(mem: GuestMemoryMmap): Uint8Array[] {
+  return mem.regions().map((r) => {
+    const out = new Uint8Array(r.len);
+    r.readSlice(out, 0);
+    return out;
+  });
+}
+
+Deno.test("iommu memory: a write at an IOVA lands at the translated guest physical address", () => {
+  using phys = ram();
+  const iommu = new IotlbIommu();
+  iommu.iotlb.setMapping(0x4000_0000, 0x2000, PAGE, Permissions.ReadWrite);
+  const mem = new IommuMemory(phys, iommu);
+  mem.writeU32(0x4000_0010, 0xdeadbeef);
+  mem.writeSlice(new Uint8Array([1, 2, 3]), 0x4000_0ffd);
+  assert.equal(phys.readU32(0x2010), 0xdeadbeef);
+  const back = new Uint8Array(3);
+  phys.readSlice(back, 0x2ffd);
+  assert.deepEqual([...back], [1, 2, 3]);
+  assert.equal(mem.readU32(0x4000_0010), 0xdeadbeef);
+  assert.equal(mem.physicalMemory(), undefined);
+});
+
+Deno.test("iommu memory: with translation off addresses are physical and the backend is visible", () => {
+  using phys = ram();
+  const mem = new IommuMemory(phys, new IotlbIommu(), { enabled: false });
+  mem.writeU64(0x100008, 0x1122334455667788n);
+  assert.equal(phys.readU64(0x100008), 0x1122334455667788n);
+  assert.equal(mem.physicalMemory(), phys);
+  assert.equal(mem.checkRange(0xff00, 0x200, Permissions.Write), false);
+  assert.equal(mem.checkRange(0xfe00, 0x200, Permissions.Write), true);
+  assert.deepEqual(phys.regions()[1].bitmap?.dirtyAt(8), true);
+  mem.iommuEnabled = true;
+  assert.throws(() => mem.readU64(0x100008), CannotResolveError);
+});
+
+Deno.test("iommu memory: a failed translation throws CannotResolve naming the range before any byte moves", () => {
+  using phys = ram();
+  const iommu = new IotlbIommu();
+  iommu.iotlb.setMapping(0x8000, 0x3000, PAGE, Permissions.ReadWrite);
+  const mem = new IommuMemory(phys, iommu);
+  const before = snapshot(phys);
+  const buf = new Uint8Array(0x20).fill(0xaa);
+  const e = expectError(() => mem.write(buf, 0x8ff0), CannotResolveError, {
+    kind: "IommuError",
+    op: "IommuMemory.write",
+    mentions: ["0x9000+0x10", "unmapped"],
+  });
+  assert.deepEqual(e.iovaRange, { base: 0x9000n, length: 0x10 });
+  assert.equal(e.kind, "IommuError");
+  assert.equal(e.variant, "CannotResolve");
+  assert.equal(e.op, "IommuMemory.write");
+  assert.match(e.message, /0x9000\+0x10/);
+  assert.deepEqual(snapshot(phys), before);
+  assert.equal(phys.regions()[0].bitmap?.dirtyAt(0x3000), false);
+});
+
+Deno.test("iommu memory: permissions are enforced per access kind", () => {
+  using phys = ram();
+  const iommu = new IotlbIommu();
+  iommu.iotlb.setMapping(0x10000, 0x1000, PAGE, Permissions.Read);
+  iommu.iotlb.setMapping(0x11000, 0x2000, PAGE, Permissions.Write);
+  const mem = new IommuMemory(phys, iommu);
+  phys.writeU32(0x1000, 77);
+  assert.equal(mem.readU32(0x10000), 77);
+  assert.throws(
+    () => mem.writeU32(0x10000, 1),
+    (e: unknown) => e instanceof CannotResolveError && /Write/.test(e.message),
+  );
+  mem.writeU32(0x11000, 5);
+  assert.equal(phys.readU32(0x2000), 5);
+  assert.throws(() => mem.readU32(0x11000), CannotResolveError);
+  assert.equal(mem.checkRange(0x10000, 0x2000, Permissions.No), true);
+  assert.equal(mem.checkRange(0x10000, 0x2000, Permissions.Read), false);
+  assert.equal(mem.checkRange(0x10ffc, 4, Permissions.Read), true);
+  assert.equal(mem.checkRange(0x10ffc, 8, Permissions.Read), false);
+  assert.equal(phys.readU32(0x1000), 77, "the refused write changed nothing");
+});
+
+Deno.test("iommu memory: fragments split at every IOTLB entry and at every region boundary", () => {
+  using phys = ram();
+  const iommu = new IotlbIommu();
+  iommu.iotlb.setMapping(0x2a000, 0x4000, 0x80, Permissions.ReadWrite);
+  iommu.iotlb.setMapping(0x2a080, 0x8000, 0x80, Permissions.ReadWrite);
+  // One IOTLB entry whose target runs from the end of region 0 into a hole: fine up to the hole.
+  iommu.iotlb.setMapping(0x50000, 0xf000, 0x2000, Permissions.ReadWrite);
+  const mem = new IommuMemory(phys, iommu);
+  const two = mem.getSlices(0x2a000, 0x100, Permissions.Read);
+  assert.deepEqual(two.map((s) => s.len), [0x80, 0x80]);
+  assert.equal(two[0].hostAddress, phys.getHostAddress(0x4000));
+  assert.equal(two[1].hostAddress, phys.getHostAddress(0x8000));
+  const { slices, error } = mem.getSlicesResult(0x50000, 0x2000, Permissions.Write);
+  assert.deepEqual(slices.map((s) => s.len), [0x1000]);
+  assert.ok(error instanceof InvalidGuestAddressError);
+  assert.equal(error.addr, 0x10000n, "the error names the physical address");
+  assert.equal(mem.write(new Uint8Array(0x2000), 0x50000), 0x1000);
+  const partial = expectError(() => mem.writeSlice(new Uint8Array(0x1800), 0x50000), PartialBufferError, {
+    kind: "PartialBuffer",
+    op: "IommuMemory.writeSlice",
+  });
+  assert.equal(partial.expected, 0x1800);
+  assert.equal(partial.completed, 0x1000);
+});
+
+Deno.test("iommu memory: merged IOTLB entries give one fragment, a physical region boundary still splits", () => {
+  using phys = GuestMemoryMmap.fromRanges([[0, 0x2000], [0x2000, 0x2000]]);
+  const iommu = new IotlbIommu();
+  iommu.iotlb.setMapping(0x10000, 0x1000, 0x800, Permissions.Read);
+  iommu.iotlb.setMapping(0x10800, 0x1800, 0x1800, Permissions.Read);
+  assert.equal(iommu.iotlb.size, 1);
+  const mem = new IommuMemory(phys, iommu);
+  assert.deepEqual(mem.getSlices(0x10000, 0x2000).map((s) => s.len), [0x1000, 0x1000]);
+  assert.equal(mem.getSlice(0x10000, 0x1000).len, 0x1000);
+  const e = expectError(() => mem.getSlice(0x10800, 0x1000), FragmentedError, {
+    kind: "IommuError",
+    op: "IommuMemory.getSlice",
+  });
+  assert.equal(e.continuousLength, 0x800);
+  assert.deepEqual(e.iovaRange, { base: 0x10800n, length: 0x1000 });
+});
+
+Deno.test("iommu memory: writes are logged by IOVA in the IOMMU bitmap and not in the regions", () => {
+  using phys = ram();
+  const iommu = new IotlbIommu();
+  iommu.iotlb.setMapping(0x40000, 0x3000, 0x3000, Permissions.ReadWrite);
+  const bitmap = new AtomicBitmap(0x100000, PAGE);
+  const mem = new IommuMemory(phys, iommu, { bitmap, logBy: "iova" });
+  mem.writeU16(0x41002, 9); // fast path
+  mem.write(new Uint8Array(2), 0x40fff); // bulk across the page boundary
+  mem.storeU32(0x40010, 1); // atomic
+  mem.readU64(0x40100); // reads never log
+  assert.deepEqual(bitmap.dirtyRuns(), [[0x40000, 0x2000]]);
+  assert.deepEqual(phys.regions()[0].bitmap?.dirtyAt(0x3000), false);
+  assert.deepEqual(phys.regions()[0].bitmap?.dirtyAt(0x4000), false);
+  const file = Deno.makeTempFileSync();
+  try {
+    Deno.writeFileSync(file, new Uint8Array(0x10).fill(7));
+    using f = Deno.openSync(file, { read: true });
+    bitmap.reset();
+    assert.equal(mem.readVolatileFrom(0x41ff8, f, 0x10), 0x10);
+    assert.equal(phys.readU8(0x4ff8), 7);
+  } finally {
+    Deno.removeSync(file);
+  }
+  assert.deepEqual(bitmap.dirtyRuns(), [[0x41000, 0x2000]]);
+});
+
+Deno.test("iommu memory: logBy gpa logs writes in the regions' bitmaps at the physical page", () => {
+  using phys = ram();
+  const iommu = new IotlbIommu();
+  iommu.iotlb.setMapping(0x40000, 0x100000, 0x2000, Permissions.ReadWrite);
+  const mem = new IommuMemory(phys, iommu, { logBy: "gpa" });
+  mem.writeU64(0x41000, 1n);
+  mem.write(new Uint8Array(4), 0x40000);
+  const bits = phys.regions()[1].bitmap;
+  assert.equal(bits?.dirtyAt(0), true);
+  assert.equal(bits?.dirtyAt(0x1000), true);
+  assert.equal(bits?.dirtyAt(0x2000), false);
+  assert.throws(
+    () => new IommuMemory(phys, iommu, { logBy: "gpa", bitmap: new AtomicBitmap(PAGE) }),
+    /only for logBy "iova"/,
+  );
+});
+
+Deno.test("iommu memory: atomics ask the access they perform and need one entry and natural alignment", () => {
+  using phys = ram();
+  const iommu = new IotlbIommu();
+  iommu.iotlb.setMapping(0x20000, 0x5000, PAGE, Permissions.Write);
+  iommu.iotlb.setMapping(0x21000, 0x6000, PAGE, Permissions.ReadWrite);
+  iommu.iotlb.setMapping(0x22000, 0x9000, PAGE, Permissions.ReadWrite);
+  const mem = new IommuMemory(phys, iommu);
+  mem.storeU32(0x20008, 3); // Write is enough for a store
+  assert.equal(phys.readU32(0x5008), 3);
+  assert.throws(() => mem.loadU32(0x20008), CannotResolveError);
+  assert.throws(() => mem.addU32(0x20008, 1), CannotResolveError, "an add reads too");
+  assert.equal(mem.addU32(0x21008, 5), 0);
+  assert.equal(mem.compareExchangeU32(0x21008, 5, 6), 5);
+  assert.equal(phys.readU32(0x6008), 6);
+  assert.throws(() => mem.loadU64(0x21ffc), InvalidBackendAddressError, "spans two entries");
+  assert.throws(() => mem.loadU32(0x21002), MisalignedError);
+});
+
+Deno.test("iommu memory: an invalidation takes effect on the next access, even on the scalar fast path", () => {
+  using phys = ram();
+  const iommu = new IotlbIommu();
+  iommu.iotlb.setMapping(0x30000, 0x7000, PAGE, Permissions.ReadWrite);
+  const mem = new IommuMemory(phys, iommu);
+  phys.writeU64(0x7100, 42n);
+  for (let i = 0; i < 100; i++) assert.equal(mem.readU64(0x30100), 42n);
+  iommu.iotlb.invalidate(0x30000, 0x200);
+  assert.throws(() => mem.readU64(0x30100), CannotResolveError);
+  assert.equal(mem.readU64(0x30200), 0n);
+  iommu.iotlb.setMapping(0x30000, 0x100000, PAGE, Permissions.Read);
+  phys.writeU64(0x100100, 9n);
+  assert.equal(mem.readU64(0x30100), 9n, "a remapping is seen at once");
+});
+
+Deno.test("iommu memory: IOVAs above 2^53 translate exactly, up to a range ending at 2^64", () => {
+  using phys = ram();
+  const iommu = new IotlbIommu();
+  const top = (1n << 64n) - 0x1000n;
+  iommu.iotlb.setMapping(top, 0x100000, PAGE, Permissions.ReadWrite);
+  iommu.iotlb.setMapping(0x20000000000001n - 1n, 0x1000, PAGE, Permissions.ReadWrite); // 2^53
+  const mem = new IommuMemory(phys, iommu, { bitmap: new AtomicBitmap(0x10000) });
+  mem.writeU32(top + 0xffcn, 0xcafef00d);
+  assert.equal(phys.readU32(0x100ffc), 0xcafef00d);
+  mem.writeU64(1n << 53n, 5n);
+  assert.equal(phys.readU64(0x1000), 5n);
+  assert.equal(mem.getSlices(top, 0x1000).length, 1);
+  assert.throws(() => mem.readU32(top - 4n), CannotResolveError);
+});
+
+Deno.test("iommu memory: withReplacedBackend shares the IOMMU and bitmap, not the enabled switch", () => {
+  using a = ram();
+  using b = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
+  const iommu = new IotlbIommu();
+  iommu.iotlb.setMapping(0x1000, 0x1000, PAGE, Permissions.ReadWrite);
+  const bitmap = new AtomicBitmap(0x10000);
+  const mem = new IommuMemory(a, iommu, { bitmap });
+  const other = mem.withReplacedBackend(b);
+  assert.equal(other.iommu, iommu);
+  assert.equal(other.bitmap, bitmap);
+  assert.equal(other.backend, b);
+  other.writeU8(0x1000, 1);
+  assert.equal(b.readU8(0x1000), 1);
+  assert.equal(a.readU8(0x1000), 0);
+  other.iommuEnabled = false;
+  assert.equal(mem.iommuEnabled, true);
+});
+
+Deno.test("iommu memory: zero-length accesses succeed anywhere without translating", () => {
+  using phys = ram();
+  const mem = new IommuMemory(phys, new IotlbIommu());
+  assert.deepEqual(mem.getSlices(0xdead0000, 0), []);
+  assert.equal(mem.write(new Uint8Array(0), 0xdead0000), 0);
+  assert.equal(mem.read(new Uint8Array(0), (1n << 64n) - 1n), 0);
+  assert.equal(mem.checkRange(0x1234, 0, Permissions.ReadWrite), true);
+  assert.equal(mem.getSlice(0x5, 0).len, 0);
+});
+
+Deno.test("iommu memory: a synchronous miss handler fills the IOTLB and the access is retried", () => {
+  using phys = ram();
+  const faults: string[] = [];
+  const iommu: IotlbIommu = new IotlbIommu(undefined, {
+    missHandler: (f) => {
+      faults.push(`${f.iova.toString(16)}+${f.length.toString(16)} ${f.misses.length}/${f.accessFails.length}`);
+      for (const m of f.misses) iommu.iotlb.setMapping(m.base, m.base - 0x60000n, m.length, Permissions.ReadWrite);
+    },
+  });
+  const mem = new IommuMemory(phys, iommu);
+  mem.writeU32(0x60100, 11);
+  assert.equal(phys.readU32(0x100), 11);
+  assert.deepEqual(faults, ["60100+4 1/0"]);
+  assert.equal(iommu.counters.syncFaults, 1);
+});
+
+Deno.test("iommu memory: bad arguments throw typed errors naming the operation", () => {
+  using phys = ram();
+  const mem = new IommuMemory(phys, new IotlbIommu());
+  assert.throws(() => mem.readU32(-1), /IommuMemory\.readU32|addr/);
+  assert.throws(() => mem.getSlices(0, 1.5), /IommuMemory\.getSlices: count/);
+  assert.throws(() => mem.getSlices(0, 4, 7 as 0), /IommuMemory\.getSlices: access/);
+  assert.throws(() => new IommuMemory(phys, {} as IotlbIommu), /IommuMemory: iommu/);
+  assert.throws(() => (mem.iommuEnabled = 1 as unknown as boolean), /must be a boolean/);
+});
