@@ -68,6 +68,7 @@ export { type FileIdentity, MmapRegion } from "./src/mmap/mmap_region.ts";
 export { type HugePageSize, type MapOptions, MmapRegionBuilder } from "./src/mmap/mmap_region_builder.ts";
 export { ByteAccess } from "./src/memory/byte_access.ts";
 export type { DirtyLog } from "./src/memory/dirty_log.ts";
+export type { RegionViews } from "./src/memory/region_views.ts";
 export type { GuestMemoryBackend, GuestMemoryRegion, SlicesResult } from "./src/memory/guest_memory_backend.ts";
 export { GuestMemoryMmap, type SharedGuestMemory, type SharedGuestRegion } from "./src/memory/guest_memory_mmap.ts";
 export { GuestRegionMmap, type GuestRegionOptions } from "./src/memory/guest_region_mmap.ts";

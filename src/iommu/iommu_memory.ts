@@ -361,7 +361,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
 
   // ---- ByteAccess hooks ----
 
-  /** @inheritdoc */
+  /** Where a one-region range lies, for the scalar fast path (see `ByteAccess.locate`). */
   protected locate(addr: AddressLike, size: number, write: boolean): number {
     if (!this.#enabled) return this.locateThrough(this.#backend, addr, size, write);
     const iotlb = this.#iotlb;
@@ -376,7 +376,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     return o;
   }
 
-  /** @inheritdoc */
+  /** Copies as far as the memory reaches (see `ByteAccess.transfer`). */
   protected transfer(buf: Uint8Array, addr: AddressLike, write: boolean, op: string): number {
     const len = buf.length;
     if (len !== 0 && typeof addr === "number") {
@@ -403,7 +403,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     return done;
   }
 
-  /** @inheritdoc */
+  /** The checked target of an atomic (see `ByteAccess.atomicTarget`). */
   protected atomicTarget(addr: AddressLike, size: number, write: boolean, op: string): number {
     const backend = this.#backend;
     if (!this.#enabled) return this.atomicTargetThrough(backend, addr, size, write, op);
@@ -434,7 +434,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     return o;
   }
 
-  /** @inheritdoc */
+  /** The fragments volatile I/O goes through (see `ByteAccess.ioSlices`). */
   protected ioSlices(addr: AddressLike, count: number, write: boolean, op: string): VolatileSlice[] {
     const r = this.#slices(addr, count, write ? Permissions.Write : Permissions.Read, op);
     if (r.error !== undefined && r.slices.length === 0) throw r.error;

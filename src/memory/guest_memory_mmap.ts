@@ -497,7 +497,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
     this.close();
   }
 
-  /** @inheritdoc */
+  /** The fragments volatile I/O goes through (see `ByteAccess.ioSlices`). */
   protected ioSlices(addr: AddressLike, count: number, _write: boolean, op: string): VolatileSlice[] {
     // Walk under the caller's op so a hole at the start is reported as, e.g., readVolatileFrom.
     const result = this.#walk(op, addr, count, true);
@@ -505,7 +505,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
     return result.slices;
   }
 
-  /** @inheritdoc */
+  /** Where a one-region range lies, for the scalar fast path (see `ByteAccess.locate`). */
   protected locate(addr: AddressLike, size: number, _write: boolean): number {
     if (typeof addr !== "number") return -1;
     let r = this.#last;
@@ -524,7 +524,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
     return off;
   }
 
-  /** @inheritdoc */
+  /** Copies as far as the memory reaches (see `ByteAccess.transfer`). */
   protected transfer(buf: Uint8Array, addr: AddressLike, write: boolean, op: string): number {
     const len = buf.length;
     if (typeof addr === "number" && len !== 0) {
@@ -556,7 +556,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
     return done;
   }
 
-  /** @inheritdoc */
+  /** The checked target of an atomic (see `ByteAccess.atomicTarget`). */
   protected atomicTarget(addr: AddressLike, size: number, write: boolean, op: string): number {
     const o = this.locate(addr, size, write);
     if (o >= 0 && o % size === 0) {

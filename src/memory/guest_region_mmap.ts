@@ -288,7 +288,7 @@ export class GuestRegionMmap extends ByteAccess implements Disposable {
     return `GuestRegionMmap([${hex(this.startAddr)}, ${hex(this.lastAddr)}], ${hex(this.len)} bytes, ${this.mmap})`;
   }
 
-  /** @inheritdoc */
+  /** The fragments volatile I/O goes through (see `ByteAccess.ioSlices`). */
   protected ioSlices(addr: AddressLike, count: number, _write: boolean, op: string): VolatileSlice[] {
     const full = `GuestRegionMmap.${op}`;
     const o = toAddress(addr, full, "offset");
@@ -296,12 +296,12 @@ export class GuestRegionMmap extends ByteAccess implements Disposable {
     return [this.getSlice(o, Math.min(count, this.len - Number(o)))];
   }
 
-  /** @inheritdoc */
+  /** Where a one-region range lies, for the scalar fast path (see `ByteAccess.locate`). */
   protected locate(addr: AddressLike, size: number, _write: boolean): number {
     return typeof addr === "number" && Number.isInteger(addr) && addr >= 0 && addr <= this.len - size ? addr : -1;
   }
 
-  /** @inheritdoc */
+  /** Copies as far as the memory reaches (see `ByteAccess.transfer`). */
   protected transfer(buf: Uint8Array, addr: AddressLike, write: boolean, op: string): number {
     const full = `GuestRegionMmap.${op}`;
     // Validated before the empty-buffer shortcut: a bad offset is an error even when nothing moves.
@@ -315,7 +315,7 @@ export class GuestRegionMmap extends ByteAccess implements Disposable {
     return n;
   }
 
-  /** @inheritdoc */
+  /** The checked target of an atomic (see `ByteAccess.atomicTarget`). */
   protected atomicTarget(addr: AddressLike, size: number, write: boolean, op: string): number {
     const full = `GuestRegionMmap.${op}`;
     const o = toAddress(addr, full, "offset");

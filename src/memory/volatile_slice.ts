@@ -298,7 +298,7 @@ export class VolatileSlice extends ByteAccess {
     return this.hostAddress;
   }
 
-  /** @inheritdoc */
+  /** The fragments volatile I/O goes through (see `ByteAccess.ioSlices`). */
   protected ioSlices(addr: AddressLike, count: number, _write: boolean, op: string): VolatileSlice[] {
     const full = `VolatileSlice.${op}`;
     const off = toAddress(addr, full, "offset");
@@ -307,7 +307,7 @@ export class VolatileSlice extends ByteAccess {
     return [new VolatileSlice(this.#views, this.#base + o, Math.min(count, this.#len - o), this.#log, this.#logBase)];
   }
 
-  /** @inheritdoc */
+  /** Where a one-region range lies, for the scalar fast path (see `ByteAccess.locate`). */
   protected locate(addr: AddressLike, size: number, _write: boolean): number {
     if (typeof addr === "number" && Number.isInteger(addr) && addr >= 0 && addr <= this.#len - size) {
       return this.#base + addr;
@@ -315,7 +315,7 @@ export class VolatileSlice extends ByteAccess {
     return -1;
   }
 
-  /** @inheritdoc */
+  /** Copies as far as the memory reaches (see `ByteAccess.transfer`). */
   protected transfer(buf: Uint8Array, addr: AddressLike, write: boolean, op: string): number {
     const full = `VolatileSlice.${op}`;
     // Validated before the empty-buffer shortcut: a bad offset is an error even when nothing moves.
@@ -340,7 +340,7 @@ export class VolatileSlice extends ByteAccess {
     return n;
   }
 
-  /** @inheritdoc */
+  /** The checked target of an atomic (see `ByteAccess.atomicTarget`). */
   protected atomicTarget(addr: AddressLike, size: number, write: boolean, op: string): number {
     const full = `VolatileSlice.${op}`;
     const off = toAddress(addr, full, "offset");
