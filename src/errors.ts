@@ -34,7 +34,8 @@ export type GuestMemoryErrorKind =
   | "MemoryRegionOverlap"
   | "UnsortedMemoryRegions"
   | "InvalidGuestRegion"
-  | "IommuError";
+  | "IommuError"
+  | "SliceRevoked";
 
 /**
  * Base class of every error this library throws.
@@ -638,5 +639,33 @@ export class IommuMisconfiguredError extends IommuError {
   constructor(op: string, reason: string, options?: ErrorOptions) {
     super("IommuMisconfigured", op, `IOMMU not configured correctly: ${reason}`, options);
     this.reason = reason;
+  }
+}
+
+/**
+ * A slice obtained through an IOMMU was used after the translation it came from was invalidated or
+ * changed (kind `SliceRevoked`). The memory is still there; the device just may no longer reach it.
+ *
+ * @example
+ * ```ts
+ * import { SliceRevokedError } from "../mod.ts";
+ * const e = new SliceRevokedError("VolatileSlice.readU32", { base: 0x1000n, length: 0x100 });
+ * console.log(e.message); // "VolatileSlice.readU32: the translation of I/O virtual address range 0x1000+0x100 this slice came from was invalidated or changed"
+ * ```
+ */
+export class SliceRevokedError extends GuestMemoryError {
+  /** The I/O virtual range the slice was translated from. */
+  readonly iovaRange: IovaRange;
+
+  /** Builds the error. */
+  constructor(op: string, iovaRange: IovaRange) {
+    super(
+      "SliceRevoked",
+      op,
+      `the translation of I/O virtual address range ${
+        rangeText(iovaRange)
+      } this slice came from was invalidated or changed`,
+    );
+    this.iovaRange = iovaRange;
   }
 }

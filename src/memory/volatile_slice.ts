@@ -11,6 +11,7 @@ import { ByteAccess } from "./byte_access.ts";
 import { checkAtomic, copyError, copyRange, CopyStatus } from "./copy_range.ts";
 import type { DirtyLog } from "./dirty_log.ts";
 import type { RegionViews } from "./region_views.ts";
+import type { SliceGuard } from "./slice_guard.ts";
 
 /**
  * A window `[0, len)` onto one region's memory. Offsets given to its methods are relative to the
@@ -37,13 +38,22 @@ export class VolatileSlice extends ByteAccess {
   readonly #len: number;
   readonly #log: DirtyLog | undefined;
   readonly #logBase: number;
+  readonly #guard: SliceGuard | undefined;
 
   /**
    * Makes a slice of `len` bytes at view offset `base`. Writes are logged at `logBase + view
    * offset`. Library-internal: use `getSlice`.
    */
-  constructor(views: RegionViews, base: number, len: number, log: DirtyLog | undefined, logBase: number) {
+  constructor(
+    views: RegionViews,
+    base: number,
+    len: number,
+    log: DirtyLog | undefined,
+    logBase: number,
+    guard?: SliceGuard,
+  ) {
     super();
+    this.#guard = guard;
     this.#views = views;
     this.#base = base;
     this.#len = len;
@@ -85,6 +95,7 @@ export class VolatileSlice extends ByteAccess {
    * ```
    */
   get pointer(): RawPointer {
+    this.#checkGuard("pointer");
     return native().pointer(this.hostAddress);
   }
 
@@ -117,6 +128,7 @@ export class VolatileSlice extends ByteAccess {
    * ```
    */
   bytes(): Uint8Array<ArrayBuffer> {
+    this.#checkGuard("bytes");
     this.#ensure(true, "bytes");
     return new Uint8Array(this.#views.u8.buffer, this.#base, this.#len);
   }
@@ -132,6 +144,7 @@ export class VolatileSlice extends ByteAccess {
    * ```
    */
   dataView(): DataView<ArrayBuffer> {
+    this.#checkGuard("dataView");
     this.#ensure(true, "dataView");
     return new DataView(this.#views.u8.buffer, this.#base, this.#len);
   }
@@ -149,7 +162,7 @@ export class VolatileSlice extends ByteAccess {
   subslice(offset: AddressLike, count: number): VolatileSlice {
     const op = "VolatileSlice.subslice";
     const off = this.#offsetWithin(op, offset, toLength(count, op, "count"));
-    return new VolatileSlice(this.#views, this.#base + off, count, this.#log, this.#logBase);
+    return new VolatileSlice(this.#views, this.#base + off, count, this.#log, this.#logBase, this.#guard);
   }
 
   /**
@@ -165,7 +178,7 @@ export class VolatileSlice extends ByteAccess {
   offset(count: AddressLike): VolatileSlice {
     const op = "VolatileSlice.offset";
     const off = this.#offsetWithin(op, count, 0);
-    return new VolatileSlice(this.#views, this.#base + off, this.#len - off, this.#log, this.#logBase);
+    return new VolatileSlice(this.#views, this.#base + off, this.#len - off, this.#log, this.#logBase, this.#guard);
   }
 
   /**
@@ -182,8 +195,8 @@ export class VolatileSlice extends ByteAccess {
   splitAt(mid: AddressLike): [VolatileSlice, VolatileSlice] {
     const off = this.#offsetWithin("VolatileSlice.splitAt", mid, 0);
     return [
-      new VolatileSlice(this.#views, this.#base, off, this.#log, this.#logBase),
-      new VolatileSlice(this.#views, this.#base + off, this.#len - off, this.#log, this.#logBase),
+      new VolatileSlice(this.#views, this.#base, off, this.#log, this.#logBase, this.#guard),
+      new VolatileSlice(this.#views, this.#base + off, this.#len - off, this.#log, this.#logBase, this.#guard),
     ];
   }
 
@@ -231,6 +244,8 @@ export class VolatileSlice extends ByteAccess {
   copyToVolatileSlice(dst: VolatileSlice): number {
     const n = Math.min(this.#len, dst.#len);
     if (n === 0) return 0;
+    this.#checkGuard("copyToVolatileSlice");
+    dst.#checkGuard("copyToVolatileSlice");
     this.#ensure(false, "copyToVolatileSlice");
     dst.#ensure(true, "copyToVolatileSlice");
     if (dst.#views.u8.buffer === this.#views.u8.buffer) {
@@ -266,7 +281,41 @@ export class VolatileSlice extends ByteAccess {
         "must be a non-negative safe integer",
       );
     }
-    return new VolatileSlice(this.#views, this.#base, this.#len, log, logOffset - this.#base);
+    return new VolatileSlice(this.#views, this.#base, this.#len, log, logOffset - this.#base, this.#guard);
+  }
+
+  /**
+   * The same memory, usable only while `guard` says so (and any guard the slice already has):
+   * every method of the new slice (and of slices made from it) first asks `guard.isValid()` and
+   * throws `guard.revokedError(op)` when it says no. `IommuMemory` guards its slices this way so that an IOTLB invalidation revokes them.
+   * Zero-copy views already taken with `bytes()`/`dataView()` cannot be revoked.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap, RegionClosedError } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * let ok = true;
+   * const s = mem.getSlice(0, 8).withGuard({ isValid: () => ok, revokedError: (op) => new RegionClosedError(op, "lease") });
+   * ok = false;
+   * try { s.readU8(0); } catch (e) { console.log((e as Error).name); } // "RegionClosedError"
+   * ```
+   */
+  withGuard(guard: SliceGuard): VolatileSlice {
+    if (guard === null || typeof guard !== "object" || typeof guard.isValid !== "function") {
+      throw new InvalidArgumentError(
+        "VolatileSlice.withGuard",
+        "guard",
+        guard,
+        "must have isValid() and revokedError()",
+      );
+    }
+    // Adding a guard never removes one: a slice already guarded stays bound by both.
+    const prev = this.#guard;
+    const both: SliceGuard = prev === undefined ? guard : {
+      isValid: () => prev.isValid() && guard.isValid(),
+      revokedError: (op) => (prev.isValid() ? guard.revokedError(op) : prev.revokedError(op)),
+    };
+    return new VolatileSlice(this.#views, this.#base, this.#len, this.#log, this.#logBase, both);
   }
 
   /**
@@ -284,6 +333,7 @@ export class VolatileSlice extends ByteAccess {
       throw new InvalidArgumentError("VolatileSlice.fill", "byte", byte, "must be an integer in [0, 255]");
     }
     if (this.#len === 0) return;
+    this.#checkGuard("fill");
     this.#ensure(true, "fill");
     this.#views.u8.fill(byte, this.#base, this.#base + this.#len);
     this.#log?.markDirty(this.#logBase + this.#base, this.#len);
@@ -294,6 +344,7 @@ export class VolatileSlice extends ByteAccess {
    * to a system call). Library-internal.
    */
   ioAddress(write: boolean, op: string): bigint {
+    this.#checkGuard(op);
     this.#ensure(write, op);
     return this.hostAddress;
   }
@@ -301,14 +352,27 @@ export class VolatileSlice extends ByteAccess {
   /** The fragments volatile I/O goes through (see `ByteAccess.ioSlices`). */
   protected ioSlices(addr: AddressLike, count: number, _write: boolean, op: string): VolatileSlice[] {
     const full = `VolatileSlice.${op}`;
+    this.#checkGuard(full);
     const off = toAddress(addr, full, "offset");
     if (off > BigInt(this.#len)) throw new OutOfBoundsError(full, off, count, this.#len);
     const o = Number(off);
-    return [new VolatileSlice(this.#views, this.#base + o, Math.min(count, this.#len - o), this.#log, this.#logBase)];
+    return [
+      new VolatileSlice(
+        this.#views,
+        this.#base + o,
+        Math.min(count, this.#len - o),
+        this.#log,
+        this.#logBase,
+        this.#guard,
+      ),
+    ];
   }
 
   /** Where a one-region range lies, for the scalar fast path (see `ByteAccess.locate`). */
   protected locate(addr: AddressLike, size: number, _write: boolean): number {
+    // A revoked slice takes the slow path, which throws.
+    const guard = this.#guard;
+    if (guard !== undefined && !guard.isValid()) return -1;
     if (typeof addr === "number" && Number.isInteger(addr) && addr >= 0 && addr <= this.#len - size) {
       return this.#base + addr;
     }
@@ -318,6 +382,7 @@ export class VolatileSlice extends ByteAccess {
   /** Copies as far as the memory reaches (see `ByteAccess.transfer`). */
   protected transfer(buf: Uint8Array, addr: AddressLike, write: boolean, op: string): number {
     const full = `VolatileSlice.${op}`;
+    this.#checkGuard(full);
     // Validated before the empty-buffer shortcut: a bad offset is an error even when nothing moves.
     const off = toAddress(addr, full, "offset");
     if (buf.length === 0) return 0;
@@ -343,6 +408,7 @@ export class VolatileSlice extends ByteAccess {
   /** The checked target of an atomic (see `ByteAccess.atomicTarget`). */
   protected atomicTarget(addr: AddressLike, size: number, write: boolean, op: string): number {
     const full = `VolatileSlice.${op}`;
+    this.#checkGuard(full);
     const off = toAddress(addr, full, "offset");
     if (off > BigInt(this.#len - size)) throw new OutOfBoundsError(full, off, size, this.#len);
     const o = this.#base + Number(off);
@@ -356,6 +422,14 @@ export class VolatileSlice extends ByteAccess {
       throw new OutOfBoundsError(op, off, count, this.#len);
     }
     return Number(off);
+  }
+
+  /** Throws the guard's error if the slice was revoked. `op` may be qualified (`Type.method`). */
+  #checkGuard(op: string): void {
+    const guard = this.#guard;
+    if (guard !== undefined && !guard.isValid()) {
+      throw guard.revokedError(op.includes(".") ? op : `VolatileSlice.${op}`);
+    }
   }
 
   /** Refreshes stale views and throws if the access is not allowed. */
