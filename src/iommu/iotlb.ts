@@ -1,0 +1,657 @@
+/**
+ * The IOTLB: a byte-granular cache of IOVA → target translations with permissions (vm-memory's
+ * `Iotlb`), keyed over the whole u64 IOVA space, with optional size limits and eviction like the
+ * kernel's vhost IOTLB and DPDK, counters, and an allocation-free fast path for scalar accesses.
+ * @module
+ */
+
+import { type AddressLike, toAddress, toLength, U64_LIMIT } from "../address.ts";
+import { InvalidArgumentError, type IovaRange } from "../errors.ts";
+import { hex } from "../format.ts";
+import { type Permission, permissionName, toPermission } from "./permissions.ts";
+import { assign, carve } from "./range_edit.ts";
+import { CHUNK, DIFF_F, DIFF_R, END_F, END_R, PERM, RangeTable, STAMP, START_R, STRIDE } from "./range_table.ts";
+import { EXACT_LIMIT, joinU64, keyDistance, keyLess, residual, rounded, sumU64 } from "./u64_key.ts";
+
+/**
+ * Options of an {@link Iotlb}.
+ *
+ * @example
+ * ```ts
+ * import { Iotlb, type IotlbOptions } from "../../mod.ts";
+ * const options: IotlbOptions = { maxEntries: 2048, eviction: "lru" };
+ * const tlb = new Iotlb(options);
+ * ```
+ */
+export interface IotlbOptions {
+  /** Most entries kept; an insert beyond it evicts others. Default: unbounded. */
+  maxEntries?: number;
+  /**
+   * Which entry goes when the table is full: `"fifo"` the oldest inserted (the default, like the
+   * kernel's `VHOST_IOTLB_FLAG_RETIRE`), `"random"` one picked by a seeded generator, `"lru"` the
+   * least recently hit. The entry just inserted is never evicted.
+   */
+  eviction?: "fifo" | "random" | "lru";
+  /** Seed of the `"random"` policy, an integer in [0, 2^32): the same seed evicts the same entries. */
+  seed?: number;
+}
+
+/**
+ * One IOTLB entry: `size` bytes from `iova` translate to `target` with `perm`.
+ *
+ * @example
+ * ```ts
+ * import { Iotlb, Permissions } from "../../mod.ts";
+ * const tlb = new Iotlb();
+ * tlb.setMapping(0x1000, 0x9000, 0x1000, Permissions.Read);
+ * const [e] = tlb.entries();
+ * console.log(e.iova, e.target, e.size, e.perm); // 4096n 36864n 4096n 1
+ * ```
+ */
+export interface IotlbEntry {
+  /** First IOVA. */
+  iova: bigint;
+  /** Target (physical) address of the first IOVA. */
+  target: bigint;
+  /** Length in bytes (may exceed 2^53 after merging). */
+  size: bigint;
+  /** Permissions. */
+  perm: Permission;
+}
+
+/**
+ * The answer of {@link Iotlb.lookup}: the mapped ranges, or every failing sub-range.
+ *
+ * @example
+ * ```ts
+ * import { Iotlb, Permissions } from "../../mod.ts";
+ * const r = new Iotlb().lookup(0x1000, 8, Permissions.Read);
+ * if (!r.ok) console.log(r.misses); // [ { base: 4096n, length: 8 } ]
+ * ```
+ */
+export type IotlbLookup =
+  /** Mapped (physical) ranges in IOVA order, one per entry touched. */
+  | { ok: true; ranges: IovaRange[] }
+  /** Unmapped sub-ranges and sub-ranges whose entry denies the access, each clipped and ascending. */
+  | { ok: false; misses: IovaRange[]; accessFails: IovaRange[] };
+
+/**
+ * Counters of an {@link Iotlb}, as a snapshot.
+ *
+ * @example
+ * ```ts
+ * import { Iotlb } from "../../mod.ts";
+ * console.log(new Iotlb().counters.entries); // 0
+ * ```
+ */
+export interface IotlbCounters {
+  /** Successful lookups (including {@link Iotlb.translateFast} answers). */
+  hits: number;
+  /** Lookups with at least one unmapped byte. */
+  misses: number;
+  /** Lookups with at least one byte whose entry denies the access. */
+  accessFailures: number;
+  /** Entries evicted to stay within `maxEntries`. */
+  evictions: number;
+  /** Entries now in the table. */
+  entries: number;
+}
+
+/**
+ * The JSON form of an {@link Iotlb}: entries with hex addresses and permission names, and counters.
+ *
+ * @example
+ * ```ts
+ * import { Iotlb, type IotlbJson, Permissions } from "../../mod.ts";
+ * const tlb = new Iotlb();
+ * tlb.setMapping(0x1000, 0x9000, 0x1000, Permissions.Read);
+ * const json: IotlbJson = tlb.toJSON();
+ * console.log(json.entries[0].target); // "0x9000"
+ * ```
+ */
+export interface IotlbJson {
+  /** Every entry in IOVA order. */
+  entries: Array<{ iova: string; target: string; size: string; perm: string }>;
+  /** The counters. */
+  counters: IotlbCounters;
+}
+
+const POLICIES = ["fifo", "random", "lru"] as const;
+const RANDOM = 1, LRU = 2;
+const DEFAULT_SEED = 0x9e3779b9;
+const RECORD_DOUBLES = CHUNK * STRIDE;
+
+/**
+ * An IOTLB: byte-granular IOVA → target translations with permissions.
+ *
+ * `setMapping` overwrites (and splits) whatever it overlaps and merges with neighbours that
+ * continue the same translation with the same permissions; `invalidate` removes exactly a range;
+ * `lookup` reports the mapped ranges or every miss and access failure; `translateFast` answers a
+ * single-entry access with a number and no allocation. IOVAs above 2^53 work exactly when passed
+ * as bigint; a mapping may end exactly at 2^64.
+ *
+ * @example
+ * ```ts
+ * import { Iotlb, Permissions } from "../../mod.ts";
+ * const tlb = new Iotlb();
+ * tlb.setMapping(0x10000, 0x200000, 0x1000, Permissions.ReadWrite);
+ * console.log(tlb.translateFast(0x10008, 8, Permissions.Read)); // 2097160
+ * const r = tlb.lookup(0x10ff0, 0x20, Permissions.Write);
+ * console.log(r.ok ? r.ranges : r.misses); // [ { base: 69632n, length: 16 } ]  (the unmapped tail)
+ * ```
+ */
+export class Iotlb {
+  readonly #table = new RangeTable();
+  readonly #max: number;
+  readonly #policy: number;
+  readonly #lru: boolean;
+  #rng: number;
+  #tick = 0;
+  #generation = 0;
+  #hits = 0;
+  #misses = 0;
+  #accessFailures = 0;
+  #evictions = 0;
+  // The entry of the last translateFast hit, clipped so that both its IOVA and target ranges stay
+  // at or below 2^53: [#hitFrom, #hitTo) translates by adding #hitDiff. Emptied on every change.
+  #hitFrom = 1;
+  #hitTo = 0;
+  #hitDiff = 0;
+  #hitPerm = 0;
+  #hitStamp = 0;
+  #lastStart = 0;
+  #lastEnd = 0;
+  #lastTarget = 0;
+  // The range being worked on, as exact pairs (see u64_key.ts); set by #range.
+  #sF = 0;
+  #sR = 0;
+  #eF = 0;
+  #eR = 0;
+
+  /**
+   * Creates an empty IOTLB.
+   *
+   * @example
+   * ```ts
+   * import { Iotlb } from "../../mod.ts";
+   * const tlb = new Iotlb({ maxEntries: 2048, eviction: "random", seed: 7 });
+   * console.log(tlb.size); // 0
+   * ```
+   * @throws {InvalidArgumentError} for options that are not an object, a `maxEntries` that is
+   *   not a positive safe integer, an unknown `eviction`, or a seed outside [0, 2^32).
+   */
+  constructor(options: IotlbOptions = {}) {
+    const op = "new Iotlb";
+    if (typeof options !== "object" || options === null) {
+      throw new InvalidArgumentError(op, "options", options, "must be an object");
+    }
+    const { maxEntries, eviction = "fifo", seed = DEFAULT_SEED } = options;
+    this.#max = maxEntries === undefined ? Infinity : toLength(maxEntries, op, "options.maxEntries", false);
+    const policy = (POLICIES as readonly unknown[]).indexOf(eviction);
+    if (policy < 0) {
+      throw new InvalidArgumentError(op, "options.eviction", eviction, 'must be "fifo", "random" or "lru"');
+    }
+    if (!Number.isSafeInteger(seed) || seed < 0 || seed >= 2 ** 32) {
+      throw new InvalidArgumentError(op, "options.seed", seed, "must be an integer in [0, 2^32)");
+    }
+    this.#policy = policy;
+    this.#lru = policy === LRU;
+    this.#rng = seed;
+  }
+
+  /**
+   * Maps `[iova, iova + len)` to `[target, target + len)` with `perm`, replacing whatever part of
+   * the range was mapped before (entries it crosses are split, their outer parts keep their
+   * translation). Merges with neighbours contiguous in both spaces with equal permissions.
+   *
+   * @example
+   * ```ts
+   * import { Iotlb, Permissions } from "../../mod.ts";
+   * const tlb = new Iotlb();
+   * tlb.setMapping(0x1000, 0x5000, 0x1000, Permissions.Read);
+   * tlb.setMapping(0x2000, 0x6000, 0x1000, Permissions.Read); // continues it: one entry
+   * console.log(tlb.size); // 1
+   * ```
+   * @throws {InvalidArgumentError} for a bad address, length or permission, a zero length, or an
+   *   IOVA or target range that would run past 2^64 (ending exactly at 2^64 is fine).
+   */
+  setMapping(iova: AddressLike, target: AddressLike, len: number, perm: Permission): void {
+    const op = "Iotlb.setMapping";
+    let sF: number, sR = 0, eF: number, eR = 0, dF: number, dR = 0;
+    if (
+      typeof iova === "number" && typeof target === "number" && typeof len === "number" &&
+      Number.isSafeInteger(iova) && iova >= 0 && Number.isSafeInteger(target) && target >= 0 &&
+      Number.isSafeInteger(len) && len > 0 && iova <= EXACT_LIMIT - len && target <= EXACT_LIMIT - len
+    ) {
+      sF = iova;
+      eF = iova + len;
+      dF = target - iova;
+    } else {
+      const s = toAddress(iova, op, "iova");
+      const t = toAddress(target, op, "target");
+      const n = toLength(len, op, "len", false);
+      const e = s + BigInt(n);
+      if (e > U64_LIMIT) {
+        throw new InvalidArgumentError(op, "len", len, `${hex(n)} from iova ${hex(s)} runs past 2^64`);
+      }
+      if (t + BigInt(n) > U64_LIMIT) {
+        throw new InvalidArgumentError(op, "target", target, `range ${hex(t)} + ${hex(n)} runs past 2^64`);
+      }
+      const d = t - s;
+      sF = rounded(s);
+      sR = residual(s, sF);
+      eF = rounded(e);
+      eR = residual(e, eF);
+      dF = rounded(d);
+      dR = residual(d, dF);
+    }
+    const p = toPermission(perm, op, "perm");
+    const table = this.#table;
+    assign(table, sF, sR, eF, eR, dF, dR, p, ++this.#tick);
+    this.#changed();
+    if (table.size > this.#max) this.#evict(sF, sR);
+  }
+
+  /**
+   * Removes the translations of exactly `[iova, iova + len)`; entries partly inside keep their
+   * outer parts with their translation.
+   *
+   * @example
+   * ```ts
+   * import { Iotlb, Permissions } from "../../mod.ts";
+   * const tlb = new Iotlb();
+   * tlb.setMapping(0x1000, 0x9000, 0x1000, Permissions.Read);
+   * tlb.invalidate(0x1400, 0x100);
+   * console.log(tlb.entries().map((e) => [e.iova, e.target, e.size])); // [[4096n, 36864n, 1024n], [5376n, 38144n, 2816n]]
+   * ```
+   * @throws {InvalidArgumentError} for a bad address or length, a zero length, or a range running past 2^64.
+   */
+  invalidate(iova: AddressLike, len: number): void {
+    this.#range("Iotlb.invalidate", iova, len);
+    carve(this.#table, this.#sF, this.#sR, this.#eF, this.#eR);
+    this.#changed();
+  }
+
+  /**
+   * Removes every translation.
+   *
+   * @example
+   * ```ts
+   * import { Iotlb, Permissions } from "../../mod.ts";
+   * const tlb = new Iotlb();
+   * tlb.setMapping(0, 0, 0x1000, Permissions.Read);
+   * tlb.invalidateAll();
+   * console.log(tlb.size); // 0
+   * ```
+   */
+  invalidateAll(): void {
+    this.#table.clear();
+    this.#changed();
+  }
+
+  /**
+   * Translates `[iova, iova + len)` for `access`. Never throws on a miss (misses are normal
+   * traffic): the answer is either every mapped range, clipped, one per entry touched, in IOVA
+   * order, or every unmapped sub-range (`misses`) and every part of an entry that denies the access
+   * (`accessFails`), clipped and ascending. `access` No only asks that the range be mapped.
+   *
+   * @example
+   * ```ts
+   * import { Iotlb, Permissions } from "../../mod.ts";
+   * const tlb = new Iotlb();
+   * tlb.setMapping(10, 110, 10, Permissions.Read);
+   * tlb.setMapping(30, 130, 10, Permissions.Write);
+   * const r = tlb.lookup(0, 40, Permissions.Read);
+   * if (!r.ok) console.log(r.misses.length, r.accessFails); // 2 [ { base: 30n, length: 10 } ]
+   * ```
+   * @throws {InvalidArgumentError} for a bad address, length or access, a zero length, or a range
+   *   running past 2^64.
+   */
+  lookup(iova: AddressLike, len: number, access: Permission): IotlbLookup {
+    const op = "Iotlb.lookup";
+    this.#range(op, iova, len);
+    const want = toPermission(access, op, "access");
+    const sF = this.#sF, sR = this.#sR, eF = this.#eF, eR = this.#eR;
+    const t = this.#table;
+    const rec = t.rec;
+    const ranges: IovaRange[] = [];
+    const used: number[] = [];
+    let misses: IovaRange[] | undefined;
+    let fails: IovaRange[] | undefined;
+    let cF = sF, cR = sR; // the first byte not yet accounted for
+    for (t.locate(sF, sR); !t.atEnd(); t.advance()) {
+      const p = t.slot(t.k, t.i);
+      const aF = rec[p], aR = rec[p + START_R];
+      if (!keyLess(aF, aR, eF, eR)) break;
+      let oF = cF, oR = cR; // overlap start: the entry's start or the request's, whichever is later
+      if (keyLess(cF, cR, aF, aR)) {
+        (misses ??= []).push({ base: joinU64(cF, cR), length: keyDistance(aF, aR, cF, cR) });
+        oF = aF;
+        oR = aR;
+      }
+      let zF = rec[p + END_F], zR = rec[p + END_R];
+      if (keyLess(eF, eR, zF, zR)) {
+        zF = eF;
+        zR = eR;
+      }
+      const length = keyDistance(zF, zR, oF, oR);
+      const perm = rec[p + PERM];
+      if ((perm & want) !== want) {
+        (fails ??= []).push({ base: joinU64(oF, oR), length });
+      } else if (misses === undefined && fails === undefined) {
+        ranges.push({ base: sumU64(oF, oR, rec[p + DIFF_F], rec[p + DIFF_R]), length });
+        used.push(p);
+      }
+      cF = zF;
+      cR = zR;
+    }
+    if (keyLess(cF, cR, eF, eR)) (misses ??= []).push({ base: joinU64(cF, cR), length: keyDistance(eF, eR, cF, cR) });
+    if (misses !== undefined || fails !== undefined) {
+      if (misses !== undefined) this.#misses++;
+      if (fails !== undefined) this.#accessFailures++;
+      return { ok: false, misses: misses ?? [], accessFails: fails ?? [] };
+    }
+    this.#hits++;
+    if (this.#lru) { for (const p of used) rec[p + STAMP] = ++this.#tick; }
+    return { ok: true, ranges };
+  }
+
+  /**
+   * The fast path of scalar accesses: the target address of `iova` as a number when
+   * `[iova, iova + len)` lies inside ONE entry that allows `access`, with both that IOVA range and
+   * its target range at or below 2^53; otherwise -1 (also for arguments that are not
+   * non-negative safe integers). Never throws, allocates nothing and uses no BigInt. Counts a hit
+   * when it answers; counts nothing on -1, since the caller then asks {@link Iotlb.lookup}.
+   *
+   * @example
+   * ```ts
+   * import { Iotlb, Permissions } from "../../mod.ts";
+   * const tlb = new Iotlb();
+   * tlb.setMapping(0x2000, 0x8000, 0x1000, Permissions.Read);
+   * console.log(tlb.translateFast(0x2010, 4, Permissions.Read)); // 32784
+   * console.log(tlb.translateFast(0x2ffe, 4, Permissions.Read)); // -1 (runs past the entry)
+   * ```
+   */
+  translateFast(iova: number, len: number, access: Permission): number {
+    if (
+      iova >= this.#hitFrom && len > 0 && iova <= this.#hitTo - len && (this.#hitPerm & access) === access &&
+      Number.isInteger(iova) && Number.isInteger(len)
+    ) {
+      if (this.#lru) this.#table.rec[this.#hitStamp] = ++this.#tick;
+      this.#hits++;
+      return iova + this.#hitDiff;
+    }
+    return this.#search(iova, len, access);
+  }
+
+  /**
+   * After an answer of {@link Iotlb.translateFast}: the first IOVA of the entry that gave it.
+   *
+   * @example
+   * ```ts
+   * import { Iotlb, Permissions } from "../../mod.ts";
+   * const tlb = new Iotlb();
+   * tlb.setMapping(0x2000, 0x8000, 0x1000, Permissions.Read);
+   * tlb.translateFast(0x2010, 4, Permissions.Read);
+   * console.log(tlb.lastHitStart, tlb.lastHitEnd, tlb.lastHitTargetStart); // 8192 12288 32768
+   * ```
+   */
+  get lastHitStart(): number {
+    return this.#lastStart;
+  }
+
+  /**
+   * After an answer of {@link Iotlb.translateFast}: where that entry ends (exclusive), or 2^53
+   * (`Number.MAX_SAFE_INTEGER + 1`) if it ends above, so a caller can cache the range.
+   *
+   * @example
+   * ```ts
+   * import { Iotlb, Permissions } from "../../mod.ts";
+   * const tlb = new Iotlb();
+   * tlb.setMapping(0, 0, 0x1000, Permissions.Read);
+   * tlb.translateFast(0, 1, Permissions.Read);
+   * console.log(tlb.lastHitEnd); // 4096
+   * ```
+   */
+  get lastHitEnd(): number {
+    return this.#lastEnd;
+  }
+
+  /**
+   * After an answer of {@link Iotlb.translateFast}: the target address of that entry's first IOVA.
+   *
+   * @example
+   * ```ts
+   * import { Iotlb, Permissions } from "../../mod.ts";
+   * const tlb = new Iotlb();
+   * tlb.setMapping(0x1000, 0x7000, 0x1000, Permissions.Read);
+   * tlb.translateFast(0x1800, 1, Permissions.Read);
+   * console.log(tlb.lastHitTargetStart); // 28672
+   * ```
+   */
+  get lastHitTargetStart(): number {
+    return this.#lastTarget;
+  }
+
+  /**
+   * A sorted snapshot of the entries.
+   *
+   * @example
+   * ```ts
+   * import { Iotlb, Permissions } from "../../mod.ts";
+   * const tlb = new Iotlb();
+   * tlb.setMapping(2n ** 64n - 0x1000n, 0, 0x1000, Permissions.Read); // ends exactly at 2^64
+   * console.log(tlb.entries()[0].iova); // 18446744073709547520n
+   * ```
+   */
+  entries(): IotlbEntry[] {
+    const t = this.#table, rec = t.rec;
+    const out: IotlbEntry[] = [];
+    for (let k = 0; k < t.chunks; k++) {
+      const n = t.countAt(k);
+      for (let i = 0; i < n; i++) {
+        const p = t.slot(k, i);
+        const iova = joinU64(rec[p], rec[p + START_R]);
+        out.push({
+          iova,
+          target: sumU64(rec[p], rec[p + START_R], rec[p + DIFF_F], rec[p + DIFF_R]),
+          size: joinU64(rec[p + END_F], rec[p + END_R]) - iova,
+          perm: rec[p + PERM] as Permission,
+        });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Number of entries.
+   *
+   * @example
+   * ```ts
+   * import { Iotlb } from "../../mod.ts";
+   * console.log(new Iotlb().size); // 0
+   * ```
+   */
+  get size(): number {
+    return this.#table.size;
+  }
+
+  /**
+   * A snapshot of the counters.
+   *
+   * @example
+   * ```ts
+   * import { Iotlb, Permissions } from "../../mod.ts";
+   * const tlb = new Iotlb();
+   * tlb.lookup(0, 1, Permissions.Read);
+   * console.log(tlb.counters.misses); // 1
+   * ```
+   */
+  get counters(): IotlbCounters {
+    return {
+      hits: this.#hits,
+      misses: this.#misses,
+      accessFailures: this.#accessFailures,
+      evictions: this.#evictions,
+      entries: this.#table.size,
+    };
+  }
+
+  /**
+   * Sets hits, misses, access failures and evictions back to zero.
+   *
+   * @example
+   * ```ts
+   * import { Iotlb, Permissions } from "../../mod.ts";
+   * const tlb = new Iotlb();
+   * tlb.lookup(0, 1, Permissions.Read);
+   * tlb.resetCounters();
+   * console.log(tlb.counters.misses); // 0
+   * ```
+   */
+  resetCounters(): void {
+    this.#hits = 0;
+    this.#misses = 0;
+    this.#accessFailures = 0;
+    this.#evictions = 0;
+  }
+
+  /**
+   * A number that increases on every change (each `setMapping`, `invalidate`, `invalidateAll` and
+   * eviction), so callers can cache translations and notice when to drop them.
+   *
+   * @example
+   * ```ts
+   * import { Iotlb, Permissions } from "../../mod.ts";
+   * const tlb = new Iotlb();
+   * const before = tlb.generation;
+   * tlb.setMapping(0, 0, 1, Permissions.Read);
+   * console.log(tlb.generation > before); // true
+   * ```
+   */
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /**
+   * The entries (hex addresses and sizes, permission names) and counters.
+   *
+   * @example
+   * ```ts
+   * import { Iotlb, Permissions } from "../../mod.ts";
+   * const tlb = new Iotlb();
+   * tlb.setMapping(0x1000, 0x9000, 0x1000, Permissions.ReadWrite);
+   * console.log(JSON.stringify(tlb.toJSON().entries)); // [{"iova":"0x1000","target":"0x9000","size":"0x1000","perm":"ReadWrite"}]
+   * ```
+   */
+  toJSON(): IotlbJson {
+    return {
+      entries: this.entries().map((e) => ({
+        iova: hex(e.iova),
+        target: hex(e.target),
+        size: hex(e.size),
+        perm: permissionName(e.perm),
+      })),
+      counters: this.counters,
+    };
+  }
+
+  /** The slow half of translateFast: validate, then two binary searches over the rounded starts. */
+  #search(iova: number, len: number, access: number): number {
+    if (
+      !Number.isSafeInteger(iova) || iova < 0 || !Number.isSafeInteger(len) || len <= 0 || iova > EXACT_LIMIT - len ||
+      (access !== 0 && access !== 1 && access !== 2 && access !== 3)
+    ) return -1;
+    // Below 2^53 a rounded start compares exactly: a start at or above 2^53 rounds to >= 2^53 > iova.
+    const t = this.#table;
+    const n = t.chunks;
+    const dirFirst = t.dirFirst;
+    if (n === 0 || dirFirst[0] > iova) return -1;
+    let lo = 0, hi = n - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (dirFirst[mid] <= iova) lo = mid;
+      else hi = mid - 1;
+    }
+    const c = t.dirChunk[lo];
+    const rec = t.rec;
+    const base = c * RECORD_DOUBLES;
+    let a = 0, b = t.count[c] - 1;
+    while (a < b) {
+      const m = (a + b + 1) >> 1;
+      if (rec[base + m * STRIDE] <= iova) a = m;
+      else b = m - 1;
+    }
+    const p = base + a * STRIDE;
+    // An end at or above 2^53 rounds to >= 2^53 >= iova + len, so this is exact too.
+    const end = rec[p + END_F];
+    const perm = rec[p + PERM];
+    if (iova + len > end || (perm & access) !== access) return -1;
+    // A usable diff is below 2^53 in size (the target stays in [0, 2^53]), hence exact.
+    const diff = rec[p + DIFF_F];
+    const target = iova + diff;
+    if (target > EXACT_LIMIT - len) return -1;
+    const start = rec[p];
+    this.#hitFrom = start;
+    this.#hitTo = Math.min(end, EXACT_LIMIT, EXACT_LIMIT - diff);
+    this.#hitDiff = diff;
+    this.#hitPerm = perm;
+    this.#hitStamp = p + STAMP;
+    this.#lastStart = start;
+    this.#lastEnd = Math.min(end, EXACT_LIMIT);
+    this.#lastTarget = start + diff;
+    if (this.#lru) rec[p + STAMP] = ++this.#tick;
+    this.#hits++;
+    return target;
+  }
+
+  /** Validates `[iova, iova + len)` and stores it in #sF/#sR/#eF/#eR. */
+  #range(op: string, iova: AddressLike, len: number): void {
+    if (
+      typeof iova === "number" && typeof len === "number" && Number.isSafeInteger(iova) && iova >= 0 &&
+      Number.isSafeInteger(len) && len > 0 && iova <= EXACT_LIMIT - len
+    ) {
+      this.#sF = iova;
+      this.#sR = 0;
+      this.#eF = iova + len;
+      this.#eR = 0;
+      return;
+    }
+    const s = toAddress(iova, op, "iova");
+    const n = toLength(len, op, "len", false);
+    const e = s + BigInt(n);
+    if (e > U64_LIMIT) throw new InvalidArgumentError(op, "len", len, `${hex(n)} from iova ${hex(s)} runs past 2^64`);
+    this.#sF = rounded(s);
+    this.#sR = residual(s, this.#sF);
+    this.#eF = rounded(e);
+    this.#eR = residual(e, this.#eF);
+  }
+
+  /** Records a change: a new generation, and the translateFast cache emptied. */
+  #changed(): void {
+    this.#generation++;
+    this.#hitFrom = 1;
+    this.#hitTo = 0;
+  }
+
+  /** Evicts until the table fits, never the entry that contains `keep` (the one just written). */
+  #evict(keepF: number, keepR: number): void {
+    const t = this.#table;
+    while (t.size > this.#max) {
+      if (this.#policy === RANDOM) {
+        t.locate(keepF, keepR);
+        const keep = t.rank();
+        this.#rng = (Math.imul(this.#rng, 1664525) + 1013904223) >>> 0;
+        // The high bits of an LCG are its good ones: scale rather than take a remainder.
+        let r = Math.floor((this.#rng / 2 ** 32) * (t.size - 1));
+        if (r >= keep) r++;
+        t.seek(r);
+      } else {
+        t.oldest();
+      }
+      t.remove(t.k, t.i, 1);
+      this.#evictions++;
+      this.#changed();
+    }
+  }
+}
