@@ -17,10 +17,22 @@ export interface Side {
 /** Measures `ours` beside its baselines (all while the case's resources are open). */
 export type MeasureSides = (ours: Side, baselines: readonly Side[]) => void;
 
+/**
+ * A figure published for the same case elsewhere (another machine, another run): printed beside
+ * ours for orientation, never as a same-run baseline.
+ */
+export interface PublishedFigure {
+  /** Where it comes from, e.g. `"vm-memory 0.18"`. */
+  source: string;
+  nsPerOp: number;
+}
+
 export interface BenchCase {
   name: string;
   /** Bytes moved per iteration, for cases reported in GB/s. */
   bytesPerOp?: number;
+  /** The reference implementation's published figure for this case, if there is one. */
+  published?: PublishedFigure;
   /** Sets up, hands the loops to `measure`, and releases everything it opened. */
   run(measure: MeasureSides): void;
 }

@@ -7,8 +7,9 @@
  */
 
 import { native } from "../src/ffi/native.ts";
-import { type BenchCase, foundationCases, type Side } from "./foundation.ts";
+import { type BenchCase, foundationCases, type PublishedFigure, type Side } from "./foundation.ts";
 import { DEFAULT_OPTIONS, type HarnessOptions, measureGroup, type Measurement, sink } from "./harness.ts";
+import { guestMemoryCases } from "./guest_memory.ts";
 
 interface Figure {
   name: string;
@@ -31,6 +32,8 @@ interface Row {
   bytesPerOp?: number;
   ours: Figure;
   baselines: BaselineFigure[];
+  /** Measured elsewhere (not in this run), for orientation; ratio = ours / published. */
+  published?: PublishedFigure & { ratio: number };
 }
 
 interface Args {
@@ -82,6 +85,7 @@ function runCase(c: BenchCase, options: HarnessOptions): Row {
       ours: oursFigure,
       baselines: bs.map((m, i) => ({ ...figure(baselines[i], m, c.bytesPerOp), ratio: o.nsPerOp / m.nsPerOp })),
     };
+    if (c.published) row.published = { ...c.published, ratio: o.nsPerOp / c.published.nsPerOp };
   });
   if (!row) throw new Error(`case ${c.name} measured nothing`);
   return row;
@@ -100,13 +104,20 @@ function cell(f: Figure): string {
 function formatRow(row: Row): string {
   const parts = [`${row.case.padEnd(20)}${cell(row.ours)}`];
   for (const b of row.baselines) parts.push(`${b.name.padEnd(20)}${cell(b)}`, `${b.ratio.toFixed(2).padStart(6)}x`);
+  const p = row.published;
+  if (p) {
+    const gb = row.bytesPerOp === undefined ? "" : ` ${(row.bytesPerOp / p.nsPerOp).toFixed(2).padStart(6)} GB/s`;
+    parts.push(`${p.source} (published) ${ns(p.nsPerOp).padStart(8)} ns/op${gb}`, `${p.ratio.toFixed(2).padStart(6)}x`);
+  }
   return parts.join(" | ");
 }
 
 function main(): void {
   const args = parseArgs(Deno.args);
   const options = DEFAULT_OPTIONS;
-  const cases = foundationCases().filter((c) => args.filter === undefined || c.name.includes(args.filter));
+  const cases = [...foundationCases(), ...guestMemoryCases()].filter((c) =>
+    args.filter === undefined || c.name.includes(args.filter)
+  );
   if (cases.length === 0) {
     console.error(`no case matches ${JSON.stringify(args.filter)}`);
     Deno.exit(2);

@@ -1,0 +1,118 @@
+/**
+ * The memory and the C baselines of the guest memory benchmark: the vm-memory workload's two
+ * prefaulted anonymous regions `[0, 256 MiB)` and `[256 MiB, 512 MiB)`, and the loops of
+ * `native/gmem.c` that do the same accesses at the same addresses.
+ * @module
+ */
+
+import { GuestMemoryMmap, type GuestRegionOptions } from "../mod.ts";
+import { native } from "../src/ffi/native.ts";
+import type { Side } from "./foundation.ts";
+import { consume } from "./harness.ts";
+import { Lcg, referenceHighWords } from "./lcg.ts";
+
+export const KIB = 1024;
+export const MIB = 1024 * KIB;
+/** Size of each of the two regions. */
+export const REGION = 256 * MIB;
+
+/** Every byte of the memory starts as this (so loads return something other than zero). */
+export const FILL = 0x5a;
+
+/** The access kinds of `gm_bench_lcg` (`GM_BENCH_*` in `native/gmem.c`). */
+export const CKind = {
+  lcgOnly: 0,
+  loadU64: 1,
+  storeU64: 2,
+  loadU32: 3,
+  storeU8: 4,
+  copyOut: 5,
+  copyIn: 6,
+  storeU64Dirty: 7,
+} as const;
+
+/** The two regions, prefaulted, with the raw views the baselines use. */
+export interface Fixture extends Disposable {
+  mem: GuestMemoryMmap;
+  /** All of region 0 (guest address = index) and region 1 (guest address = 256 MiB + index). */
+  low: Uint8Array<ArrayBuffer>;
+  high: Uint8Array<ArrayBuffer>;
+  /** A DataView over all of region 0. */
+  lowView: DataView<ArrayBuffer>;
+  /** Host addresses of the first byte of each region. */
+  lowHost: bigint;
+  highHost: bigint;
+}
+
+/** Maps the two regions (with `options`, e.g. dirty tracking) and touches every page. */
+export function openFixture(options: GuestRegionOptions = {}): Fixture {
+  const mem = GuestMemoryMmap.fromRanges([[0, REGION], [REGION, REGION]], options);
+  const [r0, r1] = mem.regions();
+  const low = r0.mmap.bytes(), high = r1.mmap.bytes();
+  // Through the raw views, which are not dirty-logged: a tracking case starts from a clean bitmap.
+  low.fill(FILL);
+  high.fill(FILL);
+  return {
+    mem,
+    low,
+    high,
+    lowView: r0.mmap.dataView(),
+    lowHost: r0.mmap.hostAddress,
+    highHost: r1.mmap.hostAddress,
+    [Symbol.dispose]: () => mem.close(),
+  };
+}
+
+let lcgChecked = false;
+
+/**
+ * Checks once that the TypeScript LCG gives the BigInt reference sequence and the same sum as the
+ * C loop, so that every pair of loops compared really visits the same addresses.
+ */
+export function checkLcgAgreement(): void {
+  if (lcgChecked) return;
+  const steps = 1 << 16;
+  const reference = referenceHighWords(steps);
+  const g = new Lcg();
+  let sum = 0;
+  for (let i = 0; i < steps; i++) {
+    const v = g.next() >>> 0;
+    if (v !== reference[i]) throw new Error(`Lcg step ${i} gave ${v}, the reference ${reference[i]}`);
+    sum += v;
+  }
+  const n = native();
+  n.benchLcg(CKind.lcgOnly, 0n, 0xffff_ffffn, 0n, 0n, steps);
+  const cSum = n.benchSink();
+  if (cSum !== BigInt(sum)) throw new Error(`the C LCG summed ${cSum} over ${steps} steps, the TypeScript one ${sum}`);
+  lcgChecked = true;
+}
+
+/**
+ * A C loop of `gm_bench_lcg`: `kind` accesses at `host + ((x >> 32) & mask)`, copying `length`
+ * bytes to or from `buf` (a host address) for the copy kinds.
+ */
+export function cLcgSide(name: string, kind: number, host: bigint, mask: number, buf = 0n, length = 0): Side {
+  const n = native();
+  const m = BigInt(mask), len = BigInt(length);
+  return {
+    name,
+    loop: (iters) => {
+      const ns = Number(n.benchLcg(kind, host, m, buf, len, iters));
+      if (ns === 0) throw new Error(`gm_bench_lcg does not know kind ${kind}`);
+      consume(Number(n.benchSink() & 0xffff_ffffn));
+      return ns;
+    },
+  };
+}
+
+/** A C loop of `gm_bench_copy_ops`: every iteration does the (dst, src, length) copies in order. */
+export function cCopySide(name: string, copies: ReadonlyArray<readonly [bigint, bigint, number]>): Side {
+  const n = native();
+  const ops = new BigUint64Array(copies.flatMap(([dst, src, len]) => [dst, src, BigInt(len)]));
+  return { name, loop: (iters) => Number(n.benchCopyOps(ops, copies.length, iters)) };
+}
+
+/** The host address of a buffer's first byte, for a C loop that copies into or out of it. */
+export function hostOf(buf: Uint8Array): bigint {
+  return native().addressOf(buf);
+}
