@@ -14,8 +14,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -282,6 +284,55 @@ int64_t gm_writev(int32_t fd, const uint64_t *pairs, uint32_t count) {
   ssize_t n;
   do n = writev(fd, iov, (int)count); while (n < 0 && errno == EINTR);
   return n < 0 ? -errno : (int64_t)n;
+}
+
+/*
+ * Receives descriptors another process hands over (a memfd of guest RAM): connects to the Unix
+ * stream socket at `path`, takes ONE message and closes the socket. Up to `len` payload bytes go to
+ * `buf`, up to `max_fds` SCM_RIGHTS descriptors to `fds` (unused slots -1; descriptors beyond
+ * `max_fds` are closed, never leaked). Connecting and receiving each wait at most `timeout_ms`.
+ * Returns the payload length, or -errno (EPROTO: the kernel truncated the descriptors).
+ */
+int64_t gm_unix_recv_fds(const char *path, uint8_t *buf, uint32_t len, int32_t *fds, uint32_t max_fds,
+                         int32_t timeout_ms) {
+  for (uint32_t i = 0; i < max_fds; i++) fds[i] = -1;
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  size_t plen = strlen(path);
+  if (plen == 0 || plen >= sizeof addr.sun_path) return -ENAMETOOLONG;
+  memcpy(addr.sun_path, path, plen);
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return -errno;
+  struct timeval tv = { .tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000 };
+  setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  if (connect(s, (struct sockaddr *)&addr, sizeof addr) != 0) { int e = errno; close(s); return -e; }
+  union { char raw[CMSG_SPACE(64 * sizeof(int))]; struct cmsghdr align; } control;
+  struct iovec iov = { .iov_base = buf, .iov_len = len };
+  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.raw,
+                        .msg_controllen = sizeof control.raw };
+  ssize_t n;
+  do n = recvmsg(s, &msg, MSG_CMSG_CLOEXEC); while (n < 0 && errno == EINTR);
+  int err = n < 0 ? errno : 0;
+  close(s);
+  if (n < 0) return -err;
+  uint32_t kept = 0;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    int *got = (int *)CMSG_DATA(c);
+    for (size_t i = 0; i < count; i++) {
+      int fd;
+      memcpy(&fd, got + i, sizeof fd);
+      if (kept < max_fds) fds[kept++] = fd; else close(fd);
+    }
+  }
+  if (msg.msg_flags & MSG_CTRUNC) {
+    for (uint32_t i = 0; i < kept; i++) { close(fds[i]); fds[i] = -1; }
+    return -EPROTO;
+  }
+  return (int64_t)n;
 }
 
 /* ---- Process diagnostics (no Deno permission needed to read them through here). ---- */

@@ -88,6 +88,12 @@ export interface NativeBinding {
   readv(fd: number, pairs: BigUint64Array, count: number): bigint;
   /** One `writev` from `count` (address, length) pairs; bytes written, or `-errno`. */
   writev(fd: number, pairs: BigUint64Array, count: number): bigint;
+  /**
+   * Connects to the Unix socket at `path` (NUL-terminated), receives one message and closes the
+   * socket: payload into `buf`, SCM_RIGHTS descriptors into `fds` (unused slots -1). Waits at most
+   * `timeoutMs` for each step. Returns the payload length, or `-errno`.
+   */
+  unixRecvFds(path: Uint8Array, buf: Uint8Array, fds: Int32Array, timeoutMs: number): bigint;
   /** `memmove(dst, src, n)` between host addresses. */
   memcpy(dst: bigint, src: bigint, length: bigint): void;
   /** Copies `count` (dst, src, len) triples from `ops`; returns the total bytes. */

@@ -20,6 +20,7 @@ const SYMBOLS = {
   gm_fstat: { parameters: ["i32", "buffer"], result: "i32" },
   gm_find_fd: { parameters: ["u64", "u64", "i32"], result: "i32" },
   gm_memcpy: { parameters: ["u64", "u64", "u64"], result: "void" },
+  gm_unix_recv_fds: { parameters: ["buffer", "buffer", "u32", "buffer", "u32", "i32"], result: "i64" },
   gm_readv: { parameters: ["i32", "buffer", "u32"], result: "i64" },
   gm_writev: { parameters: ["i32", "buffer", "u32"], result: "i64" },
   gm_copy_vec: { parameters: ["buffer", "u32"], result: "u64" },
@@ -105,6 +106,8 @@ export function loadDenoBinding(path: string = defaultLibraryPath()): NativeBind
     findFd: (dev, ino, access) => s.gm_find_fd(dev, ino, access),
     readv: (fd, pairs, count) => s.gm_readv(fd, pairs, count) as bigint,
     writev: (fd, pairs, count) => s.gm_writev(fd, pairs, count) as bigint,
+    unixRecvFds: (path, buf, fds, timeoutMs) =>
+      s.gm_unix_recv_fds(path, buf, buf.length, fds, fds.length, timeoutMs) as bigint,
     memcpy: (dst, src, length) => s.gm_memcpy(dst, src, length),
     copyVec: (ops, count) => s.gm_copy_vec(ops, count) as bigint,
     memset: (dst, byte, length) => s.gm_memset(dst, byte, length),

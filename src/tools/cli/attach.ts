@@ -1,0 +1,155 @@
+/**
+ * Attaching to guest memory another process owns: a shared memory file (QEMU's
+ * `memory-backend-file,share=on`, a /dev/shm file) or a memfd received over a Unix socket, mapped
+ * shared with the layout's ranges at their guest physical addresses.
+ * @module
+ */
+
+import { InvalidArgumentError } from "../../errors.ts";
+import { hex } from "../../format.ts";
+import { native } from "../../ffi/native.ts";
+import { syscallError } from "../../ffi/syscall_error.ts";
+import { FileOffset } from "../../mmap/file_offset.ts";
+import { PROT_READ, PROT_WRITE } from "../../mmap/constants.ts";
+import { GuestMemoryMmap } from "../../memory/guest_memory_mmap.ts";
+import { type LayoutRange, parseLayout } from "./layout.ts";
+import { receiveFd } from "./memfd_socket.ts";
+
+/** What to attach to and how. */
+export interface AttachRequest {
+  /** The operation, for errors (e.g. `"gmem hexdump"`). */
+  op: string;
+  /** A memory file. */
+  mem?: string;
+  /** A Unix socket handing over a memfd. */
+  memfdSocket?: string;
+  /** The layout text; default: the whole file at GPA 0. */
+  layout?: string;
+  /** Map read-write (commands that write) instead of read-only. */
+  writable: boolean;
+  /** Track the tool's own writes in pages of this size. */
+  dirtyPageSize?: number;
+  /** How long to wait for the socket. */
+  timeoutMs: number;
+}
+
+/** Guest memory the tool attached to. Closing it unmaps; the owner's memory is untouched. */
+export interface Attached extends Disposable {
+  /** The guest memory. */
+  mem: GuestMemoryMmap;
+  /** The layout in effect. */
+  ranges: LayoutRange[];
+  /** Size of the file or memfd. */
+  fileSize: bigint;
+  /** The memory file's path (undefined for a memfd). */
+  path: string | undefined;
+  /** What was attached, for messages: the path or `memfd from SOCKET`. */
+  source: string;
+}
+
+/**
+ * Maps the guest memory a request names.
+ *
+ * @example
+ * ```ts
+ * import { attach } from "./attach.ts";
+ * using a = attach({ op: "gmem", mem: "/dev/shm/ram", layout: "0:2G,4G:2G", writable: false, timeoutMs: 5000 });
+ * console.log(a.mem.numRegions); // 2
+ * ```
+ * @throws {InvalidArgumentError} when no memory (or both kinds) is named, the file is missing or
+ *   empty, or a range needs file bytes past its end; library errors from mapping.
+ */
+export function attach(req: AttachRequest): Attached {
+  const { op } = req;
+  if ((req.mem === undefined) === (req.memfdSocket === undefined)) {
+    throw new InvalidArgumentError(
+      op,
+      "--mem",
+      req.mem ?? req.memfdSocket,
+      req.mem === undefined
+        ? "PATH (a memory file) or --memfd-socket PATH is required: the guest memory to attach to"
+        : "and --memfd-socket cannot be used together",
+    );
+  }
+  let fd = -1;
+  let fileSize: bigint;
+  let source: string;
+  if (req.mem !== undefined) {
+    fileSize = fileSizeOf(req.mem, op);
+    source = req.mem;
+  } else {
+    fd = receiveFd(req.memfdSocket!, req.timeoutMs, op).fd;
+    source = `memfd from ${req.memfdSocket}`;
+    const st = new BigUint64Array(5);
+    const rc = native().fstat(fd, st);
+    if (rc < 0) {
+      native().close(fd);
+      throw syscallError(op, "fstat", rc, { fd });
+    }
+    fileSize = st[2];
+  }
+  try {
+    if (fileSize === 0n) {
+      const arg = req.mem !== undefined ? "--mem" : "--memfd-socket";
+      throw new InvalidArgumentError(op, arg, source, `${req.mem ?? "memfd"} is empty (0 bytes)`);
+    }
+    const ranges = req.layout === undefined
+      ? [{ gpa: 0n, size: safeSize(fileSize, source, op), fileOffset: 0n }]
+      : parseLayout(req.layout, op);
+    for (const r of ranges) {
+      const end = r.fileOffset + BigInt(r.size);
+      if (end > fileSize) {
+        throw new InvalidArgumentError(
+          op,
+          "--layout",
+          req.layout,
+          `range at GPA ${hex(r.gpa)} needs file bytes [${hex(r.fileOffset)}, ${hex(end)}) but ${source} has ${
+            hex(fileSize)
+          } bytes`,
+        );
+      }
+    }
+    const fileAt = (offset: bigint) =>
+      req.mem !== undefined ? FileOffset.fromPath(req.mem, offset) : FileOffset.fromFd(fd, offset);
+    const mem = GuestMemoryMmap.fromRangesWithFiles(
+      ranges.map((r) => [r.gpa, r.size, fileAt(r.fileOffset)] as const),
+      { prot: req.writable ? PROT_READ | PROT_WRITE : PROT_READ, dirtyPageSize: req.dirtyPageSize },
+    );
+    return {
+      mem,
+      ranges,
+      fileSize,
+      path: req.mem,
+      source,
+      [Symbol.dispose]() {
+        mem.close();
+      },
+    };
+  } finally {
+    // The mappings hold the memory; the descriptor itself is no longer needed.
+    if (fd >= 0) native().close(fd);
+  }
+}
+
+function fileSizeOf(path: string, op: string): bigint {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(path);
+  } catch (e) {
+    const why = e instanceof Deno.errors.NotFound
+      ? "names no file"
+      : e instanceof Deno.errors.PermissionDenied || e instanceof Deno.errors.NotCapable
+      ? "cannot be read (permission denied)"
+      : `cannot be examined (${e instanceof Error ? e.message : String(e)})`;
+    throw new InvalidArgumentError(op, "--mem", path, `${path} ${why}`);
+  }
+  if (!info.isFile) throw new InvalidArgumentError(op, "--mem", path, `${path} is not a regular file`);
+  return BigInt(info.size);
+}
+
+function safeSize(size: bigint, source: string, op: string): number {
+  if (size > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new InvalidArgumentError(op, "--layout", source, `is required: ${source} is larger than 2^53 bytes`);
+  }
+  return Number(size);
+}
