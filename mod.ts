@@ -36,8 +36,9 @@ export {
   ReadOnlyError,
   RegionClosedError,
   SyscallError,
+  ViewSeamError,
 } from "./src/errors.ts";
-export type { RawPointer } from "./src/ffi/binding.ts";
+export type { RawPointer, RawPointerView, RuntimeFile } from "./src/ffi/binding.ts";
 export { hex } from "./src/format.ts";
 export {
   type HostDiagnostics,

@@ -160,6 +160,59 @@ int32_t gm_quarantine(uint64_t addr, uint64_t len) {
   return p == MAP_FAILED ? -errno : 0;
 }
 
+/*
+ * Mapping holds, for runtimes that can give an ArrayBuffer a native deallocator (Bun). A hold counts
+ * the owner plus every live ArrayBuffer over the mapping; each buffer's deallocator drops one
+ * reference. When the owner closes a mapping whose buffer escaped (user code transferred it away),
+ * it quarantines the range and asks for an unmap on last release: the range is then unmapped once
+ * the garbage collector has dropped the last buffer that could still reach it, instead of staying
+ * reserved for the life of the process. Deallocators may run on a collector thread: atomics.
+ */
+struct gm_hold {
+  uint64_t addr, len;
+  int32_t refs;
+  int32_t unmap_on_last;
+};
+
+static void hold_put(struct gm_hold *h) {
+  if (__atomic_sub_fetch(&h->refs, 1, __ATOMIC_ACQ_REL) != 0) return;
+  if (__atomic_load_n(&h->unmap_on_last, __ATOMIC_ACQUIRE)) munmap((void *)(uintptr_t)h->addr, h->len);
+  free(h);
+}
+
+/* A hold with the owner's reference, or 0 when out of memory. */
+uint64_t gm_hold_new(uint64_t addr, uint64_t len) {
+  struct gm_hold *h = malloc(sizeof *h);
+  if (!h) return 0;
+  h->addr = addr;
+  h->len = len;
+  h->refs = 1;
+  h->unmap_on_last = 0;
+  return (uint64_t)(uintptr_t)h;
+}
+
+/* One more reference, taken for each ArrayBuffer made with gm_hold_deallocator. */
+void gm_hold_ref(uint64_t hold) { __atomic_add_fetch(&((struct gm_hold *)(uintptr_t)hold)->refs, 1, __ATOMIC_RELAXED); }
+
+/* Drops the owner's reference; with unmap_on_last, the last release unmaps the range. */
+void gm_hold_release(uint64_t hold, int32_t unmap_on_last) {
+  struct gm_hold *h = (struct gm_hold *)(uintptr_t)hold;
+  __atomic_store_n(&h->unmap_on_last, unmap_on_last ? 1 : 0, __ATOMIC_RELEASE);
+  hold_put(h);
+}
+
+/* References a hold has now (owner + live buffers), for tests. */
+int32_t gm_hold_refs(uint64_t hold) { return __atomic_load_n(&((struct gm_hold *)(uintptr_t)hold)->refs, __ATOMIC_ACQUIRE); }
+
+/* The ArrayBuffer deallocator (JSC's `void (*)(void *bytes, void *ctx)`); ctx is the hold. */
+static void hold_deallocate(void *bytes, void *ctx) {
+  (void)bytes;
+  hold_put((struct gm_hold *)ctx);
+}
+
+/* The address of the deallocator, to hand to the runtime. */
+uint64_t gm_hold_deallocator(void) { return (uint64_t)(uintptr_t)&hold_deallocate; }
+
 int32_t gm_memfd_create(const char *name, uint32_t flags, uint64_t size) {
   int fd = memfd_create(name ? name : "gmem", MFD_CLOEXEC | flags);
   if (fd < 0) return -errno;

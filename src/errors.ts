@@ -385,6 +385,47 @@ export class InvalidBackendAddressError extends GuestMemoryError {
 }
 
 /**
+ * One zero-copy view was asked to span a view seam: a region larger than the runtime's largest
+ * ArrayBuffer (4 GiB on Bun) is covered by several views, and a single slice, `bytes()` or
+ * `dataView()` cannot straddle two of them. Kind `InvalidBackendAddress`, as at a region boundary;
+ * copies, scalars, `getSlices` and I/O cross seams as they cross region boundaries.
+ *
+ * @example
+ * ```ts
+ * import { ViewSeamError } from "../mod.ts";
+ * const e = new ViewSeamError("GuestMemoryMmap.getSlice", "guest address", 0xffff_fff0n, 0x20, 0x1_0000_0000n, 2 ** 32);
+ * console.log(e.kind, e.seam); // "InvalidBackendAddress" 4294967296n
+ * ```
+ */
+export class ViewSeamError extends InvalidBackendAddressError {
+  /** Start of the requested range (in the units `where` names). */
+  readonly start: bigint;
+  /** Length of the requested range. */
+  readonly length: number;
+  /** Where the next view begins, in the same units. */
+  readonly seam: bigint;
+  /** The most bytes one view holds on this runtime. */
+  readonly viewSize: number;
+
+  /**
+   * Builds the error.
+   * @param where names the address space, e.g. `"guest address"` or `"region offset"`
+   */
+  constructor(op: string, where: string, start: bigint, length: number, seam: bigint, viewSize: number) {
+    super(
+      op,
+      `${where} range [${hex(start)}, ${hex(start + BigInt(length))}) crosses the view seam at ${hex(seam)} ` +
+        `(one view holds at most ${hex(viewSize)} bytes on this runtime); split the range there, or use ` +
+        "getSlices or a copy",
+    );
+    this.start = start;
+    this.length = length;
+    this.seam = seam;
+    this.viewSize = viewSize;
+  }
+}
+
+/**
  * Only part of a buffer was transferred (vm-memory's `PartialBuffer`). The bytes that were
  * transferred stay transferred.
  *

@@ -5,8 +5,59 @@
  * @module
  */
 
-/** A native pointer as the runtime represents it (Deno: `Deno.PointerValue`). */
-export type RawPointer = Deno.PointerValue;
+/**
+ * A native pointer as the runtime represents it: on Deno a `Deno.PointerValue` (an opaque object,
+ * `null` for address 0), on Bun a plain number. Only the binding looks inside; use
+ * `NativeBinding.addressOfPointer` to get the address.
+ */
+export type RawPointer = Deno.PointerValue | number;
+
+/**
+ * Read-only typed reads at a native address, the subset of `Deno.UnsafePointerView` that every
+ * runtime can provide (Bun: `bun:ffi`'s `read.*`). Offsets are in bytes from the pointer and
+ * default to 0; multi-byte values are little-endian (the host's order).
+ *
+ * @example
+ * ```ts
+ * import { native } from "./native.ts";
+ * const cell = new Uint32Array([7]);
+ * console.log(native().pointerView(native().addressOf(cell)).getUint32()); // 7
+ * ```
+ */
+export interface RawPointerView {
+  /** An unsigned byte. */
+  getUint8(offset?: number): number;
+  /** A signed byte. */
+  getInt8(offset?: number): number;
+  /** An unsigned 16-bit value. */
+  getUint16(offset?: number): number;
+  /** A signed 16-bit value. */
+  getInt16(offset?: number): number;
+  /** An unsigned 32-bit value. */
+  getUint32(offset?: number): number;
+  /** A signed 32-bit value. */
+  getInt32(offset?: number): number;
+  /** An unsigned 64-bit value. */
+  getBigUint64(offset?: number): bigint;
+  /** A signed 64-bit value. */
+  getBigInt64(offset?: number): bigint;
+  /** A 32-bit float. */
+  getFloat32(offset?: number): number;
+  /** A 64-bit float. */
+  getFloat64(offset?: number): number;
+}
+
+/**
+ * An open file object of the runtime that the library accepts where it takes a file: a
+ * `Deno.FsFile` on Deno, or anything with a numeric `fd` (a `node:fs/promises` `FileHandle`) on
+ * either runtime.
+ */
+export type RuntimeFile = Deno.FsFile | { readonly fd: number };
+
+/** What `NativeBinding.statFile` found out about a runtime file object. */
+export type RuntimeFileStat =
+  | { readonly ok: true; readonly dev: bigint; readonly ino: bigint }
+  | { readonly ok: false; readonly reason: string };
 
 /** Slot indices of the map request block (`int64_t req[]` in `native/gmem.c`). */
 export const Req = {
@@ -61,6 +112,19 @@ export interface NativeBinding {
   readonly libraryPath: string;
   /** The host page size in bytes. */
   readonly pageSize: number;
+  /**
+   * The most bytes one ArrayBuffer over native memory may cover (a multiple of the page size):
+   * 2^53 − 1 on Deno, 2^32 on Bun. Larger mappings are covered by several views, each this size
+   * except the last. `GMEM_MAX_VIEW_BYTES` (a smaller page multiple) lowers it, to exercise the
+   * seams between views on any runtime.
+   */
+  readonly maxViewBytes: number;
+  /**
+   * Whether ArrayBuffers made by {@link NativeBinding.arrayBuffer} can carry a native deallocator,
+   * so that a mapping hold (see {@link NativeBinding.holdMapping}) learns when the last one is
+   * collected (Bun: yes; Deno: no).
+   */
+  readonly collectsViews: boolean;
   /** Runs a map request (see {@link Req}); returns 0 or `-errno`. */
   map(request: BigInt64Array, memfdName: Uint8Array | null): number;
   /** `munmap`; returns 0 or `-errno`. */
@@ -127,8 +191,33 @@ export interface NativeBinding {
   benchSink(): bigint;
   /** Nanoseconds for `iters` rounds of the `count` copies in `ops` (dst, src, len triples). */
   benchCopyOps(ops: BigUint64Array, count: number, iters: number): bigint;
-  /** An ArrayBuffer over `[addr, addr + length)`; the caller has validated both. */
-  arrayBuffer(addr: bigint, length: number): ArrayBuffer;
+  /**
+   * An ArrayBuffer over `[addr, addr + length)`; the caller has validated both (`length` at most
+   * {@link NativeBinding.maxViewBytes}). With a `hold` (and {@link NativeBinding.collectsViews}),
+   * the buffer takes a reference that its deallocator drops when it is detached or collected.
+   */
+  arrayBuffer(addr: bigint, length: number, hold?: bigint): ArrayBuffer;
+  /**
+   * A hold on the mapping `[addr, addr + length)` carrying the owner's reference, or `0n` when the
+   * runtime's buffers cannot report their release ({@link NativeBinding.collectsViews} false).
+   */
+  holdMapping(addr: bigint, length: bigint): bigint;
+  /**
+   * Drops the owner's reference to a hold. With `unmapOnLastRelease`, the range is unmapped once
+   * the last buffer holding it has been released (at once if none is alive).
+   */
+  releaseMapping(hold: bigint, unmapOnLastRelease: boolean): void;
+  /** References a hold has now (the owner's, if not released, plus live buffers). */
+  holdReferences(hold: bigint): number;
+  /** Typed reads at a native address (the caller has checked it is readable). */
+  pointerView(addr: bigint): RawPointerView;
+  /**
+   * The name errors use for `value` if it is an open file object of this runtime (see
+   * {@link RuntimeFile}), else `undefined`.
+   */
+  fileKind(value: unknown): string | undefined;
+  /** Device and inode of a file object {@link NativeBinding.fileKind} recognised. */
+  statFile(file: RuntimeFile): RuntimeFileStat;
   /** The runtime's pointer for an address (`null` for 0). */
   pointer(addr: bigint): RawPointer;
   /** The address of a pointer. */

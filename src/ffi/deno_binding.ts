@@ -5,9 +5,11 @@
  */
 
 import { NativeLibraryError } from "../errors.ts";
-import type { NativeBinding, RawPointer } from "./binding.ts";
+import type { NativeBinding, RawPointer, RawPointerView } from "./binding.ts";
+import { fdOf, LIBRARY_ENV, libraryPath, MAX_VIEW_ENV, maxViewBytes, statFd } from "./binding_common.ts";
 
-const SYMBOLS = {
+/** The helper's symbols in Deno's notation; the Bun binding translates the same table. */
+export const SYMBOLS = {
   gm_page_size: { parameters: [], result: "u64" },
   gm_map: { parameters: ["buffer", "buffer"], result: "i32" },
   gm_unmap: { parameters: ["u64", "u64"], result: "i32" },
@@ -47,23 +49,20 @@ export const BUILD_COMMAND = "deno task build";
  * the environment variable `GMEM_NATIVE_LIB` names another file.
  */
 export function defaultLibraryPath(): string {
-  let override: string | undefined;
-  try {
-    override = Deno.env.get("GMEM_NATIVE_LIB");
-  } catch {
-    // No --allow-env: use the default location.
-  }
-  if (override) return override;
-  const url = new URL("../../native/build/libgmem.so", import.meta.url);
-  if (url.protocol !== "file:") {
-    throw new NativeLibraryError(
-      "load",
-      url.href,
-      "the module was not loaded from a local file; set GMEM_NATIVE_LIB to a built libgmem.so",
-    );
-  }
-  return decodeURIComponent(url.pathname);
+  return libraryPath(envVar(LIBRARY_ENV));
 }
+
+/** An environment variable, or `undefined` when unset or not readable (no `--allow-env`). */
+function envVar(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/** V8 takes any safe length for an external ArrayBuffer: one view covers any region. */
+const DENO_VIEW_CAP = Number.MAX_SAFE_INTEGER;
 
 /**
  * Opens the helper with `Deno.dlopen` and wraps its symbols.
@@ -89,11 +88,14 @@ export function loadDenoBinding(path: string = defaultLibraryPath()): NativeBind
   const s = lib.symbols;
   const errText = new Uint8Array(256);
   const pageSize = Number(s.gm_page_size());
+  const fstat = (fd: number, out: BigUint64Array) => s.gm_fstat(fd, out);
 
   return {
     runtime: "deno",
     libraryPath: path,
     pageSize,
+    maxViewBytes: maxViewBytes(DENO_VIEW_CAP, pageSize, envVar(MAX_VIEW_ENV), path),
+    collectsViews: false,
     map: (request, name) => s.gm_map(request, name),
     unmap: (addr, length) => s.gm_unmap(addr, length),
     protect: (addr, length, prot) => s.gm_protect(addr, length, prot),
@@ -102,7 +104,7 @@ export function loadDenoBinding(path: string = defaultLibraryPath()): NativeBind
     open: (p, writable) => s.gm_open(p, writable ? 1 : 0),
     close: (fd) => s.gm_close(fd),
     dup: (fd) => s.gm_dup(fd),
-    fstat: (fd, out) => s.gm_fstat(fd, out),
+    fstat,
     findFd: (dev, ino, access) => s.gm_find_fd(dev, ino, access),
     readv: (fd, pairs, count) => s.gm_readv(fd, pairs, count) as bigint,
     writev: (fd, pairs, count) => s.gm_writev(fd, pairs, count) as bigint,
@@ -132,8 +134,29 @@ export function loadDenoBinding(path: string = defaultLibraryPath()): NativeBind
       if (p === null) throw new RangeError("arrayBuffer: null address");
       return Deno.UnsafePointerView.getArrayBuffer(p, length);
     },
+    holdMapping: () => 0n,
+    releaseMapping: () => {},
+    holdReferences: () => 0,
+    pointerView(addr): RawPointerView {
+      const p = Deno.UnsafePointer.create(addr);
+      if (p === null) throw new RangeError("pointerView: null address");
+      return new Deno.UnsafePointerView(p);
+    },
+    fileKind: (value) => value instanceof Deno.FsFile ? "Deno.FsFile" : fdOf(value) >= 0 ? "FileHandle" : undefined,
+    statFile(file) {
+      if (!(file instanceof Deno.FsFile)) return statFd(fstat, fdOf(file));
+      let info: Deno.FileInfo;
+      try {
+        info = file.statSync();
+      } catch (cause) {
+        return { ok: false, reason: `cannot be used: ${cause instanceof Error ? cause.message : String(cause)}` };
+      }
+      if (info.dev === null || info.ino === null) return { ok: false, reason: "has no device/inode on this platform" };
+      return { ok: true, dev: BigInt(info.dev), ino: BigInt(info.ino) };
+    },
     pointer: (addr): RawPointer => Deno.UnsafePointer.create(addr),
-    addressOfPointer: (pointer) => pointer === null ? 0n : BigInt(Deno.UnsafePointer.value(pointer)),
+    addressOfPointer: (pointer) =>
+      typeof pointer === "number" ? BigInt(pointer) : pointer === null ? 0n : BigInt(Deno.UnsafePointer.value(pointer)),
     addressOf(view) {
       const p = Deno.UnsafePointer.of(view as Uint8Array<ArrayBuffer>);
       return p === null ? 0n : BigInt(Deno.UnsafePointer.value(p));

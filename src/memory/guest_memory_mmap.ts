@@ -9,6 +9,7 @@ import {
   InvalidArgumentError,
   InvalidBackendAddressError,
   InvalidGuestAddressError,
+  ViewSeamError,
 } from "../errors.ts";
 import { hex } from "../format.ts";
 import { AtomicBitmap, type SharedBitmap } from "../bitmap/atomic_bitmap.ts";
@@ -18,6 +19,7 @@ import { ByteAccess } from "./byte_access.ts";
 import { checkAtomic, copyError, copyRange, CopyStatus } from "./copy_range.ts";
 import type { GuestMemoryBackend, SlicesResult } from "./guest_memory_backend.ts";
 import { GuestRegionMmap, type GuestRegionOptions } from "./guest_region_mmap.ts";
+import type { RegionPart } from "./region_part.ts";
 import { VolatileSlice } from "./volatile_slice.ts";
 
 /** One region in a {@link SharedGuestMemory}. */
@@ -64,15 +66,21 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
   /** Class name used in errors. */
   protected readonly typeName: string = "GuestMemoryMmap";
   readonly #regions: readonly GuestRegionMmap[];
+  /**
+   * What lookups search: every region's parts in address order (one per region unless the runtime
+   * caps a view below a region's size), so a view seam splits ranges exactly as a region boundary.
+   */
+  readonly #parts: readonly RegionPart[];
   readonly #starts: Float64Array;
-  #last: GuestRegionMmap;
+  #last: RegionPart;
 
   private constructor(regions: readonly GuestRegionMmap[]) {
     super();
     this.#regions = regions;
-    this.#starts = Float64Array.from(regions, (r) => r.startNumber);
-    this.#last = regions[0];
-    this.hitViews = regions[0].views;
+    this.#parts = regions.flatMap((r) => r.parts);
+    this.#starts = Float64Array.from(this.#parts, (p) => p.startNumber);
+    this.#last = this.#parts[0];
+    this.hitViews = this.#parts[0].views;
   }
 
   /**
@@ -235,7 +243,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
    * ```
    */
   findRegion(addr: AddressLike): GuestRegionMmap | undefined {
-    return this.#find(toAddress(addr, "GuestMemoryMmap.findRegion", "addr"));
+    return this.#find(toAddress(addr, "GuestMemoryMmap.findRegion", "addr"))?.region;
   }
 
   /**
@@ -264,7 +272,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
    */
   toRegionAddr(addr: AddressLike): [GuestRegionMmap, bigint] | undefined {
     const a = toAddress(addr, "GuestMemoryMmap.toRegionAddr", "addr");
-    const r = this.#find(a);
+    const r = this.#find(a)?.region;
     return r ? [r, a - r.startAddr] : undefined;
   }
 
@@ -342,7 +350,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
   getHostAddress(addr: AddressLike): bigint {
     const op = "GuestMemoryMmap.getHostAddress";
     const a = toAddress(addr, op, "addr");
-    const r = this.#find(a);
+    const r = this.#find(a)?.region;
     if (!r) throw new InvalidGuestAddressError(op, a);
     if (r.mmap.closed) r.views.refresh(op); // throws RegionClosed under this op
     return r.getHostAddress(a - r.startAddr);
@@ -363,17 +371,21 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
     const op = "GuestMemoryMmap.getSlice";
     const a = toAddress(addr, op, "addr");
     const n = toLength(count, op, "count");
-    const r = this.#find(a);
-    if (!r) throw new InvalidGuestAddressError(op, a);
+    const p = this.#find(a);
+    if (!p) throw new InvalidGuestAddressError(op, a);
+    const r = p.region;
     if (r.mmap.closed) r.views.refresh(op); // a slice of a closed region would only fail later
-    const off = a - r.startAddr;
-    if (n > r.len - Number(off)) {
+    const off = Number(a - p.startAddr);
+    if (n > p.len - off) {
+      if (n <= r.len - p.offset - off) {
+        throw new ViewSeamError(op, "guest address", a, n, p.lastAddr + 1n, r.mmap.viewSize);
+      }
       throw new InvalidBackendAddressError(
         op,
         `[${hex(a)}, ${hex(a + BigInt(n))}) crosses the end of the region [${hex(r.startAddr)}, ${hex(r.lastAddr)}]`,
       );
     }
-    return new VolatileSlice(r.views, Number(off), n, r.bitmap, 0);
+    return new VolatileSlice(p.views, off, n, p.bitmap, p.offset);
   }
 
   /**
@@ -521,6 +533,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
     }
     this.hitViews = r.views;
     this.hitLog = r.bitmap;
+    this.hitLogBase = r.offset;
     return off;
   }
 
@@ -530,7 +543,18 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
     if (typeof addr === "number" && len !== 0) {
       const o = this.locate(addr, len, write);
       if (o >= 0) {
-        const status = copyRange(this.hitViews, o, buf, 0, len, write, this.hitLog, 0, "GuestMemoryMmap", op);
+        const status = copyRange(
+          this.hitViews,
+          o,
+          buf,
+          0,
+          len,
+          write,
+          this.hitLog,
+          this.hitLogBase,
+          "GuestMemoryMmap",
+          op,
+        );
         if (status === CopyStatus.Done) return len;
       }
     }
@@ -545,7 +569,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
       }
       const off = Number(cur - r.startAddr);
       const n = Math.min(len - done, r.len - off);
-      const status = copyRange(r.views, off, buf, done, n, write, r.bitmap, 0, "GuestMemoryMmap", op);
+      const status = copyRange(r.views, off, buf, done, n, write, r.bitmap, r.offset, "GuestMemoryMmap", op);
       if (status !== CopyStatus.Done) {
         if (done === 0) throw copyError(status, full, "guest address", cur, n);
         break;
@@ -565,23 +589,26 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
     }
     const full = `GuestMemoryMmap.${op}`;
     const a = toAddress(addr, full, "addr");
-    const r = this.#find(a);
-    if (r === undefined) throw new InvalidGuestAddressError(full, a);
-    const off = Number(a - r.startAddr);
-    if (off > r.len - size) {
+    const p = this.#find(a);
+    if (p === undefined) throw new InvalidGuestAddressError(full, a);
+    const off = Number(a - p.startAddr);
+    // Past a view seam (not the region's end) only a misaligned atomic reaches: checkAtomic says so.
+    if (off > p.len - size && p.last) {
+      const r = p.region;
       throw new InvalidBackendAddressError(
         full,
         `a ${size}-byte atomic at ${hex(a)} crosses the end of the region [${hex(r.startAddr)}, ${hex(r.lastAddr)}]`,
       );
     }
-    checkAtomic(r.views, off, size, write, full, a, "guest address");
-    this.hitViews = r.views;
-    this.hitLog = r.bitmap;
+    checkAtomic(p.views, off, size, write, full, a, "guest address");
+    this.hitViews = p.views;
+    this.hitLog = p.bitmap;
+    this.hitLogBase = p.offset;
     return off;
   }
 
-  /** Region lookup by a number below 2^53: binary search over the start addresses. */
-  #findNumber(addr: number): GuestRegionMmap | undefined {
+  /** Part lookup by a number below 2^53: binary search over the start addresses. */
+  #findNumber(addr: number): RegionPart | undefined {
     const starts = this.#starts;
     let lo = 0, hi = starts.length - 1;
     while (lo < hi) {
@@ -589,22 +616,22 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
       if (starts[mid] <= addr) lo = mid;
       else hi = mid - 1;
     }
-    const r = this.#regions[lo];
+    const r = this.#parts[lo];
     return r.numeric && addr >= r.startNumber && addr - r.startNumber < r.len ? r : undefined;
   }
 
-  /** Region lookup by any u64. */
-  #find(addr: bigint): GuestRegionMmap | undefined {
+  /** Part lookup by any u64. */
+  #find(addr: bigint): RegionPart | undefined {
     const last = this.#last;
     if (addr >= last.startAddr && addr <= last.lastAddr) return last;
-    const regions = this.#regions;
-    let lo = 0, hi = regions.length - 1;
+    const parts = this.#parts;
+    let lo = 0, hi = parts.length - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >>> 1;
-      if (regions[mid].startAddr <= addr) lo = mid;
+      if (parts[mid].startAddr <= addr) lo = mid;
       else hi = mid - 1;
     }
-    const r = regions[lo];
+    const r = parts[lo];
     if (addr < r.startAddr || addr > r.lastAddr) return undefined;
     this.#last = r;
     return r;
@@ -622,8 +649,8 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
       const off = Number(cur - r.startAddr);
       const n = Math.min(left, r.len - off);
       if (collect) {
-        if (r.mmap.closed) r.views.refresh(full);
-        slices.push(new VolatileSlice(r.views, off, n, r.bitmap, 0));
+        if (r.views.mmap.closed) r.views.refresh(full);
+        slices.push(new VolatileSlice(r.views, off, n, r.bitmap, r.offset));
       }
       left -= n;
       cur += BigInt(n);

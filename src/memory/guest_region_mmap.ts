@@ -6,7 +6,7 @@
 
 import { type AddressLike, toAddress, toLength } from "../address.ts";
 import { AtomicBitmap } from "../bitmap/atomic_bitmap.ts";
-import { GuestMemoryError, InvalidArgumentError, InvalidBackendAddressError } from "../errors.ts";
+import { GuestMemoryError, InvalidArgumentError, InvalidBackendAddressError, ViewSeamError } from "../errors.ts";
 import { hex } from "../format.ts";
 import type { FileOffset } from "../mmap/file_offset.ts";
 import { MmapRegion } from "../mmap/mmap_region.ts";
@@ -14,6 +14,7 @@ import type { MapOptions } from "../mmap/mmap_region_builder.ts";
 import { ByteAccess } from "./byte_access.ts";
 import { checkAtomic, copyError, copyRange, CopyStatus } from "./copy_range.ts";
 import type { DirtyLog } from "./dirty_log.ts";
+import { RegionPart } from "./region_part.ts";
 import { RegionViews } from "./region_views.ts";
 import { VolatileSlice } from "./volatile_slice.ts";
 
@@ -55,8 +56,15 @@ export class GuestRegionMmap extends ByteAccess implements Disposable {
   readonly startNumber: number;
   /** Whether the whole region lies below 2^53, so number addresses reach it. Library-internal. */
   readonly numeric: boolean;
-  /** The region's views. Library-internal. */
+  /** The views of the region's first part (of all of it, unless it has several). Library-internal. */
   readonly views: RegionViews;
+  /**
+   * The region split where the runtime's views end: one part, unless the region is larger than
+   * `mmap.viewSize` (Bun: 4 GiB). Library-internal.
+   */
+  readonly parts: readonly RegionPart[];
+  /** Bytes per part (all but the last). */
+  readonly #partSize: number;
 
   /**
    * Places `mmap` at `guestBase`. The region must end below 2^64 (vm-memory refuses a region
@@ -88,6 +96,13 @@ export class GuestRegionMmap extends ByteAccess implements Disposable {
     this.numeric = base + BigInt(mmap.size) <= SAFE_LIMIT;
     this.startNumber = Number(base);
     this.views = new RegionViews(mmap, op);
+    this.#partSize = mmap.viewSize;
+    const count = Math.ceil(mmap.size / mmap.viewSize);
+    const parts: RegionPart[] = [];
+    for (let i = 0; i < count; i++) {
+      parts.push(new RegionPart(this, i === 0 ? this.views : new RegionViews(mmap, op, i), i === count - 1));
+    }
+    this.parts = Object.freeze(parts);
     this.hitViews = this.views;
     this.hitLog = bitmap;
     this.hitLogBase = 0;
@@ -238,11 +253,26 @@ export class GuestRegionMmap extends ByteAccess implements Disposable {
     const n = toLength(count, op, "count");
     if (o > BigInt(this.len) || n > this.len - Number(o)) throw this.#pastEnd(op, o, n);
     this.#open(op);
-    return new VolatileSlice(this.views, Number(o), n, this.bitmap, 0);
+    const off = Number(o);
+    const p = this.partAt(off);
+    if (off - p.offset + n > p.len) {
+      throw new ViewSeamError(op, "region offset", o, n, BigInt(p.offset + p.len), this.#partSize);
+    }
+    return new VolatileSlice(p.views, off - p.offset, n, this.bitmap, p.offset);
   }
 
   /**
-   * The whole region as one slice.
+   * The part holding region offset `off` (the last part for the offset just past the end).
+   * Library-internal.
+   */
+  partAt(off: number): RegionPart {
+    const parts = this.parts;
+    return parts.length === 1 ? parts[0] : parts[Math.min(Math.floor(off / this.#partSize), parts.length - 1)];
+  }
+
+  /**
+   * The whole region as one slice. A region larger than one view (see `MmapRegion.viewSize`) throws
+   * {@link ViewSeamError}; use `getSlice` per part or copies instead.
    *
    * @example
    * ```ts
@@ -293,12 +323,29 @@ export class GuestRegionMmap extends ByteAccess implements Disposable {
     const full = `GuestRegionMmap.${op}`;
     const o = toAddress(addr, full, "offset");
     if (o >= BigInt(this.len)) throw this.#pastEnd(full, o, count);
-    return [this.getSlice(o, Math.min(count, this.len - Number(o)))];
+    const slices: VolatileSlice[] = [];
+    let off = Number(o);
+    let left = Math.min(count, this.len - off);
+    do {
+      const p = this.partAt(off);
+      const n = Math.min(left, p.offset + p.len - off);
+      slices.push(this.getSlice(off, n));
+      off += n;
+      left -= n;
+    } while (left > 0);
+    return slices;
   }
 
   /** Where a one-region range lies, for the scalar fast path (see `ByteAccess.locate`). */
   protected locate(addr: AddressLike, size: number, _write: boolean): number {
-    return typeof addr === "number" && Number.isInteger(addr) && addr >= 0 && addr <= this.len - size ? addr : -1;
+    if (!(typeof addr === "number" && Number.isInteger(addr) && addr >= 0 && addr <= this.len - size)) return -1;
+    if (this.parts.length === 1) return addr;
+    const p = this.partAt(addr);
+    const off = addr - p.offset;
+    if (off > p.len - size) return -1; // straddles a view seam: the copy path splits it
+    this.hitViews = p.views;
+    this.hitLogBase = p.offset;
+    return off;
   }
 
   /** Copies as far as the memory reaches (see `ByteAccess.transfer`). */
@@ -310,8 +357,15 @@ export class GuestRegionMmap extends ByteAccess implements Disposable {
     if (o >= BigInt(this.len)) throw this.#pastEnd(full, o, buf.length);
     const off = Number(o);
     const n = Math.min(buf.length, this.len - off);
-    const status = copyRange(this.views, off, buf, 0, n, write, this.bitmap, 0, "GuestRegionMmap", op);
-    if (status !== CopyStatus.Done) throw copyError(status, full, "region offset", o, n);
+    let done = 0;
+    while (done < n) {
+      const p = this.partAt(off + done);
+      const local = off + done - p.offset;
+      const step = Math.min(n - done, p.len - local);
+      const status = copyRange(p.views, local, buf, done, step, write, this.bitmap, p.offset, "GuestRegionMmap", op);
+      if (status !== CopyStatus.Done) throw copyError(status, full, "region offset", o, n);
+      done += step;
+    }
     return n;
   }
 
@@ -320,9 +374,13 @@ export class GuestRegionMmap extends ByteAccess implements Disposable {
     const full = `GuestRegionMmap.${op}`;
     const o = toAddress(addr, full, "offset");
     if (o > BigInt(this.len - size)) throw this.#pastEnd(full, o, size);
-    const off = Number(o);
-    checkAtomic(this.views, off, size, write, full, o, "region offset");
-    this.hitViews = this.views;
+    const p = this.partAt(Number(o));
+    // An aligned atomic never straddles a seam (views are page multiples); a misaligned one is
+    // refused by the alignment check before its length matters.
+    const off = Number(o) - p.offset;
+    checkAtomic(p.views, off, size, write, full, o, "region offset");
+    this.hitViews = p.views;
+    this.hitLogBase = p.offset;
     return off;
   }
 

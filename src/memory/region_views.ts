@@ -1,5 +1,5 @@
 /**
- * The typed views over one region's buffer that every scalar access uses.
+ * The typed views over one of a region's buffers that every scalar access uses.
  * @module
  */
 
@@ -8,8 +8,9 @@ import { PROT_READ, PROT_WRITE } from "../mmap/constants.ts";
 import { type MmapRegion, regionArrayBuffer } from "../mmap/mmap_region.ts";
 
 /**
- * Typed arrays over a whole mapping, one per element size, plus its protection as seen when they
- * were made. A naturally aligned scalar is read or written as one element of the matching array:
+ * Typed arrays over one view of a mapping (the whole mapping unless the runtime caps an
+ * ArrayBuffer below its size, see `MmapRegion.viewSize`), one per element size, plus its protection
+ * as seen when they were made. A naturally aligned scalar is read or written as one element of the matching array:
  * one machine access, never assembled byte by byte (DataView builtins outside optimised code do
  * that, and a torn u16 virtqueue index is a real bug class).
  *
@@ -44,10 +45,19 @@ export class RegionViews {
   writable = false;
   /** The mapping behind the views. */
   readonly mmap: MmapRegion;
+  /** Which of the mapping's views these are. */
+  readonly index: number;
+  /** The mapping offset of byte 0 of these views. */
+  readonly offset: number;
+  /** Bytes these views cover. */
+  readonly length: number;
 
-  /** Makes the views for a mapping. */
-  constructor(mmap: MmapRegion, op: string) {
+  /** Makes the views for view `index` of a mapping (the whole of it by default). */
+  constructor(mmap: MmapRegion, op: string, index = 0) {
     this.mmap = mmap;
+    this.index = index;
+    this.offset = index * mmap.viewSize;
+    this.length = Math.min(mmap.viewSize, mmap.size - this.offset);
     this.refresh(op);
   }
 
@@ -58,9 +68,9 @@ export class RegionViews {
   refresh(op: string): void {
     const mmap = this.mmap;
     if (mmap.closed) throw new RegionClosedError(op, `the region's mapping (${mmap.size} bytes)`);
-    const ab = regionArrayBuffer(mmap, op);
+    const ab = regionArrayBuffer(mmap, op, this.index);
     if (this.u8.buffer !== ab) {
-      const size = mmap.size;
+      const size = this.length;
       this.u8 = new Uint8Array(ab);
       this.u16 = new Uint16Array(ab, 0, Math.floor(size / 2));
       this.u32 = new Uint32Array(ab, 0, Math.floor(size / 4));

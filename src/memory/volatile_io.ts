@@ -1,20 +1,23 @@
 /**
- * I/O straight between guest memory and a file descriptor, a `Deno.FsFile` or a `Uint8Array`
+ * I/O straight between guest memory and a file descriptor, an open file object (`Deno.FsFile`, a
+ * `FileHandle`) or a `Uint8Array`
  * (vm-memory's `ReadVolatile`/`WriteVolatile` sources and sinks). For descriptors, one
  * `readv`/`writev` covers every fragment: the kernel copies, with no buffer in between.
  * @module
  */
 
 import { GuestIOError, InvalidArgumentError, PartialBufferError } from "../errors.ts";
+import type { RuntimeFile } from "../ffi/binding.ts";
 import { native } from "../ffi/native.ts";
 import { syscallError } from "../ffi/syscall_error.ts";
 import type { VolatileSlice } from "./volatile_slice.ts";
 
 /**
- * Where bytes come from or go to: a raw file descriptor of this process, an open `Deno.FsFile`
- * (its descriptor is found by device and inode), or a `Uint8Array`.
+ * Where bytes come from or go to: a raw file descriptor of this process, an open file object of the
+ * runtime (a `Deno.FsFile`, or anything with a numeric `fd` such as a `node:fs/promises`
+ * `FileHandle`; its descriptor is found by device and inode), or a `Uint8Array`.
  */
-export type VolatileIo = number | Deno.FsFile | Uint8Array;
+export type VolatileIo = number | RuntimeFile | Uint8Array;
 
 const ACCESS_READ = 1, ACCESS_WRITE = 2;
 
@@ -27,17 +30,17 @@ function resolve(io: VolatileIo, access: number, op: string): number | Uint8Arra
     }
     return io;
   }
-  if (io instanceof Deno.FsFile) {
-    const info = io.statSync();
-    if (info.dev === null || info.ino === null) {
-      throw new InvalidArgumentError(op, "file", "Deno.FsFile", "has no device/inode on this platform");
-    }
-    const fd = native().findFd(BigInt(info.dev), BigInt(info.ino), access);
+  const n = native();
+  const kind = n.fileKind(io);
+  if (kind !== undefined) {
+    const id = n.statFile(io);
+    if (!id.ok) throw new InvalidArgumentError(op, "file", kind, id.reason);
+    const fd = n.findFd(id.dev, id.ino, access);
     if (fd < 0) {
       throw new InvalidArgumentError(
         op,
         "file",
-        "Deno.FsFile",
+        kind,
         `is not open for ${access === ACCESS_READ ? "reading" : "writing"}`,
       );
     }

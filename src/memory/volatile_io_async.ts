@@ -218,7 +218,7 @@ function pinAll(fragments: readonly IoFragment[], write: boolean, op: string): D
 function viewOf(f: IoFragment, skip: number, write: boolean, op: string): Uint8Array {
   const host = f.slice.ioAddress(write, op); // refreshes stale views; throws if closed or refused
   const views = f.views;
-  const base = Number(host - views.mmap.hostAddress) + skip;
+  const base = Number(host - views.mmap.hostAddress) - views.offset + skip;
   const end = base + f.slice.len - skip;
   return write || views.writable ? new Uint8Array(views.u8.buffer, base, end - base) : views.u8.slice(base, end);
 }

@@ -5,7 +5,7 @@
 
 import { type AddressLike, toAddress, toLength } from "../address.ts";
 import { InvalidArgumentError, OutOfBoundsError } from "../errors.ts";
-import type { RawPointer } from "../ffi/binding.ts";
+import type { RawPointer, RawPointerView } from "../ffi/binding.ts";
 import { native } from "../ffi/native.ts";
 import { ByteAccess } from "./byte_access.ts";
 import { checkAtomic, copyError, copyRange, CopyStatus } from "./copy_range.ts";
@@ -71,7 +71,8 @@ export class VolatileSlice extends ByteAccess {
 
   /** Host address of the first byte (throws `RegionClosedError` once the region is closed). */
   get hostAddress(): bigint {
-    return this.#views.mmap.hostAddress + BigInt(this.#base);
+    const v = this.#views;
+    return v.mmap.hostAddress + BigInt(v.offset + this.#base);
   }
 
   /** The dirty log writes are reported to, if any. */
@@ -100,8 +101,9 @@ export class VolatileSlice extends ByteAccess {
   }
 
   /**
-   * A Deno `UnsafePointerView` of the first byte (read-only access for native interop; for speed
-   * use the slice's own accessors).
+   * Typed reads at the first byte through the runtime's pointer reads (a `Deno.UnsafePointerView`
+   * on Deno, `bun:ffi`'s `read.*` on Bun): for native interop; for speed use the slice's own
+   * accessors.
    *
    * @example
    * ```ts
@@ -110,10 +112,11 @@ export class VolatileSlice extends ByteAccess {
    * console.log(mem.getSlice(0, 4).view.getUint32()); // 0
    * ```
    */
-  get view(): Deno.UnsafePointerView {
-    const p = this.pointer;
-    if (p === null) throw new InvalidArgumentError("VolatileSlice.view", "pointer", null, "is null");
-    return new Deno.UnsafePointerView(p);
+  get view(): RawPointerView {
+    this.#checkGuard("view");
+    const addr = this.hostAddress;
+    if (addr === 0n) throw new InvalidArgumentError("VolatileSlice.view", "pointer", null, "is null");
+    return native().pointerView(addr);
   }
 
   /**

@@ -5,16 +5,18 @@
 
 import { toAddress } from "../address.ts";
 import { InvalidArgumentError } from "../errors.ts";
+import type { RuntimeFile } from "../ffi/binding.ts";
+import { native } from "../ffi/native.ts";
 import { hex } from "../format.ts";
 
 /** Where a {@link FileOffset}'s file comes from. */
 export type FileSource =
   | { readonly kind: "path"; readonly path: string }
-  | { readonly kind: "file"; readonly file: Deno.FsFile }
+  | { readonly kind: "file"; readonly file: RuntimeFile; readonly name: string }
   | { readonly kind: "fd"; readonly fd: number };
 
 /**
- * A file (by path, as an open `Deno.FsFile`, or as a raw descriptor such as a memfd) plus the byte
+ * A file (by path, as an open file object, or as a raw descriptor such as a memfd) plus the byte
  * offset in it where a mapping starts. The offset must be a multiple of the page size.
  *
  * @example
@@ -63,8 +65,9 @@ export class FileOffset {
   }
 
   /**
-   * An open `Deno.FsFile`. Its descriptor is found by device and inode when the region is built,
-   * so the file must stay open until then.
+   * An open file object: a `Deno.FsFile`, or anything with a numeric `fd` (a `node:fs/promises`
+   * `FileHandle`, on Deno or Bun). Its descriptor is found by device and inode when the region is
+   * built, so the file must stay open until then.
    *
    * @example
    * ```ts
@@ -74,10 +77,13 @@ export class FileOffset {
    * console.log(fo.source.kind); // "file"
    * ```
    */
-  static fromFile(file: Deno.FsFile, start: number | bigint = 0): FileOffset {
+  static fromFile(file: RuntimeFile, start: number | bigint = 0): FileOffset {
     const op = "FileOffset.fromFile";
-    if (!(file instanceof Deno.FsFile)) throw new InvalidArgumentError(op, "file", file, "must be a Deno.FsFile");
-    return new FileOffset({ kind: "file", file }, toAddress(start, op, "start"));
+    const name = native().fileKind(file);
+    if (name === undefined) {
+      throw new InvalidArgumentError(op, "file", file, "must be a Deno.FsFile or an open file handle with an fd");
+    }
+    return new FileOffset({ kind: "file", file, name }, toAddress(start, op, "start"));
   }
 
   /**
@@ -110,7 +116,7 @@ export class FileOffset {
    */
   toString(): string {
     const s = this.source;
-    const what = s.kind === "path" ? s.path : s.kind === "fd" ? `fd ${s.fd}` : "Deno.FsFile";
+    const what = s.kind === "path" ? s.path : s.kind === "fd" ? `fd ${s.fd}` : s.name;
     return `${what}@${hex(this.start)}`;
   }
 }

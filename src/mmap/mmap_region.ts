@@ -11,6 +11,7 @@ import {
   OutOfBoundsError,
   ReadOnlyError,
   RegionClosedError,
+  ViewSeamError,
 } from "../errors.ts";
 import type { RawPointer } from "../ffi/binding.ts";
 import { native } from "../ffi/native.ts";
@@ -44,7 +45,7 @@ export interface RegionInit {
 }
 
 let construct: (init: RegionInit) => MmapRegion;
-let bufferOf: (region: MmapRegion, op: string) => ArrayBuffer;
+let bufferOf: (region: MmapRegion, op: string, index: number) => ArrayBuffer;
 let pinOf: (region: MmapRegion, op: string) => Disposable;
 
 /**
@@ -60,16 +61,17 @@ export function createRegion(init: RegionInit): MmapRegion {
 }
 
 /**
- * The region's one ArrayBuffer over its whole mapping, for the layers above (never handed to users).
- * Throws {@link RegionClosedError} after `close()`.
+ * The region's ArrayBuffer number `index` (covering region offsets from `index * viewSize`, see
+ * {@link MmapRegion.viewSize}), for the layers above (never handed to users). Throws
+ * {@link RegionClosedError} after `close()`.
  *
  * @example
  * ```ts ignore
  * const dv = new DataView(regionArrayBuffer(region, "GuestRegionMmap.create"));
  * ```
  */
-export function regionArrayBuffer(region: MmapRegion, op: string): ArrayBuffer {
-  return bufferOf(region, op);
+export function regionArrayBuffer(region: MmapRegion, op: string, index = 0): ArrayBuffer {
+  return bufferOf(region, op, index);
 }
 
 /**
@@ -94,11 +96,13 @@ export function pinRegion(region: MmapRegion, op: string): Disposable {
  * A mapping of host memory: anonymous, file-backed, memfd-backed, or a borrowed raw pointer. It is
  * the equivalent of vm-memory's `MmapRegion`.
  *
- * All access goes through one ArrayBuffer over the mapping. `close()` (or `using`) detaches that
- * buffer before unmapping, so every view handed out earlier throws a `TypeError` afterwards instead
- * of crashing the process. If user code transferred the buffer away, the range is quarantined
- * (replaced by scrap zero pages) rather than unmapped. Protection is enforced before memory is
- * touched: writes to a read-only region throw {@link ReadOnlyError}.
+ * All access goes through one ArrayBuffer over the mapping (several where the runtime caps a buffer
+ * below the region's size: 4 GiB on Bun; see {@link MmapRegion.viewSize}). `close()` (or `using`)
+ * detaches them before unmapping, so every view handed out earlier throws a `TypeError` afterwards
+ * instead of crashing the process. If user code transferred a buffer away, the range is quarantined
+ * (replaced by scrap zero pages) rather than unmapped; where the runtime reports a buffer's
+ * collection (Bun), the quarantined range is unmapped once that buffer is garbage. Protection is
+ * enforced before memory is touched: writes to a read-only region throw {@link ReadOnlyError}.
  *
  * @example
  * ```ts
@@ -122,7 +126,12 @@ export class MmapRegion implements Disposable {
   #memfd: number;
   readonly #guardBefore: number;
   readonly #guardAfter: number;
-  #buffer: ArrayBuffer | undefined;
+  /** Bytes per view: the whole region, or the runtime's largest ArrayBuffer. */
+  readonly #viewSize: number;
+  /** One buffer per view, made on first use. */
+  readonly #buffers: (ArrayBuffer | undefined)[];
+  /** The native hold of an owned mapping on runtimes whose buffers report their release, else 0n. */
+  #hold = 0n;
   #closed = false;
   #quarantined = false;
   /** Set once user code was seen to have transferred a buffer of this region away. */
@@ -134,7 +143,7 @@ export class MmapRegion implements Disposable {
 
   static {
     construct = (init) => new MmapRegion(init);
-    bufferOf = (region, op) => region.#arrayBuffer(op);
+    bufferOf = (region, op, index) => region.#arrayBuffer(op, index);
     pinOf = (region, op) => region.#pin(op);
   }
 
@@ -150,6 +159,15 @@ export class MmapRegion implements Disposable {
     this.#memfd = init.memfd;
     this.#guardBefore = init.guardBefore;
     this.#guardAfter = init.guardAfter;
+    const n = native();
+    this.#viewSize = Math.min(init.size, n.maxViewBytes);
+    this.#buffers = new Array(Math.ceil(init.size / this.#viewSize)).fill(undefined);
+    if (init.owned && n.collectsViews) {
+      this.#hold = n.holdMapping(
+        init.addr - BigInt(init.guardBefore),
+        BigInt(init.guardBefore + init.size + init.guardAfter),
+      );
+    }
   }
 
   /**
@@ -238,6 +256,22 @@ export class MmapRegion implements Disposable {
   /** Usable size in bytes. */
   get size(): number {
     return this.#size;
+  }
+
+  /**
+   * Bytes one zero-copy view can cover: the whole region, unless the runtime caps an ArrayBuffer
+   * below that (Bun: 4 GiB). Views then begin at multiples of this size, and a `bytes()`,
+   * `dataView()` or slice may not straddle such a seam ({@link ViewSeamError}); copies may.
+   *
+   * @example
+   * ```ts
+   * import { MmapRegion } from "../../mod.ts";
+   * using r = MmapRegion.anonymous(4096);
+   * console.log(r.viewSize); // 4096
+   * ```
+   */
+  get viewSize(): number {
+    return this.#viewSize;
   }
 
   /** Host virtual address of the first usable byte. */
@@ -355,7 +389,8 @@ export class MmapRegion implements Disposable {
     const off = this.#checkRange(op, offset, length);
     const len = length ?? this.#size - off;
     this.#requireProt(op, off, len, PROT_READ | PROT_WRITE);
-    return new Uint8Array(this.#arrayBuffer(op), off, len);
+    const i = this.#viewIndex(op, off, len);
+    return new Uint8Array(this.#arrayBuffer(op, i), off - i * this.#viewSize, len);
   }
 
   /**
@@ -373,7 +408,8 @@ export class MmapRegion implements Disposable {
     const off = this.#checkRange(op, offset, length);
     const len = length ?? this.#size - off;
     this.#requireProt(op, off, len, PROT_READ | PROT_WRITE);
-    return new DataView(this.#arrayBuffer(op), off, len);
+    const i = this.#viewIndex(op, off, len);
+    return new DataView(this.#arrayBuffer(op, i), off - i * this.#viewSize, len);
   }
 
   /**
@@ -392,7 +428,8 @@ export class MmapRegion implements Disposable {
     const off = this.#checkRange(op, offset, length);
     const len = length ?? this.#size - off;
     this.#requireProt(op, off, len, PROT_READ);
-    return new Uint8Array(this.#arrayBuffer(op), off, len);
+    const i = this.#viewIndex(op, off, len);
+    return new Uint8Array(this.#arrayBuffer(op, i), off - i * this.#viewSize, len);
   }
 
   /**
@@ -413,7 +450,7 @@ export class MmapRegion implements Disposable {
     const off = this.#checkRange(op, offset, dst.length);
     const len = dst.length;
     this.#requireProt(op, off, len, PROT_READ);
-    dst.set(new Uint8Array(this.#arrayBuffer(op), off, len));
+    this.#copy(op, dst, off, false);
   }
 
   /**
@@ -433,7 +470,7 @@ export class MmapRegion implements Disposable {
     const off = this.#checkRange(op, offset, src.length);
     const len = src.length;
     this.#requireProt(op, off, len, PROT_WRITE);
-    new Uint8Array(this.#arrayBuffer(op), off, len).set(src);
+    this.#copy(op, src, off, true);
   }
 
   /**
@@ -471,12 +508,22 @@ export class MmapRegion implements Disposable {
     const op = "MmapRegion.protect";
     this.#checkOpen(op);
     if (
-      typeof prot !== "number" || !Number.isInteger(prot) || prot < 0 ||
+      typeof prot !== "number" || !Number.isInteger(prot) || prot < 0 || prot > 7 || // `&` would wrap 2^32
       (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) !== 0
     ) {
       throw new InvalidArgumentError(op, "prot", prot, "must be a combination of PROT_READ, PROT_WRITE, PROT_EXEC");
     }
     const removed = this.#prot & ~prot;
+    if (removed !== 0 && !this.#owned) {
+      // Other objects may view the same borrowed memory (its owner, other borrowers, fromShared
+      // copies in workers) and would fault on the reduced protection: only the owner may reduce it.
+      throw new InvalidArgumentError(
+        op,
+        "prot",
+        protToString(prot),
+        `removes access from borrowed ${this.#describe()}; reduce the protection through the memory's owner`,
+      );
+    }
     if (removed !== 0 && this.#pins > 0) {
       // The kernel (or a runtime's own copy, as for TLS) may still touch the memory with the old rights.
       throw new InvalidArgumentError(
@@ -489,8 +536,7 @@ export class MmapRegion implements Disposable {
     if (removed !== 0) {
       this.#noteEscape();
       if (this.#escaped) throw new BufferEscapedError(op, this.#describe());
-      this.#buffer?.transfer(0);
-      this.#buffer = undefined;
+      this.#detachAll();
     }
     const rc = native().protect(this.#addr, BigInt(this.#size), prot);
     if (rc !== 0) {
@@ -519,8 +565,7 @@ export class MmapRegion implements Disposable {
     this.#closed = true;
     this.#noteEscape();
     const escaped = this.#escaped;
-    this.#buffer?.transfer(0);
-    this.#buffer = undefined;
+    this.#detachAll();
     let failure: Error | undefined;
     if (this.#pins > 0) this.#unmapPending = true;
     else failure = this.#unmap();
@@ -550,6 +595,12 @@ export class MmapRegion implements Disposable {
       } else {
         const rc = n.unmap(base, total);
         if (rc !== 0) failure = syscallError("MmapRegion.close", "munmap", rc, { addr: base, length: total });
+      }
+      if (this.#hold !== 0n) {
+        // An escaped buffer still reaches the quarantined range: it is unmapped when that buffer is
+        // collected. Otherwise the range is gone already and the hold only counts down.
+        n.releaseMapping(this.#hold, this.#quarantined);
+        this.#hold = 0n;
       }
     }
     if (this.#memfd >= 0) {
@@ -604,22 +655,64 @@ export class MmapRegion implements Disposable {
     if (this.#closed) throw new RegionClosedError(op, `region at ${this.#describe()}`);
   }
 
-  #arrayBuffer(op: string): ArrayBuffer {
+  #arrayBuffer(op: string, index: number): ArrayBuffer {
     this.#checkOpen(op);
-    const buffer = this.#buffer;
+    const buffer = this.#buffers[index];
     if (buffer !== undefined && !buffer.detached) return buffer;
     this.#noteEscape();
-    return this.#buffer = native().arrayBuffer(this.#addr, this.#size);
+    const start = index * this.#viewSize;
+    const length = Math.min(this.#viewSize, this.#size - start);
+    return this.#buffers[index] = native().arrayBuffer(this.#addr + BigInt(start), length, this.#hold);
   }
 
   /**
-   * The library only detaches its buffer right before forgetting it, so a detached buffer still
+   * The library only detaches its buffers right before forgetting them, so a detached buffer still
    * held here was transferred away by user code and may alias the mapping from elsewhere.
    */
   #noteEscape(): void {
-    if (this.#buffer?.detached) {
-      this.#escaped = true;
-      this.#buffer = undefined;
+    const buffers = this.#buffers;
+    for (let i = 0; i < buffers.length; i++) {
+      if (buffers[i]?.detached) {
+        this.#escaped = true;
+        buffers[i] = undefined;
+      }
+    }
+  }
+
+  /** Detaches and forgets every buffer (none of them escaped: the caller checked). */
+  #detachAll(): void {
+    const buffers = this.#buffers;
+    for (let i = 0; i < buffers.length; i++) {
+      buffers[i]?.transfer(0);
+      buffers[i] = undefined;
+    }
+  }
+
+  /**
+   * The view holding `[off, off + len)` (the last one for an empty range at the end), or a
+   * {@link ViewSeamError} if the range straddles two.
+   */
+  #viewIndex(op: string, off: number, len: number): number {
+    const size = this.#viewSize;
+    const i = Math.min(Math.floor(off / size), this.#buffers.length - 1);
+    const seam = (i + 1) * size;
+    if (off + len > seam) throw new ViewSeamError(op, "region offset", BigInt(off), len, BigInt(seam), size);
+    return i;
+  }
+
+  /** Copies between `buf` and `[off, off + buf.length)` (checked), view by view. */
+  #copy(op: string, buf: Uint8Array, off: number, write: boolean): void {
+    const size = this.#viewSize;
+    let done = 0;
+    while (done < buf.length) {
+      const at = off + done;
+      const i = Math.floor(at / size);
+      const local = at - i * size;
+      const n = Math.min(buf.length - done, size - local);
+      const view = new Uint8Array(this.#arrayBuffer(op, i), local, n);
+      if (write) view.set(done === 0 && n === buf.length ? buf : buf.subarray(done, done + n));
+      else buf.set(view, done);
+      done += n;
     }
   }
 

@@ -394,26 +394,14 @@ function openFile(op: string, fo: FileOffset, size: number, needWrite: boolean):
     if (fd < 0) throw syscallError(op, "open", fd, { path: src.path, mode: needWrite ? "O_RDWR" : "O_RDONLY" });
     owned = true;
   } else if (src.kind === "file") {
-    let info: Deno.FileInfo;
-    try {
-      info = src.file.statSync();
-    } catch (cause) {
-      throw new InvalidArgumentError(
-        op,
-        "fileOffset.file",
-        "Deno.FsFile",
-        `cannot be used: ${(cause as Error).message}`,
-      );
-    }
-    if (info.dev === null || info.ino === null) {
-      throw new InvalidArgumentError(op, "fileOffset.file", "Deno.FsFile", "has no device/inode on this platform");
-    }
-    fd = n.findFd(BigInt(info.dev), BigInt(info.ino), needWrite ? 3 : 1);
+    const id = n.statFile(src.file);
+    if (!id.ok) throw new InvalidArgumentError(op, "fileOffset.file", src.name, id.reason);
+    fd = n.findFd(id.dev, id.ino, needWrite ? 3 : 1);
     if (fd < 0) {
       throw new InvalidArgumentError(
         op,
         "fileOffset.file",
-        "Deno.FsFile",
+        src.name,
         needWrite ? "was not opened read-write, which a shared writable mapping needs" : "has no open descriptor",
       );
     }
