@@ -850,7 +850,15 @@ export class BitmapSlice implements Bitmap {
    * @throws {InvalidArgumentError} if `offset` is not a non-negative safe integer.
    */
   constructor(bitmap: Bitmap, offset: number) {
-    toIndex(offset, "BitmapSlice.constructor", "offset");
+    const op = "BitmapSlice.constructor";
+    if (
+      bitmap === null || typeof bitmap !== "object" || typeof bitmap.markDirty !== "function" ||
+      typeof bitmap.dirtyAt !== "function"
+    ) {
+      // Checked here: a wrong bitmap would only fail at the first write, far from the cause.
+      throw new InvalidArgumentError(op, "bitmap", bitmap, "must be a Bitmap (markDirty and dirtyAt)");
+    }
+    toIndex(offset, op, "offset");
     this.#bitmap = bitmap;
     this.#offset = offset;
   }
@@ -897,10 +905,21 @@ export class BitmapSlice implements Bitmap {
    *   offset in the bitmap is not one.
    */
   markDirty(offset: number, len: number): void {
-    // A negative offset must not be absorbed by the base (NaN fails `>= 0` too); anything else
-    // wrong (a fraction, a bad len, a sum past 2^53) is caught by the bitmap.
-    if (typeof offset === "number" && offset >= 0) this.#bitmap.markDirty(this.#offset + offset, len);
-    else toIndex(offset, "BitmapSlice.markDirty", "offset");
+    // A negative offset must not be absorbed by the base; anything wrong is reported under this
+    // slice's op, not the bitmap's.
+    if (Number.isSafeInteger(offset) && offset >= 0 && Number.isSafeInteger(len) && len >= 0) {
+      const at = this.#offset + offset;
+      if (Number.isSafeInteger(at + len)) return this.#bitmap.markDirty(at, len);
+    }
+    const op = "BitmapSlice.markDirty";
+    toIndex(offset, op, "offset");
+    toIndex(len, op, "len");
+    throw new InvalidArgumentError(
+      op,
+      "offset",
+      offset,
+      `puts the range at ${this.#offset} + ${offset} + ${len}, past 2^53 - 1`,
+    );
   }
 
   /**
@@ -916,8 +935,18 @@ export class BitmapSlice implements Bitmap {
    * @throws {InvalidArgumentError} if `offset` is not a non-negative safe integer.
    */
   dirtyAt(offset: number): boolean {
-    toIndex(offset, "BitmapSlice.dirtyAt", "offset");
-    return this.#bitmap.dirtyAt(this.#offset + offset);
+    const op = "BitmapSlice.dirtyAt";
+    toIndex(offset, op, "offset");
+    const at = this.#offset + offset;
+    if (!Number.isSafeInteger(at)) {
+      throw new InvalidArgumentError(
+        op,
+        "offset",
+        offset,
+        `puts the byte at ${this.#offset} + ${offset}, past 2^53 - 1`,
+      );
+    }
+    return this.#bitmap.dirtyAt(at);
   }
 
   /**

@@ -99,6 +99,34 @@ function firstFailure(r: IotlbLookup & { ok: false }): IovaRange {
   return a.base <= b.base ? a : b;
 }
 
+/**
+ * Validates a translation request under the caller's op (the IOTLB would name its own lookup):
+ * a u64 `iova`, a non-zero length that does not run past 2^64, and a permission.
+ */
+function checkRequest(op: string, iova: unknown, len: unknown, access: unknown): void {
+  if (
+    typeof iova !== "number" || typeof len !== "number" || !(iova >= 0 && len > 0 && iova + len <= 2 ** 53) ||
+    !Number.isInteger(iova) || !Number.isInteger(len)
+  ) {
+    const a = toAddress(iova, op, "iova");
+    const n = toLength(len, op, "len", false);
+    if (a + BigInt(n) > 1n << 64n) {
+      throw new InvalidArgumentError(op, "len", len, `${hex(n)} from iova ${hex(a)} runs past 2^64`);
+    }
+  }
+  toPermission(access, op, "access");
+}
+
+/** A miss handler threw or rejected: the IOMMU cannot work, and the request range says where. */
+function handlerFailed(op: string, iova: AddressLike, len: number, e: unknown): IommuMisconfiguredError {
+  const why = e instanceof Error ? e.message : String(e);
+  return new IommuMisconfiguredError(
+    op,
+    `the miss handler failed for ${hex(toAddress(iova, op, "iova"))}+${hex(len)}: ${why}`,
+    { cause: e },
+  );
+}
+
 function describe(r: IotlbLookup & { ok: false }, access: Permission): string {
   const parts: string[] = [];
   if (r.misses.length > 0) parts.push(`unmapped ${r.misses.map((m) => `${hex(m.base)}+${hex(m.length)}`).join(", ")}`);
@@ -143,6 +171,14 @@ export class IotlbIommu implements Iommu {
   constructor(iotlb: Iotlb = new Iotlb(), options: IotlbIommuOptions = {}) {
     const op = "IotlbIommu";
     if (!(iotlb instanceof Iotlb)) throw new InvalidArgumentError(op, "iotlb", iotlb, "must be an Iotlb");
+    if (options === null || typeof options !== "object") {
+      throw new InvalidArgumentError(op, "options", options, "must be an object");
+    }
+    for (const name of ["missHandler", "asyncMissHandler"] as const) {
+      // Checked here: a handler of the wrong type would only fail at the first miss, far from the cause.
+      const h = options[name];
+      if (h !== undefined && typeof h !== "function") throw new InvalidArgumentError(op, name, h, "must be a function");
+    }
     this.iotlb = iotlb;
     this.#missHandler = options.missHandler;
     this.#asyncMissHandler = options.asyncMissHandler;
@@ -191,10 +227,16 @@ export class IotlbIommu implements Iommu {
    */
   translate(iova: AddressLike, len: number, access: Permission): IovaRange[] {
     const op = "IotlbIommu.translate";
+    checkRequest(op, iova, len, access);
     let r = this.iotlb.lookup(iova, len, access);
     for (let attempt = 0; !r.ok && this.#missHandler !== undefined && attempt < this.#maxRetries; attempt++) {
       this.#counters.syncFaults++;
-      this.#missHandler(this.#fault(iova, len, access, r, op));
+      try {
+        this.#missHandler(this.#fault(iova, len, access, r, op));
+      } catch (e) {
+        if (e instanceof CannotResolveError) throw e;
+        throw handlerFailed(op, iova, len, e);
+      }
       r = this.iotlb.lookup(iova, len, access);
     }
     if (r.ok) return r.ranges;
@@ -220,6 +262,7 @@ export class IotlbIommu implements Iommu {
    */
   async translateAsync(iova: AddressLike, len: number, access: Permission): Promise<IovaRange[]> {
     const op = "IotlbIommu.translateAsync";
+    checkRequest(op, iova, len, access);
     let r = this.iotlb.lookup(iova, len, access);
     if (r.ok) return r.ranges;
     const handler = this.#asyncMissHandler;
@@ -294,9 +337,7 @@ export class IotlbIommu implements Iommu {
       await Promise.race([p, timeout]);
     } catch (e) {
       if (e instanceof CannotResolveError) throw e;
-      throw new IommuMisconfiguredError(op, `the miss handler failed: ${e instanceof Error ? e.message : e}`, {
-        cause: e,
-      });
+      throw handlerFailed(op, iova, len, e);
     } finally {
       clearTimeout(timer);
     }

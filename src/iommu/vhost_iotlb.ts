@@ -14,7 +14,7 @@ import { InvalidArgumentError, type IovaRange } from "../errors.ts";
 import { hex } from "../format.ts";
 import type { AsyncMissHandler } from "./iommu.ts";
 import type { Iotlb } from "./iotlb.ts";
-import type { Permission } from "./permissions.ts";
+import { type Permission, toPermission } from "./permissions.ts";
 
 /** Message types of `struct vhost_iotlb_msg` (Linux `VHOST_IOTLB_*`). */
 export const VhostIotlbType = {
@@ -280,14 +280,31 @@ export class VhostIotlbChannel {
    */
   apply(msg: VhostIotlbMsg): void {
     const op = "VhostIotlbChannel.apply";
-    if (msg.size === 0n || msg.size > BigInt(Number.MAX_SAFE_INTEGER)) {
-      throw new InvalidArgumentError(op, "size", msg.size, `must be 1 to 2^53 - 1 (message at ${hex(msg.iova)})`);
+    // Checked here, so that a bad message is reported as this call's, not as the IOTLB's.
+    if (msg === null || typeof msg !== "object") throw new InvalidArgumentError(op, "msg", msg, "must be an object");
+    const iova = toAddress(msg.iova, op, "iova");
+    const size = toAddress(msg.size, op, "size");
+    if (size === 0n || size > BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new InvalidArgumentError(op, "size", msg.size, `must be 1 to 2^53 - 1 (message at ${hex(iova)})`);
     }
-    const len = Number(msg.size);
+    const len = Number(size);
+    if (iova + size > 1n << 64n) {
+      throw new InvalidArgumentError(op, "size", msg.size, `${hex(size)} from iova ${hex(iova)} runs past 2^64`);
+    }
     if (msg.type === VhostIotlbType.Update) {
-      this.#iotlb.setMapping(msg.iova, this.#toTarget(msg.uaddr), len, msg.perm);
+      const perm = toPermission(msg.perm, op, "perm");
+      const target = toAddress(this.#toTarget(toAddress(msg.uaddr, op, "uaddr")), op, "target");
+      if (target + size > 1n << 64n) {
+        throw new InvalidArgumentError(
+          op,
+          "uaddr",
+          msg.uaddr,
+          `maps to ${hex(target)}, and ${hex(size)} from there runs past 2^64`,
+        );
+      }
+      this.#iotlb.setMapping(iova, target, len, perm);
     } else if (msg.type === VhostIotlbType.Invalidate) {
-      this.#iotlb.invalidate(msg.iova, len);
+      this.#iotlb.invalidate(iova, len);
     } else {
       throw new InvalidArgumentError(op, "type", msg.type, "must be Update (2) or Invalidate (3) from a front-end");
     }

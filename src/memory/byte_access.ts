@@ -588,22 +588,27 @@ export abstract class ByteAccess {
 
   /** Atomic u8 load. @example `mem.loadU8(0x1000)` */
   loadU8(addr: AddressLike): number {
-    return Atomics.load(this.hitViews.u8, this.atomicTarget(addr, 1, false, "loadU8"));
+    // atomicTarget first: it decides which region's views hitViews holds.
+    const o = this.atomicTarget(addr, 1, false, "loadU8");
+    return Atomics.load(this.hitViews.u8, o);
   }
 
   /** Atomic u16 load. @example `mem.loadU16(0x1000)` */
   loadU16(addr: AddressLike): number {
-    return Atomics.load(this.hitViews.u16, this.atomicTarget(addr, 2, false, "loadU16") / 2);
+    const o = this.atomicTarget(addr, 2, false, "loadU16");
+    return Atomics.load(this.hitViews.u16, o / 2);
   }
 
   /** Atomic u32 load. @example `mem.loadU32(0x1000)` */
   loadU32(addr: AddressLike): number {
-    return Atomics.load(this.hitViews.u32, this.atomicTarget(addr, 4, false, "loadU32") / 4);
+    const o = this.atomicTarget(addr, 4, false, "loadU32");
+    return Atomics.load(this.hitViews.u32, o / 4);
   }
 
   /** Atomic u64 load. @example `mem.loadU64(0x1000)` */
   loadU64(addr: AddressLike): bigint {
-    return Atomics.load(this.hitViews.u64, this.atomicTarget(addr, 8, false, "loadU64") / 8);
+    const o = this.atomicTarget(addr, 8, false, "loadU64");
+    return Atomics.load(this.hitViews.u64, o / 8);
   }
 
   /** Atomic u8 store. @example `mem.storeU8(0x1000, 1)` */

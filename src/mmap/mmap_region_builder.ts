@@ -56,7 +56,20 @@ export interface MapOptions {
 
 const HUGE_BYTES: Readonly<Record<HugePageSize, number>> = { "2M": 2 ** 21, "1G": 2 ** 30 };
 const HUGE_FLAGS: Readonly<Record<HugePageSize, number>> = { "2M": MAP_HUGE_2MB, "1G": MAP_HUGE_1GB };
-const S_IFMT = 0o170000n, S_IFREG = 0o100000n;
+const S_IFMT = 0o170000n, S_IFREG = 0o100000n, S_IFCHR = 0o020000n;
+
+let devZero: FileIdentity | null | undefined;
+
+/** The identity of `/dev/zero` (null if it cannot be opened), looked up once. */
+function devZeroIdentity(): FileIdentity | null {
+  if (devZero !== undefined) return devZero;
+  const n = native();
+  const fd = n.open(new TextEncoder().encode("/dev/zero\0"), false);
+  const st = new BigUint64Array(5);
+  devZero = fd >= 0 && n.fstat(fd, st) === 0 ? { dev: st[0], ino: st[1] } : null;
+  if (fd >= 0) n.close(fd);
+  return devZero;
+}
 
 /**
  * Builds an {@link MmapRegion} step by step (vm-memory's `MmapRegionBuilder`). Every argument is
@@ -107,7 +120,7 @@ export class MmapRegionBuilder {
   /** Sets the `PROT_*` bits (default `PROT_READ | PROT_WRITE`). */
   withMmapProt(prot: number): this {
     if (
-      typeof prot !== "number" || !Number.isInteger(prot) || prot < 0 ||
+      typeof prot !== "number" || !Number.isInteger(prot) || prot < 0 || prot > 7 || // `&` would wrap 2^32
       (prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) !== 0
     ) {
       throw new InvalidArgumentError(
@@ -132,6 +145,9 @@ export class MmapRegionBuilder {
 
   /** Maps a file from the given offset instead of anonymous memory. */
   withFileOffset(fileOffset: FileOffset): this {
+    if (!(fileOffset instanceof FileOffset)) {
+      throw new InvalidArgumentError(this.#op, "fileOffset", fileOffset, "must be a FileOffset");
+    }
     this.#fileOffset = fileOffset;
     return this;
   }
@@ -423,6 +439,13 @@ function openFile(op: string, fo: FileOffset, size: number, needWrite: boolean):
       fo.toString(),
       "is not open read-write, which a shared writable mapping needs",
     );
+  }
+  const zero = (mode & S_IFMT) === S_IFCHR && fo.start !== 0n ? devZeroIdentity() : null;
+  if (zero !== null && zero.dev === dev && zero.ino === ino) {
+    // A shared mapping of /dev/zero is a new shared memory object of exactly the mapping's size,
+    // indexed from the file offset: any offset but 0 makes every page fault with SIGBUS.
+    if (owned) n.close(fd);
+    throw new InvalidArgumentError(op, "fileOffset.start", fo.start, "must be 0 for a mapping of /dev/zero");
   }
   if ((mode & S_IFMT) === S_IFREG && fo.start + BigInt(size) > fileSize) {
     if (owned) n.close(fd);
