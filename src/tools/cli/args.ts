@@ -86,7 +86,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   const add = (spec: OptionSpec, value: string, shown: string) => {
     const list = options.get(spec.name);
     if (list !== undefined && !spec.repeat) {
-      throw new InvalidArgumentError(op, shown, value, `option ${shown} was given more than once`);
+      throw new InvalidArgumentError(op, shown, value, "was given more than once");
     }
     options.set(spec.name, [...(list ?? []), value]);
   };
@@ -110,22 +110,22 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       spec = BY_LONG.get(name);
       shown = `--${name}`;
     } else {
-      if (word.length !== 2) throw new InvalidArgumentError(op, word, word, `unknown option ${word}`);
+      if (word.length !== 2) throw new InvalidArgumentError(op, word, word, "is not an option (see gmem --help)");
       spec = BY_SHORT.get(word[1]);
       shown = word;
     }
     if (spec === undefined) {
-      throw new InvalidArgumentError(op, shown, word, `unknown option ${shown} (see gmem --help)`);
+      throw new InvalidArgumentError(op, shown, word, "is not an option (see gmem --help)");
     }
     if (spec.value === undefined) {
-      if (inline !== undefined) throw new InvalidArgumentError(op, shown, word, `option ${shown} takes no value`);
+      if (inline !== undefined) throw new InvalidArgumentError(op, shown, word, "takes no value");
       add(spec, "", shown);
       continue;
     }
     let value = inline;
     if (value === undefined) {
       if (i + 1 >= argv.length) {
-        throw new InvalidArgumentError(op, shown, undefined, `option ${shown} needs a value (${spec.value})`);
+        throw new InvalidArgumentError(op, shown, undefined, `needs a value (${spec.value})`);
       }
       value = argv[++i];
     }

@@ -9,6 +9,7 @@ import { hex } from "../../format.ts";
 import { optionValue } from "./args.ts";
 import { type Command, type Context, MEMORY_OPTIONS, withMemory, words } from "./command.ts";
 import { type DirtyRun, DirtySession, runText, sessionPathFor } from "./dirty_session.ts";
+import { formatLayout } from "./layout.ts";
 import { parseLength } from "./numbers.ts";
 
 const ACTIONS = ["start", "show", "reset", "stop"] as const;
@@ -81,7 +82,7 @@ const dirty: Command = {
         const s = DirtySession.create(path, attached, pageSize, progress, ctx.op);
         progress.done();
         ctx.out.result(
-          { session: path, pageSize, started: s.started, layout: attached.ranges.map((r) => hex(r.gpa)) },
+          { session: path, pageSize, started: s.started, layout: formatLayout(attached.ranges) },
           `started session ${path} (pages of ${hex(pageSize)} bytes)`,
         );
         return 0;

@@ -112,7 +112,7 @@ const find: Command = {
         if (truncated) break;
       }
       progress.done();
-      if (truncated) console.error(`${ctx.op}: stopped after ${max} matches (--max)`);
+      if (truncated) console.error(`${ctx.op}: stopped after ${max} match${max === 1 ? "" : "es"} (--max)`);
       ctx.out.result(
         {
           addr: hex(addr),
