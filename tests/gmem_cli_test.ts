@@ -18,9 +18,14 @@ interface Run {
   stderr: string;
 }
 
-async function gmem(...args: string[]): Promise<Run> {
+/** Runs the CLI with the narrowest permissions that work for files outside /dev. */
+function gmem(...args: string[]): Promise<Run> {
+  return gmemWith(["--allow-ffi", "--allow-read", "--allow-write", "--allow-env"], args);
+}
+
+async function gmemWith(permissions: string[], args: string[]): Promise<Run> {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", "--allow-ffi", "--allow-read", "--allow-write", "--allow-env", CLI, ...args],
+    args: ["run", "--no-prompt", ...permissions, CLI, ...args],
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -617,4 +622,25 @@ Deno.test("gmem cli: map draws the address space through render_map.ts, or says 
       );
     }
   });
+});
+
+Deno.test("gmem cli: a memory file and its dirty session in /dev/shm work with the task's --allow-all", async () => {
+  const path = `/dev/shm/gmem-cli-${crypto.randomUUID()}`;
+  // The test itself may not touch /dev (Deno wants --allow-all there), so coreutils make and remove the file.
+  const made = await new Deno.Command("truncate", { args: ["-s", "8192", path] }).output();
+  assert.equal(made.code, 0, new TextDecoder().decode(made.stderr));
+  try {
+    const all = (...args: string[]) => gmemWith(["--allow-all"], ["-m", path, ...args]);
+    assert.equal((await all("dirty", "start")).code, 0);
+    const w = await all("write", "u32", "0x1000", "0xfeedface");
+    assert.equal(w.stdout, "wrote u32 0xfeedface at 0x1000\n");
+    const h = await all("hexdump", "0x1000", "4");
+    assert.equal(h.stdout, "0000000000001000  ce fa ed fe                                       |....|\n");
+    const d = await all("dirty", "show", "--json");
+    assert.deepEqual(JSON.parse(d.stdout).runs, [{ addr: "0x1000", length: 4096, pages: 1, source: "gmem" }]);
+    const narrow = await gmem("-m", path, "hexdump", "0", "1");
+    assertOneLineError(narrow, 2, `gmem hexdump: --mem ${path} cannot be read (permission denied)`);
+  } finally {
+    await new Deno.Command("rm", { args: ["-f", path, `${path}.gmem-dirty`] }).output();
+  }
 });

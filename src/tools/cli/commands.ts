@@ -40,7 +40,7 @@ setUsageLookup((name) => {
 
 /** The command that installs the tool (quoted in help and README). */
 export const INSTALL_COMMAND =
-  "deno task build && deno install --global --force --name gmem --allow-ffi --allow-read --allow-write --allow-env src/tools/gmem.ts";
+  "deno task build && deno install --global --force --name gmem --allow-all src/tools/gmem.ts";
 
 function optionLine(name: string): string {
   const o = OPTIONS.find((x) => x.name === name)!;
@@ -95,7 +95,8 @@ export function helpText(command?: Command): string {
     "carries the memfd. Dirty sessions: gmem dirty start records page fingerprints in",
     "MEMFILE.gmem-dirty (or --session FILE); gmem's own writes are logged there too.",
     "",
-    "Run from a checkout: deno task gmem COMMAND …",
+    "Run from a checkout: deno task gmem COMMAND … It runs with --allow-all: FFI, which maps the memory,",
+    "is not confined by Deno's permissions anyway, and Deno wants full access for /dev/shm paths.",
     `Install: ${INSTALL_COMMAND}`,
   ].join("\n");
 }
