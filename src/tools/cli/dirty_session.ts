@@ -8,7 +8,7 @@
  *   the library's dirty bitmaps and add them to the session when they finish);
  * - a 64-bit fingerprint of the page's contents, so that pages changed by anyone else (the guest,
  *   QEMU, another tool) show up too. A change in one 32-bit word always changes the fingerprint;
- *   wider changes keep it with odds of about 2^-64.
+ *   a wider change could in principle keep it (it is not a cryptographic hash).
  *
  * File format (little-endian): one line of JSON (the header: format, version, page size, layout,
  * source, times), then for each layout range in guest address order its page bits (bit `p % 8` of
