@@ -55,8 +55,8 @@ function optionLine(name: string): string {
  *
  * @example
  * ```ts
- * import { helpText } from "./commands.ts";
- * console.log(helpText("hexdump"));
+ * import { COMMANDS, helpText } from "./commands.ts";
+ * console.log(helpText(COMMANDS.find((c) => c.name === "hexdump")));
  * ```
  */
 export function helpText(command?: Command): string {
