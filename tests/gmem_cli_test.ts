@@ -524,6 +524,11 @@ Deno.test("gmem cli: bad input is one line on stderr and exit 2, never a stack t
       [["-m", mem, "write", "u8", "0", "256"], "gmem write: VALUE must fit in u8 [0, 255], got 256"],
       [["-m", mem, "write", "i8", "0", "-129"], "gmem write: VALUE must fit in i8 [-128, 127], got -129"],
       [["-m", mem, "write", "u16", "0", "-1"], "gmem write: VALUE must fit in u16 [0, 65535], got -1"],
+      [["-m", mem, "fill", "0", "16", "0x100"], "gmem fill: BYTE must fit in u8 [0, 255], got 0x100"],
+      [
+        ["-m", mem, "hexdump", "0xffffffffffffffff", "2"],
+        "gmem hexdump: LEN 0x2 from 0xffffffffffffffff runs past 2^64",
+      ],
       [
         ["-m", mem, "find", "0", "16", "abc"],
         'gmem find: PATTERN must be hex bytes like deadbeef or de:ad:be:ef (or text with --text), got "abc"',

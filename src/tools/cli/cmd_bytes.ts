@@ -176,7 +176,7 @@ const fill: Command = {
     const [a, l, b] = words(ctx, ["ADDR", "LEN", "BYTE"]);
     const addr = parseU64(a, ctx.op, "ADDR");
     const len = parseLength(l, ctx.op, "LEN");
-    const byte = Number(parseScalarValue(b, "u8", ctx.op));
+    const byte = Number(parseScalarValue(b, "u8", ctx.op, "BYTE"));
     return withMemory(ctx, true, ({ mem }) => {
       requireBacked(mem, addr, len, ctx.op);
       const progress = ctx.out.progress(ctx.op, len);

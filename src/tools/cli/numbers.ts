@@ -112,33 +112,33 @@ export function parseScalarType(text: string, op: string): ScalarType {
  * ```
  * @throws {InvalidArgumentError} for malformed text or a value outside the type's range.
  */
-export function parseScalarValue(text: string, type: ScalarType, op: string): bigint {
+export function parseScalarValue(text: string, type: ScalarType, op: string, what = "VALUE"): bigint {
   const bits = BigInt(scalarSize(type) * 8);
   const signed = type[0] === "i";
   const negative = text.startsWith("-");
   const body = negative ? text.slice(1) : text;
   if (!/^(0[xX][0-9a-fA-F_]+|[0-9_]+)$/.test(body) || body.endsWith("_")) {
-    throw new InvalidArgumentError(op, "VALUE", text, `must be a ${type} in hex (0x…) or decimal, got "${text}"`);
+    throw new InvalidArgumentError(op, what, text, `must be a ${type} in hex (0x…) or decimal, got "${text}"`);
   }
   const magnitude = BigInt(body.replaceAll("_", ""));
   const isHex = /^0[xX]/.test(body);
   const max = 1n << bits;
   if (!signed) {
     if (negative || magnitude >= max) {
-      throw new InvalidArgumentError(op, "VALUE", text, `must fit in ${type} [0, ${max - 1n}], got ${text}`);
+      throw new InvalidArgumentError(op, what, text, `must fit in ${type} [0, ${max - 1n}], got ${text}`);
     }
     return magnitude;
   }
   const half = 1n << (bits - 1n);
   if (isHex && !negative) {
     if (magnitude >= max) {
-      throw new InvalidArgumentError(op, "VALUE", text, `must fit in ${bits} bits for ${type}, got ${text}`);
+      throw new InvalidArgumentError(op, what, text, `must fit in ${bits} bits for ${type}, got ${text}`);
     }
     return magnitude >= half ? magnitude - max : magnitude;
   }
   const value = negative ? -magnitude : magnitude;
   if (value < -half || value >= half) {
-    throw new InvalidArgumentError(op, "VALUE", text, `must fit in ${type} [${-half}, ${half - 1n}], got ${text}`);
+    throw new InvalidArgumentError(op, what, text, `must fit in ${type} [${-half}, ${half - 1n}], got ${text}`);
   }
   return value;
 }
