@@ -70,6 +70,7 @@ export { type HugePageSize, type MapOptions, MmapRegionBuilder } from "./src/mma
 export { ByteAccess } from "./src/memory/byte_access.ts";
 export type { DirtyLog } from "./src/memory/dirty_log.ts";
 export type { RegionViews } from "./src/memory/region_views.ts";
+export type { SliceGuard } from "./src/memory/slice_guard.ts";
 export type { GuestMemoryBackend, GuestMemoryRegion, SlicesResult } from "./src/memory/guest_memory_backend.ts";
 export { GuestMemoryMmap, type SharedGuestMemory, type SharedGuestRegion } from "./src/memory/guest_memory_mmap.ts";
 export { GuestRegionMmap, type GuestRegionOptions } from "./src/memory/guest_region_mmap.ts";
@@ -93,6 +94,7 @@ export {
   type IommuErrorVariant,
   IommuMisconfiguredError,
   type IovaRange,
+  SliceRevokedError,
 } from "./src/errors.ts";
 export {
   allows,
@@ -122,6 +124,7 @@ export {
   type IotlbIommuOptions,
 } from "./src/iommu/iommu.ts";
 export { type DirtyLogAddressing, IommuMemory, type IommuMemoryOptions } from "./src/iommu/iommu_memory.ts";
+export { TranslationGuard } from "./src/iommu/translation_guard.ts";
 export {
   decodeVhostIotlbMsg,
   encodeVhostIotlbMsg,

@@ -7,7 +7,7 @@
 
 import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../mod.ts";
 import { native } from "../src/ffi/native.ts";
-import type { BenchCase, Side } from "./foundation.ts";
+import type { BenchCase, PublishedFigure, Side } from "./foundation.ts";
 import { consume, timed } from "./harness.ts";
 import { Lcg, lcgMask } from "./lcg.ts";
 
@@ -22,7 +22,7 @@ const HOT_4K_SPAN = 256 * KIB;
 const C_LOAD_U64 = 1;
 
 /** vm-memory 0.18 figures (ns/op), printed beside ours. */
-export const VM_MEMORY_IOMMU: Readonly<Record<string, number>> = {
+const VM_MEMORY_IOMMU: Readonly<Record<string, number>> = {
   read_obj_u64_hot_iommu_passthrough: 41.8,
   read_obj_u64_hot_iommu_identity4k: 61.9,
   read_obj_u64_wide_iommu_identity4k: 215.8,
@@ -33,6 +33,10 @@ export const VM_MEMORY_IOMMU: Readonly<Record<string, number>> = {
 };
 
 type Table = "passthrough" | "identity4k" | "swapped4k";
+
+function published(name: string): PublishedFigure {
+  return { source: "vm-memory 0.18", nsPerOp: VM_MEMORY_IOMMU[name] };
+}
 
 /** The workload's memory: [0, 256 MiB) and [256 MiB, 512 MiB), prefaulted. */
 function physical(): GuestMemoryMmap {
@@ -68,6 +72,7 @@ function cLoads(hostBase: bigint, span: number): Side {
 function readU64Case(name: string, table: Table, wide: boolean): BenchCase {
   return {
     name,
+    published: published(name),
     run(measure) {
       using phys = physical();
       const iommu = iommuFor(table);
@@ -107,6 +112,7 @@ function readSlice4kCase(): BenchCase {
   return {
     name,
     bytesPerOp: PAGE,
+    published: published(name),
     run(measure) {
       using phys = physical();
       const mem = new IommuMemory(phys, iommuFor("swapped4k"));
@@ -136,6 +142,7 @@ function readSlice64kCase(name: string, fragmented: boolean): BenchCase {
   return {
     name,
     bytesPerOp: size,
+    published: published(name),
     run(measure) {
       using phys = physical();
       const iommu = new IotlbIommu();

@@ -11,6 +11,7 @@ import {
   MisalignedError,
   PartialBufferError,
   Permissions,
+  SliceRevokedError,
 } from "../mod.ts";
 import { expectError } from "./fixtures/guest_assert.ts";
 
@@ -285,4 +286,57 @@ Deno.test("iommu memory: bad arguments throw typed errors naming the operation",
   assert.throws(() => mem.getSlices(0, 4, 7 as 0), /IommuMemory\.getSlices: access/);
   assert.throws(() => new IommuMemory(phys, {} as IotlbIommu), /IommuMemory: iommu/);
   assert.throws(() => (mem.iommuEnabled = 1 as unknown as boolean), /must be a boolean/);
+});
+
+Deno.test("iommu memory: a slice is revoked when its translation is invalidated, and only then", () => {
+  using phys = ram();
+  const iommu = new IotlbIommu();
+  iommu.iotlb.setMapping(0x70000, 0x9000, 0x2000, Permissions.ReadWrite);
+  const mem = new IommuMemory(phys, iommu);
+  const [slice] = mem.getSlices(0x70000, 0x1000, Permissions.Write);
+  const sub = slice.subslice(0x10, 0x10);
+  slice.writeU32(0, 1);
+  // Unrelated changes to the IOTLB leave the slice usable.
+  iommu.iotlb.setMapping(0x90000, 0x1000, PAGE, Permissions.Read);
+  iommu.iotlb.invalidate(0x71000, PAGE);
+  assert.equal(slice.readU32(0), 1);
+  assert.equal(sub.readU8(0), 0);
+  // Invalidating one byte of its range revokes it and everything cut from it.
+  iommu.iotlb.invalidate(0x70fff, 1);
+  const e = expectError(() => slice.readU32(0), SliceRevokedError, {
+    kind: "SliceRevoked",
+    op: "VolatileSlice.readU32",
+    mentions: ["0x70000+0x1000"],
+  });
+  assert.deepEqual(e.iovaRange, { base: 0x70000n, length: 0x1000 });
+  expectError(() => sub.writeU8(0, 1), SliceRevokedError, { kind: "SliceRevoked", op: "VolatileSlice.writeU8" });
+  expectError(() => slice.bytes(), SliceRevokedError, { kind: "SliceRevoked", op: "VolatileSlice.bytes" });
+  expectError(() => slice.copyFrom(new Uint8Array(4)), SliceRevokedError, {
+    kind: "SliceRevoked",
+    op: "VolatileSlice.copyFrom",
+  });
+  expectError(() => slice.storeU32(0, 1), SliceRevokedError, { kind: "SliceRevoked", op: "VolatileSlice.storeU32" });
+  // Mapping the same translation again does not bring the old slice back: the device must translate again.
+  iommu.iotlb.setMapping(0x70fff, 0x9fff, 1, Permissions.ReadWrite);
+  assert.throws(() => slice.readU32(0), SliceRevokedError);
+  assert.equal(mem.getSlices(0x70000, 0x1000, Permissions.Read)[0].readU32(0), 1);
+});
+
+Deno.test("iommu memory: a remapping to another target or a lost permission revokes a slice", () => {
+  using phys = ram();
+  const iommu = new IotlbIommu();
+  iommu.iotlb.setMapping(0x70000, 0x9000, PAGE, Permissions.ReadWrite);
+  iommu.iotlb.setMapping(0x80000, 0xa000, PAGE, Permissions.ReadWrite);
+  const mem = new IommuMemory(phys, iommu);
+  const moved = mem.getSlice(0x70000, 0x100, Permissions.Read);
+  const narrowed = mem.getSlice(0x80000, 0x100, Permissions.Write);
+  const stillReadable = mem.getSlice(0x80000, 0x100, Permissions.Read);
+  iommu.iotlb.setMapping(0x70000, 0xb000, PAGE, Permissions.ReadWrite);
+  iommu.iotlb.setMapping(0x80000, 0xa000, PAGE, Permissions.Read);
+  assert.throws(() => moved.readU8(0), SliceRevokedError);
+  assert.throws(() => narrowed.readU8(0), SliceRevokedError);
+  assert.equal(stillReadable.readU8(0), 0);
+  const counters = iommu.iotlb.counters;
+  stillReadable.readU8(1);
+  assert.deepEqual(iommu.iotlb.counters, counters, "checking a slice does not count as IOTLB traffic");
 });

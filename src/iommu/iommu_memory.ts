@@ -18,12 +18,13 @@ import {
 } from "../errors.ts";
 import { hex } from "../format.ts";
 import { ByteAccess } from "../memory/byte_access.ts";
-import { copyRange, CopyStatus } from "../memory/copy_range.ts";
+import { copyError, copyRange, CopyStatus } from "../memory/copy_range.ts";
 import type { GuestMemoryBackend, SlicesResult } from "../memory/guest_memory_backend.ts";
 import type { VolatileSlice } from "../memory/volatile_slice.ts";
 import type { GuestMemory, PhysicalMemory } from "./guest_memory.ts";
 import type { Iommu } from "./iommu.ts";
 import type { Iotlb } from "./iotlb.ts";
+import { TranslationGuard } from "./translation_guard.ts";
 import { type Permission, Permissions, toPermission } from "./permissions.ts";
 
 /**
@@ -47,6 +48,7 @@ export interface IommuMemoryOptions {
 }
 
 const TWO_53 = 2 ** 53;
+const TWO_53_BIG = 1n << 53n;
 
 /** Access an atomic asks for: loads read, stores write, read-modify-writes do both. */
 function atomicAccess(op: string, write: boolean): Permission {
@@ -386,6 +388,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
         if (status === CopyStatus.Done) return len;
       }
     }
+    if (this.#enabled && len !== 0) return this.#transferTranslated(buf, addr, write, op);
     const r = this.#slices(addr, len, write ? Permissions.Write : Permissions.Read, op);
     if (r.error !== undefined && r.slices.length === 0) throw r.error;
     let done = 0;
@@ -468,13 +471,20 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     const ranges = this.#translate(a, n, access, op);
     const slices: VolatileSlice[] = [];
     const iovaLog = this.#logBy === "iova";
+    const iotlb = this.#iotlb;
     let iova = a;
     for (const range of ranges) {
       const part = backend.getSlicesResult(range.base, range.length);
+      // Every slice of this range is revoked together once the IOTLB stops translating it here.
+      const guard = iotlb === undefined
+        ? undefined
+        : new TranslationGuard(iotlb, { base: iova, length: range.length }, range.base, access);
       for (const s of part.slices) {
-        slices.push(
-          iovaLog ? s.withDirtyLog(iova < TWO_53 ? this.#bitmap : undefined, iova < TWO_53 ? Number(iova) : 0) : s,
-        );
+        let out = iovaLog
+          ? s.withDirtyLog(iova < TWO_53 ? this.#bitmap : undefined, iova < TWO_53 ? Number(iova) : 0)
+          : s;
+        if (guard !== undefined) out = out.withGuard(guard);
+        slices.push(out);
         iova += BigInt(s.len);
       }
       if (part.error !== undefined) {
@@ -483,6 +493,57 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
       }
     }
     return { slices };
+  }
+
+  /**
+   * A bulk transfer through an enabled IOMMU: one translation, then one copy per mapped range that
+   * lies in one region (no slice objects: a fragmented DMA buffer is the common case), with the
+   * slice machinery only for ranges that cross a region boundary or a hole.
+   */
+  #transferTranslated(buf: Uint8Array, addr: AddressLike, write: boolean, op: string): number {
+    const full = `IommuMemory.${op}`;
+    const a = toAddress(addr, full, "addr");
+    const ranges = this.#translate(a, buf.length, write ? Permissions.Write : Permissions.Read, full);
+    const backend = this.#backend;
+    const iovaLog = this.#logBy === "iova";
+    const iova0 = Number(a); // exact below 2^53, the only place an IOVA-indexed log can record
+    let done = 0;
+    for (const range of ranges) {
+      const n = range.length;
+      const iova = iova0 + done;
+      const o = range.base < TWO_53_BIG ? this.locateThrough(backend, Number(range.base), n, write) : -1;
+      if (o >= 0) {
+        const log = iovaLog ? (iova + n <= TWO_53 ? this.#bitmap : undefined) : this.hitLog;
+        const logBase = iovaLog ? iova - o : this.hitLogBase;
+        const status = copyRange(this.hitViews, o, buf, done, n, write, log, logBase, "IommuMemory", op);
+        if (status !== CopyStatus.Done) {
+          if (done === 0) throw copyError(status, full, "I/O virtual address", a, n);
+          return done;
+        }
+        done += n;
+        continue;
+      }
+      const part = backend.getSlicesResult(range.base, n);
+      for (const s of part.slices) {
+        const target = iovaLog
+          ? s.withDirtyLog(iova + s.len <= TWO_53 ? this.#bitmap : undefined, iova < TWO_53 ? iova : 0)
+          : s;
+        const piece = buf.subarray(done, done + s.len);
+        try {
+          if (write) target.copyFrom(piece);
+          else target.copyTo(piece);
+        } catch (e) {
+          if (done === 0) throw e;
+          return done;
+        }
+        done += s.len;
+      }
+      if (part.error !== undefined) {
+        if (done === 0) throw part.error;
+        return done;
+      }
+    }
+    return done;
   }
 
   #emptySlice(addr: AddressLike, op: string): VolatileSlice {

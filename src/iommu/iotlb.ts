@@ -357,6 +357,30 @@ export class Iotlb {
   }
 
   /**
+   * {@link Iotlb.lookup} without counting it: for checks made on behalf of an earlier translation
+   * (a slice asking whether it is still valid), which are not new traffic. LRU stamps are updated,
+   * since the entries are in use.
+   *
+   * @example
+   * ```ts
+   * import { Iotlb, Permissions } from "../../mod.ts";
+   * const tlb = new Iotlb();
+   * tlb.setMapping(0, 0x1000, 0x1000, Permissions.Read);
+   * console.log(tlb.probe(0, 8, Permissions.Read).ok, tlb.counters.hits); // true 0
+   * ```
+   */
+  probe(iova: AddressLike, len: number, access: Permission): IotlbLookup {
+    const hits = this.#hits, misses = this.#misses, fails = this.#accessFailures;
+    try {
+      return this.lookup(iova, len, access);
+    } finally {
+      this.#hits = hits;
+      this.#misses = misses;
+      this.#accessFailures = fails;
+    }
+  }
+
+  /**
    * The fast path of scalar accesses: the target address of `iova` as a number when
    * `[iova, iova + len)` lies inside ONE entry that allows `access`, with both that IOVA range and
    * its target range at or below 2^53; otherwise -1 (also for arguments that are not
