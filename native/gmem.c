@@ -611,3 +611,65 @@ uint64_t gm_bench_copy_ops(const uint64_t *ops, uint32_t count, uint32_t iters) 
   uint64_t ns = now_ns() - t0;
   return ns ? ns : 1;
 }
+
+/*
+ * IOTLB baselines (bench/iommu.ts): the bench's table as one sorted array in C, `table` = n starts
+ * (ascending, entries not overlapping), then n exclusive ends, then n diffs (target - start mod
+ * 2^64). Index of the last entry whose start is <= a, or n if there is none.
+ */
+static uint32_t iotlb_floor(const uint64_t *starts, uint32_t n, uint64_t a) {
+  uint32_t lo = 0, hi = n; /* first start above a */
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (starts[mid] <= a) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo ? lo - 1 : n;
+}
+
+/*
+ * Nanoseconds (at least 1) for `iters` translations of [a, a + len) at the LCG addresses
+ * a = base + ((x >> 32) & mask): a binary search, then the end check. bench_sink gets the sum of
+ * the translated addresses (misses add nothing), for the caller to compare with its own.
+ */
+uint64_t gm_bench_iotlb_lookup(const uint64_t *table, uint32_t n, uint64_t base, uint64_t mask, uint64_t len,
+                               uint32_t iters) {
+  const uint64_t *starts = table, *ends = table + n, *diffs = table + 2 * (size_t)n;
+  uint64_t x = GM_LCG_SEED, acc = 0;
+  uint64_t t0 = now_ns();
+  for (uint32_t i = 0; i < iters; i++) {
+    x = x * GM_LCG_MUL + GM_LCG_ADD;
+    uint64_t a = base + ((x >> 32) & mask);
+    uint32_t k = iotlb_floor(starts, n, a);
+    if (k < n && a + len <= ends[k]) acc += a + diffs[k];
+  }
+  uint64_t ns = now_ns() - t0;
+  bench_sink = acc;
+  return ns ? ns : 1;
+}
+
+/*
+ * Nanoseconds (at least 1) for `iters` re-mappings of len bytes at a = (x >> 32) & mask to target
+ * a / 2 + (i & 1) * 2^30 in the same table layout: a binary search for the entry starting at a and
+ * an overwrite of its end and diff (a key that is not present is skipped). bench_sink gets the sum
+ * of the indices found.
+ */
+uint64_t gm_bench_iotlb_overwrite(uint64_t *table, uint32_t n, uint64_t mask, uint64_t len, uint32_t iters) {
+  uint64_t *starts = table, *ends = table + n, *diffs = table + 2 * (size_t)n;
+  uint64_t x = GM_LCG_SEED, acc = 0;
+  uint64_t t0 = now_ns();
+  for (uint32_t i = 0; i < iters; i++) {
+    x = x * GM_LCG_MUL + GM_LCG_ADD;
+    uint64_t a = (x >> 32) & mask;
+    uint32_t k = iotlb_floor(starts, n, a);
+    if (k < n && starts[k] == a) {
+      ends[k] = a + len;
+      diffs[k] = (a / 2 + ((uint64_t)(i & 1) << 30)) - a;
+      acc += k;
+    }
+    __asm__ __volatile__("" ::: "memory");
+  }
+  uint64_t ns = now_ns() - t0;
+  bench_sink = acc;
+  return ns ? ns : 1;
+}

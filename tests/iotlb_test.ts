@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { InvalidArgumentError, type IovaRange } from "../src/errors.ts";
 import { Iotlb, type IotlbLookup } from "../src/iommu/iotlb.ts";
+import { assign, carve } from "../src/iommu/range_edit.ts";
+import { CHUNK, RangeTable } from "../src/iommu/range_table.ts";
 import { type Permission, Permissions } from "../src/iommu/permissions.ts";
 
 const { No, Read, Write, ReadWrite } = Permissions;
@@ -315,6 +317,18 @@ Deno.test("iotlb: IOVAs above 2^53 are exact when passed as bigint", () => {
   ]);
 });
 
+Deno.test("iotlb: at 2^53, where 2^53 and 2^53 + 1 round alike, entries keep their exact order", () => {
+  const tlb = new Iotlb();
+  const t53 = 2n ** 53n;
+  tlb.setMapping(t53 - 4n, 0x100, 5, Read); // ends at 2^53 + 1
+  tlb.setMapping(t53 + 1n, 0x900, 4, Read);
+  assert.deepEqual(ranges(tlb.lookup(t53, 2, Read)), [{ base: 0x104n, length: 1 }, { base: 0x900n, length: 1 }]);
+  tlb.invalidate(t53, 1);
+  assert.deepEqual(entryList(tlb), [[t53 - 4n, 0x100n, 4n, Read], [t53 + 1n, 0x900n, 4n, Read]]);
+  tlb.setMapping(t53, 0x104, 1, Read); // fills the hole again: merges back with the left entry only
+  assert.deepEqual(entryList(tlb), [[t53 - 4n, 0x100n, 5n, Read], [t53 + 1n, 0x900n, 4n, Read]]);
+});
+
 Deno.test("iotlb: a mapping may end exactly at 2^64 and its last byte 2^64 - 1 translates", () => {
   const tlb = new Iotlb();
   tlb.setMapping(TWO_64 - 0x1000n, 0x5000, 0x1000, ReadWrite);
@@ -494,6 +508,43 @@ Deno.test("iotlb: every change empties the last-hit check, so translateFast neve
   assert.equal(tlb.translateFast(0x200, 4, Read), 0x10200);
   tlb.invalidateAll();
   assert.equal(tlb.translateFast(0x200, 4, Read), -1);
+});
+
+Deno.test("iotlb: translateFast stays exact when many pages share its answer cache, and after each change", () => {
+  const tlb = new Iotlb();
+  const target = (i: number) => (i ^ 5) * 4096 * 3;
+  let answers = 0;
+  const expect = (iova: number, access: Permission, want: number) => {
+    assert.equal(tlb.translateFast(iova, 8, access), want, `iova ${iova.toString(16)}`);
+    if (want !== -1) answers++;
+  };
+  // 256 pages take turns in every cache slot; every third page is read-only.
+  for (let i = 0; i < 256; i++) tlb.setMapping(i * 4096, target(i), 4096, i % 3 === 0 ? Read : ReadWrite);
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < 256; i++) {
+      expect(i * 4096 + 100, Write, i % 3 === 0 ? -1 : target(i) + 100);
+      expect(i * 4096 + 100, Read, target(i) + 100);
+      expect(i * 4096 + 4092, Read, -1); // crosses into the next entry
+    }
+  }
+  // Re-map every seventh page elsewhere and drop part of every eleventh: no cached answer may survive.
+  for (let i = 0; i < 256; i += 7) tlb.setMapping(i * 4096, 0x4000_0000 + i * 8192, 4096, ReadWrite);
+  for (let i = 0; i < 256; i += 11) tlb.invalidate(i * 4096 + 50, 100);
+  for (let i = 0; i < 256; i++) {
+    expect(i * 4096 + 100, Read, i % 11 === 0 ? -1 : i % 7 === 0 ? 0x4000_0000 + i * 8192 + 100 : target(i) + 100);
+  }
+  assert.equal(tlb.counters.hits, answers);
+});
+
+Deno.test("iotlb storage: removing most entries joins the emptied chunks, so the table stays at least half full", () => {
+  for (const keep of [16, 2, 10]) {
+    const t = new RangeTable();
+    const n = CHUNK * 40;
+    for (let i = 0; i < n; i++) assign(t, i * 2, 0, i * 2 + 1, 0, 0, 0, 1, i);
+    for (let i = 0; i < n; i++) if (i % keep !== 0) carve(t, i * 2, 0, i * 2 + 1, 0);
+    assert.equal(t.size, n / keep);
+    assert.ok(t.size >= (t.chunks * CHUNK) / 2, `keep 1/${keep}: ${t.size} entries in ${t.chunks} chunks`);
+  }
 });
 
 // ---- counters, generation, snapshots ----

@@ -192,6 +192,17 @@ export interface NativeBinding {
   /** Nanoseconds for `iters` rounds of the `count` copies in `ops` (dst, src, len triples). */
   benchCopyOps(ops: BigUint64Array, count: number, iters: number): bigint;
   /**
+   * Nanoseconds for `iters` C binary searches of `[a, a + length)` at the LCG addresses
+   * `a = base + ((x >> 32) & mask)` in `table` (n starts, n ends, n diffs); the sink gets the sum
+   * of the translated addresses.
+   */
+  benchIotlbLookup(table: BigUint64Array, n: number, base: bigint, mask: bigint, length: bigint, iters: number): bigint;
+  /**
+   * Nanoseconds for `iters` C re-mappings of `length` bytes at `a = (x >> 32) & mask` (to
+   * `a / 2 + (i & 1) * 2^30`) by binary search and overwrite in `table`; the sink sums the indices.
+   */
+  benchIotlbOverwrite(table: BigUint64Array, n: number, mask: bigint, length: bigint, iters: number): bigint;
+  /**
    * An ArrayBuffer over `[addr, addr + length)`; the caller has validated both (`length` at most
    * {@link NativeBinding.maxViewBytes}). With a `hold` (and {@link NativeBinding.collectsViews}),
    * the buffer takes a reference that its deallocator drops when it is detached or collected.

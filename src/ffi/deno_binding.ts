@@ -39,6 +39,8 @@ export const SYMBOLS = {
   gm_bench_lcg: { parameters: ["i32", "u64", "u64", "u64", "u64", "u32"], result: "u64" },
   gm_bench_sink: { parameters: [], result: "u64" },
   gm_bench_copy_ops: { parameters: ["buffer", "u32", "u32"], result: "u64" },
+  gm_bench_iotlb_lookup: { parameters: ["buffer", "u32", "u64", "u64", "u64", "u32"], result: "u64" },
+  gm_bench_iotlb_overwrite: { parameters: ["buffer", "u32", "u64", "u64", "u32"], result: "u64" },
 } as const;
 
 /** The command that builds the helper, quoted in the error when it is missing. */
@@ -129,6 +131,10 @@ export function loadDenoBinding(path: string = defaultLibraryPath()): NativeBind
     benchLcg: (kind, base, mask, buf, length, iters) => s.gm_bench_lcg(kind, base, mask, buf, length, iters) as bigint,
     benchSink: () => s.gm_bench_sink() as bigint,
     benchCopyOps: (ops, count, iters) => s.gm_bench_copy_ops(ops, count, iters) as bigint,
+    benchIotlbLookup: (table, n, base, mask, length, iters) =>
+      s.gm_bench_iotlb_lookup(table, n, base, mask, length, iters) as bigint,
+    benchIotlbOverwrite: (table, n, mask, length, iters) =>
+      s.gm_bench_iotlb_overwrite(table, n, mask, length, iters) as bigint,
     arrayBuffer(addr, length) {
       const p = Deno.UnsafePointer.create(addr);
       if (p === null) throw new RangeError("arrayBuffer: null address");

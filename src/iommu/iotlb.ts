@@ -10,7 +10,7 @@ import { InvalidArgumentError, type IovaRange } from "../errors.ts";
 import { hex } from "../format.ts";
 import { type Permission, permissionName, toPermission } from "./permissions.ts";
 import { assign, carve } from "./range_edit.ts";
-import { CHUNK, DIFF_F, DIFF_R, END_F, END_R, PERM, RangeTable, STAMP, START_R, STRIDE } from "./range_table.ts";
+import { DIFF_F, DIFF_R, END_F, END_R, PERM, RangeTable, STAMP, START_R, STRIDE } from "./range_table.ts";
 import { EXACT_LIMIT, joinU64, keyDistance, keyLess, residual, rounded, sumU64 } from "./u64_key.ts";
 
 /**
@@ -119,7 +119,17 @@ export interface IotlbJson {
 const POLICIES = ["fifo", "random", "lru"] as const;
 const RANDOM = 1, LRU = 2;
 const DEFAULT_SEED = 0x9e3779b9;
-const RECORD_DOUBLES = CHUNK * STRIDE;
+
+// The translateFast cache: SLOTS entries picked by IOVA page number, each SLOT doubles:
+const SLOTS = 64;
+const SLOT = 8;
+const FROM = 0; // first IOVA it answers for (the entry's start)
+const TO = 1; // end of what it answers for: the entry's end, clipped so IOVA and target stay <= 2^53
+const DIFF = 2; // target − IOVA
+const ALLOWS = 3; // permission bits
+const STAMP_AT = 4; // where the entry's stamp is in the range table's records
+const END = 5; // the entry's end, or 2^53 if above (lastHitEnd)
+const PAGE_SCALE = 2 ** -12; // IOVA → 4 KiB page number, exactly (a power of two)
 
 /**
  * An IOTLB: byte-granular IOVA → target translations with permissions.
@@ -152,16 +162,11 @@ export class Iotlb {
   #misses = 0;
   #accessFailures = 0;
   #evictions = 0;
-  // The entry of the last translateFast hit, clipped so that both its IOVA and target ranges stay
-  // at or below 2^53: [#hitFrom, #hitTo) translates by adding #hitDiff. Emptied on every change.
-  #hitFrom = 1;
-  #hitTo = 0;
-  #hitDiff = 0;
-  #hitPerm = 0;
-  #hitStamp = 0;
-  #lastStart = 0;
-  #lastEnd = 0;
-  #lastTarget = 0;
+  // Entries translateFast answered from (see SLOT), one per slot, and the slot of its last answer.
+  // A change empties them (TO = -Infinity matches nothing), if any was filled since the last change.
+  readonly #cache = new Float64Array(SLOTS * SLOT).fill(-Infinity);
+  #last = 0;
+  #cacheFilled = false;
   // The range being worked on, as exact pairs (see u64_key.ts); set by #range.
   #sF = 0;
   #sR = 0;
@@ -313,15 +318,27 @@ export class Iotlb {
     const want = toPermission(access, op, "access");
     const sF = this.#sF, sR = this.#sR, eF = this.#eF, eR = this.#eR;
     const t = this.#table;
-    const rec = t.rec;
+    const keys = t.keys, rec = t.rec;
+    if (eF <= EXACT_LIMIT && eR === 0) {
+      // Below 2^53 the common answer, one entry holding the whole request, needs no cursor walk.
+      const x = t.floor(sF), p = x * STRIDE;
+      if (x >= 0 && eF <= rec[p + END_F] && (rec[p + PERM] & want) === want) {
+        this.#hits++;
+        if (this.#lru) rec[p + STAMP] = ++this.#tick;
+        return {
+          ok: true,
+          ranges: [{ base: sumU64(sF, 0, rec[p + DIFF_F], t.residualOf(x, DIFF_R, rec[p + DIFF_F])), length: len }],
+        };
+      }
+    }
     const ranges: IovaRange[] = [];
-    const used: number[] = [];
+    const used: number[] | undefined = this.#lru ? [] : undefined;
     let misses: IovaRange[] | undefined;
     let fails: IovaRange[] | undefined;
     let cF = sF, cR = sR; // the first byte not yet accounted for
     for (t.locate(sF, sR); !t.atEnd(); t.advance()) {
-      const p = t.slot(t.k, t.i);
-      const aF = rec[p], aR = rec[p + START_R];
+      const x = t.entry(t.k, t.i), p = x * STRIDE;
+      const aF = keys[x], aR = t.residualOf(x, START_R, aF);
       if (!keyLess(aF, aR, eF, eR)) break;
       let oF = cF, oR = cR; // overlap start: the entry's start or the request's, whichever is later
       if (keyLess(cF, cR, aF, aR)) {
@@ -329,7 +346,7 @@ export class Iotlb {
         oF = aF;
         oR = aR;
       }
-      let zF = rec[p + END_F], zR = rec[p + END_R];
+      let zF = rec[p + END_F], zR = t.residualOf(x, END_R, zF);
       if (keyLess(eF, eR, zF, zR)) {
         zF = eF;
         zR = eR;
@@ -339,8 +356,9 @@ export class Iotlb {
       if ((perm & want) !== want) {
         (fails ??= []).push({ base: joinU64(oF, oR), length });
       } else if (misses === undefined && fails === undefined) {
-        ranges.push({ base: sumU64(oF, oR, rec[p + DIFF_F], rec[p + DIFF_R]), length });
-        used.push(p);
+        const dF = rec[p + DIFF_F];
+        ranges.push({ base: sumU64(oF, oR, dF, t.residualOf(x, DIFF_R, dF)), length });
+        used?.push(p);
       }
       cF = zF;
       cR = zR;
@@ -352,7 +370,7 @@ export class Iotlb {
       return { ok: false, misses: misses ?? [], accessFails: fails ?? [] };
     }
     this.#hits++;
-    if (this.#lru) { for (const p of used) rec[p + STAMP] = ++this.#tick; }
+    if (used !== undefined) { for (const p of used) rec[p + STAMP] = ++this.#tick; }
     return { ok: true, ranges };
   }
 
@@ -397,15 +415,19 @@ export class Iotlb {
    * ```
    */
   translateFast(iova: number, len: number, access: Permission): number {
-    if (
-      iova >= this.#hitFrom && len > 0 && iova <= this.#hitTo - len && (this.#hitPerm & access) === access &&
-      Number.isInteger(iova) && Number.isInteger(len)
-    ) {
-      if (this.#lru) this.#table.rec[this.#hitStamp] = ++this.#tick;
-      this.#hits++;
-      return iova + this.#hitDiff;
+    if (!(len > 0 && Number.isInteger(len) && Number.isInteger(iova))) return -1;
+    const c = this.#cache;
+    // The slot of iova's 4 KiB page; `&` keeps the low bits of the truncated page number, which is
+    // exact for any safe integer (it is a hash, not an address). One slot check, not a last-hit
+    // check first: with a few pages in turn, a last-hit check mostly fails, and mispredicts.
+    const s = ((iova * PAGE_SCALE) & (SLOTS - 1)) * SLOT;
+    if (iova < c[s + FROM] || iova > c[s + TO] - len || (c[s + ALLOWS] & access) !== access) {
+      return this.#search(iova, len, access, s);
     }
-    return this.#search(iova, len, access);
+    this.#last = s;
+    if (this.#lru) this.#table.rec[c[s + STAMP_AT]] = ++this.#tick;
+    this.#hits++;
+    return iova + c[s + DIFF];
   }
 
   /**
@@ -421,7 +443,7 @@ export class Iotlb {
    * ```
    */
   get lastHitStart(): number {
-    return this.#lastStart;
+    return this.#cache[this.#last + FROM];
   }
 
   /**
@@ -438,7 +460,7 @@ export class Iotlb {
    * ```
    */
   get lastHitEnd(): number {
-    return this.#lastEnd;
+    return this.#cache[this.#last + END];
   }
 
   /**
@@ -454,7 +476,7 @@ export class Iotlb {
    * ```
    */
   get lastHitTargetStart(): number {
-    return this.#lastTarget;
+    return this.#cache[this.#last + FROM] + this.#cache[this.#last + DIFF];
   }
 
   /**
@@ -469,17 +491,18 @@ export class Iotlb {
    * ```
    */
   entries(): IotlbEntry[] {
-    const t = this.#table, rec = t.rec;
+    const t = this.#table, keys = t.keys, rec = t.rec, res = t.res;
     const out: IotlbEntry[] = [];
     for (let k = 0; k < t.chunks; k++) {
       const n = t.countAt(k);
       for (let i = 0; i < n; i++) {
-        const p = t.slot(k, i);
-        const iova = joinU64(rec[p], rec[p + START_R]);
+        const x = t.entry(k, i), p = x * STRIDE;
+        const sR = res[p + START_R];
+        const iova = joinU64(keys[x], sR);
         out.push({
           iova,
-          target: sumU64(rec[p], rec[p + START_R], rec[p + DIFF_F], rec[p + DIFF_R]),
-          size: joinU64(rec[p + END_F], rec[p + END_R]) - iova,
+          target: sumU64(keys[x], sR, rec[p + DIFF_F], res[p + DIFF_R]),
+          size: joinU64(rec[p + END_F], res[p + END_R]) - iova,
           perm: rec[p + PERM] as Permission,
         });
       }
@@ -580,34 +603,18 @@ export class Iotlb {
     };
   }
 
-  /** The slow half of translateFast: validate, then two binary searches over the rounded starts. */
-  #search(iova: number, len: number, access: number): number {
+  /** The slow half of translateFast: validate, search, and on success fill cache slot `s`. */
+  #search(iova: number, len: number, access: number, s: number): number {
     if (
       !Number.isSafeInteger(iova) || iova < 0 || !Number.isSafeInteger(len) || len <= 0 || iova > EXACT_LIMIT - len ||
       (access !== 0 && access !== 1 && access !== 2 && access !== 3)
     ) return -1;
-    // Below 2^53 a rounded start compares exactly: a start at or above 2^53 rounds to >= 2^53 > iova.
     const t = this.#table;
-    const n = t.chunks;
-    const dirFirst = t.dirFirst;
-    if (n === 0 || dirFirst[0] > iova) return -1;
-    let lo = 0, hi = n - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (dirFirst[mid] <= iova) lo = mid;
-      else hi = mid - 1;
-    }
-    const c = t.dirChunk[lo];
+    const e = t.floor(iova);
+    if (e < 0) return -1;
     const rec = t.rec;
-    const base = c * RECORD_DOUBLES;
-    let a = 0, b = t.count[c] - 1;
-    while (a < b) {
-      const m = (a + b + 1) >> 1;
-      if (rec[base + m * STRIDE] <= iova) a = m;
-      else b = m - 1;
-    }
-    const p = base + a * STRIDE;
-    // An end at or above 2^53 rounds to >= 2^53 >= iova + len, so this is exact too.
+    const p = e * STRIDE;
+    // An end at or above 2^53 rounds to >= 2^53 >= iova + len, so the rounded end compares exactly.
     const end = rec[p + END_F];
     const perm = rec[p + PERM];
     if (iova + len > end || (perm & access) !== access) return -1;
@@ -615,15 +622,15 @@ export class Iotlb {
     const diff = rec[p + DIFF_F];
     const target = iova + diff;
     if (target > EXACT_LIMIT - len) return -1;
-    const start = rec[p];
-    this.#hitFrom = start;
-    this.#hitTo = Math.min(end, EXACT_LIMIT, EXACT_LIMIT - diff);
-    this.#hitDiff = diff;
-    this.#hitPerm = perm;
-    this.#hitStamp = p + STAMP;
-    this.#lastStart = start;
-    this.#lastEnd = Math.min(end, EXACT_LIMIT);
-    this.#lastTarget = start + diff;
+    const c = this.#cache;
+    c[s + FROM] = t.keys[e];
+    c[s + TO] = Math.min(end, EXACT_LIMIT, EXACT_LIMIT - diff);
+    c[s + DIFF] = diff;
+    c[s + ALLOWS] = perm;
+    c[s + STAMP_AT] = p + STAMP;
+    c[s + END] = Math.min(end, EXACT_LIMIT);
+    this.#last = s;
+    this.#cacheFilled = true;
     if (this.#lru) rec[p + STAMP] = ++this.#tick;
     this.#hits++;
     return target;
@@ -654,8 +661,11 @@ export class Iotlb {
   /** Records a change: a new generation, and the translateFast cache emptied. */
   #changed(): void {
     this.#generation++;
-    this.#hitFrom = 1;
-    this.#hitTo = 0;
+    if (this.#cacheFilled) {
+      const c = this.#cache;
+      for (let s = TO; s < c.length; s += SLOT) c[s] = -Infinity;
+      this.#cacheFilled = false;
+    }
   }
 
   /** Evicts until the table fits, never the entry that contains `keep` (the one just written). */

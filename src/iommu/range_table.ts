@@ -3,36 +3,39 @@
  * translation and permissions, coalesced like vm-memory's range map (neighbours merge only when
  * contiguous in both spaces with equal permissions).
  *
- * Layout, chosen for a 100k+ entry table: entries live in chunks of {@link CHUNK} records inside
- * one pooled Float64Array (a record is {@link STRIDE} doubles, one cache line), and a directory
- * lists the chunks in IOVA order with each chunk's first start. A lookup is two binary searches
- * over typed arrays; an insert moves at most one chunk's records instead of the whole table.
+ * Layout, chosen for a 100k+ entry table: entries live in chunks of {@link CHUNK} inside pooled
+ * typed arrays, and a directory lists the chunks in IOVA order with each chunk's first start. An
+ * insert moves at most one chunk instead of the whole table. Entry `e` (= chunk id × CHUNK + index)
+ * keeps its fields in three arrays, split by how often a translation reads them, because on a large
+ * table every array a lookup touches costs a cache miss:
+ * - `keys[e]`: the rounded start, padded with +Infinity past a chunk's last entry, so a search
+ *   reads 512 contiguous bytes per chunk in a fixed number of steps;
+ * - `rec[e * STRIDE + …]`: rounded end, rounded diff, permissions, stamp (32 bytes);
+ * - `res[e * STRIDE + …]`: the residuals, all zero below 2^53, read only for values above it.
  * Values are exact u64 pairs (see u64_key.ts): `*_F` the rounded double, `*_R` the residual.
  * @module
  */
 
-import { keyLess } from "./u64_key.ts";
+import { EXACT_LIMIT } from "./u64_key.ts";
 
-/** Doubles per record. */
-export const STRIDE = 8;
-/** Record fields: start, end (exclusive), diff = target − start (signed, exact), perm, stamp. */
-export const START_F = 0;
-/** Residual of the start. */
-export const START_R = 1;
-/** Rounded end (exclusive; may be 2^64). */
-export const END_F = 2;
-/** Residual of the end. */
-export const END_R = 3;
-/** Rounded diff `target − start` (a signed integer, never reduced mod 2^64). */
-export const DIFF_F = 4;
-/** Residual of the diff. */
-export const DIFF_R = 5;
-/** Permission bits 0–3. */
-export const PERM = 6;
-/** Eviction stamp: insertion sequence (fifo) or last use (lru). */
-export const STAMP = 7;
+/** Doubles per entry in `rec` and in `res`. */
+export const STRIDE = 4;
+/** `rec` field: rounded end (exclusive; may be 2^64). */
+export const END_F = 0;
+/** `rec` field: rounded diff `target − start` (a signed integer, never reduced mod 2^64). */
+export const DIFF_F = 1;
+/** `rec` field: permission bits 0–3. */
+export const PERM = 2;
+/** `rec` field: eviction stamp, the insertion sequence (fifo) or the last use (lru). */
+export const STAMP = 3;
+/** `res` field: residual of the start (the rounded start is in `keys`). */
+export const START_R = 0;
+/** `res` field: residual of the end. */
+export const END_R = 1;
+/** `res` field: residual of the diff. */
+export const DIFF_R = 2;
 
-/** Records per chunk: 64 records are 4 KiB, so an insert moves 2 KiB on average. */
+/** Entries per chunk, a power of two (the searches halve it): 64 records are 4 KiB. */
 export const CHUNK = 64;
 const CHUNK_DOUBLES = CHUNK * STRIDE;
 // A chunk that shrinks below a quarter joins a neighbour if the two fit in three quarters, so a
@@ -43,22 +46,34 @@ const JOINED_MAX = (CHUNK * 3) >> 2;
 /**
  * Sorted range storage with a cursor: searches leave their answer in `k` (directory position) and
  * `i` (index in that chunk); `k === chunks` is the end. Positions are normalized: `i` is always
- * below the chunk's count, and every chunk in the directory holds at least one record.
+ * below the chunk's count, and every chunk in the directory holds at least one entry.
+ *
+ * @example
+ * ```ts
+ * import { RangeTable } from "./range_table.ts";
+ * const t = new RangeTable();
+ * t.insert(0, 0, 0x1000, 0, 0x2000, 0, 0x4000, 0, 3, 1); // [0x1000, 0x2000) → 0x5000, ReadWrite
+ * console.log(t.floor(0x1800) === t.entry(0, 0)); // true
+ * ```
  */
 export class RangeTable {
-  /** The record pool; chunk `c` occupies doubles `[c * CHUNK * STRIDE, (c + 1) * CHUNK * STRIDE)`. */
+  /** Rounded starts by entry; +Infinity past the last entry of a chunk. */
+  keys: Float64Array = new Float64Array(CHUNK * 2).fill(Infinity);
+  /** End, diff, permissions and stamp, {@link STRIDE} doubles per entry. */
   rec: Float64Array = new Float64Array(CHUNK_DOUBLES * 2);
-  /** Records in each chunk, by chunk id. */
+  /** The residuals of start, end and diff, {@link STRIDE} doubles per entry. */
+  res: Float64Array = new Float64Array(CHUNK_DOUBLES * 2);
+  /** Entries in each chunk, by chunk id. */
   count: Int32Array = new Int32Array(2);
   /** A lower bound of each chunk's smallest stamp, by chunk id (stamps only ever rise in place). */
   minStamp: Float64Array = new Float64Array(2);
   /** Chunk ids in IOVA order. */
   dirChunk: Int32Array = new Int32Array(2);
-  /** Rounded start of each directory chunk's first record. */
+  /** Rounded start of each directory chunk's first entry. */
   dirFirst: Float64Array = new Float64Array(2);
   /** Chunks in the directory. */
   chunks = 0;
-  /** Records in the table. */
+  /** Entries in the table. */
   size = 0;
   /** Cursor: directory position. */
   k = 0;
@@ -67,9 +82,11 @@ export class RangeTable {
   #pooled = 0;
   #free: number[] = [];
 
-  /** Drops every record and shrinks the pool back. */
+  /** Drops every entry and shrinks the pool back. */
   clear(): void {
+    this.keys = new Float64Array(CHUNK * 2).fill(Infinity);
     this.rec = new Float64Array(CHUNK_DOUBLES * 2);
+    this.res = new Float64Array(CHUNK_DOUBLES * 2);
     this.count = new Int32Array(2);
     this.minStamp = new Float64Array(2);
     this.dirChunk = new Int32Array(2);
@@ -82,30 +99,47 @@ export class RangeTable {
     this.#free = [];
   }
 
-  /** Offset in `rec` of the record at directory position `k`, index `i`. */
-  slot(k: number, i: number): number {
-    return (this.dirChunk[k] * CHUNK + i) * STRIDE;
+  /** The entry number of directory position `k`, index `i` (its key index; × STRIDE for `rec`, `res`). */
+  entry(k: number, i: number): number {
+    return this.dirChunk[k] * CHUNK + i;
   }
 
-  /** Records in the chunk at directory position `k`. */
+  /** Entries in the chunk at directory position `k`. */
   countAt(k: number): number {
     return this.count[this.dirChunk[k]];
   }
 
-  /** Whether the cursor is past the last record. */
+  /** Whether the cursor is past the last entry. */
   atEnd(): boolean {
     return this.k >= this.chunks;
   }
 
-  /** Rewrites the start of the record at `(k, i)`, keeping the directory's first key current. */
+  /** Rewrites the start of the entry at `(k, i)`, keeping the directory's first key current. */
   setStart(k: number, i: number, sF: number, sR: number): void {
-    const p = this.slot(k, i);
-    this.rec[p + START_F] = sF;
-    this.rec[p + START_R] = sR;
+    const e = this.entry(k, i);
+    this.setResidual(e, START_R, sR, this.keys[e]);
+    this.keys[e] = sF;
     if (i === 0) this.dirFirst[k] = sF;
   }
 
-  /** Moves the cursor to the next record (or the end). */
+  /**
+   * The residual of entry e's `field` (START_R, END_R or DIFF_R) whose rounded value is `rounded`.
+   * Residuals are zero unless the rounded value is 2^53 or more in size, and only then is `res`
+   * (a cache miss on a large table) read.
+   */
+  residualOf(e: number, field: number, rounded: number): number {
+    return Math.abs(rounded) < EXACT_LIMIT ? 0 : this.res[e * STRIDE + field];
+  }
+
+  /**
+   * Stores a residual, before the rounded value it belongs to changes from `oldRounded`. The store
+   * is skipped when both are zero, which keeps `res` out of the cache below 2^53.
+   */
+  setResidual(e: number, field: number, value: number, oldRounded: number): void {
+    if (value !== 0 || Math.abs(oldRounded) >= EXACT_LIMIT) this.res[e * STRIDE + field] = value;
+  }
+
+  /** Moves the cursor to the next entry (or the end). */
   advance(): void {
     if (++this.i === this.countAt(this.k)) {
       this.k++;
@@ -113,7 +147,7 @@ export class RangeTable {
     }
   }
 
-  /** Moves the cursor to the record before it; false (cursor unchanged) if there is none. */
+  /** Moves the cursor to the entry before it; false (cursor unchanged) if there is none. */
   retreat(): boolean {
     if (this.i > 0) {
       this.i--;
@@ -125,52 +159,63 @@ export class RangeTable {
     return true;
   }
 
-  /** Cursor to the first record whose end lies above `x`: the record containing x, or the next one. */
+  /**
+   * The entry with the greatest start at or below `x`, a number below 2^53, or -1 if every entry
+   * starts above it. Exact with rounded starts alone: a start at or above 2^53 rounds to at least
+   * 2^53 > x. The directory search branches (its path repeats for nearby addresses, and predicted
+   * branches let the loads run ahead); the chunk search is branch-free over the padded keys, since
+   * its last steps are the unpredictable ones.
+   */
+  floor(x: number): number {
+    const dirFirst = this.dirFirst;
+    let hi = this.chunks - 1;
+    if (hi < 0 || dirFirst[0] > x) return -1;
+    let lo = 0;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (dirFirst[mid] <= x) lo = mid;
+      else hi = mid - 1;
+    }
+    const keys = this.keys;
+    let e = this.dirChunk[lo] * CHUNK;
+    for (let h = CHUNK >> 1; h > 0; h >>= 1) e += h * +(keys[e + h] <= x);
+    return e;
+  }
+
+  /** Cursor to the first entry whose end lies above `x`: the entry containing x, or the next one. */
   locate(xF: number, xR: number): void {
-    const n = this.chunks;
-    if (n === 0) {
+    const dirFirst = this.dirFirst;
+    let hi = this.chunks - 1;
+    if (hi < 0 || dirFirst[0] > xF) {
       this.k = 0;
       this.i = 0;
       return;
     }
-    const rec = this.rec, dirFirst = this.dirFirst, dirChunk = this.dirChunk;
-    let lo = 0, hi = n - 1;
+    let lo = 0;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
-      const f = dirFirst[mid];
-      if (f < xF || (f === xF && rec[dirChunk[mid] * CHUNK_DOUBLES + START_R] <= xR)) lo = mid;
+      if (dirFirst[mid] <= xF) lo = mid;
       else hi = mid - 1;
     }
-    let k = lo;
-    const base = dirChunk[k] * CHUNK_DOUBLES;
-    const cnt = this.count[dirChunk[k]];
-    let a = -1, b = cnt - 1;
-    while (a < b) {
-      const m = (a + b + 1) >> 1;
-      const p = base + m * STRIDE;
-      const f = rec[p];
-      if (f < xF || (f === xF && rec[p + START_R] <= xR)) a = m;
-      else b = m - 1;
-    }
-    if (a >= 0) {
-      const p = base + a * STRIDE;
-      if (keyLess(xF, xR, rec[p + END_F], rec[p + END_R])) {
-        this.k = k;
-        this.i = a;
-        return;
+    const keys = this.keys;
+    const first = this.dirChunk[lo] * CHUNK;
+    let e = first;
+    for (let h = CHUNK >> 1; h > 0; h >>= 1) e += h * +(keys[e + h] <= xF);
+    this.k = lo;
+    this.i = e - first;
+    // The search compared rounded starts only; entries that share x's rounded start (possible at or
+    // above 2^53) order by residual, so step back over those above x.
+    if (xF >= EXACT_LIMIT) {
+      while (keys[e] === xF && this.res[e * STRIDE + START_R] > xR) {
+        if (!this.retreat()) return; // x precedes every entry: the cursor is on the first
+        e = this.entry(this.k, this.i);
       }
-      if (++a === cnt) {
-        k++;
-        a = 0;
-      }
-    } else {
-      a = 0; // x precedes every record: only chunk 0 can start above x
     }
-    this.k = k;
-    this.i = a;
+    const endF = this.rec[e * STRIDE + END_F];
+    if (!(xF < endF || (xF === endF && xF >= EXACT_LIMIT && xR < this.res[e * STRIDE + END_R]))) this.advance();
   }
 
-  /** Directory position and index of the record with global rank `rank` (0-based), into the cursor. */
+  /** Cursor to the entry with global rank `rank` (0-based, below `size`). */
   seek(rank: number): void {
     let k = 0;
     while (rank >= this.countAt(k)) rank -= this.countAt(k++);
@@ -178,7 +223,7 @@ export class RangeTable {
     this.i = rank;
   }
 
-  /** Global rank of the record at the cursor. */
+  /** Global rank of the entry at the cursor. */
   rank(): number {
     let r = this.i;
     for (let k = 0; k < this.k; k++) r += this.countAt(k);
@@ -186,8 +231,8 @@ export class RangeTable {
   }
 
   /**
-   * Cursor to a record with the smallest stamp (the first such in IOVA order). The per-chunk lower
-   * bounds pick a chunk; its true minimum is scanned, and if a hit raised it the bound is tightened
+   * Cursor to an entry with the smallest stamp (the first such in IOVA order). The per-chunk lower
+   * bounds pick a chunk; its true minimum is scanned, and if hits raised it the bound is tightened
    * and the choice made again.
    */
   oldest(): void {
@@ -222,7 +267,7 @@ export class RangeTable {
   }
 
   /**
-   * Inserts a record before the cursor position `(k, i)` (`k === chunks`: at the end) and leaves
+   * Inserts an entry before the cursor position `(k, i)` (`k === chunks`: at the end) and leaves
    * the cursor on it. The caller guarantees order and no overlap.
    */
   insert(
@@ -261,12 +306,12 @@ export class RangeTable {
         i = 0;
       } else {
         const half = CHUNK >> 1;
-        const rec = this.rec;
-        rec.copyWithin(d * CHUNK_DOUBLES, c * CHUNK_DOUBLES + half * STRIDE, (c + 1) * CHUNK_DOUBLES);
+        this.#move(c * CHUNK + half, d * CHUNK, CHUNK - half);
+        this.keys.fill(Infinity, c * CHUNK + half, (c + 1) * CHUNK);
         this.count[d] = CHUNK - half;
         this.count[c] = half;
         this.minStamp[d] = this.minStamp[c];
-        this.dirFirst[k + 1] = rec[d * CHUNK_DOUBLES];
+        this.dirFirst[k + 1] = this.keys[d * CHUNK];
         if (i > half) {
           k++;
           c = d;
@@ -275,18 +320,18 @@ export class RangeTable {
       }
       n = this.count[c];
     }
-    const rec = this.rec;
-    const base = c * CHUNK_DOUBLES;
-    const p = base + i * STRIDE;
-    if (i < n) rec.copyWithin(p + STRIDE, p, base + n * STRIDE);
-    rec[p + START_F] = sF;
-    rec[p + START_R] = sR;
+    const e = c * CHUNK + i;
+    if (i < n) this.#move(e, e + 1, n - i);
+    this.keys[e] = sF;
+    const rec = this.rec, res = this.res;
+    const p = e * STRIDE;
     rec[p + END_F] = eF;
-    rec[p + END_R] = eR;
     rec[p + DIFF_F] = dF;
-    rec[p + DIFF_R] = dR;
     rec[p + PERM] = perm;
     rec[p + STAMP] = stamp;
+    res[p + START_R] = sR;
+    res[p + END_R] = eR;
+    res[p + DIFF_R] = dR;
     this.count[c] = n + 1;
     if (stamp < this.minStamp[c]) this.minStamp[c] = stamp;
     if (i === 0) this.dirFirst[k] = sF;
@@ -296,8 +341,8 @@ export class RangeTable {
   }
 
   /**
-   * Removes `n` records starting at the normalized position `(k, i)` and leaves the cursor on the
-   * record that followed them (or the end).
+   * Removes `n` entries starting at the normalized position `(k, i)` and leaves the cursor on the
+   * entry that followed them (or the end).
    */
   remove(k: number, i: number, n: number): void {
     this.size -= n;
@@ -305,10 +350,8 @@ export class RangeTable {
     const firstCount = this.count[first];
     if (i > 0 || n < firstCount) {
       const take = Math.min(n, firstCount - i);
-      const base = first * CHUNK_DOUBLES;
-      this.rec.copyWithin(base + i * STRIDE, base + (i + take) * STRIDE, base + firstCount * STRIDE);
-      this.count[first] = firstCount - take;
-      if (i === 0) this.dirFirst[k] = this.rec[base];
+      this.#cut(first, i, take);
+      if (i === 0) this.dirFirst[k] = this.keys[first * CHUNK];
       n -= take;
       if (i < this.count[first]) {
         this.#settle(k, i);
@@ -326,15 +369,30 @@ export class RangeTable {
     if (whole > k) this.#dirRemove(k, whole - k);
     if (n > 0) {
       const c = this.dirChunk[k];
-      const base = c * CHUNK_DOUBLES;
-      this.rec.copyWithin(base, base + n * STRIDE, base + this.count[c] * STRIDE);
-      this.count[c] -= n;
-      this.dirFirst[k] = this.rec[base];
+      this.#cut(c, 0, n);
+      this.dirFirst[k] = this.keys[c * CHUNK];
     }
     const before = k - 1;
     this.#settle(k, 0);
     // The chunk before the removal point may have shrunk too.
     if (before >= 0 && before < this.chunks) this.#joinSmall(before);
+  }
+
+  /** Removes `n` entries from index `i` of chunk `c`, closing the gap and padding the keys. */
+  #cut(c: number, i: number, n: number): void {
+    const cnt = this.count[c];
+    const e = c * CHUNK + i;
+    this.#move(e + n, e, cnt - i - n);
+    this.keys.fill(Infinity, c * CHUNK + cnt - n, c * CHUNK + cnt);
+    this.count[c] = cnt - n;
+  }
+
+  /** Copies `n` entries (keys and records) from entry `from` to entry `to`; the ranges may overlap. */
+  #move(from: number, to: number, n: number): void {
+    if (n <= 0) return;
+    this.keys.copyWithin(to, from, from + n);
+    this.rec.copyWithin(to * STRIDE, from * STRIDE, (from + n) * STRIDE);
+    this.res.copyWithin(to * STRIDE, from * STRIDE, (from + n) * STRIDE);
   }
 
   /** Sets the cursor to (k, i) after joining the chunk at k if it became small. */
@@ -346,7 +404,7 @@ export class RangeTable {
 
   /**
    * Joins the chunk at directory position k with a neighbour when it is small and the two fit,
-   * keeping the cursor on the same record.
+   * keeping the cursor on the same entry.
    */
   #joinSmall(k: number): void {
     const n = this.countAt(k);
@@ -359,11 +417,7 @@ export class RangeTable {
   #join(k: number): void {
     const left = this.dirChunk[k], right = this.dirChunk[k + 1];
     const ln = this.count[left], rn = this.count[right];
-    this.rec.copyWithin(
-      (left * CHUNK + ln) * STRIDE,
-      right * CHUNK_DOUBLES,
-      right * CHUNK_DOUBLES + rn * STRIDE,
-    );
+    this.#move(right * CHUNK, left * CHUNK + ln, rn);
     this.count[left] = ln + rn;
     if (this.minStamp[right] < this.minStamp[left]) this.minStamp[left] = this.minStamp[right];
     this.#free.push(right);
@@ -381,9 +435,15 @@ export class RangeTable {
     const c = reused ?? this.#pooled++;
     if (c >= this.count.length) {
       const cap = this.count.length * 2;
+      const keys = new Float64Array(cap * CHUNK).fill(Infinity);
+      keys.set(this.keys);
+      this.keys = keys;
       const rec = new Float64Array(cap * CHUNK_DOUBLES);
       rec.set(this.rec);
       this.rec = rec;
+      const res = new Float64Array(cap * CHUNK_DOUBLES);
+      res.set(this.res);
+      this.res = res;
       const count = new Int32Array(cap);
       count.set(this.count);
       this.count = count;
@@ -391,6 +451,7 @@ export class RangeTable {
       minStamp.set(this.minStamp);
       this.minStamp = minStamp;
     }
+    this.keys.fill(Infinity, c * CHUNK, (c + 1) * CHUNK);
     this.count[c] = 0;
     this.minStamp[c] = Infinity;
     return c;

@@ -1,0 +1,165 @@
+/**
+ * IOTLB benchmark (perf-baselines.md, IOMMU table): 8-byte lookups at LCG addresses in the
+ * identity4k table (131072 identity pages, merged into one entry) and the swapped4k table (IOVA
+ * page i → physical page i ^ 1, 131072 entries that cannot merge), and re-mapping one 4 KiB page.
+ * Each case runs beside a C loop over the same table as sorted u64 arrays (native/gmem.c, one FFI
+ * call per batch) and prints vm-memory 0.18's published figure.
+ *
+ * `iotlb_set_mapping_4k` keeps the table size constant so every repetition measures the same work:
+ * the table maps the 131072 even pages of [0, 1 GiB) (odd pages stay unmapped, so no entries touch
+ * or merge); each iteration re-maps one of them, picked by the LCG, to a new target. For our IOTLB
+ * that is a full overwrite (the old entry removed, the new one inserted); for the C baseline it is
+ * the least any sorted table must do: a binary search and an overwrite in place.
+ * @module
+ */
+
+import { Iotlb } from "../src/iommu/iotlb.ts";
+import { Permissions } from "../src/iommu/permissions.ts";
+import { native } from "../src/ffi/native.ts";
+import type { BenchCase, Side } from "./foundation.ts";
+import { consume, timed } from "./harness.ts";
+import { Lcg, lcgMask } from "./lcg.ts";
+
+const KIB = 1024;
+const MIB = 1024 * KIB;
+const GIB = 1024 * MIB;
+const PAGE = 4 * KIB;
+const TABLE_SPAN = 512 * MIB;
+const REGION = 256 * MIB;
+const HOT_BASE = MIB;
+const HOT_SPAN = 64 * KIB;
+const SET_SPAN = GIB;
+
+/** vm-memory 0.18 figures (ns/op), printed beside ours. */
+export const VM_MEMORY_IOTLB: Readonly<Record<string, number>> = {
+  iotlb_lookup_8b_hot_identity: 16.3,
+  iotlb_lookup_8b_hot_swapped: 54.5,
+  iotlb_lookup_8b_wide_swapped: 214.0,
+  iotlb_set_mapping_4k: 160.2,
+};
+
+type Table = "identity" | "swapped";
+
+function buildTable(table: Table): Iotlb {
+  const tlb = new Iotlb();
+  for (let i = 0; i < TABLE_SPAN / PAGE; i++) {
+    tlb.setMapping(i * PAGE, (table === "identity" ? i : i ^ 1) * PAGE, PAGE, Permissions.ReadWrite);
+  }
+  return tlb;
+}
+
+/** The table as C sees it: n starts, n ends, n diffs (target − start mod 2^64). */
+function cTable(tlb: Iotlb): { table: BigUint64Array; n: number } {
+  const entries = tlb.entries();
+  const n = entries.length;
+  const table = new BigUint64Array(3 * n);
+  entries.forEach((e, i) => {
+    table[i] = e.iova;
+    table[n + i] = e.iova + e.size;
+    table[2 * n + i] = BigInt.asUintN(64, e.target - e.iova);
+  });
+  return { table, n };
+}
+
+/** Runs `iters` steps of ours, returning the sum of the answers (for the cross-check with C). */
+type Stepper = (iters: number) => number;
+
+function lookupCase(name: string, table: Table, wide: boolean, via: "translateFast" | "lookup"): BenchCase {
+  const published = VM_MEMORY_IOTLB[name.replace(/_ranges$/, "")];
+  return {
+    name,
+    published: { source: "vm-memory 0.18", nsPerOp: published },
+    run(measure) {
+      const tlb = buildTable(table);
+      const base = wide ? 0 : HOT_BASE;
+      const mask = lcgMask(wide ? REGION : HOT_SPAN, 8);
+      const read = Permissions.Read;
+      const fast: Stepper = (iters) => {
+        const lcg = new Lcg();
+        let acc = 0;
+        for (let i = 0; i < iters; i++) acc += tlb.translateFast(base + (lcg.next() & mask), 8, read);
+        return acc;
+      };
+      const full: Stepper = (iters) => {
+        const lcg = new Lcg();
+        let acc = 0;
+        for (let i = 0; i < iters; i++) {
+          const r = tlb.lookup(base + (lcg.next() & mask), 8, read);
+          if (r.ok) acc += Number(r.ranges[0].base);
+        }
+        return acc;
+      };
+      const step = via === "translateFast" ? fast : full;
+      const { table: ct, n } = cTable(tlb);
+      const bigBase = BigInt(base), bigMask = BigInt(mask);
+      const c: Side = {
+        name: `C binary search (${n} entries)`,
+        loop: (iters) => Number(native().benchIotlbLookup(ct, n, bigBase, bigMask, 8n, iters)),
+      };
+      crossCheck(name, step(1000), () => c.loop(1000));
+      measure({ name: `Iotlb.${via}(iova, 8, Read)`, loop: timed((iters) => consume(step(iters))) }, [c]);
+    },
+  };
+}
+
+function setMappingCase(): BenchCase {
+  const name = "iotlb_set_mapping_4k";
+  return {
+    name,
+    published: { source: "vm-memory 0.18", nsPerOp: VM_MEMORY_IOTLB[name] },
+    run(measure) {
+      const tlb = new Iotlb();
+      const slots = SET_SPAN / (2 * PAGE);
+      for (let i = 0; i < slots; i++) tlb.setMapping(2 * i * PAGE, (i ^ 1) * PAGE, PAGE, Permissions.ReadWrite);
+      const mask = lcgMask(SET_SPAN, 2 * PAGE);
+      const rw = Permissions.ReadWrite;
+      const ours = timed((iters) => {
+        const lcg = new Lcg();
+        for (let i = 0; i < iters; i++) {
+          const a = lcg.next() & mask;
+          tlb.setMapping(a, a / 2 + (i & 1) * GIB, PAGE, rw);
+        }
+        consume(tlb.size);
+      });
+      const { table: ct, n } = cTable(tlb);
+      const bigMask = BigInt(mask);
+      const c: Side = {
+        name: `C bsearch+overwrite (${n})`,
+        loop: (iters) => Number(native().benchIotlbOverwrite(ct, n, bigMask, BigInt(PAGE), iters)),
+      };
+      measure({ name: "Iotlb.setMapping(iova, target, 4096, RW)", loop: ours }, [c]);
+      if (tlb.size !== slots) throw new Error(`${name}: the table changed size to ${tlb.size}`);
+      const e = tlb.entries()[1];
+      if (e.iova !== 2n * BigInt(PAGE) || e.size !== BigInt(PAGE)) throw new Error(`${name}: entry 1 is ${e.iova}`);
+    },
+  };
+}
+
+/** Both sides must translate the same addresses to the same answers before they are timed. */
+function crossCheck(name: string, ours: number, runC: () => number): void {
+  runC();
+  const theirs = Number(native().benchSink());
+  if (ours !== theirs) throw new Error(`${name}: ours summed ${ours}, the C loop ${theirs}`);
+}
+
+/**
+ * The IOTLB cases, named as in perf-baselines.md, plus `_ranges` variants that go through
+ * `lookup()` (which allocates its answer) instead of the allocation-free `translateFast`.
+ *
+ * @example
+ * ```ts
+ * import { iotlbCases } from "./iommu.ts";
+ * console.log(iotlbCases().map((c) => c.name));
+ * ```
+ */
+export function iotlbCases(): BenchCase[] {
+  return [
+    lookupCase("iotlb_lookup_8b_hot_identity", "identity", false, "translateFast"),
+    lookupCase("iotlb_lookup_8b_hot_swapped", "swapped", false, "translateFast"),
+    lookupCase("iotlb_lookup_8b_wide_swapped", "swapped", true, "translateFast"),
+    lookupCase("iotlb_lookup_8b_hot_identity_ranges", "identity", false, "lookup"),
+    lookupCase("iotlb_lookup_8b_hot_swapped_ranges", "swapped", false, "lookup"),
+    lookupCase("iotlb_lookup_8b_wide_swapped_ranges", "swapped", true, "lookup"),
+    setMappingCase(),
+  ];
+}
