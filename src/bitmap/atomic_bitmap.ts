@@ -226,6 +226,16 @@ export class AtomicBitmap implements Bitmap {
    * ```
    */
   static bufferBytes(byteSize: number, pageSize: number = 4096): number {
+    const op = "AtomicBitmap.bufferBytes";
+    toIndex(byteSize, op, "byteSize");
+    if (typeof pageSize !== "number" || !isPowerOfTwo(pageSize)) {
+      throw new InvalidArgumentError(
+        op,
+        "pageSize",
+        pageSize,
+        `must be a power of two, got ${describeValue(pageSize)}`,
+      );
+    }
     return Math.ceil(Math.ceil(byteSize / pageSize) / 64) * 8;
   }
 

@@ -105,8 +105,8 @@ function firstFailure(r: IotlbLookup & { ok: false }): IovaRange {
  */
 function checkRequest(op: string, iova: unknown, len: unknown, access: unknown): void {
   if (
-    typeof iova !== "number" || typeof len !== "number" || !(iova >= 0 && len > 0 && iova + len <= 2 ** 53) ||
-    !Number.isInteger(iova) || !Number.isInteger(len)
+    !Number.isSafeInteger(iova) || !Number.isSafeInteger(len) || !((iova as number) >= 0 && (len as number) > 0) ||
+    (iova as number) > 2 ** 53 - (len as number) // `iova + len` would round to 2^53
   ) {
     const a = toAddress(iova, op, "iova");
     const n = toLength(len, op, "len", false);
@@ -226,7 +226,10 @@ export class IotlbIommu implements Iommu {
    * ```
    */
   translate(iova: AddressLike, len: number, access: Permission): IovaRange[] {
-    const op = "IotlbIommu.translate";
+    return this.#translateSync(iova, len, access, "IotlbIommu.translate");
+  }
+
+  #translateSync(iova: AddressLike, len: number, access: Permission, op: string): IovaRange[] {
     checkRequest(op, iova, len, access);
     let r = this.iotlb.lookup(iova, len, access);
     for (let attempt = 0; !r.ok && this.#missHandler !== undefined && attempt < this.#maxRetries; attempt++) {
@@ -267,7 +270,7 @@ export class IotlbIommu implements Iommu {
     if (r.ok) return r.ranges;
     const handler = this.#asyncMissHandler;
     if (handler === undefined) {
-      if (this.#missHandler !== undefined) return this.translate(iova, len, access);
+      if (this.#missHandler !== undefined) return this.#translateSync(iova, len, access, op);
       throw this.#error(op, iova, len, access, r);
     }
     for (let attempt = 0; !r.ok && attempt < this.#maxRetries; attempt++) {

@@ -12,9 +12,13 @@ import {
   GuestMemoryError,
   InvalidArgumentError,
   InvalidBackendAddressError,
+  InvalidGuestAddressError,
   IommuError,
   IommuMisconfiguredError,
   type IovaRange,
+  NoAccessError,
+  ReadOnlyError,
+  RegionClosedError,
 } from "../errors.ts";
 import { hex } from "../format.ts";
 import { ByteAccess } from "../memory/byte_access.ts";
@@ -233,7 +237,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     if (n === 0) return true;
     let ranges: IovaRange[];
     try {
-      ranges = this.#iommu.translate(a, n, want);
+      ranges = this.#translate(a, n, want, op);
     } catch (e) {
       if (e instanceof IommuError) return false;
       throw e;
@@ -327,8 +331,10 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     count: number,
     access: Permission = Permissions.Read,
   ): Promise<VolatileSlice[]> {
-    await this.resolve(addr, count, access);
-    return this.getSlices(addr, count, access);
+    await this.#resolve(addr, count, access, "IommuMemory.getSlicesAsync");
+    const r = this.#slices(addr, count, toPermission(access, "IommuMemory.getSlicesAsync", "access"), "getSlicesAsync");
+    if (r.error !== undefined && r.slices.length === 0) throw r.error;
+    return r.slices;
   }
 
   /**
@@ -348,12 +354,16 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
    * console.log(mem.readU64(0x7000)); // 0n
    * ```
    */
-  async resolve(addr: AddressLike, count: number, access: Permission = Permissions.Read): Promise<void> {
-    const op = "IommuMemory.resolve";
+  resolve(addr: AddressLike, count: number, access: Permission = Permissions.Read): Promise<void> {
+    return this.#resolve(addr, count, access, "IommuMemory.resolve");
+  }
+
+  async #resolve(addr: AddressLike, count: number, access: Permission, op: string): Promise<void> {
     const n = toLength(count, op, "count");
     const a = toAddress(addr, op, "addr");
     const want = toPermission(access, op, "access");
     if (!this.#enabled || n === 0) return;
+    pastTheEnd(a, n, op);
     try {
       await this.#iommu.translateAsync(a, n, want);
     } catch (e) {
@@ -389,8 +399,16 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
       }
     }
     if (this.#enabled && len !== 0) return this.#transferTranslated(buf, addr, write, op);
-    const r = this.#slices(addr, len, write ? Permissions.Write : Permissions.Read, op);
-    if (r.error !== undefined && r.slices.length === 0) throw r.error;
+    const full = `IommuMemory.${op}`;
+    let r: SlicesResult;
+    try {
+      r = this.#slices(addr, len, write ? Permissions.Write : Permissions.Read, op);
+    } catch (e) {
+      throw underOp(e, full, toAddress(addr, full, "addr"), len);
+    }
+    if (r.error !== undefined && r.slices.length === 0) {
+      throw underOp(r.error, full, toAddress(addr, full, "addr"), len);
+    }
     let done = 0;
     for (const s of r.slices) {
       const part = buf.subarray(done, done + s.len);
@@ -398,7 +416,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
         if (write) s.copyFrom(part);
         else s.copyTo(part);
       } catch (e) {
-        if (done === 0) throw e;
+        if (done === 0) throw underOp(e, full, toAddress(addr, full, "addr"), s.len);
         break;
       }
       done += s.len;
@@ -447,11 +465,14 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
   // ---- internals ----
 
   #translate(iova: bigint, len: number, access: Permission, op: string): IovaRange[] {
+    pastTheEnd(iova, len, op);
+    let ranges: unknown;
     try {
-      return this.#iommu.translate(iova, len, access);
+      ranges = this.#iommu.translate(iova, len, access);
     } catch (e) {
       throw this.#rewrap(e, op);
     }
+    return covering(ranges, iova, len, op);
   }
 
   /** An IOMMU error raised inside the IOMMU, re-raised under this object's operation name. */
@@ -466,7 +487,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     const n = toLength(count, op, "count");
     const a = toAddress(addr, op, "addr");
     const backend = this.#backend;
-    if (!this.#enabled) return backend.getSlicesResult(a, n);
+    if (!this.#enabled) return physicalSlices(backend, a, n, op);
     if (n === 0) return { slices: [] };
     const ranges = this.#translate(a, n, access, op);
     const slices: VolatileSlice[] = [];
@@ -474,7 +495,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     const iotlb = this.#iotlb;
     let iova = a;
     for (const range of ranges) {
-      const part = backend.getSlicesResult(range.base, range.length);
+      const part = physicalSlices(backend, range.base, range.length, op);
       // Every slice of this range is revoked together once the IOTLB stops translating it here.
       const guard = iotlb === undefined
         ? undefined
@@ -523,23 +544,25 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
         done += n;
         continue;
       }
-      const part = backend.getSlicesResult(range.base, n);
+      const part = physicalSlices(backend, range.base, n, full);
+      let gpa = range.base;
       for (const s of part.slices) {
-        const target = iovaLog
-          ? s.withDirtyLog(iova + s.len <= TWO_53 ? this.#bitmap : undefined, iova < TWO_53 ? iova : 0)
-          : s;
+        // Each fragment logs at its own IOVA: the range's start plus what came before it.
+        const at = iova0 + done;
+        const target = iovaLog ? s.withDirtyLog(at + s.len <= TWO_53 ? this.#bitmap : undefined, at) : s;
         const piece = buf.subarray(done, done + s.len);
         try {
           if (write) target.copyFrom(piece);
           else target.copyTo(piece);
         } catch (e) {
-          if (done === 0) throw e;
+          if (done === 0) throw underOp(e, full, gpa, s.len);
           return done;
         }
         done += s.len;
+        gpa += BigInt(s.len);
       }
       if (part.error !== undefined) {
-        if (done === 0) throw part.error;
+        if (done === 0) throw underOp(part.error, full, gpa, n);
         return done;
       }
     }
@@ -554,4 +577,62 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     }
     return r.getSlice(0, 0);
   }
+}
+
+/** The backend's fragments of a physical range, its errors named under `op`. */
+function physicalSlices(backend: PhysicalMemory, gpa: bigint, len: number, op: string): SlicesResult {
+  let r: SlicesResult;
+  try {
+    r = backend.getSlicesResult(gpa, len);
+  } catch (e) {
+    throw underOp(e, op, gpa, len);
+  }
+  return r.error === undefined ? r : { slices: r.slices, error: underOp(r.error, op, gpa, len) as GuestMemoryError };
+}
+
+/** A range running past 2^64 has no translation (the IOTLB cannot map it); refuse it as such. */
+function pastTheEnd(iova: bigint, len: number, op: string): void {
+  if (iova + BigInt(len) > 1n << 64n) {
+    throw new CannotResolveError(op, { base: iova, length: len }, "the range runs past 2^64");
+  }
+}
+
+/**
+ * Checks what an `Iommu` answered: ranges with a u64 base and a positive length that together
+ * cover exactly `len` bytes. A custom IOMMU that answers otherwise would make the copies below run
+ * short or long.
+ */
+function covering(ranges: unknown, iova: bigint, len: number, op: string): IovaRange[] {
+  let sum = 0;
+  if (Array.isArray(ranges)) {
+    for (const r of ranges as unknown[]) {
+      const { base, length } = (r ?? {}) as Partial<IovaRange>;
+      if (
+        typeof base !== "bigint" || base < 0n || typeof length !== "number" || !Number.isSafeInteger(length) ||
+        length <= 0 || base + BigInt(length) > 1n << 64n
+      ) {
+        sum = -1;
+        break;
+      }
+      sum += length;
+    }
+    if (sum === len) return ranges as IovaRange[];
+  }
+  throw new IommuMisconfiguredError(
+    op,
+    `the IOMMU translated ${hex(iova)}+${hex(len)} to something other than ranges covering ${len} bytes`,
+  );
+}
+
+/**
+ * An error of the backend (which names its own call: `getSlicesResult`, a slice's `copyFrom`) for the
+ * physical range `[gpa, gpa + len)`, re-raised under this object's operation.
+ */
+function underOp(e: unknown, op: string, gpa: bigint, len: number): unknown {
+  if (!(e instanceof GuestMemoryError) || e.op === op) return e;
+  if (e instanceof InvalidGuestAddressError) return new InvalidGuestAddressError(op, e.addr);
+  if (e instanceof ReadOnlyError) return new ReadOnlyError(op, "guest address", gpa, len);
+  if (e instanceof NoAccessError) return copyError(CopyStatus.NoAccess, op, "guest address", gpa, len);
+  if (e instanceof RegionClosedError) return new RegionClosedError(op, `the memory at guest address ${hex(gpa)}`);
+  return e;
 }

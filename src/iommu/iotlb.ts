@@ -389,6 +389,8 @@ export class Iotlb {
    */
   probe(iova: AddressLike, len: number, access: Permission): IotlbLookup {
     const hits = this.#hits, misses = this.#misses, fails = this.#accessFailures;
+    this.#range("Iotlb.probe", iova, len); // refused under this call's name, not lookup's
+    toPermission(access, "Iotlb.probe", "access");
     try {
       return this.lookup(iova, len, access);
     } finally {
@@ -415,7 +417,8 @@ export class Iotlb {
    * ```
    */
   translateFast(iova: number, len: number, access: Permission): number {
-    if (!(len > 0 && Number.isInteger(len) && Number.isInteger(iova))) return -1;
+    // Number.isInteger and typeof first: comparing an object would call its valueOf.
+    if (!(Number.isInteger(len) && Number.isInteger(iova) && typeof access === "number" && len > 0)) return -1;
     const c = this.#cache;
     // The slot of iova's 4 KiB page; `&` keeps the low bits of the truncated page number, which is
     // exact for any safe integer (it is a hash, not an address). One slot check, not a last-hit

@@ -198,6 +198,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
   toShared(): SharedGuestMemory {
     return {
       regions: this.#regions.map((r) => {
+        if (r.mmap.closed) r.views.refresh("GuestMemoryMmap.toShared"); // refuses under this call's name
         const region: SharedGuestRegion = {
           guestBase: r.startAddr,
           hostAddress: r.mmap.hostAddress,

@@ -323,6 +323,7 @@ export class GuestRegionMmap extends ByteAccess implements Disposable {
     const full = `GuestRegionMmap.${op}`;
     const o = toAddress(addr, full, "offset");
     if (o >= BigInt(this.len)) throw this.#pastEnd(full, o, count);
+    this.#open(full); // else getSlice below would refuse a closed region under its own name
     const slices: VolatileSlice[] = [];
     let off = Number(o);
     let left = Math.min(count, this.len - off);

@@ -214,6 +214,9 @@ export class VolatileSlice extends ByteAccess {
    * ```
    */
   copyTo(buf: Uint8Array): number {
+    if (!(buf instanceof Uint8Array)) {
+      throw new InvalidArgumentError("VolatileSlice.copyTo", "buf", buf, "must be a Uint8Array");
+    }
     if (buf.length === 0 || this.#len === 0) return 0;
     return this.transfer(buf.length > this.#len ? buf.subarray(0, this.#len) : buf, 0, false, "copyTo");
   }
@@ -229,6 +232,9 @@ export class VolatileSlice extends ByteAccess {
    * ```
    */
   copyFrom(buf: Uint8Array): number {
+    if (!(buf instanceof Uint8Array)) {
+      throw new InvalidArgumentError("VolatileSlice.copyFrom", "buf", buf, "must be a Uint8Array");
+    }
     if (buf.length === 0 || this.#len === 0) return 0;
     return this.transfer(buf.length > this.#len ? buf.subarray(0, this.#len) : buf, 0, true, "copyFrom");
   }
