@@ -329,6 +329,43 @@ Deno.test("iotlb: at 2^53, where 2^53 and 2^53 + 1 round alike, entries keep the
   assert.deepEqual(entryList(tlb), [[t53 - 4n, 0x100n, 5n, Read], [t53 + 1n, 0x900n, 4n, Read]]);
 });
 
+Deno.test("iotlb: an entry that grows past 2^53 keeps its exact end when later inserts move it", () => {
+  const tlb = new Iotlb();
+  const t53 = 2n ** 53n;
+  tlb.setMapping(t53 - 100n, 0x1000, 50, Read); // wholly below 2^53
+  tlb.setMapping(t53 - 50n, 0x1000 + 50, 51, Read); // continues it: the merged end is 2^53 + 1
+  for (let i = 0; i < 8; i++) tlb.setMapping(0x1000 + i * 0x100, i * 0x10, 0x10, Read); // inserted before it
+  assert.deepEqual(entryList(tlb).slice(-2), [[0x1700n, 0x70n, 0x10n, Read], [t53 - 100n, 0x1000n, 101n, Read]]);
+});
+
+Deno.test("iotlb: entries above 2^53 keep their exact bounds through chunk joins and later shifts", () => {
+  const tlb = new Iotlb();
+  const big = 2n ** 53n;
+  const small = (
+    i: number,
+  ): [bigint, bigint, bigint, Permission] => [BigInt(0x10000 + i * 16), BigInt(i * 32), 8n, Read];
+  // Odd starts above 2^53 fall between doubles: each has a nonzero residual.
+  const high = (
+    i: number,
+  ): [bigint, bigint, bigint, Permission] => [big + BigInt(i * 16 + 1), BigInt(0x8000 + i * 32), 8n, Read];
+  for (let i = 0; i < 64; i++) tlb.setMapping(0x10000 + i * 16, i * 32, 8, Read);
+  for (let i = 0; i < 64; i++) tlb.setMapping(big + BigInt(i * 16 + 1), 0x8000 + i * 32, 8, Read);
+  for (let i = 4; i < 64; i++) {
+    tlb.invalidate(0x10000 + i * 16, 8);
+    tlb.invalidate(big + BigInt(i * 16 + 1), 8);
+  }
+  // New entries in front move every later one within its chunk.
+  for (let i = 0; i < 8; i++) tlb.setMapping(i * 16, 0x4000 + i * 32, 8, Read);
+  const front = [...Array(8).keys()].map((i): [bigint, bigint, bigint, Permission] => [
+    BigInt(i * 16),
+    BigInt(0x4000 + i * 32),
+    8n,
+    Read,
+  ]);
+  const rest = [0, 1, 2, 3].map(small).concat([0, 1, 2, 3].map(high));
+  assert.deepEqual(entryList(tlb), [...front, ...rest]);
+});
+
 Deno.test("iotlb: a mapping may end exactly at 2^64 and its last byte 2^64 - 1 translates", () => {
   const tlb = new Iotlb();
   tlb.setMapping(TWO_64 - 0x1000n, 0x5000, 0x1000, ReadWrite);

@@ -138,8 +138,13 @@ export function assign(
   if (!t.atEnd()) {
     const x = t.entry(t.k, t.i);
     if (startsAt(t, x, sF, sR) && endsAt(t, x, eF, eR)) {
-      // Exactly one entry's range again (re-mapping a page): rewrite it where it is.
+      // Exactly one entry's range again (re-mapping a page): rewrite it where it is. With its
+      // translation unchanged it cannot have become mergeable with a neighbour.
       const p = x * STRIDE;
+      if (translatesAs(t, x, dF, dR, perm)) {
+        t.rec[p + STAMP] = stamp;
+        return;
+      }
       t.setResidual(x, DIFF_R, dR, t.rec[p + DIFF_F]);
       t.rec[p + DIFF_F] = dF;
       t.rec[p + PERM] = perm;

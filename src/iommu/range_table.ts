@@ -8,10 +8,10 @@
  * insert moves at most one chunk instead of the whole table. Entry `e` (= chunk id × CHUNK + index)
  * keeps its fields in three arrays, split by how often a translation reads them, because on a large
  * table every array a lookup touches costs a cache miss:
- * - `keys[e]`: the rounded start, padded with +Infinity past a chunk's last entry, so a search
- *   reads 512 contiguous bytes per chunk in a fixed number of steps;
+ * - `keys[e]`: the rounded start, so a search reads 512 contiguous bytes per chunk;
  * - `rec[e * STRIDE + …]`: rounded end, rounded diff, permissions, stamp (32 bytes);
- * - `res[e * STRIDE + …]`: the residuals, all zero below 2^53, read only for values above it.
+ * - `res[e * STRIDE + …]`: the residuals, all zero below 2^53, read only for values above it;
+ *   a chunk whose residuals are all zero (`resUsed` 0) does not even move them on an insert.
  * Values are exact u64 pairs (see u64_key.ts): `*_F` the rounded double, `*_R` the residual.
  * @module
  */
@@ -35,7 +35,7 @@ export const END_R = 1;
 /** `res` field: residual of the diff. */
 export const DIFF_R = 2;
 
-/** Entries per chunk, a power of two (the searches halve it): 64 records are 4 KiB. */
+/** Entries per chunk: 64 measured better than 32 (inserts) and 128 (lookups, re-mapping). */
 export const CHUNK = 64;
 const CHUNK_DOUBLES = CHUNK * STRIDE;
 // A chunk that shrinks below a quarter joins a neighbour if the two fit in three quarters, so a
@@ -57,12 +57,14 @@ const JOINED_MAX = (CHUNK * 3) >> 2;
  * ```
  */
 export class RangeTable {
-  /** Rounded starts by entry; +Infinity past the last entry of a chunk. */
-  keys: Float64Array = new Float64Array(CHUNK * 2).fill(Infinity);
+  /** Rounded starts by entry. */
+  keys: Float64Array = new Float64Array(CHUNK * 2);
   /** End, diff, permissions and stamp, {@link STRIDE} doubles per entry. */
   rec: Float64Array = new Float64Array(CHUNK_DOUBLES * 2);
   /** The residuals of start, end and diff, {@link STRIDE} doubles per entry. */
   res: Float64Array = new Float64Array(CHUNK_DOUBLES * 2);
+  /** By chunk id: 1 if the chunk's `res` may hold a nonzero value, 0 if all of it is zero. */
+  resUsed: Uint8Array = new Uint8Array(2);
   /** Entries in each chunk, by chunk id. */
   count: Int32Array = new Int32Array(2);
   /** A lower bound of each chunk's smallest stamp, by chunk id (stamps only ever rise in place). */
@@ -84,9 +86,10 @@ export class RangeTable {
 
   /** Drops every entry and shrinks the pool back. */
   clear(): void {
-    this.keys = new Float64Array(CHUNK * 2).fill(Infinity);
+    this.keys = new Float64Array(CHUNK * 2);
     this.rec = new Float64Array(CHUNK_DOUBLES * 2);
     this.res = new Float64Array(CHUNK_DOUBLES * 2);
+    this.resUsed = new Uint8Array(2);
     this.count = new Int32Array(2);
     this.minStamp = new Float64Array(2);
     this.dirChunk = new Int32Array(2);
@@ -136,7 +139,12 @@ export class RangeTable {
    * is skipped when both are zero, which keeps `res` out of the cache below 2^53.
    */
   setResidual(e: number, field: number, value: number, oldRounded: number): void {
-    if (value !== 0 || Math.abs(oldRounded) >= EXACT_LIMIT) this.res[e * STRIDE + field] = value;
+    if (value !== 0) {
+      this.resUsed[Math.floor(e / CHUNK)] = 1;
+      this.res[e * STRIDE + field] = value;
+    } else if (Math.abs(oldRounded) >= EXACT_LIMIT) {
+      this.res[e * STRIDE + field] = 0;
+    }
   }
 
   /** Moves the cursor to the next entry (or the end). */
@@ -162,9 +170,9 @@ export class RangeTable {
   /**
    * The entry with the greatest start at or below `x`, a number below 2^53, or -1 if every entry
    * starts above it. Exact with rounded starts alone: a start at or above 2^53 rounds to at least
-   * 2^53 > x. The directory search branches (its path repeats for nearby addresses, and predicted
-   * branches let the loads run ahead); the chunk search is branch-free over the padded keys, since
-   * its last steps are the unpredictable ones.
+   * 2^53 > x. Both searches branch: a branch-free chunk search (tried) was no faster on scattered
+   * lookups, where predicted branches let the next loads start early, and slower for inserts; hot
+   * lookups are answered before this by the IOTLB's answer cache.
    */
   floor(x: number): number {
     const dirFirst = this.dirFirst;
@@ -177,9 +185,14 @@ export class RangeTable {
       else hi = mid - 1;
     }
     const keys = this.keys;
-    let e = this.dirChunk[lo] * CHUNK;
-    for (let h = CHUNK >> 1; h > 0; h >>= 1) e += h * +(keys[e + h] <= x);
-    return e;
+    const first = this.dirChunk[lo] * CHUNK;
+    let a = 0, b = this.count[this.dirChunk[lo]] - 1;
+    while (a < b) {
+      const m = (a + b + 1) >> 1;
+      if (keys[first + m] <= x) a = m;
+      else b = m - 1;
+    }
+    return first + a;
   }
 
   /** Cursor to the first entry whose end lies above `x`: the entry containing x, or the next one. */
@@ -199,8 +212,13 @@ export class RangeTable {
     }
     const keys = this.keys;
     const first = this.dirChunk[lo] * CHUNK;
-    let e = first;
-    for (let h = CHUNK >> 1; h > 0; h >>= 1) e += h * +(keys[e + h] <= xF);
+    let a = 0, b = this.count[this.dirChunk[lo]] - 1;
+    while (a < b) {
+      const m = (a + b + 1) >> 1;
+      if (keys[first + m] <= xF) a = m;
+      else b = m - 1;
+    }
+    let e = first + a;
     this.k = lo;
     this.i = e - first;
     // The search compared rounded starts only; entries that share x's rounded start (possible at or
@@ -306,8 +324,8 @@ export class RangeTable {
         i = 0;
       } else {
         const half = CHUNK >> 1;
-        this.#move(c * CHUNK + half, d * CHUNK, CHUNK - half);
-        this.keys.fill(Infinity, c * CHUNK + half, (c + 1) * CHUNK);
+        this.#move(c * CHUNK + half, d * CHUNK, CHUNK - half, this.resUsed[c]);
+        this.resUsed[d] = this.resUsed[c];
         this.count[d] = CHUNK - half;
         this.count[c] = half;
         this.minStamp[d] = this.minStamp[c];
@@ -321,17 +339,21 @@ export class RangeTable {
       n = this.count[c];
     }
     const e = c * CHUNK + i;
-    if (i < n) this.#move(e, e + 1, n - i);
+    if (i < n) this.#move(e, e + 1, n - i, this.resUsed[c]);
     this.keys[e] = sF;
-    const rec = this.rec, res = this.res;
+    const rec = this.rec;
     const p = e * STRIDE;
     rec[p + END_F] = eF;
     rec[p + DIFF_F] = dF;
     rec[p + PERM] = perm;
     rec[p + STAMP] = stamp;
-    res[p + START_R] = sR;
-    res[p + END_R] = eR;
-    res[p + DIFF_R] = dR;
+    if (sR !== 0 || eR !== 0 || dR !== 0) this.resUsed[c] = 1;
+    if (this.resUsed[c] !== 0) {
+      const res = this.res;
+      res[p + START_R] = sR;
+      res[p + END_R] = eR;
+      res[p + DIFF_R] = dR;
+    }
     this.count[c] = n + 1;
     if (stamp < this.minStamp[c]) this.minStamp[c] = stamp;
     if (i === 0) this.dirFirst[k] = sF;
@@ -378,21 +400,23 @@ export class RangeTable {
     if (before >= 0 && before < this.chunks) this.#joinSmall(before);
   }
 
-  /** Removes `n` entries from index `i` of chunk `c`, closing the gap and padding the keys. */
+  /** Removes `n` entries from index `i` of chunk `c`, closing the gap. */
   #cut(c: number, i: number, n: number): void {
     const cnt = this.count[c];
     const e = c * CHUNK + i;
-    this.#move(e + n, e, cnt - i - n);
-    this.keys.fill(Infinity, c * CHUNK + cnt - n, c * CHUNK + cnt);
+    this.#move(e + n, e, cnt - i - n, this.resUsed[c]);
     this.count[c] = cnt - n;
   }
 
-  /** Copies `n` entries (keys and records) from entry `from` to entry `to`; the ranges may overlap. */
-  #move(from: number, to: number, n: number): void {
+  /**
+   * Copies `n` entries from entry `from` to entry `to` (the ranges may overlap), their residuals
+   * only if `withRes` (otherwise both places hold zeros).
+   */
+  #move(from: number, to: number, n: number, withRes: number): void {
     if (n <= 0) return;
     this.keys.copyWithin(to, from, from + n);
     this.rec.copyWithin(to * STRIDE, from * STRIDE, (from + n) * STRIDE);
-    this.res.copyWithin(to * STRIDE, from * STRIDE, (from + n) * STRIDE);
+    if (withRes !== 0) this.res.copyWithin(to * STRIDE, from * STRIDE, (from + n) * STRIDE);
   }
 
   /** Sets the cursor to (k, i) after joining the chunk at k if it became small. */
@@ -417,7 +441,9 @@ export class RangeTable {
   #join(k: number): void {
     const left = this.dirChunk[k], right = this.dirChunk[k + 1];
     const ln = this.count[left], rn = this.count[right];
-    this.#move(right * CHUNK, left * CHUNK + ln, rn);
+    const withRes = this.resUsed[left] | this.resUsed[right];
+    this.#move(right * CHUNK, left * CHUNK + ln, rn, withRes);
+    this.resUsed[left] = withRes;
     this.count[left] = ln + rn;
     if (this.minStamp[right] < this.minStamp[left]) this.minStamp[left] = this.minStamp[right];
     this.#free.push(right);
@@ -435,7 +461,7 @@ export class RangeTable {
     const c = reused ?? this.#pooled++;
     if (c >= this.count.length) {
       const cap = this.count.length * 2;
-      const keys = new Float64Array(cap * CHUNK).fill(Infinity);
+      const keys = new Float64Array(cap * CHUNK);
       keys.set(this.keys);
       this.keys = keys;
       const rec = new Float64Array(cap * CHUNK_DOUBLES);
@@ -444,6 +470,9 @@ export class RangeTable {
       const res = new Float64Array(cap * CHUNK_DOUBLES);
       res.set(this.res);
       this.res = res;
+      const resUsed = new Uint8Array(cap);
+      resUsed.set(this.resUsed);
+      this.resUsed = resUsed;
       const count = new Int32Array(cap);
       count.set(this.count);
       this.count = count;
@@ -451,7 +480,10 @@ export class RangeTable {
       minStamp.set(this.minStamp);
       this.minStamp = minStamp;
     }
-    this.keys.fill(Infinity, c * CHUNK, (c + 1) * CHUNK);
+    if (this.resUsed[c] !== 0) {
+      this.res.fill(0, c * CHUNK_DOUBLES, (c + 1) * CHUNK_DOUBLES);
+      this.resUsed[c] = 0;
+    }
     this.count[c] = 0;
     this.minStamp[c] = Infinity;
     return c;
