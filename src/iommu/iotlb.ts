@@ -8,7 +8,9 @@
 import { type AddressLike, toAddress, toLength, U64_LIMIT } from "../address.ts";
 import { InvalidArgumentError, type IovaRange } from "../errors.ts";
 import { hex } from "../format.ts";
-import { type Permission, permissionName, toPermission } from "./permissions.ts";
+import { inspectIotlb, iotlbJson } from "./inspect_iommu.ts";
+import type { IotlbRecorder } from "./iotlb_recorder.ts";
+import { type Permission, toPermission } from "./permissions.ts";
 import { assign, carve } from "./range_edit.ts";
 import { DIFF_F, DIFF_R, END_F, END_R, PERM, RangeTable, STAMP, START_R, STRIDE } from "./range_table.ts";
 import { EXACT_LIMIT, joinU64, keyDistance, keyLess, residual, rounded, sumU64 } from "./u64_key.ts";
@@ -114,6 +116,10 @@ export interface IotlbJson {
   entries: Array<{ iova: string; target: string; size: string; perm: string }>;
   /** The counters. */
   counters: IotlbCounters;
+  /** The entry limit, present only when the IOTLB is bounded. */
+  maxEntries?: number;
+  /** The eviction policy, present only when the IOTLB is bounded. */
+  eviction?: string;
 }
 
 const POLICIES = ["fifo", "random", "lru"] as const;
@@ -167,6 +173,8 @@ export class Iotlb {
   readonly #cache = new Float64Array(SLOTS * SLOT).fill(-Infinity);
   #last = 0;
   #cacheFilled = false;
+  // Opt-in event recording; checked only on slow paths (changes and failed lookups).
+  #recorder: IotlbRecorder | undefined = undefined;
   // The range being worked on, as exact pairs (see u64_key.ts); set by #range.
   #sF = 0;
   #sR = 0;
@@ -254,6 +262,7 @@ export class Iotlb {
     const table = this.#table;
     assign(table, sF, sR, eF, eR, dF, dR, p, ++this.#tick);
     this.#changed();
+    this.#recorder?.onEvent("map", BigInt(iova), BigInt(len), BigInt(target), p);
     if (table.size > this.#max) this.#evict(sF, sR);
   }
 
@@ -275,6 +284,7 @@ export class Iotlb {
     this.#range("Iotlb.invalidate", iova, len);
     carve(this.#table, this.#sF, this.#sR, this.#eF, this.#eR);
     this.#changed();
+    this.#recorder?.onEvent("invalidate", BigInt(iova), BigInt(len), null, 0);
   }
 
   /**
@@ -292,6 +302,7 @@ export class Iotlb {
   invalidateAll(): void {
     this.#table.clear();
     this.#changed();
+    this.#recorder?.onEvent("invalidate", 0n, U64_LIMIT, null, 0);
   }
 
   /**
@@ -367,6 +378,11 @@ export class Iotlb {
     if (misses !== undefined || fails !== undefined) {
       if (misses !== undefined) this.#misses++;
       if (fails !== undefined) this.#accessFailures++;
+      const recorder = this.#recorder;
+      if (recorder !== undefined) {
+        for (const m of misses ?? []) recorder.onEvent("miss", m.base, BigInt(m.length), null, want);
+        for (const f of fails ?? []) recorder.onEvent("access-failure", f.base, BigInt(f.length), null, want);
+      }
       return { ok: false, misses: misses ?? [], accessFails: fails ?? [] };
     }
     this.#hits++;
@@ -388,15 +404,17 @@ export class Iotlb {
    * ```
    */
   probe(iova: AddressLike, len: number, access: Permission): IotlbLookup {
-    const hits = this.#hits, misses = this.#misses, fails = this.#accessFailures;
+    const hits = this.#hits, misses = this.#misses, fails = this.#accessFailures, recorder = this.#recorder;
     this.#range("Iotlb.probe", iova, len); // refused under this call's name, not lookup's
     toPermission(access, "Iotlb.probe", "access");
+    this.#recorder = undefined; // nor recorded: it is not traffic
     try {
       return this.lookup(iova, len, access);
     } finally {
       this.#hits = hits;
       this.#misses = misses;
       this.#accessFailures = fails;
+      this.#recorder = recorder;
     }
   }
 
@@ -595,15 +613,67 @@ export class Iotlb {
    * ```
    */
   toJSON(): IotlbJson {
-    return {
-      entries: this.entries().map((e) => ({
-        iova: hex(e.iova),
-        target: hex(e.target),
-        size: hex(e.size),
-        perm: permissionName(e.perm),
-      })),
-      counters: this.counters,
-    };
+    return iotlbJson(this);
+  }
+
+  /**
+   * The entry limit: `Infinity` unless `maxEntries` was given.
+   *
+   * @example
+   * ```ts
+   * import { Iotlb } from "../../mod.ts";
+   * console.log(new Iotlb({ maxEntries: 2048 }).maxEntries, new Iotlb().maxEntries); // 2048 Infinity
+   * ```
+   */
+  get maxEntries(): number {
+    return this.#max;
+  }
+
+  /**
+   * The eviction policy used at the limit.
+   *
+   * @example
+   * ```ts
+   * import { Iotlb } from "../../mod.ts";
+   * console.log(new Iotlb({ maxEntries: 8, eviction: "lru" }).eviction); // "lru"
+   * ```
+   */
+  get eviction(): "fifo" | "random" | "lru" {
+    return POLICIES[this.#policy];
+  }
+
+  /**
+   * Starts recording events into `recorder` (replacing any recorder attached before), which
+   * restarts it from this IOTLB's current entries; `undefined` stops recording. Recording never
+   * touches the hit path (`translateFast`, successful `lookup`s).
+   *
+   * @example
+   * ```ts
+   * import { Iotlb, IotlbRecorder, Permissions } from "../../mod.ts";
+   * const tlb = new Iotlb();
+   * const rec = new IotlbRecorder(256);
+   * tlb.record(rec);
+   * tlb.setMapping(0x1000, 0x9000, 0x1000, Permissions.Read);
+   * tlb.record(undefined);
+   * console.log(rec.length); // 1
+   * ```
+   */
+  record(recorder: IotlbRecorder | undefined): void {
+    if (recorder !== undefined && (recorder === null || typeof recorder.onEvent !== "function")) {
+      throw new InvalidArgumentError("Iotlb.record", "recorder", recorder, "must be an IotlbRecorder or undefined");
+    }
+    recorder?.onAttach(this.entries());
+    this.#recorder = recorder;
+  }
+
+  /** The entries as a table with the counters, for `console.log`. @example `console.log(tlb)` */
+  [Symbol.for("Deno.customInspect")](): string {
+    return inspectIotlb(this);
+  }
+
+  /** The same text for Node's and Bun's `util.inspect`. @example `console.log(tlb)` */
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return inspectIotlb(this);
   }
 
   /** The slow half of translateFast: validate, search, and on success fill cache slot `s`. */
@@ -671,6 +741,21 @@ export class Iotlb {
     }
   }
 
+  /** Records the eviction of entry `x` (as {@link Iotlb.entries} reads it). */
+  #noteEviction(recorder: IotlbRecorder, x: number): void {
+    const t = this.#table, rec = t.rec, res = t.res, p = x * STRIDE;
+    const sR = res[p + START_R];
+    const iova = joinU64(t.keys[x], sR);
+    const target = sumU64(t.keys[x], sR, rec[p + DIFF_F], res[p + DIFF_R]);
+    recorder.onEvent(
+      "eviction",
+      iova,
+      joinU64(rec[p + END_F], res[p + END_R]) - iova,
+      target,
+      rec[p + PERM] as Permission,
+    );
+  }
+
   /** Evicts until the table fits, never the entry that contains `keep` (the one just written). */
   #evict(keepF: number, keepR: number): void {
     const t = this.#table;
@@ -686,6 +771,7 @@ export class Iotlb {
       } else {
         t.oldest();
       }
+      if (this.#recorder !== undefined) this.#noteEviction(this.#recorder, t.entry(t.k, t.i));
       t.remove(t.k, t.i, 1);
       this.#evictions++;
       this.#changed();
