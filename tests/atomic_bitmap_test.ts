@@ -420,7 +420,7 @@ Deno.test("bitmap: toJSON gives the geometry and the dirty runs", () => {
   b.markDirty(PS, 2 * PS);
   assert.equal(
     JSON.stringify(b),
-    `{"byteSize":${3 * PS - 1},"pageSize":${PS},"pages":3,"dirtyRuns":[[${PS},${2 * PS - 1}]]}`,
+    `{"byteSize":${3 * PS - 1},"pageSize":${PS},"pages":3,"dirtyRuns":[[${PS},${2 * PS - 1}]],"dirtyPages":2}`,
   );
 });
 

@@ -26,6 +26,7 @@
 import { isPowerOfTwo, toLength } from "../address.ts";
 import { describeValue } from "../format.ts";
 import { InvalidArgumentError } from "../errors.ts";
+import { dirtyPageCount, inspectBitmap } from "./inspect_bitmap.ts";
 
 /**
  * Something that records which bytes of a region were written: vm-memory's `Bitmap`. Offsets are
@@ -90,6 +91,8 @@ export interface AtomicBitmapJson {
   pages: number;
   /** The dirty pages as `[start, length]` byte ranges, as {@link AtomicBitmap.dirtyRuns} gives them. */
   dirtyRuns: Array<[start: number, length: number]>;
+  /** The number of dirty pages. */
+  dirtyPages: number;
 }
 
 /** True if the host stores the low half of a 64-bit word first. */
@@ -806,11 +809,28 @@ export class AtomicBitmap implements Bitmap {
    * const bitmap = new AtomicBitmap(8192);
    * bitmap.setBit(1);
    * console.log(JSON.stringify(bitmap));
-   * // {"byteSize":8192,"pageSize":4096,"pages":2,"dirtyRuns":[[4096,4096]]}
+   * // {"byteSize":8192,"pageSize":4096,"pages":2,"dirtyRuns":[[4096,4096]],"dirtyPages":1}
    * ```
    */
   toJSON(): AtomicBitmapJson {
-    return { byteSize: this.#byteSize, pageSize: this.#pageSize, pages: this.#pages, dirtyRuns: this.dirtyRuns() };
+    const dirtyRuns = this.dirtyRuns();
+    return {
+      byteSize: this.#byteSize,
+      pageSize: this.#pageSize,
+      pages: this.#pages,
+      dirtyRuns,
+      dirtyPages: dirtyPageCount(dirtyRuns, this.#pageSize),
+    };
+  }
+
+  /** The geometry and the dirty runs, for `console.log`. @example `console.log(bitmap)` */
+  [Symbol.for("Deno.customInspect")](): string {
+    return inspectBitmap(this);
+  }
+
+  /** The same text for Node's and Bun's `util.inspect`. @example `console.log(bitmap)` */
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return inspectBitmap(this);
   }
 }
 

@@ -19,6 +19,7 @@ import { ByteAccess } from "./byte_access.ts";
 import { checkAtomic, copyError, copyRange, CopyStatus } from "./copy_range.ts";
 import type { GuestMemoryBackend, SlicesResult } from "./guest_memory_backend.ts";
 import { GuestRegionMmap, type GuestRegionOptions } from "./guest_region_mmap.ts";
+import { type GuestMemoryJson, inspectMemory, memoryJson } from "./inspect_memory.ts";
 import type { RegionPart } from "./region_part.ts";
 import { VolatileSlice } from "./volatile_slice.ts";
 
@@ -231,6 +232,31 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
    */
   regions(): readonly GuestRegionMmap[] {
     return this.#regions;
+  }
+
+  /**
+   * The regions and the holes between them, with hex addresses, backing, protection and dirty
+   * bitmaps, for `JSON.stringify`.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000], [0x3000, 0x1000]]);
+   * console.log(JSON.stringify(mem.toJSON().holes)); // [{"gpa":"0x1000","size":"0x2000"}]
+   * ```
+   */
+  toJSON(): GuestMemoryJson {
+    return memoryJson(this.#regions);
+  }
+
+  /** A table like QEMU's `info mtree`, for `console.log`. @example `console.log(mem)` */
+  [Symbol.for("Deno.customInspect")](): string {
+    return inspectMemory(this.#regions);
+  }
+
+  /** The same text for Node's and Bun's `util.inspect`. @example `console.log(mem)` */
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return inspectMemory(this.#regions);
   }
 
   /**
