@@ -501,9 +501,9 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
         ? undefined
         : new TranslationGuard(iotlb, { base: iova, length: range.length }, range.base, access);
       for (const s of part.slices) {
-        let out = iovaLog
-          ? s.withDirtyLog(iova < TWO_53 ? this.#bitmap : undefined, iova < TWO_53 ? Number(iova) : 0)
-          : s;
+        // An IOVA log indexes bytes by number: a slice reaching past 2^53 is not logged there.
+        const logs = iova + BigInt(s.len) <= TWO_53_BIG;
+        let out = iovaLog ? s.withDirtyLog(logs ? this.#bitmap : undefined, logs ? Number(iova) : 0) : s;
         if (guard !== undefined) out = out.withGuard(guard);
         slices.push(out);
         iova += BigInt(s.len);
@@ -549,7 +549,8 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
       for (const s of part.slices) {
         // Each fragment logs at its own IOVA: the range's start plus what came before it.
         const at = iova0 + done;
-        const target = iovaLog ? s.withDirtyLog(at + s.len <= TWO_53 ? this.#bitmap : undefined, at) : s;
+        const logs = at + s.len <= TWO_53;
+        const target = iovaLog ? s.withDirtyLog(logs ? this.#bitmap : undefined, logs ? at : 0) : s;
         const piece = buf.subarray(done, done + s.len);
         try {
           if (write) target.copyFrom(piece);

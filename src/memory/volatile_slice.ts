@@ -282,12 +282,17 @@ export class VolatileSlice extends ByteAccess {
    * @throws {InvalidArgumentError} if `logOffset` is not a non-negative safe integer.
    */
   withDirtyLog(log: DirtyLog | undefined, logOffset: number): VolatileSlice {
-    if (!Number.isSafeInteger(logOffset) || logOffset < 0) {
+    if (log !== undefined && (log === null || typeof log !== "object" || typeof log.markDirty !== "function")) {
+      // Checked here: a wrong log would only fail at the first write, far from the cause.
+      throw new InvalidArgumentError("VolatileSlice.withDirtyLog", "log", log, "must be a DirtyLog or undefined");
+    }
+    // The whole slice must log below 2^53: a write that had already landed must not fail in its log.
+    if (!Number.isSafeInteger(logOffset) || logOffset < 0 || logOffset > Number.MAX_SAFE_INTEGER - this.#len) {
       throw new InvalidArgumentError(
         "VolatileSlice.withDirtyLog",
         "logOffset",
         logOffset,
-        "must be a non-negative safe integer",
+        `must be a non-negative integer with logOffset + ${this.#len} (the slice's length) below 2^53`,
       );
     }
     return new VolatileSlice(this.#views, this.#base, this.#len, log, logOffset - this.#base, this.#guard);
@@ -310,7 +315,10 @@ export class VolatileSlice extends ByteAccess {
    * ```
    */
   withGuard(guard: SliceGuard): VolatileSlice {
-    if (guard === null || typeof guard !== "object" || typeof guard.isValid !== "function") {
+    if (
+      guard === null || typeof guard !== "object" || typeof guard.isValid !== "function" ||
+      typeof guard.revokedError !== "function"
+    ) {
       throw new InvalidArgumentError(
         "VolatileSlice.withGuard",
         "guard",

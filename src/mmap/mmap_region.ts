@@ -493,7 +493,8 @@ export class MmapRegion implements Disposable {
    * Changes the protection of the whole region (`mprotect`). When any right is removed, every view
    * handed out so far is detached first, so none of them can fault on the new protection; if user
    * code transferred the buffer away, that cannot be guaranteed and {@link BufferEscapedError} is
-   * thrown with nothing changed.
+   * thrown with nothing changed. A borrowed region ({@link MmapRegion.fromRawPointer}) refuses: its
+   * memory's protection belongs to the owner.
    *
    * @example
    * ```ts
@@ -514,14 +515,14 @@ export class MmapRegion implements Disposable {
       throw new InvalidArgumentError(op, "prot", prot, "must be a combination of PROT_READ, PROT_WRITE, PROT_EXEC");
     }
     const removed = this.#prot & ~prot;
-    if (removed !== 0 && !this.#owned) {
-      // Other objects may view the same borrowed memory (its owner, other borrowers, fromShared
-      // copies in workers) and would fault on the reduced protection: only the owner may reduce it.
+    if (!this.#owned) {
+      // The borrowed memory's real protection is its owner's, whatever `prot` this region claims:
+      // other views of it (the owner, other borrowers, fromShared copies in workers) would fault.
       throw new InvalidArgumentError(
         op,
         "prot",
         protToString(prot),
-        `removes access from borrowed ${this.#describe()}; reduce the protection through the memory's owner`,
+        `cannot be set on borrowed ${this.#describe()}; change the protection through the memory's owner`,
       );
     }
     if (removed !== 0 && this.#pins > 0) {

@@ -370,6 +370,7 @@ export class MmapRegionBuilder {
         `runs past the end of the address space from ${hex(addr)}`,
       );
     }
+    checkBorrowable(op, addr, this.#size, this.#prot, page);
     return createRegion({
       addr,
       size: this.#size,
@@ -383,6 +384,34 @@ export class MmapRegionBuilder {
       guardBefore: 0,
       guardAfter: 0,
     });
+  }
+}
+
+/**
+ * Refuses a borrowed range whose first or last page is not mapped, or is mapped with less than
+ * `prot`: a view of it would fault at once. (Checking the ends is O(1); a hole or a protection change
+ * in the middle of a huge range is still the caller's to avoid.)
+ */
+function checkBorrowable(op: string, addr: bigint, size: number, prot: number, page: number): void {
+  const n = native();
+  const last = addr + BigInt(Math.ceil(size / page) - 1) * BigInt(page);
+  for (const at of addr === last ? [addr] : [addr, last]) {
+    const have = n.residentIn(at, BigInt(page)) < 0n ? -1 : n.vmaProt(at);
+    if (have < 0) {
+      throw new GuestMemoryError(
+        "InvalidPointer",
+        op,
+        `raw pointer range [${hex(addr)}, ${hex(addr + BigInt(size))}) is not mapped at ${hex(at)}`,
+      );
+    }
+    if ((prot & ~have & (PROT_READ | PROT_WRITE | PROT_EXEC)) !== 0) {
+      throw new InvalidArgumentError(
+        op,
+        "prot",
+        prot,
+        `asks for more than the memory at ${hex(at)} is mapped with (${have & 7})`,
+      );
+    }
   }
 }
 
