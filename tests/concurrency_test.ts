@@ -81,17 +81,28 @@ Deno.test("concurrency: three workers and the main thread race atomics and bulk 
   }
 });
 
-Deno.test("concurrency: a lookup is a snapshot; later updates change neither its ranges nor their objects", () => {
+Deno.test("concurrency: a lookup is a snapshot; later updates and lookups change neither its ranges nor their objects", () => {
   const iotlb = new Iotlb();
-  iotlb.setMapping(0x1000, 0x8000, 0x2000, Permissions.ReadWrite);
-  const r = iotlb.lookup(0x1800, 0x1000, Permissions.Read);
-  assert.ok(r.ok);
-  const copy = structuredClone(r.ranges);
-  iotlb.setMapping(0x1000, 0x20000, 0x2000, Permissions.Read);
-  iotlb.invalidate(0x1800, 0x100);
+  iotlb.setMapping(0x1000, 0x8000, 0x1000, Permissions.ReadWrite);
+  iotlb.setMapping(0x2000, 0x20000, 0x1000, Permissions.ReadWrite);
+  const one = iotlb.lookup(0x1800, 0x100, Permissions.Read); // inside one entry
+  const two = iotlb.lookup(0x1800, 0x1000, Permissions.Read); // across two
+  assert.ok(one.ok && two.ok);
+  const copies = structuredClone([one.ranges, two.ranges]);
+  assert.deepEqual(copies, [[{ base: 0x8800n, length: 0x100 }], [{ base: 0x8800n, length: 0x800 }, {
+    base: 0x20000n,
+    length: 0x800,
+  }]]);
+  iotlb.setMapping(0x1000, 0x40000, 0x1000, Permissions.Read);
+  iotlb.invalidate(0x2400, 0x100);
+  // Other translations meanwhile, through both paths of the lookup.
+  const later = [iotlb.lookup(0x1800, 0x100, Permissions.Read), iotlb.lookup(0x1f00, 0x200, Permissions.Read)];
+  assert.deepEqual(later.map((l) => l.ok && l.ranges), [[{ base: 0x40800n, length: 0x100 }], [
+    { base: 0x40f00n, length: 0x100 },
+    { base: 0x20000n, length: 0x100 },
+  ]]);
   iotlb.invalidateAll();
-  assert.deepEqual(r.ranges, copy);
-  assert.deepEqual(copy, [{ base: 0x8800n, length: 0x1000 }]);
+  assert.deepEqual([one.ranges, two.ranges], copies);
 });
 
 Deno.test("concurrency: an async updater remapping a window between two buffers and an async translator interleave; every access sees the mapping of its moment", async () => {

@@ -35,6 +35,8 @@ const PAGE = 4096;
 const MAPPING_ALLOWANCE = 24;
 /** Resident growth the runtime may cause during a loop (a leak of the loops below is 100+ MiB). */
 const RSS_ALLOWANCE = 48 * 2 ** 20;
+/** Address space the runtime may reserve during a loop (the failing mappings below would leak 200+ MiB). */
+const VIRTUAL_ALLOWANCE = 128 * 2 ** 20;
 
 /**
  * Sizes of every mapping in `/proc/<pid>/maps` (read through `cat`: Deno asks for --allow-all to
@@ -48,12 +50,18 @@ function mappingSizes(): number[] {
   });
 }
 
+/** Virtual memory of the process in bytes (`VmSize`): leaked reservations show here even when merged. */
+function virtualBytes(): number {
+  const out = new Deno.Command("cat", { args: [`/proc/${Deno.pid}/status`], stdout: "piped" }).outputSync();
+  return Number(new TextDecoder().decode(out.stdout).match(/^VmSize:\s+(\d+) kB/m)![1]) * 1024;
+}
+
 /** Runs `fn` `n` times after a warm-up and returns the figures before and after. */
 function measured(n: number, fn: (i: number) => void) {
   for (let i = 0; i < Math.min(n, 2000); i++) fn(i); // code, JIT and heap reach their steady state first
-  const before = hostDiagnostics();
+  const before = { ...hostDiagnostics(), virtual: virtualBytes() };
   for (let i = 0; i < n; i++) fn(i);
-  const after = hostDiagnostics();
+  const after = { ...hostDiagnostics(), virtual: virtualBytes() };
   return { before, after };
 }
 
@@ -65,6 +73,10 @@ function assertSteady(
   assert.ok(
     after.mappings <= before.mappings + MAPPING_ALLOWANCE,
     `${what}: ${after.mappings - before.mappings} more mappings`,
+  );
+  assert.ok(
+    after.virtual <= before.virtual + VIRTUAL_ALLOWANCE,
+    `${what}: virtual memory grew by ${((after.virtual - before.virtual) / 2 ** 20).toFixed(1)} MiB`,
   );
   assert.ok(
     after.rssBytes <= before.rssBytes + RSS_ALLOWANCE,
@@ -187,16 +199,14 @@ Deno.test("mapping failures: a memfd whose mapping fails closes the memfd it cre
 Deno.test("mapping failures: EINVAL from the kernel (MAP_HUGETLB on a plain file) inside a guard-page reservation unmaps the reservation", () => {
   const path = Deno.makeTempFileSync({ prefix: "gmem-leak-" });
   try {
-    Deno.writeFileSync(path, new Uint8Array(5 * PAGE));
+    const size = 2 ** 20 + 5 * PAGE; // 200 leaked reservations of this would be 200 MiB of address space
+    Deno.truncateSync(path, size);
     const guard = 3 * PAGE;
     const e = failsCleanly(
       "EINVAL",
       () =>
-        MmapRegion.fromFile(FileOffset.fromPath(path), 5 * PAGE, {
-          flags: MAP_SHARED | MAP_HUGETLB,
-          guardPages: guard,
-        }),
-      2 * guard + 5 * PAGE,
+        MmapRegion.fromFile(FileOffset.fromPath(path), size, { flags: MAP_SHARED | MAP_HUGETLB, guardPages: guard }),
+      2 * guard + size,
     );
     assert.ok(e instanceof SyscallError, String(e));
     assert.deepEqual([e.op, e.syscall, e.errnoName], ["MmapRegion.fromFile", "mmap", "EINVAL"]);
@@ -229,14 +239,16 @@ Deno.test("mapping failures: a file shorter than the mapping is MappingPastEof w
 
 Deno.test("mapping failures: guest memory whose second range fails (or overlaps) unmaps the regions it had already mapped", () => {
   const odd = 0x35b000;
+  // Guard pages keep a leaked region from merging with its neighbours, so its odd size would show.
+  const guarded = { guardPages: PAGE };
   const failing = failsCleanly(
     "second range ENOMEM",
-    () => GuestMemoryMmap.fromRanges([[0, odd], [0x100000, 2 ** 46]], { noReserve: false }),
+    () => GuestMemoryMmap.fromRanges([[0, odd], [0x1000_0000, 2 ** 46]], { ...guarded, noReserve: false }),
     odd,
   );
   assert.ok(failing instanceof SyscallError, String(failing));
   assert.deepEqual([failing.op, failing.errnoName], ["MmapRegion.anonymous", "ENOMEM"]);
-  const overlap = failsCleanly("overlap", () => GuestMemoryMmap.fromRanges([[0, odd], [0x1000, odd]]), odd);
+  const overlap = failsCleanly("overlap", () => GuestMemoryMmap.fromRanges([[0, odd], [0x1000, odd]], guarded), odd);
   assert.ok(overlap instanceof GuestMemoryError);
   assert.deepEqual([overlap.kind, overlap.op], [
     "MemoryRegionOverlap",
