@@ -70,6 +70,7 @@ export { type HugePageSize, type MapOptions, MmapRegionBuilder } from "./src/mma
 export { ByteAccess } from "./src/memory/byte_access.ts";
 export type { DirtyLog } from "./src/memory/dirty_log.ts";
 export type { RegionViews } from "./src/memory/region_views.ts";
+export type { RegionPart } from "./src/memory/region_part.ts";
 export type { SliceGuard } from "./src/memory/slice_guard.ts";
 export type { GuestMemoryBackend, GuestMemoryRegion, SlicesResult } from "./src/memory/guest_memory_backend.ts";
 export { GuestMemoryMmap, type SharedGuestMemory, type SharedGuestRegion } from "./src/memory/guest_memory_mmap.ts";

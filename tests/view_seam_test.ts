@@ -146,9 +146,16 @@ seamTest("writes across a seam mark the pages on both sides dirty, by region off
 });
 
 seamTest("GuestRegionMmap: region offsets cross seams in copies and I/O; one slice may not", () => {
-  using region = GuestRegionMmap.fromRange(G, SIZE);
+  using region = GuestRegionMmap.fromRange(G, SIZE, undefined, { dirtyPageSize: P });
   const data = pattern(64, 3);
   region.writeSlice(data, V - 32);
+  assert.deepEqual([region.bitmap!.dirtyAt(V - 1), region.bitmap!.dirtyAt(V), region.bitmap!.dirtyAt(V + P)], [
+    true,
+    true,
+    false,
+  ]);
+  region.writeU32(V + 2 * P + 8, 1);
+  assert.ok(region.bitmap!.dirtyAt(V + 2 * P), "a scalar past a seam logs at its region offset");
   const back = new Uint8Array(64);
   region.readSlice(back, V - 32);
   assert.deepEqual(back, data);
