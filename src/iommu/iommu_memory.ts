@@ -26,6 +26,7 @@ import { copyError, copyRange, CopyStatus } from "../memory/copy_range.ts";
 import type { GuestMemoryBackend, SlicesResult } from "../memory/guest_memory_backend.ts";
 import type { VolatileSlice } from "../memory/volatile_slice.ts";
 import type { GuestMemory, PhysicalMemory } from "./guest_memory.ts";
+import { inspectIommuMemory, type IommuMemoryJson, iommuMemoryJson } from "./inspect_iommu.ts";
 import type { Iommu } from "./iommu.ts";
 import type { Iotlb } from "./iotlb.ts";
 import { TranslationGuard } from "./translation_guard.ts";
@@ -211,6 +212,31 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
    */
   physicalMemory(): PhysicalMemory | undefined {
     return this.#enabled ? undefined : this.#backend;
+  }
+
+  /**
+   * Translation state, dirty-log addressing and bitmap, IOMMU counters, the IOTLB entries and the
+   * physical memory, for `JSON.stringify`.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap, IommuMemory, IotlbIommu } from "../../mod.ts";
+   * using ram = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * console.log(new IommuMemory(ram, new IotlbIommu()).toJSON().logBy); // "iova"
+   * ```
+   */
+  toJSON(): IommuMemoryJson {
+    return iommuMemoryJson(this);
+  }
+
+  /** The IOTLB and memory tables with the counters, for `console.log`. @example `console.log(mem)` */
+  [Symbol.for("Deno.customInspect")](): string {
+    return inspectIommuMemory(this);
+  }
+
+  /** The same text for Node's and Bun's `util.inspect`. @example `console.log(mem)` */
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return inspectIommuMemory(this);
   }
 
   /**

@@ -10,6 +10,7 @@ import { native } from "../ffi/native.ts";
 import { ByteAccess } from "./byte_access.ts";
 import { checkAtomic, copyError, copyRange, CopyStatus } from "./copy_range.ts";
 import type { DirtyLog } from "./dirty_log.ts";
+import { inspectSlice, sliceJson, type SliceShape, type VolatileSliceJson } from "./inspect_memory.ts";
 import type { RegionViews } from "./region_views.ts";
 import type { SliceGuard } from "./slice_guard.ts";
 
@@ -83,6 +84,43 @@ export class VolatileSlice extends ByteAccess {
   /** Where in the dirty log byte 0 of this slice is recorded. */
   get dirtyLogOffset(): number {
     return this.#logBase + this.#base;
+  }
+
+  /**
+   * Length, host address, region offset, backing, protection, dirty logging and whether a
+   * translated slice was revoked, for `JSON.stringify`.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x2000]]);
+   * console.log(mem.getSlice(0x1000, 16).toJSON().guard); // "none"
+   * ```
+   */
+  toJSON(): VolatileSliceJson {
+    return sliceJson(this.#shape());
+  }
+
+  /** One line: where the slice is, what backs it, whether it is logged or revoked. @example `console.log(slice)` */
+  [Symbol.for("Deno.customInspect")](): string {
+    return inspectSlice(this.#shape());
+  }
+
+  /** The same text for Node's and Bun's `util.inspect`. @example `console.log(slice)` */
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return inspectSlice(this.#shape());
+  }
+
+  #shape(): SliceShape {
+    const v = this.#views;
+    return {
+      len: this.#len,
+      mmap: v.mmap,
+      offset: v.offset + this.#base,
+      log: this.#log,
+      logOffset: this.#logBase + this.#base,
+      guard: this.#guard,
+    };
   }
 
   /**
