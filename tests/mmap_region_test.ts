@@ -25,6 +25,7 @@ import {
   residentBytes,
   SyscallError,
 } from "../mod.ts";
+import { native } from "../src/ffi/native.ts";
 
 const PAGE = 4096;
 const GiB = 2 ** 30;
@@ -463,9 +464,9 @@ Deno.test("mmap: pointer() gives the host address for native interop", () => {
   using r = MmapRegion.anonymous(PAGE);
   const p = r.pointer(16);
   assert.ok(p !== null);
-  assert.equal(BigInt(Deno.UnsafePointer.value(p)), r.hostAddress + 16n);
+  assert.equal(native().addressOfPointer(p), r.hostAddress + 16n);
   r.write(new Uint8Array([0xab]), 16);
-  assert.equal(new Deno.UnsafePointerView(p).getUint8(0), 0xab);
+  assert.equal(native().pointerView(native().addressOfPointer(p)).getUint8(0), 0xab);
 });
 
 Deno.test("mmap: toString names address, size, protection, flags and backing", () => {

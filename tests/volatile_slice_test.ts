@@ -11,6 +11,7 @@ import {
   U64_MAX,
 } from "../mod.ts";
 import { aliasedMemory, expectError } from "./fixtures/guest_assert.ts";
+import { native } from "../src/ffi/native.ts";
 
 function pattern(n: number, seed = 5): Uint8Array {
   return new Uint8Array(n).map((_, i) => (i * 7 + seed) & 0xff);
@@ -68,7 +69,7 @@ Deno.test("slice: pointer and view address the slice's first host byte", () => {
   s.writeU8(4, 0x42);
   const p = s.pointer;
   assert.ok(p !== null);
-  assert.equal(BigInt(Deno.UnsafePointer.value(p)), mem.getHostAddress(0x1010));
+  assert.equal(native().addressOfPointer(p), mem.getHostAddress(0x1010));
   const v = s.view;
   assert.equal(v.getUint32(), 0xdeadbeef);
   assert.equal(v.getUint8(4), 0x42);
