@@ -134,5 +134,5 @@ Deno.test("render map: the HTML page embeds the picture and the same state as te
   assert.equal(count(html, /<svg /), 1);
   assert.match(html, /<title>a &lt;test&gt; map<\/title>/);
   assert.match(html, /<pre>IommuMemory: translation on, dirty log by IOVA, but no bitmap given/);
-  assert.match(html, /0000000000001000-0000000000001fff  -&gt;  0000000000003000-0000000000003fff  4 KiB  Read/);
+  assert.ok(html.includes("0000000000001000-0000000000001fff  -&gt;  0000000000003000-0000000000003fff  4 KiB  Read"));
 });
