@@ -76,6 +76,7 @@ export type { GuestMemoryBackend, GuestMemoryRegion, SlicesResult } from "./src/
 export { GuestMemoryMmap, type SharedGuestMemory, type SharedGuestRegion } from "./src/memory/guest_memory_mmap.ts";
 export { GuestRegionMmap, type GuestRegionOptions } from "./src/memory/guest_region_mmap.ts";
 export { VolatileSlice } from "./src/memory/volatile_slice.ts";
+export type { GuestMemoryJson, RegionJson, VolatileSliceJson } from "./src/memory/inspect_memory.ts";
 export type { VolatileIo } from "./src/memory/volatile_io.ts";
 export type { AsyncReader, AsyncWriter } from "./src/memory/volatile_io_async.ts";
 export {
@@ -115,6 +116,12 @@ export {
   type IotlbLookup,
   type IotlbOptions,
 } from "./src/iommu/iotlb.ts";
+export {
+  type IotlbEvent,
+  type IotlbEventKind,
+  IotlbRecorder,
+  type IotlbRecorderJson,
+} from "./src/iommu/iotlb_recorder.ts";
 export type { GuestMemory, PhysicalMemory } from "./src/iommu/guest_memory.ts";
 export {
   type AsyncMissHandler,
@@ -125,6 +132,7 @@ export {
   type IotlbIommuOptions,
 } from "./src/iommu/iommu.ts";
 export { type DirtyLogAddressing, IommuMemory, type IommuMemoryOptions } from "./src/iommu/iommu_memory.ts";
+export type { IommuMemoryJson } from "./src/iommu/inspect_iommu.ts";
 export { TranslationGuard } from "./src/iommu/translation_guard.ts";
 export {
   decodeVhostIotlbMsg,
