@@ -15,7 +15,7 @@ import type { FuzzReport } from "./fixtures/fuzz_child.ts";
 
 const CHILD = new URL("./fixtures/fuzz_child.ts", import.meta.url);
 const SEED = Number(Deno.env.get("GMEM_FUZZ_SEED") ?? 0x9e3779b1) >>> 0;
-const CALLS = Number(Deno.env.get("GMEM_FUZZ_CALLS") ?? 12_000);
+const CALLS = Number(Deno.env.get("GMEM_FUZZ_CALLS") ?? 30_000);
 console.log(`fuzz: seed ${SEED} (0x${SEED.toString(16)}), ${CALLS} calls; rerun with GMEM_FUZZ_SEED=${SEED}`);
 
 /** How a child ended and what it reported. */

@@ -325,12 +325,12 @@ export class VolatileSlice extends ByteAccess {
       throw new InvalidArgumentError("VolatileSlice.withDirtyLog", "log", log, "must be a DirtyLog or undefined");
     }
     // The whole slice must log below 2^53: a write that had already landed must not fail in its log.
-    if (!Number.isSafeInteger(logOffset) || logOffset < 0 || logOffset > Number.MAX_SAFE_INTEGER - this.#len) {
+    if (!Number.isSafeInteger(logOffset) || logOffset < 0 || logOffset > 2 ** 53 - this.#len) {
       throw new InvalidArgumentError(
         "VolatileSlice.withDirtyLog",
         "logOffset",
         logOffset,
-        `must be a non-negative integer with logOffset + ${this.#len} (the slice's length) below 2^53`,
+        `must be a non-negative integer with logOffset + ${this.#len} (the slice's length) at most 2^53`,
       );
     }
     return new VolatileSlice(this.#views, this.#base, this.#len, log, logOffset - this.#base, this.#guard);
