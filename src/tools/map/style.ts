@@ -33,6 +33,7 @@ export const STYLE = `
   .subtitle { font-size: 13px; fill: #52606d; }
   .band-title { font-size: 13px; font-weight: bold; }
   .band-note { font-size: 12px; fill: #52606d; }
+  .band-title, .band-note { paint-order: stroke; stroke: #ffffff; stroke-width: 4px; stroke-linejoin: round; }
   .band-bg { fill: #f5f7fa; stroke: #cbd2d9; }
   .label { font-size: 10px; }
   .label-light { font-size: 10px; fill: #ffffff; }
