@@ -314,7 +314,7 @@ export class VhostIotlbChannel {
 
   #settle(): void {
     for (const w of this.#waiting) {
-      if (this.#ended || this.#iotlb.lookup(w.range.base, w.range.length, w.access).ok) {
+      if (this.#ended || this.#iotlb.probe(w.range.base, w.range.length, w.access).ok) {
         this.#waiting.delete(w);
         w.resolve();
       }
