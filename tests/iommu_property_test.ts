@@ -614,3 +614,18 @@ Deno.test("iommu: a write whose mapping crosses a region boundary logs every IOV
   assert.equal(mem.read(back, 0x2f7f), 0x202);
   assert.deepEqual([back[0], back[1], back[0x200], back[0x201]], [0, 1, 1, 0]);
 });
+
+Deno.test("dirty logs: a slice whose log reaches 2^53 writes, logs what fits and never fails after the write", () => {
+  using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+  const bitmap = new AtomicBitmap(0x1000, DIRTY_PAGE);
+  const top = bitmap.sliceAt(2 ** 53 - 0x100); // a log window whose end lies past 2^53
+  const s = mem.getSlice(0x10, 0x200).withDirtyLog(top, 0);
+  s.writeU8(0x1ff, 0xab); // logs at 2^53 + 0xef: past any bitmap, ignored as a bitmap ignores its tail
+  s.fill(0xcd); // logs [2^53 - 0xf0, 2^53 + 0x110): the part below 2^53 is past this bitmap's end too
+  assert.equal(mem.readU8(0x20f), 0xcd);
+  assert.deepEqual(bitmap.dirtyRuns(), []);
+  assert.equal(top.dirtyAt(0x1ff), false);
+  const low = mem.getSlice(0x10, 0x200).withDirtyLog(bitmap.sliceAt(0x100), 0);
+  low.fill(1);
+  assert.deepEqual(bitmap.dirtyRuns(), [[0x100, 0x200]]); // [start, length]: pages 1 and 2
+});

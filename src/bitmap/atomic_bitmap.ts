@@ -931,8 +931,9 @@ export class BitmapSlice implements Bitmap {
    * bitmap.sliceAt(4096).markDirty(4096, 8);
    * console.log(bitmap.isBitSet(2)); // true
    * ```
-   * @throws {InvalidArgumentError} if `offset` or `len` is not a non-negative safe integer, or the
-   *   offset in the bitmap is not one.
+   * Bytes at 2^53 and beyond in the bitmap are past the end of any bitmap, and are ignored as the
+   * bitmap ignores bytes past its end (a write that already happened must not fail in its log).
+   * @throws {InvalidArgumentError} if `offset` or `len` is not a non-negative safe integer.
    */
   markDirty(offset: number, len: number): void {
     // A negative offset must not be absorbed by the base; anything wrong is reported under this
@@ -940,16 +941,12 @@ export class BitmapSlice implements Bitmap {
     if (Number.isSafeInteger(offset) && offset >= 0 && Number.isSafeInteger(len) && len >= 0) {
       const at = this.#offset + offset;
       if (Number.isSafeInteger(at + len)) return this.#bitmap.markDirty(at, len);
+      if (at < 2 ** 53 && len > 0) this.#bitmap.markDirty(at, 2 ** 53 - at); // the part below 2^53
+      return;
     }
     const op = "BitmapSlice.markDirty";
     toIndex(offset, op, "offset");
     toIndex(len, op, "len");
-    throw new InvalidArgumentError(
-      op,
-      "offset",
-      offset,
-      `puts the range at ${this.#offset} + ${offset} + ${len}, past 2^53 - 1`,
-    );
   }
 
   /**
@@ -965,18 +962,9 @@ export class BitmapSlice implements Bitmap {
    * @throws {InvalidArgumentError} if `offset` is not a non-negative safe integer.
    */
   dirtyAt(offset: number): boolean {
-    const op = "BitmapSlice.dirtyAt";
-    toIndex(offset, op, "offset");
+    toIndex(offset, "BitmapSlice.dirtyAt", "offset");
     const at = this.#offset + offset;
-    if (!Number.isSafeInteger(at)) {
-      throw new InvalidArgumentError(
-        op,
-        "offset",
-        offset,
-        `puts the byte at ${this.#offset} + ${offset}, past 2^53 - 1`,
-      );
-    }
-    return this.#bitmap.dirtyAt(at);
+    return Number.isSafeInteger(at) && this.#bitmap.dirtyAt(at); // 2^53 and beyond: past any bitmap's end
   }
 
   /**
