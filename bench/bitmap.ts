@@ -1,124 +1,116 @@
 /**
- * What dirty-page tracking adds to a guest write: a DataView store loop over a 64 KiB window, alone
- * and followed by `AtomicBitmap.markDirty` (and by `BitmapSlice.markDirty`), measured in the same
- * run, interleaved. Every page of the window is dirty after the first pass, so the figures are the
- * steady state of a guest rewriting memory it has already dirtied. Further lines: the same at
- * offsets above 2 GiB, and with `strictOrdering` (an `Atomics.or` on every mark).
+ * What dirty-page tracking adds to a guest write, measured on the bitmap alone: a DataView store
+ * loop over a 64 KiB window followed by `AtomicBitmap.markDirty` (or `BitmapSlice.markDirty`),
+ * beside the same store loop without marking, interleaved in one run. Every page of the window is
+ * dirty after the first pass, so the figures are the steady state of a guest rewriting memory it
+ * has already dirtied. Further cases: offsets above 2 GiB (the non-int32 path) and
+ * `strictOrdering` (an `Atomics.or` on every mark). `write_obj_u64_hot_bitmap` in guest_memory.ts
+ * measures the same through `GuestMemoryMmap`.
  *
- *   deno run bench/bitmap.ts
+ *   deno task bench --filter bitmap_
  * @module
  */
 
-import { AtomicBitmap } from "../src/bitmap/atomic_bitmap.ts";
-import { consume, measureGroup, sink, timed } from "./harness.ts";
+import { AtomicBitmap, type BitmapSlice } from "../src/bitmap/atomic_bitmap.ts";
+import type { BenchCase, Side } from "./foundation.ts";
+import { consume, timed } from "./harness.ts";
 
 const WINDOW = 64 * 1024;
 const MASK = WINDOW - 1;
+const VALUE = 0x1234n;
 
-const memory = new DataView(new ArrayBuffer(WINDOW));
-const bitmap = new AtomicBitmap(WINDOW);
-const slice = bitmap.sliceAt(0);
+/** Where the marks go: a bitmap at `base`, or a slice of one (whose offsets start at 0). */
+type Target = { bitmap: AtomicBitmap; base: number } | { slice: BitmapSlice };
 
-function report(name: string, plainNs: number, markedNs: number, sliceNs: number): void {
-  const f = (n: number) => n.toFixed(2).padStart(6);
-  console.log(
-    `${name.padEnd(32)} plain ${f(plainNs)} ns  +markDirty ${f(markedNs)} ns (+${f(markedNs - plainNs)})  ` +
-      `+slice.markDirty ${f(sliceNs)} ns (+${f(sliceNs - plainNs)})`,
-  );
+/** The plain store loop every case is measured against. */
+function plainStores(memory: DataView, size: 4 | 8): Side {
+  return {
+    name: `DataView store (${size} B), no mark`,
+    loop: timed((iters) => {
+      if (size === 8) { for (let i = 0; i < iters; i++) memory.setBigUint64((i * 8) & MASK, VALUE, true); }
+      else for (let i = 0; i < iters; i++) memory.setUint32((i * 4) & MASK, i, true);
+      consume(memory.getUint32(0, true));
+    }),
+  };
 }
 
-const u64 = measureGroup([
-  timed((iters) => {
-    for (let i = 0; i < iters; i++) memory.setBigUint64((i * 8) & MASK, 0x1234n, true);
-  }),
-  timed((iters) => {
-    for (let i = 0; i < iters; i++) {
-      const off = (i * 8) & MASK;
-      memory.setBigUint64(off, 0x1234n, true);
-      bitmap.markDirty(off, 8);
-    }
-  }),
-  timed((iters) => {
-    for (let i = 0; i < iters; i++) {
-      const off = (i * 8) & MASK;
-      memory.setBigUint64(off, 0x1234n, true);
-      slice.markDirty(off, 8);
-    }
-  }),
-]);
-report("write_obj_u64_hot_bitmap", u64[0].nsPerOp, u64[1].nsPerOp, u64[2].nsPerOp);
+function markedU64(target: Target, memory: DataView): Side {
+  if ("slice" in target) {
+    const slice = target.slice;
+    return {
+      name: "store + slice.markDirty",
+      loop: timed((iters) => {
+        for (let i = 0; i < iters; i++) {
+          const off = (i * 8) & MASK;
+          memory.setBigUint64(off, VALUE, true);
+          slice.markDirty(off, 8);
+        }
+      }),
+    };
+  }
+  const { bitmap, base } = target;
+  return {
+    name: "store + markDirty",
+    loop: timed((iters) => {
+      for (let i = 0; i < iters; i++) {
+        const off = (i * 8) & MASK;
+        memory.setBigUint64(off, VALUE, true);
+        bitmap.markDirty(base + off, 8);
+      }
+    }),
+  };
+}
 
-const u32 = measureGroup([
-  timed((iters) => {
-    for (let i = 0; i < iters; i++) memory.setUint32((i * 4) & MASK, i, true);
-  }),
-  timed((iters) => {
-    for (let i = 0; i < iters; i++) {
-      const off = (i * 4) & MASK;
-      memory.setUint32(off, i, true);
-      bitmap.markDirty(off, 4);
-    }
-  }),
-  timed((iters) => {
-    for (let i = 0; i < iters; i++) {
-      const off = (i * 4) & MASK;
-      memory.setUint32(off, i, true);
-      slice.markDirty(off, 4);
-    }
-  }),
-]);
-report("write_obj_u32_hot_bitmap", u32[0].nsPerOp, u32[1].nsPerOp, u32[2].nsPerOp);
+function markedU32(bitmap: AtomicBitmap, memory: DataView): Side {
+  return {
+    name: "store + markDirty",
+    loop: timed((iters) => {
+      for (let i = 0; i < iters; i++) {
+        const off = (i * 4) & MASK;
+        memory.setUint32(off, i, true);
+        bitmap.markDirty(off, 4);
+      }
+    }),
+  };
+}
 
-// Offsets above 2 GiB (a 6 GiB region) take the Math.floor path instead of shifts.
-const HIGH = 5 * 1024 * 1024 * 1024;
-const big = new AtomicBitmap(6 * 1024 * 1024 * 1024);
-const bigSlice = big.sliceAt(HIGH);
-const high = measureGroup([
-  timed((iters) => {
-    for (let i = 0; i < iters; i++) memory.setBigUint64((i * 8) & MASK, 0x1234n, true);
-  }),
-  timed((iters) => {
-    for (let i = 0; i < iters; i++) {
-      const off = (i * 8) & MASK;
-      memory.setBigUint64(off, 0x1234n, true);
-      big.markDirty(HIGH + off, 8);
-    }
-  }),
-  timed((iters) => {
-    for (let i = 0; i < iters; i++) {
-      const off = (i * 8) & MASK;
-      memory.setBigUint64(off, 0x1234n, true);
-      bigSlice.markDirty(off, 8);
-    }
-  }),
-]);
-report("write_obj_u64_hot_bitmap_5g", high[0].nsPerOp, high[1].nsPerOp, high[2].nsPerOp);
+/**
+ * A case over a fresh bitmap of `byteSize` bytes whose marks land at `base`; afterwards every page
+ * of the window there, and no other, must be dirty.
+ */
+function bitmapCase(
+  name: string,
+  byteSize: number,
+  base: number,
+  options: { slice?: boolean; strict?: boolean; u32?: boolean } = {},
+): BenchCase {
+  return {
+    name,
+    run(measure) {
+      const memory = new DataView(new ArrayBuffer(WINDOW));
+      const bitmap = new AtomicBitmap(byteSize, 4096, { strictOrdering: options.strict ?? false });
+      const target: Target = options.slice ? { slice: bitmap.sliceAt(base) } : { bitmap, base };
+      const ours = options.u32 ? markedU32(bitmap, memory) : markedU64(target, memory);
+      measure(ours, [plainStores(memory, options.u32 ? 4 : 8)]);
+      const runs = bitmap.dirtyRuns();
+      if (runs.length !== 1 || runs[0][0] !== base || runs[0][1] !== WINDOW) {
+        throw new Error(`${name}: dirty runs ${JSON.stringify(runs)}, expected [[${base}, ${WINDOW}]]`);
+      }
+    },
+  };
+}
 
-// strictOrdering: an Atomics.or on every mark, as vm-memory does.
-const strict = new AtomicBitmap(WINDOW, 4096, { strictOrdering: true });
-const strictSlice = strict.sliceAt(0);
-const ordered = measureGroup([
-  timed((iters) => {
-    for (let i = 0; i < iters; i++) memory.setBigUint64((i * 8) & MASK, 0x1234n, true);
-  }),
-  timed((iters) => {
-    for (let i = 0; i < iters; i++) {
-      const off = (i * 8) & MASK;
-      memory.setBigUint64(off, 0x1234n, true);
-      strict.markDirty(off, 8);
-    }
-  }),
-  timed((iters) => {
-    for (let i = 0; i < iters; i++) {
-      const off = (i * 8) & MASK;
-      memory.setBigUint64(off, 0x1234n, true);
-      strictSlice.markDirty(off, 8);
-    }
-  }),
-]);
-report("write_obj_u64_hot_bitmap_strict", ordered[0].nsPerOp, ordered[1].nsPerOp, ordered[2].nsPerOp);
+const GIB = 1024 * 1024 * 1024;
 
-consume(memory.getUint32(0, true));
-consume(big.dirtyRuns().length + strict.dirtyRuns().length);
-consume(bitmap.dirtyRuns().length);
-console.log(`(sink ${sink()})`);
+/** The bitmap cases: ours = store + mark, baseline = the same stores unmarked. */
+export function bitmapCases(): BenchCase[] {
+  return [
+    bitmapCase("bitmap_mark_u64_hot", WINDOW, 0),
+    bitmapCase("bitmap_slice_mark_u64_hot", WINDOW, 0, { slice: true }),
+    bitmapCase("bitmap_mark_u32_hot", WINDOW, 0, { u32: true }),
+    // A 6 GiB bitmap marked at 5 GiB: offsets past 2^31 take the Math.floor path instead of shifts.
+    bitmapCase("bitmap_mark_u64_hot_5g", 6 * GIB, 5 * GIB),
+    bitmapCase("bitmap_slice_mark_u64_hot_5g", 6 * GIB, 5 * GIB, { slice: true }),
+    bitmapCase("bitmap_mark_u64_hot_strict", WINDOW, 0, { strict: true }),
+  ];
+}

@@ -10,6 +10,7 @@ import { native } from "../src/ffi/native.ts";
 import { type BenchCase, foundationCases, type PublishedFigure, type Side } from "./foundation.ts";
 import { DEFAULT_OPTIONS, type HarnessOptions, measureGroup, type Measurement, sink } from "./harness.ts";
 import { guestMemoryCases } from "./guest_memory.ts";
+import { bitmapCases } from "./bitmap.ts";
 import { iotlbCases } from "./iommu.ts";
 
 interface Figure {
@@ -116,7 +117,7 @@ function formatRow(row: Row): string {
 function main(): void {
   const args = parseArgs(Deno.args);
   const options = DEFAULT_OPTIONS;
-  const cases = [...foundationCases(), ...guestMemoryCases(), ...iotlbCases()].filter((c) =>
+  const cases = [...foundationCases(), ...guestMemoryCases(), ...bitmapCases(), ...iotlbCases()].filter((c) =>
     args.filter === undefined || c.name.includes(args.filter)
   );
   if (cases.length === 0) {
