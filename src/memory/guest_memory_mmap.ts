@@ -74,6 +74,13 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
   readonly #parts: readonly RegionPart[];
   readonly #starts: Float64Array;
   #last: RegionPart;
+  /**
+   * `#last`'s first guest address and length when it ends below 2^30, else 0 and -1 (no number
+   * matches). Only small integers are ever stored here, so V8 keeps both fields untagged and the
+   * common case of `locate` is int32 arithmetic on two fields.
+   */
+  #smallStart = 0;
+  #smallLen = -1;
 
   private constructor(regions: readonly GuestRegionMmap[]) {
     super();
@@ -81,7 +88,23 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
     this.#parts = regions.flatMap((r) => r.parts);
     this.#starts = Float64Array.from(this.#parts, (p) => p.startNumber);
     this.#last = this.#parts[0];
-    this.hitViews = this.#parts[0].views;
+    this.#remember(this.#parts[0]);
+  }
+
+  /**
+   * Makes `p` the part `locate` tries first. `hitViews`, `hitLog` and `hitLogBase` always describe
+   * `#last`, so a hit there stores nothing (each object store costs a write barrier).
+   */
+  #remember(p: RegionPart): void {
+    this.#last = p;
+    const small = p.numeric && p.startNumber + p.len < 2 ** 30;
+    this.#smallStart = small ? p.startNumber : 0;
+    // `| 0`: a length below 2^30 checked just above, stored as a small integer even when the part
+    // computed it as a double.
+    this.#smallLen = small ? p.len | 0 : -1;
+    this.hitViews = p.views;
+    this.hitLog = p.bitmap;
+    this.hitLogBase = p.offset;
   }
 
   /**
@@ -395,6 +418,14 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
    * ```
    */
   getSlice(addr: AddressLike, count: number): VolatileSlice {
+    // A number range inside the last part needs no bigint: `locate` checks the address, and a
+    // positive integer count that fits is valid (0 and anything odd take the full path below).
+    if (typeof addr === "number" && typeof count === "number" && count > 0 && Number.isInteger(count)) {
+      const o = this.locate(addr, count, false);
+      if (o >= 0 && !this.#last.region.mmap.closed) {
+        return new VolatileSlice(this.hitViews, o, count, this.hitLog, this.hitLogBase);
+      }
+    }
     const op = "GuestMemoryMmap.getSlice";
     const a = toAddress(addr, op, "addr");
     const n = toLength(count, op, "count");
@@ -547,20 +578,23 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
   /** Where a one-region range lies, for the scalar fast path (see `ByteAccess.locate`). */
   protected locate(addr: AddressLike, size: number, _write: boolean): number {
     if (typeof addr !== "number") return -1;
-    let r = this.#last;
-    let off = addr - r.startNumber;
-    if (!(off >= 0 && off <= r.len - size && r.numeric && Number.isInteger(addr))) {
-      if (!Number.isInteger(addr) || addr < 0) return -1;
-      const found = this.#findNumber(addr);
-      if (found === undefined) return -1;
-      off = addr - found.startNumber;
-      if (off > found.len - size) return -1;
-      r = found;
-      this.#last = r;
-    }
-    this.hitViews = r.views;
-    this.hitLog = r.bitmap;
-    this.hitLogBase = r.offset;
+    const off = addr - this.#smallStart;
+    if (off >= 0 && off <= this.#smallLen - size && Number.isInteger(addr)) return off;
+    return this.#locateOther(addr, size);
+  }
+
+  /** `locate` beyond the int32 case: the last part by its own fields, then a binary search. */
+  #locateOther(addr: number, size: number): number {
+    if (!Number.isInteger(addr) || addr < 0) return -1;
+    const last = this.#last;
+    const o = addr - last.startNumber;
+    // `=== true`: V8 cannot tell the field holds a boolean and would otherwise test every falsy value.
+    if (o >= 0 && o <= last.len - size && last.numeric === true) return o;
+    const found = this.#findNumber(addr);
+    if (found === undefined) return -1;
+    const off = addr - found.startNumber;
+    if (off > found.len - size) return -1;
+    this.#remember(found);
     return off;
   }
 
@@ -583,6 +617,9 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
           op,
         );
         if (status === CopyStatus.Done) return len;
+      } else if (Number.isSafeInteger(addr) && addr >= 0) {
+        const done = this.#transferAcross(buf, addr, write, op);
+        if (done > 0) return done;
       }
     }
     const full = `GuestMemoryMmap.${op}`;
@@ -628,10 +665,28 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
       );
     }
     checkAtomic(p.views, off, size, write, full, a, "guest address");
-    this.hitViews = p.views;
-    this.hitLog = p.bitmap;
-    this.hitLogBase = p.offset;
-    return off;
+    return off; // #find made p the last part: hitViews, hitLog and hitLogBase are its own
+  }
+
+  /**
+   * `transfer` across parts with number arithmetic: the bigint walk costs more than copying a few
+   * KiB. Returns the bytes copied, or 0 when the first fragment fails, so that the bigint walk
+   * redoes it and throws the precise error.
+   */
+  #transferAcross(buf: Uint8Array, addr: number, write: boolean, op: string): number {
+    const len = buf.length;
+    let cur = addr, done = 0;
+    while (done < len) {
+      const p = this.#findNumber(cur);
+      if (p === undefined) break;
+      const off = cur - p.startNumber;
+      const n = Math.min(len - done, p.len - off);
+      const status = copyRange(p.views, off, buf, done, n, write, p.bitmap, p.offset, "GuestMemoryMmap", op);
+      if (status !== CopyStatus.Done) break;
+      done += n;
+      cur += n;
+    }
+    return done;
   }
 
   /** Part lookup by a number below 2^53: binary search over the start addresses. */
@@ -660,7 +715,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
     }
     const r = parts[lo];
     if (addr < r.startAddr || addr > r.lastAddr) return undefined;
-    this.#last = r;
+    this.#remember(r);
     return r;
   }
 

@@ -438,6 +438,17 @@ export class VolatileSlice extends ByteAccess {
   protected transfer(buf: Uint8Array, addr: AddressLike, write: boolean, op: string): number {
     const full = `VolatileSlice.${op}`;
     this.#checkGuard(full);
+    if (typeof addr === "number" && addr >= 0 && addr < this.#len && Number.isInteger(addr) && buf.length !== 0) {
+      // The common case, without bigint: an offset inside the slice. A copy that fails falls
+      // through to the full path, which fails the same way and says why.
+      const n = Math.min(buf.length, this.#len - addr);
+      const at = this.#base + addr;
+      if (
+        copyRange(this.#views, at, buf, 0, n, write, this.#log, this.#logBase, "VolatileSlice", op) === CopyStatus.Done
+      ) {
+        return n;
+      }
+    }
     // Validated before the empty-buffer shortcut: a bad offset is an error even when nothing moves.
     const off = toAddress(addr, full, "offset");
     if (buf.length === 0) return 0;
