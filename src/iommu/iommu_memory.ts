@@ -639,7 +639,7 @@ function covering(ranges: unknown, iova: bigint, len: number, op: string): IovaR
         sum = -1;
         break;
       }
-      sum += length;
+      sum += length as number;
     }
     if (sum === len) return ranges as IovaRange[];
   }
