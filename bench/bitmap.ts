@@ -102,7 +102,14 @@ function bitmapCase(
 
 const GIB = 1024 * 1024 * 1024;
 
-/** The bitmap cases: ours = store + mark, baseline = the same stores unmarked. */
+/**
+ * The bitmap cases: ours = store + mark, baseline = the same stores unmarked.
+ *
+ * @example
+ * ```ts ignore
+ * const names = bitmapCases().map((c) => c.name); // ["bitmap_mark_u64_hot", ...]
+ * ```
+ */
 export function bitmapCases(): BenchCase[] {
   return [
     bitmapCase("bitmap_mark_u64_hot", WINDOW, 0),

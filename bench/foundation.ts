@@ -20,10 +20,16 @@ export type MeasureSides = (ours: Side, baselines: readonly Side[]) => void;
 /**
  * A figure published for the same case elsewhere (another machine, another run): printed beside
  * ours for orientation, never as a same-run baseline.
+ *
+ * @example
+ * ```ts ignore
+ * const published: PublishedFigure = { source: "vm-memory 0.18", nsPerOp: 6.94 };
+ * ```
  */
 export interface PublishedFigure {
   /** Where it comes from, e.g. `"vm-memory 0.18"`. */
   source: string;
+  /** Nanoseconds per operation as published (a GB/s figure converted with the case's bytes). */
   nsPerOp: number;
 }
 

@@ -413,7 +413,14 @@ function writeU64Bitmap(name: string, published?: PublishedFigure): BenchCase {
   };
 }
 
-/** The guest memory cases in the order of perf-baselines.md. */
+/**
+ * The guest memory cases in the order of perf-baselines.md.
+ *
+ * @example
+ * ```ts ignore
+ * const cases = guestMemoryCases().filter((c) => c.name.startsWith("read_obj"));
+ * ```
+ */
 export function guestMemoryCases(): BenchCase[] {
   return [
     lcgOverhead(),

@@ -11,15 +11,17 @@ import type { Side } from "./foundation.ts";
 import { consume } from "./harness.ts";
 import { Lcg, referenceHighWords } from "./lcg.ts";
 
+/** One KiB. @example `4 * KIB` */
 export const KIB = 1024;
+/** One MiB. @example `256 * MIB` */
 export const MIB = 1024 * KIB;
-/** Size of each of the two regions. */
+/** Size of each of the two regions. @example `[[0, REGION], [REGION, REGION]]` */
 export const REGION = 256 * MIB;
 
-/** Every byte of the memory starts as this (so loads return something other than zero). */
+/** Every byte of the memory starts as this (so loads return something other than zero). @example `low[0] === FILL` */
 export const FILL = 0x5a;
 
-/** The access kinds of `gm_bench_lcg` (`GM_BENCH_*` in `native/gmem.c`). */
+/** The access kinds of `gm_bench_lcg` (`GM_BENCH_*` in `native/gmem.c`). @example `CKind.loadU64` */
 export const CKind = {
   lcgOnly: 0,
   loadU64: 1,
@@ -31,20 +33,38 @@ export const CKind = {
   storeU64Dirty: 7,
 } as const;
 
-/** The two regions, prefaulted, with the raw views the baselines use. */
+/**
+ * The two regions, prefaulted, with the raw views the baselines use.
+ *
+ * @example
+ * ```ts ignore
+ * using fx = openFixture();
+ * fx.mem.readU64(0x100000) === fx.lowView.getBigUint64(0x100000, true); // true
+ * ```
+ */
 export interface Fixture extends Disposable {
+  /** The guest memory under test. */
   mem: GuestMemoryMmap;
-  /** All of region 0 (guest address = index) and region 1 (guest address = 256 MiB + index). */
+  /** All of region 0: guest address = index. */
   low: Uint8Array<ArrayBuffer>;
+  /** All of region 1: guest address = 256 MiB + index. */
   high: Uint8Array<ArrayBuffer>;
   /** A DataView over all of region 0. */
   lowView: DataView<ArrayBuffer>;
-  /** Host addresses of the first byte of each region. */
+  /** Host address of region 0's first byte. */
   lowHost: bigint;
+  /** Host address of region 1's first byte. */
   highHost: bigint;
 }
 
-/** Maps the two regions (with `options`, e.g. dirty tracking) and touches every page. */
+/**
+ * Maps the two regions (with `options`, e.g. dirty tracking) and touches every page.
+ *
+ * @example
+ * ```ts ignore
+ * using fx = openFixture({ dirtyPageSize: 4096 });
+ * ```
+ */
 export function openFixture(options: GuestRegionOptions = {}): Fixture {
   const mem = GuestMemoryMmap.fromRanges([[0, REGION], [REGION, REGION]], options);
   const [r0, r1] = mem.regions();
@@ -68,6 +88,11 @@ let lcgChecked = false;
 /**
  * Checks once that the TypeScript LCG gives the BigInt reference sequence and the same sum as the
  * C loop, so that every pair of loops compared really visits the same addresses.
+ *
+ * @example
+ * ```ts ignore
+ * checkLcgAgreement(); // throws if the generators disagree
+ * ```
  */
 export function checkLcgAgreement(): void {
   if (lcgChecked) return;
@@ -90,6 +115,11 @@ export function checkLcgAgreement(): void {
 /**
  * A C loop of `gm_bench_lcg`: `kind` accesses at `host + ((x >> 32) & mask)`, copying `length`
  * bytes to or from `buf` (a host address) for the copy kinds.
+ *
+ * @example
+ * ```ts ignore
+ * const side = cLcgSide("C load loop", CKind.loadU64, fx.lowHost + BigInt(MIB), lcgMask(64 * KIB, 8));
+ * ```
  */
 export function cLcgSide(name: string, kind: number, host: bigint, mask: number, buf = 0n, length = 0): Side {
   const n = native();
@@ -105,14 +135,21 @@ export function cLcgSide(name: string, kind: number, host: bigint, mask: number,
   };
 }
 
-/** A C loop of `gm_bench_copy_ops`: every iteration does the (dst, src, length) copies in order. */
+/**
+ * A C loop of `gm_bench_copy_ops`: every iteration does the (dst, src, length) copies in order.
+ *
+ * @example
+ * ```ts ignore
+ * const side = cCopySide("C memcpy loop", [[hostOf(buf), fx.lowHost, buf.length]]);
+ * ```
+ */
 export function cCopySide(name: string, copies: ReadonlyArray<readonly [bigint, bigint, number]>): Side {
   const n = native();
   const ops = new BigUint64Array(copies.flatMap(([dst, src, len]) => [dst, src, BigInt(len)]));
   return { name, loop: (iters) => Number(n.benchCopyOps(ops, copies.length, iters)) };
 }
 
-/** The host address of a buffer's first byte, for a C loop that copies into or out of it. */
+/** The host address of a buffer's first byte, for a C loop that copies into or out of it. @example `hostOf(new Uint8Array(4096))` */
 export function hostOf(buf: Uint8Array): bigint {
   return native().addressOf(buf);
 }

@@ -18,7 +18,16 @@ const ADD_LO_U = ADD_LO >>> 0;
 const ADD_HI = Number(ADD >> 32n) | 0;
 const INV_2_32 = 2 ** -32;
 
-/** The LCG, restarted at the seed on construction. */
+/**
+ * The LCG, restarted at the seed on construction.
+ *
+ * @example
+ * ```ts
+ * import { Lcg, lcgMask } from "./lcg.ts";
+ * const g = new Lcg(), mask = lcgMask(64 * 1024, 8);
+ * const addr = 0x100000 + (g.next() & mask); // an 8-byte aligned address in a 64 KiB window
+ * ```
+ */
 export class Lcg {
   // An Int32Array rather than two fields: V8 keeps int32 elements unboxed, and this measured
   // fastest of the layouts tried (fields, locals, typed array).
@@ -47,6 +56,12 @@ export class Lcg {
 /**
  * The mask that turns `next()` into an offset in `[0, span)` aligned to `align`. Both must be
  * powers of two and `span` at most 2^31, so that `next() & mask` stays a non-negative int32.
+ *
+ * @example
+ * ```ts
+ * import { lcgMask } from "./lcg.ts";
+ * console.log(lcgMask(4096, 8).toString(16)); // "ff8"
+ * ```
  */
 export function lcgMask(span: number, align: number): number {
   const pow2 = (n: number) => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
@@ -56,7 +71,15 @@ export function lcgMask(span: number, align: number): number {
   return (span - 1) & ~(align - 1);
 }
 
-/** The high 32 bits (unsigned) of the first `n` states, computed with BigInt: what `Lcg` must match. */
+/**
+ * The high 32 bits (unsigned) of the first `n` states, computed with BigInt: what `Lcg` must match.
+ *
+ * @example
+ * ```ts
+ * import { Lcg, referenceHighWords } from "./lcg.ts";
+ * console.log(referenceHighWords(1)[0] === new Lcg().next() >>> 0); // true
+ * ```
+ */
 export function referenceHighWords(n: number): number[] {
   const out: number[] = [];
   let x = SEED;
