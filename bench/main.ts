@@ -12,6 +12,7 @@ import { DEFAULT_OPTIONS, type HarnessOptions, measureGroup, type Measurement, s
 import { guestMemoryCases } from "./guest_memory.ts";
 import { bitmapCases } from "./bitmap.ts";
 import { iotlbCases } from "./iommu.ts";
+import { iommuMemoryCases } from "./iommu_memory.ts";
 
 interface Figure {
   name: string;
@@ -117,9 +118,8 @@ function formatRow(row: Row): string {
 function main(): void {
   const args = parseArgs(Deno.args);
   const options = DEFAULT_OPTIONS;
-  const cases = [...foundationCases(), ...guestMemoryCases(), ...bitmapCases(), ...iotlbCases()].filter((c) =>
-    args.filter === undefined || c.name.includes(args.filter)
-  );
+  const cases = [...foundationCases(), ...guestMemoryCases(), ...bitmapCases(), ...iotlbCases(), ...iommuMemoryCases()]
+    .filter((c) => args.filter === undefined || c.name.includes(args.filter));
   if (cases.length === 0) {
     console.error(`no case matches ${JSON.stringify(args.filter)}`);
     Deno.exit(2);
