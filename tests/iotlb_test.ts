@@ -865,3 +865,30 @@ Deno.test(`iotlb: the byte model also holds at the top of the u64 space, ending 
 Deno.test(`iotlb: the byte model holds for numbers just below 2^53 with translateFast (seed ${PROPERTY_SEED})`, () => {
   checkAgainstModel(2n ** 53n - BigInt(SPACE), 2n ** 53n - BigInt(TARGET_SPACE));
 });
+
+Deno.test("iotlb: translateRanges writes one (target, length) pair per entry, or -1 for anything lookup would refuse", () => {
+  const tlb = new Iotlb();
+  tlb.setMapping(0x1000, 0x8000, 0x1000, Permissions.ReadWrite);
+  tlb.setMapping(0x2000, 0x4000, 0x800, Permissions.Read);
+  tlb.setMapping(0x2800, 0x4800, 0x800, Permissions.Write); // contiguous target, other permission: own entry
+  const out = new Float64Array(8).fill(-7);
+  assert.equal(tlb.translateRanges(0x1ff0, 0x1000, Permissions.No, out), 3);
+  assert.deepEqual([...out.subarray(0, 6)], [0x8ff0, 0x10, 0x4000, 0x800, 0x4800, 0x7f0]);
+  assert.equal(tlb.counters.hits, 1);
+  const before = tlb.counters;
+  assert.equal(tlb.translateRanges(0x1ff0, 0x1000, Permissions.Read, out), -1, "the last entry is write-only");
+  assert.equal(tlb.translateRanges(0x800, 0x1000, Permissions.No, out), -1, "a miss before the first entry");
+  assert.equal(tlb.translateRanges(0x2f00, 0x200, Permissions.No, out), -1, "a miss after the last entry");
+  assert.equal(tlb.translateRanges(0x1000, 0x2000, Permissions.No, new Float64Array(4)), -1, "no room for 3 pairs");
+  assert.equal(tlb.translateRanges(0x1000, 0, Permissions.No, out), -1);
+  assert.equal(tlb.translateRanges(-1, 4, Permissions.No, out), -1);
+  assert.equal(tlb.translateRanges(0x1000, 1.5, Permissions.No, out), -1);
+  assert.deepEqual(tlb.counters, before, "a refusal counts nothing: the caller falls back to lookup");
+  const high = new Iotlb();
+  high.setMapping(2 ** 53 - 0x1000, 0x1000, 0x1000, Permissions.Read);
+  high.setMapping(0x1000, 2 ** 53 - 0x800, 0x1000, Permissions.Read);
+  assert.equal(high.translateRanges(2 ** 53 - 0x1000, 0x1000, Permissions.Read, out), 1);
+  assert.deepEqual([...out.subarray(0, 2)], [0x1000, 0x1000]);
+  assert.equal(high.translateRanges(0x1000, 0x1000, Permissions.Read, out), -1, "a target past 2^53 is not a number");
+  assert.equal(high.translateRanges(0x1000, 0x800, Permissions.Read, out), 1);
+});

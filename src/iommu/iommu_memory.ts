@@ -90,6 +90,8 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
   readonly #bitmap: DirtyLog | undefined;
   readonly #logBy: DirtyLogAddressing;
   #enabled: boolean;
+  /** Scratch for `Iotlb.translateRanges`: up to 32 `(target, length)` pairs per bulk transfer. */
+  readonly #pairs = new Float64Array(64);
 
   /**
    * Puts `backend` behind `iommu`.
@@ -548,6 +550,14 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
    * slice machinery only for ranges that cross a region boundary or a hole.
    */
   #transferTranslated(buf: Uint8Array, addr: AddressLike, write: boolean, op: string): number {
+    const iotlb = this.#iotlb;
+    if (iotlb !== undefined && typeof addr === "number") {
+      const pairs = iotlb.translateRanges(addr, buf.length, write ? Permissions.Write : Permissions.Read, this.#pairs);
+      if (pairs > 0) {
+        const done = this.#copyPairs(buf, addr, pairs, write, op);
+        if (done >= 0) return done;
+      }
+    }
     const full = `IommuMemory.${op}`;
     const a = toAddress(addr, full, "addr");
     const ranges = this.#translate(a, buf.length, write ? Permissions.Write : Permissions.Read, full);
@@ -592,6 +602,35 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
         if (done === 0) throw underOp(part.error, full, gpa, n);
         return done;
       }
+    }
+    return done;
+  }
+
+  /**
+   * Copies through the `(target, length)` pairs `translateRanges` left in `#pairs`, each inside one
+   * region: the allocation-free path for a fragmented DMA buffer. Returns the count, or -1 before
+   * copying anything if a range is not inside one region (the caller then takes the general path).
+   */
+  #copyPairs(buf: Uint8Array, iova: number, pairs: number, write: boolean, op: string): number {
+    const backend = this.#backend;
+    const p = this.#pairs;
+    // Locate every range first: the general path must be able to start from scratch.
+    for (let k = 0; k < pairs; k++) {
+      if (this.locateThrough(backend, p[2 * k], p[2 * k + 1], write) < 0) return -1;
+    }
+    const iovaLog = this.#logBy === "iova";
+    let done = 0;
+    for (let k = 0; k < pairs; k++) {
+      const n = p[2 * k + 1];
+      const o = this.locateThrough(backend, p[2 * k], n, write);
+      const log = iovaLog ? this.#bitmap : this.hitLog;
+      const logBase = iovaLog ? iova + done - o : this.hitLogBase;
+      const status = copyRange(this.hitViews, o, buf, done, n, write, log, logBase, "IommuMemory", op);
+      if (status !== CopyStatus.Done) {
+        if (done === 0) throw copyError(status, `IommuMemory.${op}`, "I/O virtual address", BigInt(iova), n);
+        return done;
+      }
+      done += n;
     }
     return done;
   }

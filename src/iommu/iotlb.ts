@@ -452,6 +452,64 @@ export class Iotlb {
   }
 
   /**
+   * The bulk counterpart of {@link Iotlb.translateFast}: writes the mapped ranges of
+   * `[iova, iova + len)` into `out` as `(target, length)` pairs, one per entry touched, and returns
+   * how many pairs it wrote; -1 when the request is not fully mapped with `access`, when an IOVA or
+   * target is not a number below 2^53, or when `out` has no room (the caller then asks
+   * {@link Iotlb.lookup}). Allocates nothing and uses no BigInt; counts a hit when it answers.
+   *
+   * @example
+   * ```ts
+   * import { Iotlb, Permissions } from "../../mod.ts";
+   * const tlb = new Iotlb();
+   * tlb.setMapping(0x1000, 0x8000, 0x1000, Permissions.Read);
+   * tlb.setMapping(0x2000, 0x4000, 0x1000, Permissions.Read);
+   * const out = new Float64Array(8);
+   * console.log(tlb.translateRanges(0x1800, 0x1000, Permissions.Read, out), [...out.subarray(0, 4)]); // 2 [ 34816, 2048, 16384, 2048 ]
+   * ```
+   */
+  translateRanges(iova: number, len: number, access: Permission, out: Float64Array): number {
+    if (
+      !(Number.isSafeInteger(iova) && Number.isSafeInteger(len) && iova >= 0 && len > 0 && iova <= EXACT_LIMIT - len) ||
+      !(access === 0 || access === 1 || access === 2 || access === 3) || !(out instanceof Float64Array)
+    ) return -1;
+    const t = this.#table;
+    const keys = t.keys, rec = t.rec;
+    const end = iova + len;
+    let cur = iova, n = 0;
+    for (t.locate(iova, 0); !t.atEnd(); t.advance()) {
+      const x = t.entry(t.k, t.i), p = x * STRIDE;
+      const start = keys[x];
+      if (start >= end) break;
+      // A gap before this entry is a miss; a start with a residual lies above 2^53, past `end`.
+      if (start > cur || t.residualOf(x, START_R, start) !== 0) return -1;
+      if ((rec[p + PERM] & access) !== access) return -1;
+      const diff = rec[p + DIFF_F];
+      if (t.residualOf(x, DIFF_R, diff) !== 0) return -1;
+      // An end at or above 2^53 rounds to at least 2^53 >= end, so clipping to `end` is exact.
+      const stop = Math.min(rec[p + END_F], end);
+      const target = cur + diff;
+      if (target < 0 || target > EXACT_LIMIT - (stop - cur) || 2 * n + 2 > out.length) return -1;
+      out[2 * n] = target;
+      out[2 * n + 1] = stop - cur;
+      n++;
+      cur = stop;
+      if (cur >= end) break;
+    }
+    if (cur < end) return -1;
+    this.#hits++;
+    if (this.#lru) {
+      // Stamp the entries used, as lookup does; rare enough (LRU tables only) to walk again.
+      for (t.locate(iova, 0); !t.atEnd(); t.advance()) {
+        const x = t.entry(t.k, t.i);
+        if (keys[x] >= end) break;
+        rec[x * STRIDE + STAMP] = ++this.#tick;
+      }
+    }
+    return n;
+  }
+
+  /**
    * After an answer of {@link Iotlb.translateFast}: the first IOVA of the entry that gave it.
    *
    * @example
