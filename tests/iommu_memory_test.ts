@@ -340,3 +340,28 @@ Deno.test("iommu memory: a remapping to another target or a lost permission revo
   stillReadable.readU8(1);
   assert.deepEqual(iommu.iotlb.counters, counters, "checking a slice does not count as IOTLB traffic");
 });
+
+Deno.test("iommu memory: the remembered scalar translation stops at the region's end and at the access it was made for", () => {
+  using phys = ram();
+  const iommu = new IotlbIommu();
+  // One entry whose target runs off the end of region 0 (64 KiB) into the hole after it.
+  iommu.iotlb.setMapping(0x10000, 0xf000, 0x2000, Permissions.ReadWrite);
+  iommu.iotlb.setMapping(0x20000, 0x2000, PAGE, Permissions.Read);
+  const mem = new IommuMemory(phys, iommu);
+  phys.writeU64(0xfff8, 0x55n);
+  assert.equal(mem.readU64(0x10ff8), 0x55n);
+  expectError(() => mem.readU64(0x11000), InvalidGuestAddressError, {
+    kind: "InvalidGuestAddress",
+    op: "IommuMemory.readU64",
+    mentions: ["0x10000"],
+  });
+  mem.writeU64(0x10ff0, 7n); // a write after reads of the same entry
+  assert.equal(phys.readU64(0xfff0), 7n);
+  for (let i = 0; i < 10; i++) assert.equal(mem.readU32(0x20000 + 4 * i), 0);
+  assert.throws(
+    () => mem.writeU32(0x20000, 1),
+    CannotResolveError,
+    "reads of a read-only entry do not open it to writes",
+  );
+  assert.equal(phys.readU32(0x2000), 0);
+});

@@ -6,6 +6,7 @@
 
 import { type AddressLike, toAddress, toLength } from "../address.ts";
 import type { DirtyLog } from "../memory/dirty_log.ts";
+import type { RegionViews } from "../memory/region_views.ts";
 import {
   CannotResolveError,
   FragmentedError,
@@ -90,6 +91,16 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
   readonly #bitmap: DirtyLog | undefined;
   readonly #logBy: DirtyLogAddressing;
   #enabled: boolean;
+  // The last scalar translation (see locate): IOVAs [#cFrom, #cTo) are view offsets IOVA + #cOffset
+  // of #cViews for the access bits in #cAllows, while the IOTLB's generation is #cGeneration.
+  #cFrom = 0;
+  #cTo = -1;
+  #cOffset = 0;
+  #cAllows = 0;
+  #cGeneration = -1;
+  #cViews: RegionViews | undefined = undefined;
+  #cLog: DirtyLog | undefined = undefined;
+  #cLogBase = 0;
   /** Scratch for `Iotlb.translateRanges`: up to 32 `(target, length)` pairs per bulk transfer. */
   readonly #pairs = new Float64Array(64);
 
@@ -406,14 +417,47 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     if (!this.#enabled) return this.locateThrough(this.#backend, addr, size, write);
     const iotlb = this.#iotlb;
     if (typeof addr !== "number" || iotlb === undefined) return -1;
-    const gpa = iotlb.translateFast(addr, size, write ? Permissions.Write : Permissions.Read);
+    const want = write ? Permissions.Write : Permissions.Read;
+    // The last translation, while the IOTLB is unchanged: the IOVA window where one entry and one
+    // view of one region overlap maps to view offsets by a constant. Two compares and the
+    // generation, instead of the IOTLB's cache and the backend's region lookup.
+    if (
+      addr >= this.#cFrom && addr <= this.#cTo - size && (this.#cAllows & want) === want &&
+      iotlb.generation === this.#cGeneration
+    ) {
+      this.hitViews = this.#cViews!;
+      this.hitLog = this.#cLog;
+      this.hitLogBase = this.#cLogBase;
+      return addr + this.#cOffset;
+    }
+    const gpa = iotlb.translateFast(addr, size, want);
     if (gpa < 0) return -1;
     const o = this.locateThrough(this.#backend, gpa, size, write);
-    if (o >= 0 && this.#logBy === "iova") {
+    if (o < 0) return -1;
+    if (this.#logBy === "iova") {
       this.hitLog = this.#bitmap;
       this.hitLogBase = addr - o;
     }
+    this.#remember(iotlb, addr, o, want);
     return o;
+  }
+
+  /** Caches the translation `locate` just made (see there). */
+  #remember(iotlb: Iotlb, addr: number, o: number, want: Permission): void {
+    const views = this.hitViews;
+    const from = Math.max(iotlb.lastHitStart, addr - o);
+    const to = Math.min(iotlb.lastHitEnd, addr - o + views.u8.length);
+    const offset = o - addr;
+    const same = this.#cViews === views && this.#cFrom === from && this.#cTo === to && this.#cOffset === offset &&
+      this.#cGeneration === iotlb.generation;
+    this.#cAllows = same ? this.#cAllows | want : want;
+    this.#cFrom = from;
+    this.#cTo = to;
+    this.#cOffset = offset;
+    this.#cViews = views;
+    this.#cLog = this.hitLog;
+    this.#cLogBase = this.hitLogBase;
+    this.#cGeneration = iotlb.generation;
   }
 
   /** Copies as far as the memory reaches (see `ByteAccess.transfer`). */
