@@ -135,6 +135,14 @@ export { type DirtyLogAddressing, IommuMemory, type IommuMemoryOptions } from ".
 export type { IommuMemoryJson } from "./src/iommu/inspect_iommu.ts";
 export { TranslationGuard } from "./src/iommu/translation_guard.ts";
 export {
+  type ExplainedFailure,
+  type ExplainedFragment,
+  type ExplainReason,
+  explainRequest,
+  type ExplainTarget,
+  type Explanation,
+} from "./src/iommu/explain.ts";
+export {
   decodeVhostIotlbMsg,
   encodeVhostIotlbMsg,
   VHOST_IOTLB_MSG_SIZE,

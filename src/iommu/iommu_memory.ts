@@ -26,6 +26,7 @@ import { ByteAccess } from "../memory/byte_access.ts";
 import { copyError, copyRange, CopyStatus } from "../memory/copy_range.ts";
 import type { GuestMemoryBackend, SlicesResult } from "../memory/guest_memory_backend.ts";
 import type { VolatileSlice } from "../memory/volatile_slice.ts";
+import { explainRequest, type Explanation } from "./explain.ts";
 import type { GuestMemory, PhysicalMemory } from "./guest_memory.ts";
 import { inspectIommuMemory, type IommuMemoryJson, iommuMemoryJson } from "./inspect_iommu.ts";
 import type { Iommu } from "./iommu.ts";
@@ -408,6 +409,27 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     } catch (e) {
       throw this.#rewrap(e, op);
     }
+  }
+
+  /**
+   * How `[iova, iova + len)` resolves for `access`, as data: the IOTLB entries it touches, the
+   * fragments (IOVA, guest physical and host address, region, entry), and the first failure with
+   * its reason (`unmapped`, `denied`, `unbacked`, `unresolved`). It never asks a miss handler and
+   * counts no IOTLB traffic, so it can be called while debugging a live device.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../../mod.ts";
+   * using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
+   * const iommu = new IotlbIommu();
+   * iommu.iotlb.setMapping(0x8000, 0x1000, 0x1000, Permissions.Read);
+   * const x = new IommuMemory(ram, iommu).explain(0x8000, 0x10, Permissions.Write);
+   * console.log(x.failure?.reason, x.failure?.message); // "denied" "the entry [0x8000, 0x9000) allows Read, not Write"
+   * ```
+   * @throws {InvalidArgumentError} for a bad address, length or access, or a range past 2^64.
+   */
+  explain(iova: AddressLike, len: number, access: Permission = Permissions.Read): Explanation {
+    return explainRequest({ backend: this.#backend, iommu: this.#iommu, enabled: this.#enabled }, iova, len, access);
   }
 
   // ---- ByteAccess hooks ----

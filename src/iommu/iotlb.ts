@@ -590,6 +590,40 @@ export class Iotlb {
   }
 
   /**
+   * The entries that overlap `[iova, iova + len)`, whole (not clipped), in IOVA order: for
+   * diagnostics such as `IommuMemory.explain`. Counts nothing.
+   *
+   * @example
+   * ```ts
+   * import { Iotlb, Permissions } from "../../mod.ts";
+   * const tlb = new Iotlb();
+   * tlb.setMapping(0x1000, 0x8000, 0x1000, Permissions.Read);
+   * tlb.setMapping(0x3000, 0x9000, 0x1000, Permissions.Write);
+   * console.log(tlb.entriesIn(0x1800, 0x2000).map((e) => e.iova)); // [ 4096n, 12288n ]
+   * ```
+   * @throws {InvalidArgumentError} for a bad address or length, a zero length, or a range past 2^64.
+   */
+  entriesIn(iova: AddressLike, len: number): IotlbEntry[] {
+    this.#range("Iotlb.entriesIn", iova, len);
+    const sF = this.#sF, sR = this.#sR, eF = this.#eF, eR = this.#eR;
+    const t = this.#table, keys = t.keys, rec = t.rec, res = t.res;
+    const out: IotlbEntry[] = [];
+    for (t.locate(sF, sR); !t.atEnd(); t.advance()) {
+      const x = t.entry(t.k, t.i), p = x * STRIDE;
+      const startR = res[p + START_R];
+      if (!keyLess(keys[x], startR, eF, eR)) break;
+      const start = joinU64(keys[x], startR);
+      out.push({
+        iova: start,
+        target: sumU64(keys[x], startR, rec[p + DIFF_F], res[p + DIFF_R]),
+        size: joinU64(rec[p + END_F], res[p + END_R]) - start,
+        perm: rec[p + PERM] as Permission,
+      });
+    }
+    return out;
+  }
+
+  /**
    * Number of entries.
    *
    * @example
