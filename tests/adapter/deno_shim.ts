@@ -26,6 +26,7 @@ import {
 } from "./shim_fs.ts";
 import { connect, listen } from "./shim_net.ts";
 import { registerNpmImports } from "./npm_imports.ts";
+import { wrapWorkers } from "./shim_worker.ts";
 import { build, ChildProcess, Command, env, stream, version } from "./shim_process.ts";
 
 /** Members that may be probed without being provided (feature checks, promise resolution). */
@@ -82,6 +83,7 @@ export function installDenoShim(): Record<string | symbol, unknown> {
     },
   });
   g.Deno = shim;
+  if (g.WorkerGlobalScope === undefined && typeof g.Worker === "function") wrapWorkers();
   // What `--v8-flags=--expose-gc` gives on Deno: a synchronous full collection.
   const bun = g.Bun as { gc(force: boolean): void };
   g.gc ??= () => bun.gc(true);
