@@ -365,3 +365,25 @@ Deno.test("iommu memory: the remembered scalar translation stops at the region's
   );
   assert.equal(phys.readU32(0x2000), 0);
 });
+
+Deno.test("iommu memory: pages used in turn keep their own remembered translations, each revoked on its own change", () => {
+  using phys = ram();
+  const iommu = new IotlbIommu();
+  // A ring page and three buffer pages, swapped around in physical memory.
+  const pages = [[0x80000, 0x5000], [0x81000, 0x2000], [0x82000, 0xa000], [0x83000, 0x100000]] as const;
+  for (const [iova, gpa] of pages) iommu.iotlb.setMapping(iova, gpa, PAGE, Permissions.ReadWrite);
+  const mem = new IommuMemory(phys, iommu);
+  for (let round = 0; round < 3; round++) {
+    for (const [iova, gpa] of pages) {
+      mem.writeU32(iova + 8 * round, round + 1);
+      assert.equal(phys.readU32(gpa + 8 * round), round + 1);
+    }
+  }
+  const hits = iommu.iotlb.counters.hits;
+  for (const [iova] of pages) mem.readU32(iova);
+  assert.equal(iommu.iotlb.counters.hits, hits, "remembered: the IOTLB was not asked again");
+  iommu.iotlb.setMapping(0x82000, 0xb000, PAGE, Permissions.ReadWrite);
+  phys.writeU32(0xb000, 99);
+  assert.equal(mem.readU32(0x82000), 99, "the remapped page is translated afresh");
+  assert.equal(mem.readU32(0x80000), 1);
+});

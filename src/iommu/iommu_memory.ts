@@ -55,6 +55,25 @@ export interface IommuMemoryOptions {
 }
 
 const TWO_53 = 2 ** 53;
+
+// Slots of the scalar translation cache of IommuMemory.locate.
+const SLOTS = 32;
+
+/**
+ * One remembered translation: IOVAs `[from, to)` are view offsets `IOVA + offset` of `views` for
+ * the access bits in `allows`, while the IOTLB's generation is `generation`.
+ */
+class TranslationSlot {
+  from = 0;
+  to = -1;
+  offset = 0;
+  allows = 0;
+  generation = -1;
+  logBase = 0;
+  views: RegionViews | undefined = undefined;
+  log: DirtyLog | undefined = undefined;
+}
+const PAGE_SCALE = 2 ** -12; // IOVA -> 4 KiB page number, exactly (a power of two)
 const TWO_53_BIG = 1n << 53n;
 
 /** Access an atomic asks for: loads read, stores write, read-modify-writes do both. */
@@ -92,16 +111,9 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
   readonly #bitmap: DirtyLog | undefined;
   readonly #logBy: DirtyLogAddressing;
   #enabled: boolean;
-  // The last scalar translation (see locate): IOVAs [#cFrom, #cTo) are view offsets IOVA + #cOffset
-  // of #cViews for the access bits in #cAllows, while the IOTLB's generation is #cGeneration.
-  #cFrom = 0;
-  #cTo = -1;
-  #cOffset = 0;
-  #cAllows = 0;
-  #cGeneration = -1;
-  #cViews: RegionViews | undefined = undefined;
-  #cLog: DirtyLog | undefined = undefined;
-  #cLogBase = 0;
+  // Recent scalar translations (see locate), one slot per IOVA page hash: several pages in turn (a
+  // ring and its buffers) each keep their translation.
+  readonly #slots: TranslationSlot[] = Array.from({ length: SLOTS }, () => new TranslationSlot());
   /** Scratch for `Iotlb.translateRanges`: up to 32 `(target, length)` pairs per bulk transfer. */
   readonly #pairs = new Float64Array(64);
 
@@ -440,17 +452,16 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     const iotlb = this.#iotlb;
     if (typeof addr !== "number" || iotlb === undefined) return -1;
     const want = write ? Permissions.Write : Permissions.Read;
-    // The last translation, while the IOTLB is unchanged: the IOVA window where one entry and one
+    // A recent translation, while the IOTLB is unchanged: the IOVA window where one entry and one
     // view of one region overlap maps to view offsets by a constant. Two compares and the
-    // generation, instead of the IOTLB's cache and the backend's region lookup.
-    if (
-      addr >= this.#cFrom && addr <= this.#cTo - size && (this.#cAllows & want) === want &&
-      iotlb.generation === this.#cGeneration
-    ) {
-      this.hitViews = this.#cViews!;
-      this.hitLog = this.#cLog;
-      this.hitLogBase = this.#cLogBase;
-      return addr + this.#cOffset;
+    // generation, instead of the IOTLB's cache and the backend's region lookup. The slot is picked
+    // by the IOVA's 4 KiB page (a hash, so `&` on the truncated page number is fine).
+    const e = this.#slots[(addr * PAGE_SCALE) & (SLOTS - 1)];
+    if (addr >= e.from && addr <= e.to - size && (e.allows & want) === want && iotlb.generation === e.generation) {
+      this.hitViews = e.views!;
+      this.hitLog = e.log;
+      this.hitLogBase = e.logBase;
+      return addr + e.offset;
     }
     const gpa = iotlb.translateFast(addr, size, want);
     if (gpa < 0) return -1;
@@ -464,22 +475,24 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     return o;
   }
 
-  /** Caches the translation `locate` just made (see there). */
+  /** Caches the translation `locate` just made in the slot of `addr`'s page (see there). */
   #remember(iotlb: Iotlb, addr: number, o: number, want: Permission): void {
     const views = this.hitViews;
     const from = Math.max(iotlb.lastHitStart, addr - o);
     const to = Math.min(iotlb.lastHitEnd, addr - o + views.u8.length);
     const offset = o - addr;
-    const same = this.#cViews === views && this.#cFrom === from && this.#cTo === to && this.#cOffset === offset &&
-      this.#cGeneration === iotlb.generation;
-    this.#cAllows = same ? this.#cAllows | want : want;
-    this.#cFrom = from;
-    this.#cTo = to;
-    this.#cOffset = offset;
-    this.#cViews = views;
-    this.#cLog = this.hitLog;
-    this.#cLogBase = this.hitLogBase;
-    this.#cGeneration = iotlb.generation;
+    const generation = iotlb.generation;
+    const e = this.#slots[(addr * PAGE_SCALE) & (SLOTS - 1)];
+    const same = e.views === views && e.from === from && e.to === to && e.offset === offset &&
+      e.generation === generation;
+    e.allows = same ? e.allows | want : want;
+    e.from = from;
+    e.to = to;
+    e.offset = offset;
+    e.generation = generation;
+    e.logBase = this.hitLogBase;
+    e.views = views;
+    e.log = this.hitLog;
   }
 
   /** Copies as far as the memory reaches (see `ByteAccess.transfer`). */
