@@ -131,9 +131,14 @@ export {
   type IotlbIommuCounters,
   type IotlbIommuOptions,
 } from "./src/iommu/iommu.ts";
-export { type DirtyLogAddressing, IommuMemory, type IommuMemoryOptions } from "./src/iommu/iommu_memory.ts";
+export {
+  type DirtyLogAddressing,
+  IommuMemory,
+  type IommuMemoryOptions,
+  type RevocationMode,
+} from "./src/iommu/iommu_memory.ts";
 export type { IommuMemoryJson } from "./src/iommu/inspect_iommu.ts";
-export { TranslationGuard } from "./src/iommu/translation_guard.ts";
+export { TranslationGuard, type TranslationGuardOptions } from "./src/iommu/translation_guard.ts";
 export {
   type ExplainedFailure,
   type ExplainedFragment,

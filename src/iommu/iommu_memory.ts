@@ -44,6 +44,19 @@ import { type Permission, Permissions, toPermission } from "./permissions.ts";
  */
 export type DirtyLogAddressing = "iova" | "gpa";
 
+/**
+ * What an IOTLB change that takes away a slice's translation revokes:
+ * - `"methods"` (default): every method of the slice (and of slices cut from it) throws
+ *   `SliceRevokedError`; zero-copy views taken earlier with `bytes()`/`dataView()` keep working;
+ * - `"views"`: the methods, and those views too: they are views over a buffer leased for exactly
+ *   the slice's range, detached at the IOTLB change (length 0, their methods throw `TypeError`).
+ *   Each `bytes()`/`dataView()` then maps a buffer of its own (a native call), and the IOTLB tells
+ *   the slices holding views about each change;
+ * - `"off"`: nothing; slices stay usable whatever the IOTLB does (vm-memory's behaviour).
+ * Revocation needs an IOMMU with an IOTLB (`Iommu.iotlb`); without one, slices are never revoked.
+ */
+export type RevocationMode = "methods" | "views" | "off";
+
 /** Options of {@link IommuMemory}. */
 export interface IommuMemoryOptions {
   /** Translation on (default) or off. */
@@ -52,6 +65,8 @@ export interface IommuMemoryOptions {
   bitmap?: DirtyLog;
   /** How writes through an enabled IOMMU are logged; default `"iova"`. */
   logBy?: DirtyLogAddressing;
+  /** What an IOTLB change revokes of the slices handed out; default `"methods"`. */
+  revocation?: RevocationMode;
 }
 
 const TWO_53 = 2 ** 53;
@@ -110,6 +125,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
   readonly #iotlb: Iotlb | undefined;
   readonly #bitmap: DirtyLog | undefined;
   readonly #logBy: DirtyLogAddressing;
+  readonly #revocation: RevocationMode;
   #enabled: boolean;
   // Recent scalar translations (see locate), one slot per IOVA page hash: several pages in turn (a
   // ring and its buffers) each keep their translation.
@@ -127,7 +143,8 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
    * const mem = new IommuMemory(ram, new IotlbIommu(), { bitmap: new AtomicBitmap(1 << 20), logBy: "iova" });
    * console.log(mem.iommuEnabled); // true
    * ```
-   * @throws {InvalidArgumentError} for a backend or IOMMU of the wrong kind, or a bitmap with `logBy: "gpa"`.
+   * @throws {InvalidArgumentError} for a backend or IOMMU of the wrong kind, a bitmap with `logBy: "gpa"`,
+   *   or an unknown `revocation`.
    */
   constructor(backend: PhysicalMemory, iommu: Iommu, options: IommuMemoryOptions = {}) {
     super();
@@ -152,11 +169,16 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     }
     const enabled = options.enabled ?? true;
     if (typeof enabled !== "boolean") throw new InvalidArgumentError(op, "enabled", enabled, "must be a boolean");
+    const revocation = options.revocation ?? "methods";
+    if (revocation !== "methods" && revocation !== "views" && revocation !== "off") {
+      throw new InvalidArgumentError(op, "revocation", revocation, 'must be "methods", "views" or "off"');
+    }
     this.#backend = backend;
     this.#iommu = iommu;
     this.#iotlb = iommu.iotlb;
     this.#bitmap = options.bitmap;
     this.#logBy = logBy;
+    this.#revocation = revocation;
     this.#enabled = enabled;
   }
 
@@ -178,6 +200,25 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
   /** How writes through an enabled IOMMU are logged. @example `mem.logBy // "iova"` */
   get logBy(): DirtyLogAddressing {
     return this.#logBy;
+  }
+
+  /**
+   * What an IOTLB change revokes of the slices handed out (see {@link RevocationMode}).
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../../mod.ts";
+   * using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
+   * const iommu = new IotlbIommu();
+   * iommu.iotlb.setMapping(0x8000, 0x1000, 0x1000, Permissions.ReadWrite);
+   * const mem = new IommuMemory(ram, iommu, { revocation: "views" });
+   * const view = mem.getSlice(0x8000, 16, Permissions.Write).bytes();
+   * iommu.iotlb.invalidate(0x8000, 0x1000);
+   * console.log(mem.revocation, view.length); // "views" 0
+   * ```
+   */
+  get revocation(): RevocationMode {
+    return this.#revocation;
   }
 
   /**
@@ -222,6 +263,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
       enabled: this.#enabled,
       bitmap: this.#bitmap,
       logBy: this.#logBy,
+      revocation: this.#revocation,
     });
   }
 
@@ -600,13 +642,16 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     const slices: VolatileSlice[] = [];
     const iovaLog = this.#logBy === "iova";
     const iotlb = this.#iotlb;
+    const revocation = this.#revocation;
     let iova = a;
     for (const range of ranges) {
       const part = physicalSlices(backend, range.base, range.length, op);
       // Every slice of this range is revoked together once the IOTLB stops translating it here.
-      const guard = iotlb === undefined
+      const guard = iotlb === undefined || revocation === "off"
         ? undefined
-        : new TranslationGuard(iotlb, { base: iova, length: range.length }, range.base, access);
+        : new TranslationGuard(iotlb, { base: iova, length: range.length }, range.base, access, {
+          revokeViews: revocation === "views",
+        });
       for (const s of part.slices) {
         // An IOVA log indexes bytes by number: a slice reaching past 2^53 is not logged there.
         const logs = iova + BigInt(s.len) <= TWO_53_BIG;

@@ -137,6 +137,51 @@ const STAMP_AT = 4; // where the entry's stamp is in the range table's records
 const END = 5; // the entry's end, or 2^53 if above (lastHitEnd)
 const PAGE_SCALE = 2 ** -12; // IOVA → 4 KiB page number, exactly (a power of two)
 
+let watchersOf: (iotlb: Iotlb, create: boolean) => Set<() => void> | undefined;
+let unwatchedAll: (iotlb: Iotlb) => void;
+
+/**
+ * Calls `watcher` after every change of `iotlb` (`setMapping` with any eviction it causes,
+ * `invalidate`, `invalidateAll`), once the change is complete. For translation guards that must
+ * act at the change rather than at their next use (detaching the views they leased). A watcher
+ * must not change the IOTLB. Internal to the library.
+ *
+ * @example
+ * ```ts ignore
+ * const onChange = () => guard.recheck();
+ * watchIotlb(iotlb, onChange);
+ * unwatchIotlb(iotlb, onChange);
+ * ```
+ */
+export function watchIotlb(iotlb: Iotlb, watcher: () => void): void {
+  watchersOf(iotlb, true)!.add(watcher);
+}
+
+/**
+ * Stops calling `watcher` (see {@link watchIotlb}); nothing happens if it was not watching.
+ *
+ * @example
+ * ```ts ignore
+ * unwatchIotlb(iotlb, onChange);
+ * ```
+ */
+export function unwatchIotlb(iotlb: Iotlb, watcher: () => void): void {
+  const watchers = watchersOf(iotlb, false);
+  if (watchers?.delete(watcher) && watchers.size === 0) unwatchedAll(iotlb);
+}
+
+/**
+ * How many watchers `iotlb` has (see {@link watchIotlb}), for tests of leaks. Internal to the library.
+ *
+ * @example
+ * ```ts ignore
+ * console.log(iotlbWatcherCount(iotlb)); // 0
+ * ```
+ */
+export function iotlbWatcherCount(iotlb: Iotlb): number {
+  return watchersOf(iotlb, false)?.size ?? 0;
+}
+
 /**
  * An IOTLB: byte-granular IOVA → target translations with permissions.
  *
@@ -175,6 +220,8 @@ export class Iotlb {
   #cacheFilled = false;
   // Opt-in event recording; checked only on slow paths (changes and failed lookups).
   #recorder: IotlbRecorder | undefined = undefined;
+  // Told after each change (see watchIotlb); undefined while nobody watches, so a change costs one check.
+  #watchers: Set<() => void> | undefined = undefined;
   // The range being worked on, as exact pairs (see u64_key.ts); set by #range.
   #sF = 0;
   #sR = 0;
@@ -210,6 +257,11 @@ export class Iotlb {
     this.#policy = policy;
     this.#lru = policy === LRU;
     this.#rng = seed;
+  }
+
+  static {
+    watchersOf = (iotlb, create) => create ? (iotlb.#watchers ??= new Set()) : iotlb.#watchers;
+    unwatchedAll = (iotlb) => void (iotlb.#watchers = undefined);
   }
 
   /**
@@ -264,6 +316,7 @@ export class Iotlb {
     this.#changed();
     this.#recorder?.onEvent("map", BigInt(iova), BigInt(len), BigInt(target), p);
     if (table.size > this.#max) this.#evict(sF, sR);
+    if (this.#watchers !== undefined) this.#notify();
   }
 
   /**
@@ -285,6 +338,7 @@ export class Iotlb {
     carve(this.#table, this.#sF, this.#sR, this.#eF, this.#eR);
     this.#changed();
     this.#recorder?.onEvent("invalidate", BigInt(iova), BigInt(len), null, 0);
+    if (this.#watchers !== undefined) this.#notify();
   }
 
   /**
@@ -303,6 +357,7 @@ export class Iotlb {
     this.#table.clear();
     this.#changed();
     this.#recorder?.onEvent("invalidate", 0n, U64_LIMIT, null, 0);
+    if (this.#watchers !== undefined) this.#notify();
   }
 
   /**
@@ -831,6 +886,11 @@ export class Iotlb {
       for (let s = TO; s < c.length; s += SLOT) c[s] = -Infinity;
       this.#cacheFilled = false;
     }
+  }
+
+  /** Tells the watchers about a finished change; one may stop watching (or stop another) meanwhile. */
+  #notify(): void {
+    for (const watcher of this.#watchers!) watcher();
   }
 
   /** Records the eviction of entry `x` (as {@link Iotlb.entries} reads it). */

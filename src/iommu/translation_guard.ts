@@ -5,15 +5,39 @@
  */
 
 import { type GuestMemoryError, type IovaRange, SliceRevokedError } from "../errors.ts";
-import type { SliceGuard } from "../memory/slice_guard.ts";
-import type { Iotlb } from "./iotlb.ts";
+import { LEASE_VIEW, type SliceGuard } from "../memory/slice_guard.ts";
+import { type BufferLease, leaseBuffer, type MmapRegion } from "../mmap/mmap_region.ts";
+import { type Iotlb, unwatchIotlb, watchIotlb } from "./iotlb.ts";
 import type { Permission } from "./permissions.ts";
+
+/**
+ * Options of a {@link TranslationGuard}.
+ *
+ * @example
+ * ```ts
+ * import type { TranslationGuardOptions } from "../../mod.ts";
+ * const options: TranslationGuardOptions = { revokeViews: true };
+ * ```
+ */
+export interface TranslationGuardOptions {
+  /**
+   * Also revoke zero-copy views: `bytes()`/`dataView()` of a guarded slice become views over a
+   * buffer leased for exactly its range, detached at the IOTLB change that revokes the guard.
+   * Default false (only the slices' methods are revoked).
+   */
+  revokeViews?: boolean;
+}
 
 /**
  * Valid while `[iova, iova + length)` still translates, for `access`, to the contiguous target
  * range starting at `target`. The check is lazy: it compares the IOTLB's generation (one integer)
  * and re-translates only after the IOTLB changed; once revoked, the guard stays revoked even if the
  * same mapping comes back (the device would have to translate again).
+ *
+ * With `revokeViews`, the guard leases the buffers of its slices' zero-copy views and, while it
+ * holds any, watches the IOTLB: the change that revokes it detaches them at once (length 0,
+ * methods throw `TypeError`), not at the next use. It stops watching when revoked or when its
+ * views are gone (garbage, or their memory closed).
  *
  * @example
  * ```ts
@@ -30,16 +54,34 @@ export class TranslationGuard implements SliceGuard {
   readonly #range: IovaRange;
   readonly #target: bigint;
   readonly #access: Permission;
+  readonly #revokeViews: boolean;
   #generation: number;
   #revoked = false;
+  /** The leases of live views (revokeViews only), made on the first. */
+  #leases: Set<BufferLease> | undefined = undefined;
+  /** Registered with the IOTLB while there are leases. */
+  #watcher: (() => void) | undefined = undefined;
+  #onGone: ((lease: BufferLease) => void) | undefined = undefined;
 
   /** Guards the translation of `range` to `target` for `access`, as the IOTLB has it now. */
-  constructor(iotlb: Iotlb, range: IovaRange, target: bigint, access: Permission) {
+  constructor(
+    iotlb: Iotlb,
+    range: IovaRange,
+    target: bigint,
+    access: Permission,
+    options: TranslationGuardOptions = {},
+  ) {
     this.#iotlb = iotlb;
     this.#range = range;
     this.#target = target;
     this.#access = access;
+    this.#revokeViews = options.revokeViews === true;
     this.#generation = iotlb.generation;
+  }
+
+  /** Whether zero-copy views are revoked too (the `revokeViews` option). @example `guard.revokesViews` */
+  get revokesViews(): boolean {
+    return this.#revokeViews;
   }
 
   /** Whether the translation still holds. @example `guard.isValid()` */
@@ -55,21 +97,68 @@ export class TranslationGuard implements SliceGuard {
     return new SliceRevokedError(op, this.#range);
   }
 
+  /**
+   * With `revokeViews`, a buffer leased from `region` for a view of a guarded slice; otherwise
+   * `undefined` (the view is a window on the region's own buffer). Library-internal.
+   *
+   * @example
+   * ```ts ignore
+   * const buffer = guard[LEASE_VIEW](mmap, 0x1000, 16, "VolatileSlice.bytes");
+   * ```
+   */
+  [LEASE_VIEW](region: MmapRegion, offset: number, length: number, op: string): ArrayBuffer | undefined {
+    if (!this.#revokeViews || this.#revoked) return undefined;
+    const onGone = this.#onGone ??= (lease) => this.#forget(lease);
+    const lease = leaseBuffer(region, offset, length, op, onGone);
+    (this.#leases ??= new Set()).add(lease);
+    if (this.#watcher === undefined) {
+      this.#watcher = () => this.#changed();
+      watchIotlb(this.#iotlb, this.#watcher);
+    }
+    // Made in this same job, so not yet collectable.
+    return lease.buffer!;
+  }
+
+  /** The IOTLB changed: check now rather than at the next use, so that views go at the change. */
+  #changed(): void {
+    this.isValid();
+  }
+
+  /** Revokes for good: every leased view is detached and the IOTLB no longer watched. */
+  #revoke(): false {
+    this.#revoked = true;
+    const leases = this.#leases;
+    this.#leases = undefined;
+    this.#unwatch();
+    if (leases !== undefined) { for (const lease of leases) lease.release(); }
+    return false;
+  }
+
+  /** The region dropped a lease by itself (closed, collected, stolen): nothing left to detach there. */
+  #forget(lease: BufferLease): void {
+    const leases = this.#leases;
+    if (leases === undefined || !leases.delete(lease) || leases.size !== 0) return;
+    this.#leases = undefined;
+    this.#unwatch();
+  }
+
+  #unwatch(): void {
+    if (this.#watcher === undefined) return;
+    unwatchIotlb(this.#iotlb, this.#watcher);
+    this.#watcher = undefined;
+  }
+
   #recheck(generation: number): boolean {
     const r = this.#iotlb.probe(this.#range.base, this.#range.length, this.#access);
     let expected = this.#target;
     if (r.ok) {
       for (const m of r.ranges) {
-        if (m.base !== expected) {
-          this.#revoked = true;
-          return false;
-        }
+        if (m.base !== expected) return this.#revoke();
         expected += BigInt(m.length);
       }
       this.#generation = generation;
       return true;
     }
-    this.#revoked = true;
-    return false;
+    return this.#revoke();
   }
 }

@@ -5,6 +5,7 @@
  */
 
 import type { GuestMemoryError } from "../errors.ts";
+import type { MmapRegion } from "../mmap/mmap_region.ts";
 
 /**
  * Decides whether a slice may still be used. `isValid` runs before every access through the slice,
@@ -28,4 +29,32 @@ export interface SliceGuard {
   isValid(): boolean;
   /** The error thrown by operation `op` on a slice that may not. */
   revokedError(op: string): GuestMemoryError;
+}
+
+/**
+ * The key of the method by which a guard leases the buffers of a slice's zero-copy views (see
+ * {@link ViewLeasingGuard}). Not exported from the package: only the library's own guards lease.
+ *
+ * @example
+ * ```ts ignore
+ * const buffer = (guard as ViewLeasingGuard)[LEASE_VIEW](mmap, offset, length, "VolatileSlice.bytes");
+ * ```
+ */
+export const LEASE_VIEW: unique symbol = Symbol("gmem.leaseView");
+
+/**
+ * A guard that also revokes zero-copy views: `bytes()`/`dataView()` of its slices are views over a
+ * buffer it leased for exactly the slice's range, which it detaches when it revokes. Internal.
+ *
+ * @example
+ * ```ts ignore
+ * const leasing = LEASE_VIEW in guard ? guard as ViewLeasingGuard : undefined;
+ * ```
+ */
+export interface ViewLeasingGuard extends SliceGuard {
+  /**
+   * A buffer over region offsets `[offset, offset + length)` of `region` to build a view on, or
+   * `undefined` to use the region's own buffer. Called right after `isValid()` said yes.
+   */
+  [LEASE_VIEW](region: MmapRegion, offset: number, length: number, op: string): ArrayBuffer | undefined;
 }

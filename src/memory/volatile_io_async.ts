@@ -116,6 +116,10 @@ export async function readIntoAsync(
       // The bytes landed in memory that is still mapped (the pin saw to that), but the caller
       // closed it meanwhile: they are lost, which must not look like success.
       if (f.views.mmap.closed) throw closedMeanwhile(op, addr + BigInt(done + got));
+      // Likewise a leased view (IOMMU revocation "views") detached because the translation went:
+      // the bytes landed where the IOVA pointed before. The slice's guard says so (or, if user code
+      // merely transferred the buffer away, lets the read count).
+      if (view.buffer.detached) s.ioAddress(true, op);
       const k = n === null ? 0 : checkCount(n, len, "source.read", op);
       if (k === 0) {
         ended = true;
@@ -215,12 +219,13 @@ function pinAll(fragments: readonly IoFragment[], write: boolean, op: string): D
  * memory without write access goes to a sink as a copy: a JavaScript sink that wrote into a view
  * of read-only memory would fault. Throws `RegionClosedError` once the region is closed.
  */
-function viewOf(f: IoFragment, skip: number, write: boolean, op: string): Uint8Array {
+function viewOf(f: IoFragment, skip: number, write: boolean, op: string): Uint8Array<ArrayBuffer> {
   const host = f.slice.ioAddress(write, op); // refreshes stale views; throws if closed or refused
   const views = f.views;
   const base = Number(host - views.mmap.hostAddress) - views.offset + skip;
   const end = base + f.slice.len - skip;
-  return write || views.writable ? new Uint8Array(views.u8.buffer, base, end - base) : views.u8.slice(base, end);
+  // Zero-copy through the slice, so that a guard that revokes views leases this one too.
+  return write || views.writable ? f.slice.offset(skip).bytes() : views.u8.slice(base, end);
 }
 
 function checkCount(n: unknown, max: number, what: string, op: string): number {

@@ -12,7 +12,7 @@ import { checkAtomic, copyError, copyRange, CopyStatus } from "./copy_range.ts";
 import type { DirtyLog } from "./dirty_log.ts";
 import { inspectSlice, sliceJson, type SliceShape, type VolatileSliceJson } from "./inspect_memory.ts";
 import type { RegionViews } from "./region_views.ts";
-import type { SliceGuard } from "./slice_guard.ts";
+import { LEASE_VIEW, type SliceGuard, type ViewLeasingGuard } from "./slice_guard.ts";
 
 /**
  * A window `[0, len)` onto one region's memory. Offsets given to its methods are relative to the
@@ -159,7 +159,9 @@ export class VolatileSlice extends ByteAccess {
 
   /**
    * A zero-copy `Uint8Array` over the slice (needs read-write memory). Writes through it are not
-   * dirty-logged.
+   * dirty-logged. It is a window on the region's buffer, detached when the region closes; a slice
+   * whose guard revokes views (an `IommuMemory` slice with `revocation: "views"`) gives a view over
+   * a buffer of its own, exactly the slice's range, detached as soon as the translation goes.
    *
    * @example
    * ```ts
@@ -171,11 +173,13 @@ export class VolatileSlice extends ByteAccess {
   bytes(): Uint8Array<ArrayBuffer> {
     this.#checkGuard("bytes");
     this.#ensure(true, "bytes");
-    return new Uint8Array(this.#views.u8.buffer, this.#base, this.#len);
+    const leased = this.#leased("VolatileSlice.bytes");
+    return leased !== undefined ? new Uint8Array(leased) : new Uint8Array(this.#views.u8.buffer, this.#base, this.#len);
   }
 
   /**
-   * A zero-copy `DataView` over the slice (needs read-write memory; writes are not dirty-logged).
+   * A zero-copy `DataView` over the slice (needs read-write memory; writes are not dirty-logged),
+   * revoked like {@link VolatileSlice.bytes}.
    *
    * @example
    * ```ts
@@ -187,7 +191,8 @@ export class VolatileSlice extends ByteAccess {
   dataView(): DataView<ArrayBuffer> {
     this.#checkGuard("dataView");
     this.#ensure(true, "dataView");
-    return new DataView(this.#views.u8.buffer, this.#base, this.#len);
+    const leased = this.#leased("VolatileSlice.dataView");
+    return leased !== undefined ? new DataView(leased) : new DataView(this.#views.u8.buffer, this.#base, this.#len);
   }
 
   /**
@@ -340,7 +345,8 @@ export class VolatileSlice extends ByteAccess {
    * The same memory, usable only while `guard` says so (and any guard the slice already has):
    * every method of the new slice (and of slices made from it) first asks `guard.isValid()` and
    * throws `guard.revokedError(op)` when it says no. `IommuMemory` guards its slices this way so that an IOTLB invalidation revokes them.
-   * Zero-copy views already taken with `bytes()`/`dataView()` cannot be revoked.
+   * Zero-copy views already taken with `bytes()`/`dataView()` cannot be revoked by such a guard;
+   * only the library's translation guards with `revokeViews` revoke those (see `TranslationGuard`).
    *
    * @example
    * ```ts
@@ -366,10 +372,22 @@ export class VolatileSlice extends ByteAccess {
     }
     // Adding a guard never removes one: a slice already guarded stays bound by both.
     const prev = this.#guard;
-    const both: SliceGuard = prev === undefined ? guard : {
-      isValid: () => prev.isValid() && guard.isValid(),
-      revokedError: (op) => (prev.isValid() ? guard.revokedError(op) : prev.revokedError(op)),
-    };
+    let both: SliceGuard = guard;
+    if (prev !== undefined) {
+      both = {
+        isValid: () => prev.isValid() && guard.isValid(),
+        revokedError: (op) => (prev.isValid() ? guard.revokedError(op) : prev.revokedError(op)),
+      };
+      // Views are leased from one guard, the earlier if both lease: the other revokes methods only.
+      const leasing = LEASE_VIEW in prev
+        ? prev as ViewLeasingGuard
+        : LEASE_VIEW in guard
+        ? guard as ViewLeasingGuard
+        : undefined;
+      if (leasing !== undefined) {
+        (both as ViewLeasingGuard)[LEASE_VIEW] = (m, o, l, op) => leasing[LEASE_VIEW](m, o, l, op);
+      }
+    }
     return new VolatileSlice(this.#views, this.#base, this.#len, this.#log, this.#logBase, both);
   }
 
@@ -488,6 +506,14 @@ export class VolatileSlice extends ByteAccess {
       throw new OutOfBoundsError(op, off, count, this.#len);
     }
     return Number(off);
+  }
+
+  /** A buffer leased by the guard for a view of the whole slice, or `undefined` (no such guard). */
+  #leased(op: string): ArrayBuffer | undefined {
+    const guard = this.#guard;
+    if (guard === undefined || !(LEASE_VIEW in guard)) return undefined;
+    const v = this.#views;
+    return (guard as ViewLeasingGuard)[LEASE_VIEW](v.mmap, v.offset + this.#base, this.#len, op);
   }
 
   /** Throws the guard's error if the slice was revoked. `op` may be qualified (`Type.method`). */

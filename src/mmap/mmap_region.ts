@@ -47,6 +47,68 @@ export interface RegionInit {
 let construct: (init: RegionInit) => MmapRegion;
 let bufferOf: (region: MmapRegion, op: string, index: number) => ArrayBuffer;
 let pinOf: (region: MmapRegion, op: string) => Disposable;
+let leaseOf: (
+  region: MmapRegion,
+  offset: number,
+  length: number,
+  op: string,
+  onGone: ((lease: BufferLease) => void) | undefined,
+) => BufferLease;
+let releaseOf: (region: MmapRegion, lease: Lease) => void;
+let goneOf: (region: MmapRegion, lease: Lease) => void;
+let leasesOf: (region: MmapRegion) => number;
+
+/**
+ * A buffer of its own over part of a region (see {@link leaseBuffer}), so that views over it can be
+ * revoked without touching the region's other views. Internal to the library.
+ *
+ * @example
+ * ```ts ignore
+ * const lease = leaseBuffer(region, 0x1000, 0x100, "VolatileSlice.bytes", undefined);
+ * const view = new Uint8Array(lease.buffer!);
+ * lease.release(); // view.length is 0 now
+ * ```
+ */
+export interface BufferLease {
+  /** The buffer, or `undefined` once released, detached by its region, or garbage. */
+  readonly buffer: ArrayBuffer | undefined;
+  /** Detaches the buffer and forgets it; later calls do nothing. */
+  release(): void;
+}
+
+/**
+ * The lease record. The buffer is held weakly (a long-running process takes views by the million),
+ * except while it is among the region's most recent leases (`strong`), see `MmapRegion.#recent`.
+ */
+class Lease implements BufferLease {
+  readonly region: MmapRegion;
+  readonly ref: WeakRef<ArrayBuffer>;
+  strong: ArrayBuffer | undefined;
+  /** Set while the region tracks the lease: told when the region drops it without a `release()`. */
+  onGone: ((lease: BufferLease) => void) | undefined;
+  live = true;
+
+  constructor(region: MmapRegion, buffer: ArrayBuffer, onGone: ((lease: BufferLease) => void) | undefined) {
+    this.region = region;
+    this.ref = new WeakRef(buffer);
+    this.strong = buffer;
+    this.onGone = onGone;
+  }
+
+  get buffer(): ArrayBuffer | undefined {
+    return this.live ? this.ref.deref() : undefined;
+  }
+
+  release(): void {
+    releaseOf(this.region, this);
+  }
+}
+
+/** Forgets a lease whose buffer was collected (nothing of it can reach the memory any more). */
+const collected = new FinalizationRegistry<Lease>((lease) => goneOf(lease.region, lease));
+
+/** How many of a region's latest leases are held strongly (see `MmapRegion.#recent`). */
+const RECENT_LEASES = 256;
 
 /**
  * Creates a region from a finished mapping. Internal to the library (the builder uses it).
@@ -93,12 +155,51 @@ export function pinRegion(region: MmapRegion, op: string): Disposable {
 }
 
 /**
+ * Leases a buffer of its own over region offsets `[offset, offset + length)` (read-write memory
+ * only, within one view, as for {@link MmapRegion.bytes}), for views that must be revocable alone:
+ * `lease.release()` detaches it and nothing else. The region tracks it like its own buffer:
+ * `close()` and a `protect()` that removes a right detach it, and one that user code transferred
+ * away counts as an escaped buffer (close quarantines, protect refuses). `onGone` is told when the
+ * region drops the lease by itself (closed, protection reduced, transferred away, or the buffer
+ * was garbage-collected), so its holder can stop caring. Internal to the library.
+ *
+ * @example
+ * ```ts ignore
+ * const lease = leaseBuffer(region, 0, 16, "VolatileSlice.bytes", (l) => leases.delete(l));
+ * ```
+ */
+export function leaseBuffer(
+  region: MmapRegion,
+  offset: number,
+  length: number,
+  op: string,
+  onGone: ((lease: BufferLease) => void) | undefined,
+): BufferLease {
+  return leaseOf(region, offset, length, op, onGone);
+}
+
+/**
+ * How many leases the region tracks now (held strongly or still alive), for tests of leaks.
+ * Internal to the library.
+ *
+ * @example
+ * ```ts ignore
+ * console.log(leaseCount(region)); // 0 after close()
+ * ```
+ */
+export function leaseCount(region: MmapRegion): number {
+  return leasesOf(region);
+}
+
+/**
  * A mapping of host memory: anonymous, file-backed, memfd-backed, or a borrowed raw pointer. It is
  * the equivalent of vm-memory's `MmapRegion`.
  *
  * All access goes through one ArrayBuffer over the mapping (several where the runtime caps a buffer
- * below the region's size: 4 GiB on Bun; see {@link MmapRegion.viewSize}). `close()` (or `using`)
- * detaches them before unmapping, so every view handed out earlier throws a `TypeError` afterwards
+ * below the region's size: 4 GiB on Bun; see {@link MmapRegion.viewSize}), plus the separate
+ * buffers the layers above lease over parts of it for views they must revoke alone (IOMMU slices
+ * with `revocation: "views"`). `close()` (or `using`)
+ * detaches them all before unmapping, so every view handed out earlier throws a `TypeError` afterwards
  * instead of crashing the process. If user code transferred a buffer away, the range is quarantined
  * (replaced by scrap zero pages) rather than unmapped; where the runtime reports a buffer's
  * collection (Bun), the quarantined range is unmapped once that buffer is garbage. Protection is
@@ -140,11 +241,26 @@ export class MmapRegion implements Disposable {
   #pins = 0;
   /** `close()` came while pinned: the last release unmaps. */
   #unmapPending = false;
+  /** Buffers leased for revocable views (see `leaseBuffer`), made on first lease. */
+  #leases: Set<Lease> | undefined = undefined;
+  /**
+   * The latest leases, whose buffers are held strongly: a buffer that user code transferred away
+   * and then dropped could be collected before the region looks at it, and its escape would go
+   * unnoticed. Holding the recent ones means that takes hundreds of leases in between.
+   */
+  #recent: (Lease | undefined)[] | undefined = undefined;
+  #recentAt = 0;
+  /** Lease count at which the next lease first forgets the collected ones (amortised). */
+  #pruneAt = 64;
 
   static {
     construct = (init) => new MmapRegion(init);
     bufferOf = (region, op, index) => region.#arrayBuffer(op, index);
     pinOf = (region, op) => region.#pin(op);
+    leaseOf = (region, offset, length, op, onGone) => region.#lease(offset, length, op, onGone);
+    releaseOf = (region, lease) => region.#release(lease);
+    goneOf = (region, lease) => region.#gone(lease);
+    leasesOf = (region) => region.#leases?.size ?? 0;
   }
 
   private constructor(init: RegionInit) {
@@ -678,15 +794,98 @@ export class MmapRegion implements Disposable {
         buffers[i] = undefined;
       }
     }
+    if (this.#leases !== undefined) this.#pruneLeases();
   }
 
-  /** Detaches and forgets every buffer (none of them escaped: the caller checked). */
+  /** Detaches and forgets every buffer, leased ones too (none of them escaped: the caller checked). */
   #detachAll(): void {
     const buffers = this.#buffers;
     for (let i = 0; i < buffers.length; i++) {
       buffers[i]?.transfer(0);
       buffers[i] = undefined;
     }
+    const leases = this.#leases;
+    if (leases === undefined) return;
+    this.#leases = undefined;
+    this.#recent = undefined;
+    for (const lease of leases) {
+      const buffer = lease.ref.deref();
+      if (buffer !== undefined && !buffer.detached) buffer.transfer(0);
+      this.#forget(lease);
+      lease.onGone?.(lease);
+    }
+  }
+
+  #lease(
+    offset: number,
+    length: number,
+    op: string,
+    onGone: ((lease: BufferLease) => void) | undefined,
+  ): Lease {
+    const off = this.#checkRange(op, offset, length);
+    this.#requireProt(op, off, length, PROT_READ | PROT_WRITE);
+    this.#viewIndex(op, off, length);
+    const buffer = native().arrayBuffer(this.#addr + BigInt(off), length, this.#hold);
+    const leases = this.#leases ??= new Set();
+    if (leases.size >= this.#pruneAt) this.#pruneLeases();
+    const lease = new Lease(this, buffer, onGone);
+    leases.add(lease);
+    collected.register(buffer, lease, lease);
+    const recent = this.#recent ??= new Array(RECENT_LEASES).fill(undefined);
+    const older = recent[this.#recentAt];
+    recent[this.#recentAt] = lease;
+    this.#recentAt = (this.#recentAt + 1) % RECENT_LEASES;
+    if (older !== undefined) this.#demote(older);
+    return lease;
+  }
+
+  /** A lease leaves the strongly held recent ones: the last chance to see it transferred away. */
+  #demote(lease: Lease): void {
+    const buffer = lease.strong;
+    lease.strong = undefined;
+    if (lease.live && buffer?.detached) this.#lost(lease);
+  }
+
+  /**
+   * Forgets leases whose buffer was collected or transferred away by user code (the library
+   * detaches a lease only as it forgets it, so a detached buffer still tracked was stolen).
+   */
+  #pruneLeases(): void {
+    const leases = this.#leases!;
+    for (const lease of leases) {
+      const buffer = lease.ref.deref();
+      if (buffer === undefined) this.#gone(lease);
+      else if (buffer.detached) this.#lost(lease);
+    }
+    this.#pruneAt = Math.max(64, 2 * leases.size);
+  }
+
+  /** A leased buffer was transferred away: the region can no longer revoke that alias. */
+  #lost(lease: Lease): void {
+    this.#escaped = true;
+    this.#gone(lease);
+  }
+
+  /** Drops a lease the holder did not release (collected, stolen), and tells the holder. */
+  #gone(lease: Lease): void {
+    if (!lease.live || this.#leases?.delete(lease) !== true) return;
+    this.#forget(lease);
+    lease.onGone?.(lease);
+  }
+
+  #release(lease: Lease): void {
+    if (!lease.live || this.#leases?.delete(lease) !== true) return;
+    const buffer = lease.ref.deref();
+    this.#forget(lease);
+    if (buffer === undefined) return;
+    if (buffer.detached) this.#escaped = true;
+    else buffer.transfer(0);
+  }
+
+  #forget(lease: Lease): void {
+    lease.live = false;
+    lease.strong = undefined;
+    collected.unregister(lease);
   }
 
   /**
