@@ -10,6 +10,9 @@ import { type BufferLease, leaseBuffer, type MmapRegion } from "../mmap/mmap_reg
 import { type Iotlb, unwatchIotlb, watchIotlb } from "./iotlb.ts";
 import type { Permission } from "./permissions.ts";
 
+/** How many of its latest leases a guard shares with new views of the same range. */
+const RECENT = 4;
+
 /**
  * Options of a {@link TranslationGuard}.
  *
@@ -59,6 +62,8 @@ export class TranslationGuard implements SliceGuard {
   #revoked = false;
   /** The leases of live views (revokeViews only), made on the first. */
   #leases: Set<BufferLease> | undefined = undefined;
+  /** The latest leases, for sharing (see LEASE_VIEW). */
+  #recent: BufferLease[] | undefined = undefined;
   /** Registered with the IOTLB while there are leases. */
   #watcher: (() => void) | undefined = undefined;
   #onGone: ((lease: BufferLease) => void) | undefined = undefined;
@@ -108,9 +113,21 @@ export class TranslationGuard implements SliceGuard {
    */
   [LEASE_VIEW](region: MmapRegion, offset: number, length: number, op: string): ArrayBuffer | undefined {
     if (!this.#revokeViews || this.#revoked) return undefined;
+    // Views of a range leased lately share its buffer: bytes() of a slice (or of a few subslices in
+    // turn) taken again costs no new buffer.
+    const recent = this.#recent ??= [];
+    for (let i = 0; i < recent.length; i++) {
+      const held = recent[i];
+      if (held.offset === offset && held.length === length && held.region === region) {
+        const buffer = held.buffer;
+        if (buffer?.detached === false) return buffer;
+      }
+    }
     const onGone = this.#onGone ??= (lease) => this.#forget(lease);
     const lease = leaseBuffer(region, offset, length, op, onGone);
     (this.#leases ??= new Set()).add(lease);
+    if (recent.length === RECENT) recent.shift();
+    recent.push(lease);
     if (this.#watcher === undefined) {
       this.#watcher = () => this.#changed();
       watchIotlb(this.#iotlb, this.#watcher);
@@ -119,9 +136,14 @@ export class TranslationGuard implements SliceGuard {
     return lease.buffer!;
   }
 
-  /** The IOTLB changed: check now rather than at the next use, so that views go at the change. */
+  /**
+   * The IOTLB changed: check now rather than at the next use, so that views go at the change; if
+   * the translation holds, forget the leases whose views are garbage (the guard may stop watching).
+   */
   #changed(): void {
-    this.isValid();
+    if (!this.isValid()) return;
+    const leases = this.#leases;
+    if (leases !== undefined) { for (const lease of leases) if (lease.buffer === undefined) this.#forget(lease); }
   }
 
   /** Revokes for good: every leased view is detached and the IOTLB no longer watched. */
@@ -129,6 +151,7 @@ export class TranslationGuard implements SliceGuard {
     this.#revoked = true;
     const leases = this.#leases;
     this.#leases = undefined;
+    this.#recent = undefined;
     this.#unwatch();
     if (leases !== undefined) { for (const lease of leases) lease.release(); }
     return false;
@@ -137,6 +160,9 @@ export class TranslationGuard implements SliceGuard {
   /** The region dropped a lease by itself (closed, collected, stolen): nothing left to detach there. */
   #forget(lease: BufferLease): void {
     const leases = this.#leases;
+    const recent = this.#recent;
+    const at = recent === undefined ? -1 : recent.indexOf(lease);
+    if (at >= 0) recent!.splice(at, 1);
     if (leases === undefined || !leases.delete(lease) || leases.size !== 0) return;
     this.#leases = undefined;
     this.#unwatch();

@@ -55,7 +55,6 @@ let leaseOf: (
   onGone: ((lease: BufferLease) => void) | undefined,
 ) => BufferLease;
 let releaseOf: (region: MmapRegion, lease: Lease) => void;
-let goneOf: (region: MmapRegion, lease: Lease) => void;
 let leasesOf: (region: MmapRegion) => number;
 
 /**
@@ -70,6 +69,12 @@ let leasesOf: (region: MmapRegion) => number;
  * ```
  */
 export interface BufferLease {
+  /** The region the buffer lies in. */
+  readonly region: MmapRegion;
+  /** Region offset of the buffer's first byte. */
+  readonly offset: number;
+  /** Bytes the buffer covers. */
+  readonly length: number;
   /** The buffer, or `undefined` once released, detached by its region, or garbage. */
   readonly buffer: ArrayBuffer | undefined;
   /** Detaches the buffer and forgets it; later calls do nothing. */
@@ -82,14 +87,24 @@ export interface BufferLease {
  */
 class Lease implements BufferLease {
   readonly region: MmapRegion;
+  readonly offset: number;
+  readonly length: number;
   readonly ref: WeakRef<ArrayBuffer>;
   strong: ArrayBuffer | undefined;
   /** Set while the region tracks the lease: told when the region drops it without a `release()`. */
   onGone: ((lease: BufferLease) => void) | undefined;
   live = true;
 
-  constructor(region: MmapRegion, buffer: ArrayBuffer, onGone: ((lease: BufferLease) => void) | undefined) {
+  constructor(
+    region: MmapRegion,
+    offset: number,
+    length: number,
+    buffer: ArrayBuffer,
+    onGone: ((lease: BufferLease) => void) | undefined,
+  ) {
     this.region = region;
+    this.offset = offset;
+    this.length = length;
     this.ref = new WeakRef(buffer);
     this.strong = buffer;
     this.onGone = onGone;
@@ -103,9 +118,6 @@ class Lease implements BufferLease {
     releaseOf(this.region, this);
   }
 }
-
-/** Forgets a lease whose buffer was collected (nothing of it can reach the memory any more). */
-const collected = new FinalizationRegistry<Lease>((lease) => goneOf(lease.region, lease));
 
 /** How many of a region's latest leases are held strongly (see `MmapRegion.#recent`). */
 const RECENT_LEASES = 256;
@@ -161,7 +173,10 @@ export function pinRegion(region: MmapRegion, op: string): Disposable {
  * `close()` and a `protect()` that removes a right detach it, and one that user code transferred
  * away counts as an escaped buffer (close quarantines, protect refuses). `onGone` is told when the
  * region drops the lease by itself (closed, protection reduced, transferred away, or the buffer
- * was garbage-collected), so its holder can stop caring. Internal to the library.
+ * found garbage-collected), so its holder can stop caring. Leases are held weakly and the
+ * collected ones forgotten as new ones come (amortised: the record count stays within twice the
+ * live count at the last sweep), not through a `FinalizationRegistry`, whose records cost far more
+ * than the lease. Internal to the library.
  *
  * @example
  * ```ts ignore
@@ -179,8 +194,8 @@ export function leaseBuffer(
 }
 
 /**
- * How many leases the region tracks now (held strongly or still alive), for tests of leaks.
- * Internal to the library.
+ * How many leases the region tracks, after forgetting those whose buffer was collected or stolen
+ * (so: the recent ones it holds, and those still alive), for tests of leaks. Internal to the library.
  *
  * @example
  * ```ts ignore
@@ -259,8 +274,10 @@ export class MmapRegion implements Disposable {
     pinOf = (region, op) => region.#pin(op);
     leaseOf = (region, offset, length, op, onGone) => region.#lease(offset, length, op, onGone);
     releaseOf = (region, lease) => region.#release(lease);
-    goneOf = (region, lease) => region.#gone(lease);
-    leasesOf = (region) => region.#leases?.size ?? 0;
+    leasesOf = (region) => {
+      if (region.#leases !== undefined) region.#pruneLeases();
+      return region.#leases?.size ?? 0;
+    };
   }
 
   private constructor(init: RegionInit) {
@@ -828,9 +845,8 @@ export class MmapRegion implements Disposable {
     const buffer = native().arrayBuffer(this.#addr + BigInt(off), length, this.#hold);
     const leases = this.#leases ??= new Set();
     if (leases.size >= this.#pruneAt) this.#pruneLeases();
-    const lease = new Lease(this, buffer, onGone);
+    const lease = new Lease(this, off, length, buffer, onGone);
     leases.add(lease);
-    collected.register(buffer, lease, lease);
     const recent = this.#recent ??= new Array(RECENT_LEASES).fill(undefined);
     const older = recent[this.#recentAt];
     recent[this.#recentAt] = lease;
@@ -885,7 +901,6 @@ export class MmapRegion implements Disposable {
   #forget(lease: Lease): void {
     lease.live = false;
     lease.strong = undefined;
-    collected.unregister(lease);
   }
 
   /**
