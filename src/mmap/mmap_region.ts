@@ -176,7 +176,10 @@ export function pinRegion(region: MmapRegion, op: string): Disposable {
  * found garbage-collected), so its holder can stop caring. Leases are held weakly and the
  * collected ones forgotten as new ones come (amortised: the record count stays within twice the
  * live count at the last sweep), not through a `FinalizationRegistry`, whose records cost far more
- * than the lease. Internal to the library.
+ * than the lease. Releasing a lease while a runtime I/O op writes into a view of it is safe for
+ * the reason `close()` is: the op holds the memory through its own reference to the backing store,
+ * which detaching does not take away, and the memory stays mapped (a release never unmaps; a close
+ * waits for the pins, see {@link pinRegion}). Internal to the library.
  *
  * @example
  * ```ts ignore
