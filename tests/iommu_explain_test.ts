@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { GuestMemoryMmap, type Iommu, IommuMemory, Iotlb, IotlbIommu, Permissions } from "../mod.ts";
-import { CannotResolveError } from "../mod.ts";
+import { CannotResolveError, RegionClosedError } from "../mod.ts";
 
 const PAGE = 0x1000;
 
@@ -105,4 +105,16 @@ Deno.test("iommu explain: with translation off addresses are physical; without a
   assert.match(y.failure?.message ?? "", /nothing mapped/);
   assert.equal(custom.explain(0x1000, 0).ok, true, "zero length explains as success");
   assert.throws(() => custom.explain((1n << 64n) - 1n, 2), /runs past 2\^64/);
+});
+
+Deno.test("iommu explain: closed memory is RegionClosed under explain's own name", () => {
+  const phys = ram();
+  const iommu = new IotlbIommu();
+  iommu.iotlb.setMapping(0x1000, 0x1000, PAGE, Permissions.Read);
+  const mem = new IommuMemory(phys, iommu);
+  phys.close();
+  assert.throws(
+    () => mem.explain(0x1000, 8),
+    (e: unknown) => e instanceof RegionClosedError && e.op === "IommuMemory.explain" && /0x0/.test(e.message),
+  );
 });

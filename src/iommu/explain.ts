@@ -6,7 +6,7 @@
  */
 
 import { type AddressLike, toAddress, toLength, U64_LIMIT } from "../address.ts";
-import { InvalidArgumentError } from "../errors.ts";
+import { InvalidArgumentError, RegionClosedError } from "../errors.ts";
 import { hex } from "../format.ts";
 import type { GuestRegionMmap } from "../memory/guest_region_mmap.ts";
 import type { PhysicalMemory } from "./guest_memory.ts";
@@ -200,6 +200,9 @@ function place(
         entry,
         message: `no guest RAM at guest physical ${span(g, left)}`,
       };
+    }
+    if (region.mmap.closed) {
+      throw new RegionClosedError("IommuMemory.explain", `the region at guest physical ${hex(region.startAddr)}`);
     }
     const offset = g - region.startAddr;
     const take = Math.min(length - done, region.len - Number(offset));
