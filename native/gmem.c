@@ -673,3 +673,139 @@ uint64_t gm_bench_iotlb_overwrite(uint64_t *table, uint32_t n, uint64_t mask, ui
   bench_sink = acc;
   return ns ? ns : 1;
 }
+
+/*
+ * Baseline of iotlb_set_mapping_4k_sparse: the IOTLB's own layout in C, a directory of chunks in
+ * start order, each chunk up to 64 entries (starts, ends, diffs) kept sorted by memmove and split
+ * in halves when full, growing by realloc. Round after round it starts empty and inserts
+ * `per_round` mappings of len bytes at a = (x >> 32) * len, to a + len for even pages and a - len
+ * for odd ones, so no two entries ever continue each other. An insert checks what any range map
+ * must: an entry with the same range (overwritten in place) and neighbours in its chunk that
+ * continue it (extended). Rounds run whole; the time of the `iters` inserts asked for is scaled
+ * from them. bench_sink gets the size of the last round's table.
+ */
+#define GM_IOTLB_CHUNK 64
+
+struct gm_iotlb_chunk {
+  uint64_t start[GM_IOTLB_CHUNK], end[GM_IOTLB_CHUNK], diff[GM_IOTLB_CHUNK];
+  uint32_t n;
+};
+
+struct gm_iotlb_table {
+  struct gm_iotlb_chunk *pool; /* chunk ids are never freed here: id = order of creation */
+  uint32_t *dir;               /* chunk ids in start order */
+  uint64_t *first;             /* first start of each directory chunk */
+  uint32_t chunks, cap;
+  uint64_t size;
+};
+
+static int iotlb_grow(struct gm_iotlb_table *t) {
+  uint32_t cap = t->cap ? t->cap * 2 : 2;
+  struct gm_iotlb_chunk *pool = realloc(t->pool, cap * sizeof *pool);
+  if (pool == NULL) return -1;
+  t->pool = pool;
+  uint32_t *dir = realloc(t->dir, cap * sizeof *dir);
+  if (dir == NULL) return -1;
+  t->dir = dir;
+  uint64_t *first = realloc(t->first, cap * sizeof *first);
+  if (first == NULL) return -1;
+  t->first = first;
+  t->cap = cap;
+  return 0;
+}
+
+/* Maps [a, e) to a + d (mod 2^64); -1 when out of memory. */
+static int iotlb_insert(struct gm_iotlb_table *t, uint64_t a, uint64_t e, uint64_t d) {
+  if (t->chunks == 0) {
+    if (t->cap == 0 && iotlb_grow(t)) return -1;
+    t->dir[0] = 0;
+    t->first[0] = a;
+    t->pool[0].n = 0;
+    t->chunks = 1;
+  }
+  uint32_t lo = 0, hi = t->chunks; /* first chunk starting above a */
+  while (lo < hi) {
+    uint32_t mid = lo + (hi - lo) / 2;
+    if (t->first[mid] <= a) lo = mid + 1;
+    else hi = mid;
+  }
+  uint32_t k = lo ? lo - 1 : 0;
+  struct gm_iotlb_chunk *c = &t->pool[t->dir[k]];
+  uint32_t i = 0, j = c->n; /* first entry starting above a */
+  while (i < j) {
+    uint32_t mid = i + (j - i) / 2;
+    if (c->start[mid] <= a) i = mid + 1;
+    else j = mid;
+  }
+  if (i > 0 && c->start[i - 1] == a && c->end[i - 1] == e) {
+    c->diff[i - 1] = d;
+    return 0;
+  }
+  if (i > 0 && c->end[i - 1] == a && c->diff[i - 1] == d) {
+    c->end[i - 1] = e;
+    return 0;
+  }
+  if (i < c->n && c->start[i] == e && c->diff[i] == d) {
+    c->start[i] = a;
+    if (i == 0) t->first[k] = a;
+    return 0;
+  }
+  if (c->n == GM_IOTLB_CHUNK) {
+    if (t->chunks == t->cap && iotlb_grow(t)) return -1;
+    c = &t->pool[t->dir[k]]; /* the pool may have moved */
+    uint32_t id = t->chunks, half = GM_IOTLB_CHUNK / 2;
+    struct gm_iotlb_chunk *r = &t->pool[id];
+    memcpy(r->start, c->start + half, half * sizeof(uint64_t));
+    memcpy(r->end, c->end + half, half * sizeof(uint64_t));
+    memcpy(r->diff, c->diff + half, half * sizeof(uint64_t));
+    r->n = half;
+    c->n = half;
+    memmove(t->dir + k + 2, t->dir + k + 1, (t->chunks - k - 1) * sizeof *t->dir);
+    memmove(t->first + k + 2, t->first + k + 1, (t->chunks - k - 1) * sizeof *t->first);
+    t->dir[k + 1] = id;
+    t->first[k + 1] = r->start[0];
+    t->chunks++;
+    if (i > half) {
+      c = r;
+      i -= half;
+      k++;
+    }
+  }
+  uint32_t tail = c->n - i;
+  memmove(c->start + i + 1, c->start + i, tail * sizeof(uint64_t));
+  memmove(c->end + i + 1, c->end + i, tail * sizeof(uint64_t));
+  memmove(c->diff + i + 1, c->diff + i, tail * sizeof(uint64_t));
+  c->start[i] = a;
+  c->end[i] = e;
+  c->diff[i] = d;
+  c->n++;
+  if (i == 0) t->first[k] = a;
+  t->size++;
+  return 0;
+}
+
+/* Nanoseconds (at least 1) for `iters` inserts as described above; 0 if per_round is 0 or memory ran out. */
+uint64_t gm_bench_iotlb_insert(uint64_t len, uint32_t per_round, uint32_t iters) {
+  if (per_round == 0) return 0;
+  uint64_t ns = 0, done = 0;
+  do {
+    struct gm_iotlb_table t = {0};
+    uint64_t x = GM_LCG_SEED;
+    int failed = 0;
+    uint64_t t0 = now_ns();
+    for (uint32_t i = 0; i < per_round && !failed; i++) {
+      x = x * GM_LCG_MUL + GM_LCG_ADD;
+      uint64_t page = x >> 32, a = page * len;
+      failed = iotlb_insert(&t, a, a + len, (page & 1) ? 0 - len : len);
+    }
+    ns += now_ns() - t0;
+    done += per_round;
+    bench_sink = t.size;
+    free(t.pool);
+    free(t.dir);
+    free(t.first);
+    if (failed) return 0;
+  } while (done < iters);
+  ns = (uint64_t)((double)ns * iters / (double)done);
+  return ns ? ns : 1;
+}

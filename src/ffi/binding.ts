@@ -203,6 +203,12 @@ export interface NativeBinding {
    */
   benchIotlbOverwrite(table: BigUint64Array, n: number, mask: bigint, length: bigint, iters: number): bigint;
   /**
+   * Nanoseconds for `iters` C inserts of `length`-byte mappings at `a = (x >> 32) * length` (to
+   * `a + length` for even pages, `a - length` for odd ones) into a chunked sorted table that starts
+   * empty every `perRound` inserts (whole rounds, scaled to `iters`); the sink gets the last size.
+   */
+  benchIotlbInsert(length: bigint, perRound: number, iters: number): bigint;
+  /**
    * An ArrayBuffer over `[addr, addr + length)`; the caller has validated both (`length` at most
    * {@link NativeBinding.maxViewBytes}). With a `hold` (and {@link NativeBinding.collectsViews}),
    * the buffer takes a reference that its deallocator drops when it is detached or collected.

@@ -160,6 +160,7 @@ export function loadBunBinding(path: string = defaultBunLibraryPath()): NativeBi
     benchCopyOps: big(s.gm_bench_copy_ops),
     benchIotlbLookup: big(s.gm_bench_iotlb_lookup),
     benchIotlbOverwrite: big(s.gm_bench_iotlb_overwrite),
+    benchIotlbInsert: big(s.gm_bench_iotlb_insert),
     arrayBuffer(addr, length, hold = 0n) {
       if (addr === 0n) throw new RangeError("arrayBuffer: null address");
       if (hold === 0n) return toArrayBuffer(Number(addr), 0, length);

@@ -41,6 +41,7 @@ export const SYMBOLS = {
   gm_bench_copy_ops: { parameters: ["buffer", "u32", "u32"], result: "u64" },
   gm_bench_iotlb_lookup: { parameters: ["buffer", "u32", "u64", "u64", "u64", "u32"], result: "u64" },
   gm_bench_iotlb_overwrite: { parameters: ["buffer", "u32", "u64", "u64", "u32"], result: "u64" },
+  gm_bench_iotlb_insert: { parameters: ["u64", "u32", "u32"], result: "u64" },
 } as const;
 
 /** The command that builds the helper, quoted in the error when it is missing. */
@@ -135,6 +136,7 @@ export function loadDenoBinding(path: string = defaultLibraryPath()): NativeBind
       s.gm_bench_iotlb_lookup(table, n, base, mask, length, iters) as bigint,
     benchIotlbOverwrite: (table, n, mask, length, iters) =>
       s.gm_bench_iotlb_overwrite(table, n, mask, length, iters) as bigint,
+    benchIotlbInsert: (length, perRound, iters) => s.gm_bench_iotlb_insert(length, perRound, iters) as bigint,
     arrayBuffer(addr, length) {
       const p = Deno.UnsafePointer.create(addr);
       if (p === null) throw new RangeError("arrayBuffer: null address");
