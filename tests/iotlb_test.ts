@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { InvalidArgumentError, type IovaRange } from "../src/errors.ts";
-import { Iotlb, type IotlbLookup } from "../src/iommu/iotlb.ts";
-import { assign, carve } from "../src/iommu/range_edit.ts";
+import { Iotlb, type IotlbEntry, type IotlbLookup, unwatchIotlb, watchIotlb } from "../src/iommu/iotlb.ts";
+import { IotlbRecorder } from "../src/iommu/iotlb_recorder.ts";
+import { assign, carve, editPaths } from "../src/iommu/range_edit.ts";
 import { CHUNK, RangeTable } from "../src/iommu/range_table.ts";
 import { type Permission, Permissions } from "../src/iommu/permissions.ts";
 
@@ -724,6 +725,225 @@ Deno.test("iotlb: over thousands of inserts across many chunks, fifo and lru evi
   }
 });
 
+// ---- editing fast paths ----
+
+/** Runs `edit` and returns how many edits took each path during it. */
+function pathsOf(edit: () => void): typeof editPaths {
+  const before = { ...editPaths };
+  edit();
+  return pathsSince(before);
+}
+
+const NO_PATHS = { overwrite: 0, gapInsert: 0, assignGeneral: 0, removeWhole: 0, carveGeneral: 0 };
+
+/** Three touching pages at 0x1000, 0x2000, 0x3000 that do not continue each other. */
+function threePages(middleTarget = 0x50000, rightTarget = 0x30000): Iotlb {
+  const tlb = new Iotlb();
+  tlb.setMapping(0x1000, 0x10000, 0x1000, Read);
+  tlb.setMapping(0x2000, middleTarget, 0x1000, ReadWrite);
+  tlb.setMapping(0x3000, rightTarget, 0x1000, Read);
+  return tlb;
+}
+
+Deno.test("iotlb fast paths: re-mapping exactly one entry rewrites it in place and leaves its neighbours", () => {
+  const tlb = threePages();
+  assert.deepEqual(pathsOf(() => tlb.setMapping(0x2000, 0x70000, 0x1000, Write)), { ...NO_PATHS, overwrite: 1 });
+  assert.deepEqual(entryList(tlb), [
+    [0x1000n, 0x10000n, 0x1000n, Read],
+    [0x2000n, 0x70000n, 0x1000n, Write],
+    [0x3000n, 0x30000n, 0x1000n, Read],
+  ]);
+  // The left neighbour's continuation with other permissions does not merge either.
+  assert.deepEqual(pathsOf(() => tlb.setMapping(0x2000, 0x11000, 0x1000, ReadWrite)), { ...NO_PATHS, overwrite: 1 });
+  assert.deepEqual(entryList(tlb)[1], [0x2000n, 0x11000n, 0x1000n, ReadWrite]);
+  assert.equal(tlb.size, 3);
+});
+
+Deno.test("iotlb fast paths: an exact re-map that continues the left neighbour merges with it", () => {
+  const tlb = threePages();
+  assert.deepEqual(pathsOf(() => tlb.setMapping(0x2000, 0x11000, 0x1000, Read)), { ...NO_PATHS, assignGeneral: 1 });
+  assert.deepEqual(entryList(tlb), [[0x1000n, 0x10000n, 0x2000n, Read], [0x3000n, 0x30000n, 0x1000n, Read]]);
+});
+
+Deno.test("iotlb fast paths: an exact re-map that continues the right neighbour merges with it", () => {
+  const tlb = threePages();
+  assert.deepEqual(pathsOf(() => tlb.setMapping(0x2000, 0x2f000, 0x1000, Read)), { ...NO_PATHS, assignGeneral: 1 });
+  assert.deepEqual(entryList(tlb), [[0x1000n, 0x10000n, 0x1000n, Read], [0x2000n, 0x2f000n, 0x2000n, Read]]);
+});
+
+Deno.test("iotlb fast paths: an exact re-map that continues both neighbours makes one entry of three", () => {
+  const tlb = threePages(0x50000, 0x12000);
+  assert.deepEqual(pathsOf(() => tlb.setMapping(0x2000, 0x11000, 0x1000, Read)), { ...NO_PATHS, assignGeneral: 1 });
+  assert.deepEqual(entryList(tlb), [[0x1000n, 0x10000n, 0x3000n, Read]]);
+});
+
+Deno.test("iotlb fast paths: an exact re-map with the entry's own translation changes nothing but its age", () => {
+  const tlb = threePages();
+  const generation = tlb.generation;
+  assert.deepEqual(pathsOf(() => tlb.setMapping(0x2000, 0x50000, 0x1000, ReadWrite)), { ...NO_PATHS, overwrite: 1 });
+  assert.deepEqual(entryList(tlb)[1], [0x2000n, 0x50000n, 0x1000n, ReadWrite]);
+  assert.equal(tlb.generation, generation + 1, "still a change: cached translations are dropped");
+});
+
+Deno.test("iotlb fast paths: a mapping in a gap is inserted unless it continues a neighbour", () => {
+  const tlb = new Iotlb();
+  tlb.setMapping(0x2000, 0x20000, 0x1000, Read);
+  tlb.setMapping(0x6000, 0x60000, 0x1000, Read);
+  // Touching on the left and on the right, continuing neither (other target, other permission).
+  assert.deepEqual(pathsOf(() => tlb.setMapping(0x3000, 0x40000, 0x1000, Read)), { ...NO_PATHS, gapInsert: 1 });
+  assert.deepEqual(pathsOf(() => tlb.setMapping(0x5000, 0x5f000, 0x1000, Write)), { ...NO_PATHS, gapInsert: 1 });
+  // Before every entry and after every entry.
+  assert.deepEqual(pathsOf(() => tlb.setMapping(0x0, 0x90000, 0x1000, Read)), { ...NO_PATHS, gapInsert: 1 });
+  assert.deepEqual(pathsOf(() => tlb.setMapping(0x8000, 0x90000, 0x1000, Read)), { ...NO_PATHS, gapInsert: 1 });
+  assert.deepEqual(entryList(tlb), [
+    [0x0n, 0x90000n, 0x1000n, Read],
+    [0x2000n, 0x20000n, 0x1000n, Read],
+    [0x3000n, 0x40000n, 0x1000n, Read],
+    [0x5000n, 0x5f000n, 0x1000n, Write],
+    [0x6000n, 0x60000n, 0x1000n, Read],
+    [0x8000n, 0x90000n, 0x1000n, Read],
+  ]);
+});
+
+Deno.test("iotlb fast paths: a gap mapping continuing the left, the right or both neighbours merges", () => {
+  const tlb = new Iotlb();
+  tlb.setMapping(0x2000, 0x20000, 0x1000, Read);
+  tlb.setMapping(0x6000, 0x60000, 0x1000, Read);
+  assert.deepEqual(pathsOf(() => tlb.setMapping(0x3000, 0x21000, 0x800, Read)), { ...NO_PATHS, assignGeneral: 1 });
+  assert.deepEqual(pathsOf(() => tlb.setMapping(0x5000, 0x5f000, 0x1000, Read)), { ...NO_PATHS, assignGeneral: 1 });
+  assert.deepEqual(entryList(tlb), [[0x2000n, 0x20000n, 0x1800n, Read], [0x5000n, 0x5f000n, 0x2000n, Read]]);
+  // Past every entry, continuing the last one.
+  assert.deepEqual(pathsOf(() => tlb.setMapping(0x7000, 0x61000, 0x1000, Read)), { ...NO_PATHS, assignGeneral: 1 });
+  // Closing a gap between two entries that continue each other.
+  tlb.setMapping(0x10000, 0x100000, 0x1000, Read);
+  tlb.setMapping(0x12000, 0x102000, 0x1000, Read);
+  assert.deepEqual(pathsOf(() => tlb.setMapping(0x11000, 0x101000, 0x1000, Read)), { ...NO_PATHS, assignGeneral: 1 });
+  assert.deepEqual(entryList(tlb), [
+    [0x2000n, 0x20000n, 0x1800n, Read],
+    [0x5000n, 0x5f000n, 0x3000n, Read],
+    [0x10000n, 0x100000n, 0x3000n, Read],
+  ]);
+});
+
+Deno.test("iotlb fast paths: gap inserts fill and split chunks and keep every entry exact", () => {
+  const tlb = new Iotlb();
+  // Even pages descending, then odd pages ascending: inserts at the front, the back and inside full chunks.
+  const pages = CHUNK * 6;
+  const paths = pathsOf(() => {
+    for (let p = pages - 2; p >= 0; p -= 2) tlb.setMapping(p * 0x1000, (p ^ 1) * 0x1000, 0x1000, Read);
+    for (let p = 1; p < pages; p += 2) tlb.setMapping(p * 0x1000, (p ^ 1) * 0x1000, 0x1000, Read);
+  });
+  assert.deepEqual(paths, { ...NO_PATHS, gapInsert: pages });
+  const want = Array.from({ length: pages }, (_, p) => [BigInt(p * 0x1000), BigInt((p ^ 1) * 0x1000), 0x1000n, Read]);
+  assert.deepEqual(entryList(tlb), want);
+});
+
+Deno.test("iotlb fast paths: invalidating exactly one entry removes it alone; other ranges go the general way", () => {
+  const tlb = threePages();
+  assert.deepEqual(pathsOf(() => tlb.invalidate(0x2000, 0x1000)), { ...NO_PATHS, removeWhole: 1 });
+  assert.deepEqual(entryList(tlb), [[0x1000n, 0x10000n, 0x1000n, Read], [0x3000n, 0x30000n, 0x1000n, Read]]);
+  assert.deepEqual(pathsOf(() => tlb.invalidate(0x3000, 0x800)), { ...NO_PATHS, carveGeneral: 1 });
+  assert.deepEqual(pathsOf(() => tlb.invalidate(0x0, 0x4000)), { ...NO_PATHS, carveGeneral: 1 });
+  assert.deepEqual(entryList(tlb), []);
+  assert.deepEqual(pathsOf(() => tlb.invalidate(0x1000, 0x1000)), { ...NO_PATHS, carveGeneral: 1 }, "empty table");
+});
+
+Deno.test("iotlb fast paths: an exact re-map renews the entry's age for fifo and lru eviction", () => {
+  for (const eviction of ["fifo", "lru"] as const) {
+    const tlb = new Iotlb({ maxEntries: 3, eviction });
+    tlb.setMapping(0x1000, 0x11000, 0x1000, Read); // A
+    tlb.setMapping(0x3000, 0x13000, 0x1000, Read); // B
+    tlb.setMapping(0x5000, 0x15000, 0x1000, Read); // C
+    tlb.setMapping(0x1000, 0x21000, 0x1000, Read); // A, re-mapped in place: now the youngest
+    tlb.setMapping(0x7000, 0x17000, 0x1000, Read); // D evicts B
+    assert.deepEqual(tlb.entries().map((e) => e.iova), [0x1000n, 0x5000n, 0x7000n], eviction);
+    tlb.setMapping(0x5000, 0x15000, 0x1000, Read); // C, re-mapped to the same: younger than A
+    tlb.setMapping(0x9000, 0x19000, 0x1000, Read); // E evicts A
+    assert.deepEqual(tlb.entries().map((e) => e.iova), [0x5000n, 0x7000n, 0x9000n], eviction);
+    assert.deepEqual(tlb.counters, { hits: 0, misses: 0, accessFailures: 0, evictions: 2, entries: 3 }, eviction);
+  }
+});
+
+Deno.test("iotlb fast paths: each records its event, bumps the generation once and tells watchers once", () => {
+  const tlb = new Iotlb({ maxEntries: 3 });
+  const rec = new IotlbRecorder(16);
+  tlb.record(rec);
+  let told = 0;
+  const watcher = () => told++;
+  watchIotlb(tlb, watcher);
+  const steps: Array<[() => void, Partial<typeof editPaths>]> = [
+    [() => tlb.setMapping(0x1000, 0x11000, 0x1000, Read), { gapInsert: 1 }],
+    [() => tlb.setMapping(0x3000, 0x13000, 0x1000, Write), { gapInsert: 1 }],
+    [() => tlb.setMapping(0x1000, 0x21000, 0x1000, ReadWrite), { overwrite: 1 }],
+    [() => tlb.invalidate(0x3000, 0x1000), { removeWhole: 1 }],
+    [() => tlb.setMapping(0x5000, 0x15000, 0x1000, Read), { gapInsert: 1 }],
+    [() => tlb.setMapping(0x7000, 0x17000, 0x1000, Read), { gapInsert: 1 }],
+    [() => tlb.setMapping(0x9000, 0x19000, 0x1000, Read), { gapInsert: 1 }], // evicts 0x1000 (re-mapped at step 2)
+  ];
+  for (const [i, [step, path]] of steps.entries()) {
+    const generation = tlb.generation;
+    assert.deepEqual(pathsOf(step), { ...NO_PATHS, ...path }, `step ${i}`);
+    assert.equal(tlb.generation, generation + (i === 6 ? 2 : 1), `step ${i}: the eviction is a change too`);
+    assert.equal(told, i + 1, `step ${i}`);
+  }
+  unwatchIotlb(tlb, watcher);
+  assert.deepEqual(
+    rec.events().map((e) => [e.seq, e.kind, e.iova, e.size, e.target, e.perm]),
+    [
+      [1, "map", 0x1000n, 0x1000n, 0x11000n, Read],
+      [2, "map", 0x3000n, 0x1000n, 0x13000n, Write],
+      [3, "map", 0x1000n, 0x1000n, 0x21000n, ReadWrite],
+      [4, "invalidate", 0x3000n, 0x1000n, null, No],
+      [5, "map", 0x5000n, 0x1000n, 0x15000n, Read],
+      [6, "map", 0x7000n, 0x1000n, 0x17000n, Read],
+      [7, "map", 0x9000n, 0x1000n, 0x19000n, Read],
+      [8, "eviction", 0x1000n, 0x1000n, 0x21000n, ReadWrite],
+    ],
+  );
+  assert.deepEqual(entryList(tlb), [
+    [0x5000n, 0x15000n, 0x1000n, Read],
+    [0x7000n, 0x17000n, 0x1000n, Read],
+    [0x9000n, 0x19000n, 0x1000n, Read],
+  ]);
+});
+
+Deno.test("iotlb fast paths: an exact re-map drops the residual of a diff past 2^53 it replaces", () => {
+  const tlb = new Iotlb();
+  tlb.setMapping(0x1000, 2n ** 60n + 1n, 0x1000, Read); // diff 2^60 - 0xfff: not a double
+  tlb.setMapping(0x1000, 0x5000, 0x1000, Read);
+  assert.deepEqual(entryList(tlb), [[0x1000n, 0x5000n, 0x1000n, Read]]);
+  tlb.setMapping(0x1000, 2n ** 60n, 0x1000, Read); // diff 2^60 - 0x1000: a double, no residual
+  assert.deepEqual(entryList(tlb), [[0x1000n, 2n ** 60n, 0x1000n, Read]]);
+  tlb.setMapping(0x1000, 2n ** 60n + 3n, 0x1000, Write);
+  assert.deepEqual(entryList(tlb), [[0x1000n, 2n ** 60n + 3n, 0x1000n, Write]]);
+});
+
+Deno.test("iotlb fast paths: translateFast never answers from an entry re-mapped or removed in place", () => {
+  const tlb = threePages();
+  assert.equal(tlb.translateFast(0x2010, 8, Read), 0x50010);
+  tlb.setMapping(0x2000, 0x70000, 0x1000, Read);
+  assert.equal(tlb.translateFast(0x2010, 8, Read), 0x70010);
+  tlb.setMapping(0x2000, 0x70000, 0x1000, Write);
+  assert.equal(tlb.translateFast(0x2010, 8, Read), -1, "now write-only");
+  tlb.invalidate(0x2000, 0x1000);
+  assert.equal(tlb.translateFast(0x2010, 8, Write), -1, "removed");
+});
+
+Deno.test("iotlb storage: the editing search finds the same entry as floor, across uneven chunks", () => {
+  for (const n of [0, 1, 7, 8, 9, 63, 64, 65, 1000]) {
+    const t = new RangeTable();
+    for (let i = 0; i < n; i++) assign(t, i * 16, 0, i * 16 + 8, 0, 0, 0, 1, i);
+    // Thin some chunks out (uneven counts, some joined), keep others full.
+    for (let i = 0; i < n; i++) if (i % 5 === 1 || (i > 300 && i % 3 === 0)) carve(t, i * 16, 0, i * 16 + 8, 0);
+    for (let x = 0; x <= n * 16 + 1; x++) {
+      const e = t.seekFloor(x);
+      assert.equal(e, t.floor(x), `n ${n}, x ${x}`);
+      assert.equal(t.entry(t.k, t.i), e < 0 ? t.entry(0, 0) : e, `n ${n}, x ${x}: the cursor`);
+      if (e >= 0) assert.ok(t.keys[e] <= x && t.keys[e] % 16 === 0, `n ${n}, x ${x}: start ${t.keys[e]}`);
+    }
+  }
+});
+
 // ---- the model ----
 
 interface ModelByte {
@@ -770,7 +990,12 @@ function modelLookup(segs: Segment[], base: bigint, iova: number, len: number, a
 type Op =
   | { op: "set"; iova: number; len: number; target: number; perm: Permission }
   | { op: "inv"; iova: number; len: number }
-  | { op: "look"; iova: number; len: number; access: Permission };
+  | { op: "look"; iova: number; len: number; access: Permission }
+  // Re-map exactly the entry holding byte `at` (if any): to `target`, or continuing its left or
+  // right neighbour's translation when that touches it (`like`), so that it merges.
+  | { op: "reset"; at: number; like: "none" | "left" | "right"; target: number; perm: Permission }
+  // Invalidate exactly the entry holding byte `at` (if any).
+  | { op: "drop"; at: number };
 
 const SPACE = 1200;
 const TARGET_SPACE = 1300;
@@ -798,21 +1023,81 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     weight: 3,
     arbitrary: fc.record({ op: fc.constant("look" as const), iova: fc.nat(SPACE - 1), len: lenArb, access: permArb }),
   },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      op: fc.constant("reset" as const),
+      at: fc.nat(SPACE - 1),
+      like: fc.constantFrom("none" as const, "left" as const, "right" as const),
+      target: fc.nat(TARGET_SPACE - 130),
+      perm: permArb,
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant("drop" as const), at: fc.nat(SPACE - 1) }) },
 );
 
-/** Runs random operations on an Iotlb and the byte model side by side, IOVAs at `base`, targets at `targetBase`. */
+/** The entry holding IOVA `iova`, if any. */
+function entryAt(tlb: Iotlb, iova: bigint): IotlbEntry | undefined {
+  return iova < 0n || iova >= TWO_64 ? undefined : tlb.entriesIn(iova, 1)[0];
+}
+
+/** `set` for a `reset` or `drop` op: the range of the entry it names, and for `reset` a target and permission. */
+function exactOp(tlb: Iotlb, o: Op, base: bigint, targetBase: bigint): Op | undefined {
+  if (o.op !== "reset" && o.op !== "drop") return o;
+  const e = entryAt(tlb, base + BigInt(o.at));
+  if (e === undefined) return undefined;
+  const iova = Number(e.iova - base), len = Number(e.size);
+  if (o.op === "drop") return { op: "inv", iova, len };
+  let target = targetBase + BigInt(Math.min(o.target, TARGET_SPACE - len)), perm = o.perm;
+  const other = o.like === "left"
+    ? entryAt(tlb, e.iova - 1n)
+    : o.like === "right"
+    ? entryAt(tlb, e.iova + e.size)
+    : undefined;
+  if (other !== undefined) {
+    const like = other.target + (o.like === "left" ? other.size : -e.size);
+    // Only targets inside the target space: the top-of-u64 run must stay below 2^64.
+    if (like >= targetBase && like + e.size <= targetBase + BigInt(TARGET_SPACE)) {
+      target = like;
+      perm = other.perm;
+    }
+  }
+  return { op: "set", iova, len, target: Number(target - targetBase), perm };
+}
+
+/** How many edits took each path since `before` (a copy of editPaths). */
+function pathsSince(before: typeof editPaths): typeof editPaths {
+  return {
+    overwrite: editPaths.overwrite - before.overwrite,
+    gapInsert: editPaths.gapInsert - before.gapInsert,
+    assignGeneral: editPaths.assignGeneral - before.assignGeneral,
+    removeWhole: editPaths.removeWhole - before.removeWhole,
+    carveGeneral: editPaths.carveGeneral - before.carveGeneral,
+  };
+}
+
+/**
+ * Runs random operations on an Iotlb and the byte model side by side, IOVAs at `base`, targets at
+ * `targetBase`, and checks that every editing path (the fast ones and the general ones) ran often.
+ */
 function checkAgainstModel(base: bigint, targetBase: bigint): void {
   const numeric = base + BigInt(SPACE) <= 2n ** 53n && targetBase + BigInt(TARGET_SPACE) <= 2n ** 53n;
+  const before = { ...editPaths };
+  let mergedResets = 0; // exact re-maps that continued a neighbour, and merged
   fc.assert(
     fc.property(fc.array(opArb, { minLength: 1, maxLength: 600, size: "max" }), (ops) => {
       const tlb = new Iotlb();
       const model = new Map<number, ModelByte>();
-      for (const o of ops) {
+      for (const op of ops) {
+        const o = exactOp(tlb, op, base, targetBase);
+        if (o === undefined || o.op === "reset" || o.op === "drop") continue;
         const len = Math.min(o.len, SPACE - o.iova);
         const iova = numeric ? Number(base) + o.iova : base + BigInt(o.iova);
         if (o.op === "set") {
           const target = targetBase + BigInt(o.target);
+          const size = tlb.size;
           tlb.setMapping(iova, numeric ? Number(target) : target, len, o.perm);
+          if (op.op === "reset" && tlb.size < size) mergedResets++;
           for (let b = 0; b < len; b++) model.set(o.iova + b, { target: target + BigInt(b), perm: o.perm });
         } else if (o.op === "inv") {
           tlb.invalidate(iova, len);
@@ -848,6 +1133,10 @@ function checkAgainstModel(base: bigint, targetBase: bigint): void {
     }),
     { seed: PROPERTY_SEED, numRuns: 150, endOnFailure: true },
   );
+  const paths = pathsSince(before);
+  for (const [path, count] of Object.entries(paths)) assert.ok(count >= 500, `${path} ran ${count} times`);
+  assert.ok(mergedResets >= 100, `${mergedResets} exact re-maps merged`);
+  if (Deno.env.get("IOTLB_STATS")) console.log(paths, mergedResets);
 }
 
 Deno.test(`iotlb: random set/invalidate/lookup sequences match a byte model (fast-check seed ${PROPERTY_SEED})`, () => {
