@@ -152,10 +152,10 @@ function insertSparse(tlb: Iotlb, count: number): void {
   const lcg = new Lcg();
   const rw = Permissions.ReadWrite;
   for (let i = 0; i < count; i++) {
-    const p = lcg.next();
-    // The high 32 bits of the LCG as an unsigned page number; an IOVA below 2^44.
-    const a = (p >>> 0) * PAGE;
-    tlb.setMapping(a, (p & 1) === 0 ? a + PAGE : a - PAGE, PAGE, rw);
+    const high = lcg.next(); // the LCG's high 32 bits, as a signed int32
+    const page = high >= 0 ? high : high + 2 ** 32;
+    const a = page * PAGE; // below 2^44
+    tlb.setMapping(a, (high & 1) === 0 ? a + PAGE : a - PAGE, PAGE, rw);
   }
 }
 
