@@ -10,59 +10,18 @@
  */
 
 import assert from "node:assert/strict";
+import { type CaseRun, runCase, survived } from "./fixtures/child_process.ts";
 
 const FIXTURE = new URL("./fixtures/crash_cases.ts", import.meta.url);
 
-/** How a child ended and what it printed. */
-interface ChildRun {
-  name: string;
-  code: number;
-  signal: Deno.Signal | null;
-  lines: string[];
-  stderr: string;
-}
-
 /** Runs one fixture case in a fresh Deno process. */
-async function runCase(name: string): Promise<ChildRun> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--no-prompt",
-      "--allow-ffi",
-      "--allow-read",
-      "--allow-env=GMEM_NATIVE_LIB",
-      FIXTURE.href,
-      name,
-    ],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { RUST_BACKTRACE: "0", NO_COLOR: "1" },
-  }).output();
-  const text = new TextDecoder().decode(output.stdout);
-  return {
-    name,
-    code: output.code,
-    signal: output.signal,
-    lines: text.split("\n").filter((line) => line.length > 0),
-    stderr: new TextDecoder().decode(output.stderr),
-  };
-}
-
-/** Asserts the child survived (exit 0, no signal, one JSON line) and returns its report. */
-function survived(run: ChildRun): unknown {
-  const context = `case ${run.name}: code ${run.code}, signal ${run.signal}\nstdout: ${
-    run.lines.join("\n")
-  }\nstderr: ${run.stderr}`;
-  assert.equal(run.signal, null, `the child died of a signal\n${context}`);
-  assert.equal(run.code, 0, `the child did not exit cleanly\n${context}`);
-  assert.equal(run.lines.length, 1, `expected exactly one JSON line\n${context}`);
-  return JSON.parse(run.lines[0]);
+function runCrashCase(name: string): Promise<CaseRun> {
+  return runCase(FIXTURE, ["--allow-env=GMEM_NATIVE_LIB"], name);
 }
 
 /** Runs the cases in parallel and returns each survivor's report, in order. */
 async function reportsOf(...names: string[]): Promise<unknown[]> {
-  const runs = await Promise.all(names.map(runCase));
+  const runs = await Promise.all(names.map(runCrashCase));
   return runs.map(survived);
 }
 
@@ -78,7 +37,7 @@ const PROT_READ_WRITE = 3;
 const PRIVATE_RW = { prot: PROT_READ_WRITE, shared: false };
 
 Deno.test("crash harness control: reading a raw view after munmap kills the child with SIGSEGV", async () => {
-  const run = await runCase("control-raw-view-after-munmap");
+  const run = await runCrashCase("control-raw-view-after-munmap");
   assert.equal(run.signal, "SIGSEGV", `stderr: ${run.stderr}`);
   assert.equal(run.code, 139);
   // It got as far as the read, and no further.

@@ -27,6 +27,7 @@ import {
 } from "../mod.ts";
 import { iotlbWatcherCount } from "../src/iommu/iotlb.ts";
 import { leaseCount } from "../src/mmap/mmap_region.ts";
+import { type CaseRun, runCase, survived } from "./fixtures/child_process.ts";
 import { expectError } from "./fixtures/guest_assert.ts";
 
 const PAGE = 0x1000;
@@ -378,31 +379,13 @@ Deno.test("revocation views: slices made for reading lease views revoked when th
 const FIXTURE = new URL("./fixtures/revocation_cases.ts", import.meta.url);
 
 /** Runs one fixture case in a fresh Deno process (with `gc()` exposed). */
-async function runCase(name: string) {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", "--allow-ffi", "--allow-read", "--v8-flags=--expose-gc", FIXTURE.href, name],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { RUST_BACKTRACE: "0", NO_COLOR: "1" },
-  }).output();
-  const stdout = new TextDecoder().decode(output.stdout);
-  return {
-    code: output.code,
-    signal: output.signal,
-    lines: stdout.split("\n").filter((line) => line.length > 0),
-    stderr: new TextDecoder().decode(output.stderr),
-  };
+function runRevocationCase(name: string): Promise<CaseRun> {
+  return runCase(FIXTURE, ["--v8-flags=--expose-gc"], name);
 }
 
 /** Asserts the child exited cleanly with one JSON line and returns it. */
 async function survivor(name: string): Promise<Record<string, unknown>> {
-  const run = await runCase(name);
-  const context = `case ${name}: code ${run.code}, signal ${run.signal}\n${run.lines.join("\n")}\n${run.stderr}`;
-  assert.equal(run.signal, null, `the child died of a signal\n${context}`);
-  assert.equal(run.code, 0, context);
-  assert.equal(run.lines.length, 1, context);
-  return JSON.parse(run.lines[0]);
+  return survived(await runRevocationCase(name)) as Record<string, unknown>;
 }
 
 const TYPE_ERROR = { threw: "TypeError", kind: null };
@@ -423,7 +406,7 @@ const DETACHED_USE = {
 };
 
 Deno.test("revocation harness control: a raw, unleased view read after close kills the child with SIGSEGV", async () => {
-  const run = await runCase("control-raw-view-after-close");
+  const run = await runRevocationCase("control-raw-view-after-close");
   assert.equal(run.signal, "SIGSEGV", run.stderr);
   assert.equal(run.code, 139);
   assert.deepEqual(run.lines, [JSON.stringify({ mapped: null, readingNow: true })]);
