@@ -1,19 +1,13 @@
 import assert from "node:assert/strict";
+import { type DenoRun, runDeno } from "./fixtures/child_process.ts";
 
 const DEMO = new URL("../src/tools/demo.ts", import.meta.url).pathname;
 /** The demo task's permissions (deno.json), so the test runs what `deno task demo` runs. */
 const PERMISSIONS = ["--allow-ffi", "--allow-read", "--allow-write", "--allow-net=127.0.0.1"];
 
-async function demo(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", ...PERMISSIONS, DEMO, ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1", RUST_BACKTRACE: "0" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+/** Runs the demo as `deno task demo` does. */
+function demo(...args: string[]): Promise<DenoRun> {
+  return runDeno(DEMO, PERMISSIONS, args);
 }
 
 Deno.test("demo: runs to the end and tells the miss, the refused write, the revoked slice and the dirty pages", async () => {

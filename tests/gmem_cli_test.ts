@@ -9,34 +9,17 @@
 
 import assert from "node:assert/strict";
 import { Iotlb, Permissions } from "../mod.ts";
+import { type DenoRun, runDeno } from "./fixtures/child_process.ts";
 
 const CLI = new URL("../src/tools/gmem.ts", import.meta.url).pathname;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs the CLI with the narrowest permissions that work for files outside /dev. */
-function gmem(...args: string[]): Promise<Run> {
-  return gmemWith(["--allow-ffi", "--allow-read", "--allow-write", "--allow-env"], args);
-}
-
-async function gmemWith(permissions: string[], args: string[]): Promise<Run> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", ...permissions, CLI, ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1", RUST_BACKTRACE: "0" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+function gmem(...args: string[]): Promise<DenoRun> {
+  return runDeno(CLI, ["--allow-ffi", "--allow-read", "--allow-write", "--allow-env"], args);
 }
 
 /** Asserts a failure: the exit code, and exactly one stderr line (no stack trace) equal to `message`. */
-function assertOneLineError(run: Run, code: number, message: string | RegExp): void {
+function assertOneLineError(run: DenoRun, code: number, message: string | RegExp): void {
   assert.equal(run.code, code, `exit code (stderr: ${run.stderr})`);
   const lines = run.stderr.split("\n").filter((l) => l !== "");
   assert.equal(lines.length, 1, `one stderr line, got: ${run.stderr}`);
@@ -635,7 +618,7 @@ Deno.test("gmem cli: a memory file and its dirty session in /dev/shm work with t
   const made = await new Deno.Command("truncate", { args: ["-s", "8192", path] }).output();
   assert.equal(made.code, 0, new TextDecoder().decode(made.stderr));
   try {
-    const all = (...args: string[]) => gmemWith(["--allow-all"], ["-m", path, ...args]);
+    const all = (...args: string[]) => runDeno(CLI, ["--allow-all"], ["-m", path, ...args]);
     assert.equal((await all("dirty", "start")).code, 0);
     const w = await all("write", "u32", "0x1000", "0xfeedface");
     assert.equal(w.stdout, "wrote u32 0xfeedface at 0x1000\n");
