@@ -42,6 +42,25 @@ export function requireBacked(mem: GuestMemoryMmap, addr: bigint, len: number, o
   return segs;
 }
 
+/**
+ * Runs `step` over `[0, len)` in chunks of at most `chunk` bytes, advancing `ctx`'s progress
+ * after each, so a long transfer shows progress and never needs a buffer of `len` bytes.
+ *
+ * @example
+ * ```ts
+ * // inChunks(ctx, len, 16 * 2 ** 20, (done, n) => mem.writeAllVolatileTo(addr + BigInt(done), file, n));
+ * ```
+ */
+export function inChunks(ctx: Context, len: number, chunk: number, step: (done: number, n: number) => void): void {
+  const progress = ctx.out.progress(ctx.op, len);
+  for (let done = 0; done < len; done += chunk) {
+    const n = Math.min(chunk, len - done);
+    step(done, n);
+    progress.advance(n);
+  }
+  progress.done();
+}
+
 const hexdump: Command = {
   name: "hexdump",
   usage: "hexdump ADDR LEN",
@@ -179,13 +198,9 @@ const fill: Command = {
     const byte = Number(parseScalarValue(b, "u8", ctx.op, "BYTE"));
     return withMemory(ctx, true, ({ mem }) => {
       requireBacked(mem, addr, len, ctx.op);
-      const progress = ctx.out.progress(ctx.op, len);
-      for (let done = 0; done < len; done += CHUNK) {
-        const n = Math.min(CHUNK, len - done);
+      inChunks(ctx, len, CHUNK, (done, n) => {
         for (const slice of mem.getSlices(addr + BigInt(done), n)) slice.fill(byte);
-        progress.advance(n);
-      }
-      progress.done();
+      });
       ctx.out.result(
         { addr: hex(addr), length: len, byte: `0x${byte.toString(16).padStart(2, "0")}` },
         `filled [${hex(addr)}, ${hex(addr + BigInt(len))}) with 0x${byte.toString(16).padStart(2, "0")}`,

@@ -6,7 +6,7 @@
 
 import { InvalidArgumentError } from "../../errors.ts";
 import { hex } from "../../format.ts";
-import { requireBacked } from "./cmd_bytes.ts";
+import { inChunks, requireBacked } from "./cmd_bytes.ts";
 import { type Command, MEMORY_OPTIONS, withMemory, words } from "./command.ts";
 import { parseLength, parseU64 } from "./numbers.ts";
 
@@ -37,13 +37,7 @@ const save: Command = {
     return withMemory(ctx, false, ({ mem }) => {
       requireBacked(mem, addr, len, ctx.op);
       using file = openFile(path, true, ctx.op);
-      const progress = ctx.out.progress(ctx.op, len);
-      for (let done = 0; done < len; done += CHUNK) {
-        const n = Math.min(CHUNK, len - done);
-        mem.writeAllVolatileTo(addr + BigInt(done), file, n);
-        progress.advance(n);
-      }
-      progress.done();
+      inChunks(ctx, len, CHUNK, (done, n) => mem.writeAllVolatileTo(addr + BigInt(done), file, n));
       ctx.out.result(
         { addr: hex(addr), length: len, file: path },
         `saved [${hex(addr)}, ${hex(addr + BigInt(len))}) (${len} bytes) to ${path}`,
@@ -70,13 +64,7 @@ const load: Command = {
     }
     return withMemory(ctx, true, ({ mem }) => {
       requireBacked(mem, addr, len, ctx.op);
-      const progress = ctx.out.progress(ctx.op, len);
-      for (let done = 0; done < len; done += CHUNK) {
-        const n = Math.min(CHUNK, len - done);
-        mem.readExactVolatileFrom(addr + BigInt(done), file, n);
-        progress.advance(n);
-      }
-      progress.done();
+      inChunks(ctx, len, CHUNK, (done, n) => mem.readExactVolatileFrom(addr + BigInt(done), file, n));
       ctx.out.result(
         { addr: hex(addr), length: len, file: path },
         `loaded ${len} bytes from ${path} to [${hex(addr)}, ${hex(addr + BigInt(len))})`,
