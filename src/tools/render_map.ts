@@ -17,7 +17,7 @@ import { BAND_HEIGHT, type BandShape, drawBand } from "./map/band.ts";
 import { type MapModel, mapModel, type Run } from "./map/model.ts";
 import { BrokenScale } from "./map/scale.ts";
 import { DEFS, PERM_COLOURS, PERM_NAMES, permColour, STYLE } from "./map/style.ts";
-import { el, escapeXml, text } from "./map/svg.ts";
+import { type Attrs, el, escapeXml, text } from "./map/svg.ts";
 
 /**
  * Options of {@link renderMap}.
@@ -74,6 +74,20 @@ function ribbon(a0: number, a1: number, yTop: number, b0: number, b1: number, yB
   const f = (v: number) => Number.isInteger(v) ? String(v) : v.toFixed(2);
   return `M${f(a0)} ${f(yTop)}C${f(a0)} ${f(m)} ${f(b0)} ${f(m)} ${f(b0)} ${f(yBottom)}` +
     `L${f(b1)} ${f(yBottom)}C${f(b1)} ${f(m)} ${f(a1)} ${f(m)} ${f(a1)} ${f(yTop)}Z`;
+}
+
+/** Where one end of a ribbon lies: the band's scale, the range's start in it, and the edge's y. */
+type RibbonEnd = [scale: BrokenScale, start: bigint, y: number];
+
+/** A titled ribbon joining `size` bytes at `top` to the same number at `bottom`. */
+function ribbonPath(attrs: Attrs, top: RibbonEnd, bottom: RibbonEnd, size: bigint, title: string): string {
+  const [ts, t, ty] = top;
+  const [bs, b, by] = bottom;
+  return el(
+    "path",
+    { ...attrs, d: ribbon(ts.x(t), ts.x(t + size), ty, bs.x(b), bs.x(b + size), by) },
+    el("title", {}, title),
+  );
 }
 
 function dirtyPages(runs: readonly Run[]): number {
@@ -230,28 +244,18 @@ export function renderMap(mem: GuestMemoryMmap | IommuMemory, options: RenderMap
     for (const e of bySize) {
       const ram = inRam(model, e.target, e.target + e.size);
       ribbons.push(
-        el(
-          "path",
+        ribbonPath(
           {
             class: ram ? "translation" : "translation outside-ram",
             fill: permColour(e.perm),
             stroke: permColour(e.perm),
-            d: ribbon(
-              iovaScale.x(e.iova),
-              iovaScale.x(e.iova + e.size),
-              yIova + BAND_HEIGHT,
-              gpaScale.x(e.target),
-              gpaScale.x(e.target + e.size),
-              yGpa,
-            ),
           },
-          el(
-            "title",
-            {},
-            `IOVA [${hex(e.iova)}, ${hex(e.iova + e.size)}) -> GPA [${hex(e.target)}, ${hex(e.target + e.size)}) ${
-              permissionName(e.perm)
-            }${ram ? "" : " (not guest RAM)"}`,
-          ),
+          [iovaScale, e.iova, yIova + BAND_HEIGHT],
+          [gpaScale, e.target, yGpa],
+          e.size,
+          `IOVA [${hex(e.iova)}, ${hex(e.iova + e.size)}) -> GPA [${hex(e.target)}, ${hex(e.target + e.size)}) ${
+            permissionName(e.perm)
+          }${ram ? "" : " (not guest RAM)"}`,
         ),
       );
     }
@@ -259,24 +263,12 @@ export function renderMap(mem: GuestMemoryMmap | IommuMemory, options: RenderMap
   model.regions.forEach((r) => {
     if (r.host === undefined) return;
     ribbons.push(
-      el(
-        "path",
-        {
-          class: "backing",
-          d: ribbon(
-            gpaScale.x(r.gpa),
-            gpaScale.x(r.gpa + r.size),
-            yGpa + BAND_HEIGHT,
-            hostScale.x(r.host),
-            hostScale.x(r.host + r.size),
-            yHost,
-          ),
-        },
-        el(
-          "title",
-          {},
-          `GPA [${hex(r.gpa)}, ${hex(r.gpa + r.size)}) is host [${hex(r.host)}, ${hex(r.host + r.size)})`,
-        ),
+      ribbonPath(
+        { class: "backing" },
+        [gpaScale, r.gpa, yGpa + BAND_HEIGHT],
+        [hostScale, r.host, yHost],
+        r.size,
+        `GPA [${hex(r.gpa)}, ${hex(r.gpa + r.size)}) is host [${hex(r.host)}, ${hex(r.host + r.size)})`,
       ),
     );
   });
