@@ -109,6 +109,17 @@ function toIndex(value: unknown, op: string, name: string): number {
 }
 
 /**
+ * `base + value`, with `value` checked by `toIndex` and a sum past 2^53 - 1 refused as an
+ * InvalidArgumentError on `name`, its reason `says` given the sum written out (`"base + value"`).
+ */
+function indexSum(base: number, value: number, op: string, name: string, says: (sum: string) => string): number {
+  toIndex(value, op, name);
+  const sum = base + value;
+  if (!Number.isSafeInteger(sum)) throw new InvalidArgumentError(op, name, value, says(`${base} + ${value}`));
+  return sum;
+}
+
+/**
  * A dirty-page bitmap: one bit for each `pageSize` bytes of a region of `byteSize` bytes, stored in
  * a `SharedArrayBuffer` and updated with `Atomics`, so that several threads (the main thread and
  * Workers that were given {@link AtomicBitmap.toShared}) can mark pages and a collector can take and
@@ -737,16 +748,13 @@ export class AtomicBitmap implements Bitmap {
    */
   enlarge(additionalBytes: number): void {
     const op = "AtomicBitmap.enlarge";
-    toIndex(additionalBytes, op, "additionalBytes");
-    const byteSize = this.#byteSize + additionalBytes;
-    if (!Number.isSafeInteger(byteSize)) {
-      throw new InvalidArgumentError(
-        op,
-        "additionalBytes",
-        additionalBytes,
-        `makes the size ${this.#byteSize} + ${additionalBytes} exceed 2^53 - 1`,
-      );
-    }
+    const byteSize = indexSum(
+      this.#byteSize,
+      additionalBytes,
+      op,
+      "additionalBytes",
+      (sum) => `makes the size ${sum} exceed 2^53 - 1`,
+    );
     if (additionalBytes === 0) return;
     const bytes = AtomicBitmap.bufferBytes(byteSize, this.#pageSize);
     const buffer = allocate(bytes, op, byteSize);
@@ -980,16 +988,7 @@ export class BitmapSlice implements Bitmap {
    */
   sliceAt(offset: number): BitmapSlice {
     const op = "BitmapSlice.sliceAt";
-    toIndex(offset, op, "offset");
-    const base = this.#offset + offset;
-    if (!Number.isSafeInteger(base)) {
-      throw new InvalidArgumentError(
-        op,
-        "offset",
-        offset,
-        `puts the slice at ${this.#offset} + ${offset}, past 2^53 - 1`,
-      );
-    }
+    const base = indexSum(this.#offset, offset, op, "offset", (sum) => `puts the slice at ${sum}, past 2^53 - 1`);
     return new BitmapSlice(this.#bitmap, base);
   }
 }
