@@ -1,13 +1,7 @@
 // Atomics on guest addresses: exact old values, wrapping, natural alignment, single-region rule.
 import assert from "node:assert/strict";
-import {
-  GuestMemoryMmap,
-  InvalidArgumentError,
-  InvalidBackendAddressError,
-  InvalidGuestAddressError,
-  MisalignedError,
-} from "../mod.ts";
-import { aliasedMemory, expectError } from "./fixtures/guest_assert.ts";
+import { GuestMemoryMmap, InvalidArgumentError, InvalidBackendAddressError, MisalignedError } from "../mod.ts";
+import { aliasedMemory, expectError, expectUnbacked } from "./fixtures/guest_assert.ts";
 
 Deno.test("guest atomics: load and store of 8/16/32/64 bits hit the exact bytes", () => {
   using m = aliasedMemory(0x1000, 0x1000);
@@ -153,12 +147,7 @@ Deno.test("guest atomics: an atomic in a hole is InvalidGuestAddress", () => {
       ["addU64", () => mem.addU64(0x2000, 1n)],
     ] as const
   ) {
-    const e = expectError(fn, InvalidGuestAddressError, {
-      kind: "InvalidGuestAddress",
-      op: `GuestMemoryMmap.${op}`,
-      mentions: ["0x2000"],
-    });
-    assert.equal(e.addr, 0x2000n);
+    expectUnbacked(fn, `GuestMemoryMmap.${op}`, 0x2000n);
   }
 });
 
