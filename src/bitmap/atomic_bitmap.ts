@@ -109,6 +109,22 @@ function toIndex(value: unknown, op: string, name: string): number {
 }
 
 /**
+ * Checks a bitmap's geometry: `byteSize` as by `toIndex`, and `pageSize` a power of two (the
+ * refusal says so, followed by `examples`).
+ */
+function checkGeometry(byteSize: number, pageSize: number, op: string, examples: string): void {
+  toIndex(byteSize, op, "byteSize");
+  if (typeof pageSize !== "number" || !isPowerOfTwo(pageSize)) {
+    throw new InvalidArgumentError(
+      op,
+      "pageSize",
+      pageSize,
+      `must be a power of two${examples}, got ${describeValue(pageSize)}`,
+    );
+  }
+}
+
+/**
  * `base + value`, with `value` checked by `toIndex` and a sum past 2^53 - 1 refused as an
  * InvalidArgumentError on `name`, its reason `says` given the sum written out (`"base + value"`).
  */
@@ -172,15 +188,7 @@ export class AtomicBitmap implements Bitmap {
    */
   constructor(byteSize: number, pageSize: number = 4096, options?: AtomicBitmapOptions) {
     const op = "AtomicBitmap.constructor";
-    toIndex(byteSize, op, "byteSize");
-    if (typeof pageSize !== "number" || !isPowerOfTwo(pageSize)) {
-      throw new InvalidArgumentError(
-        op,
-        "pageSize",
-        pageSize,
-        `must be a power of two (1, 2, 4, …, 4096, …), got ${describeValue(pageSize)}`,
-      );
-    }
+    checkGeometry(byteSize, pageSize, op, " (1, 2, 4, …, 4096, …)");
     if (options !== undefined && (typeof options !== "object" || options === null)) {
       throw new InvalidArgumentError(op, "options", options, `must be an object, got ${describeValue(options)}`);
     }
@@ -241,15 +249,7 @@ export class AtomicBitmap implements Bitmap {
    */
   static bufferBytes(byteSize: number, pageSize: number = 4096): number {
     const op = "AtomicBitmap.bufferBytes";
-    toIndex(byteSize, op, "byteSize");
-    if (typeof pageSize !== "number" || !isPowerOfTwo(pageSize)) {
-      throw new InvalidArgumentError(
-        op,
-        "pageSize",
-        pageSize,
-        `must be a power of two, got ${describeValue(pageSize)}`,
-      );
-    }
+    checkGeometry(byteSize, pageSize, op, "");
     return Math.ceil(Math.ceil(byteSize / pageSize) / 64) * 8;
   }
 
