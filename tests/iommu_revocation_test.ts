@@ -464,8 +464,9 @@ Deno.test("revocation views: 100,000 fresh slices with a view each are forgotten
   assert.equal(r.leases, 256);
   assert.equal(r.watchers, 256);
   // Garbage views are only found at full collections, and their records swept as new leases come:
-  // what stays after a burst is bounded, and a second burst of 50,000 adds nothing to it.
-  assert.ok((r.heapGrowthKiB as number) <= 32 * 1024, `the heap grew by ${r.heapGrowthKiB} KiB`);
+  // what stays after a burst is bounded, and a second burst of 50,000 adds nothing to it. (V8 ends
+  // near 8 MiB; JavaScriptCore's heap figure includes more of its allocator's slack, up to ~40 MiB.)
+  assert.ok((r.heapGrowthKiB as number) <= 64 * 1024, `the heap grew by ${r.heapGrowthKiB} KiB`);
   assert.ok(
     (r.secondHalfHeapGrowthKiB as number) <= 4 * 1024,
     `the heap kept growing: ${r.secondHalfHeapGrowthKiB} KiB`,
