@@ -215,10 +215,17 @@ export class RangeTable {
    * lookups are answered before this by the IOTLB's answer cache.
    */
   floor(x: number): number {
+    if (this.chunks === 0 || this.dirFirst[0] > x) return -1;
+    return this.#floorFrom(x);
+  }
+
+  /**
+   * The search of {@link floor} and {@link locate}, for an `x` at or above the first start: the
+   * entry with the greatest start at or below `x`, with the cursor left on it.
+   */
+  #floorFrom(x: number): number {
     const dirFirst = this.dirFirst;
-    let hi = this.chunks - 1;
-    if (hi < 0 || dirFirst[0] > x) return -1;
-    let lo = 0;
+    let lo = 0, hi = this.chunks - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >> 1;
       if (dirFirst[mid] <= x) lo = mid;
@@ -232,6 +239,8 @@ export class RangeTable {
       if (keys[first + m] <= x) a = m;
       else b = m - 1;
     }
+    this.k = lo;
+    this.i = a;
     return first + a;
   }
 
@@ -277,30 +286,13 @@ export class RangeTable {
 
   /** Cursor to the first entry whose end lies above `x`: the entry containing x, or the next one. */
   locate(xF: number, xR: number): void {
-    const dirFirst = this.dirFirst;
-    let hi = this.chunks - 1;
-    if (hi < 0 || dirFirst[0] > xF) {
+    if (this.chunks === 0 || this.dirFirst[0] > xF) {
       this.k = 0;
       this.i = 0;
       return;
     }
-    let lo = 0;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (dirFirst[mid] <= xF) lo = mid;
-      else hi = mid - 1;
-    }
+    let e = this.#floorFrom(xF);
     const keys = this.keys;
-    const first = this.dirChunk[lo] * CHUNK;
-    let a = 0, b = this.count[this.dirChunk[lo]] - 1;
-    while (a < b) {
-      const m = (a + b + 1) >> 1;
-      if (keys[first + m] <= xF) a = m;
-      else b = m - 1;
-    }
-    let e = first + a;
-    this.k = lo;
-    this.i = e - first;
     // The search compared rounded starts only; entries that share x's rounded start (possible at or
     // above 2^53) order by residual, so step back over those above x.
     if (xF >= EXACT_LIMIT) {
