@@ -130,6 +130,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
   // Recent scalar translations (see locate), one slot per IOVA page hash: several pages in turn (a
   // ring and its buffers) each keep their translation.
   readonly #slots: TranslationSlot[] = Array.from({ length: SLOTS }, () => new TranslationSlot());
+  #lastSlot: TranslationSlot = this.#slots[0];
   /** Scratch for `Iotlb.translateRanges`: up to 32 `(target, length)` pairs per bulk transfer. */
   readonly #pairs = new Float64Array(64);
 
@@ -498,7 +499,9 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     // view of one region overlap maps to view offsets by a constant. Two compares and the
     // generation, instead of the IOTLB's cache and the backend's region lookup. The slot is picked
     // by the IOVA's 4 KiB page (a hash, so `&` on the truncated page number is fine).
-    const e = this.#slots[(addr * PAGE_SCALE) & (SLOTS - 1)];
+    // The slot filled last first (a burst in one wide window needs no hash), then the page's slot.
+    let e = this.#lastSlot;
+    if (!(addr >= e.from && addr <= e.to - size)) e = this.#slots[(addr * PAGE_SCALE) & (SLOTS - 1)];
     if (addr >= e.from && addr <= e.to - size && (e.allows & want) === want && iotlb.generation === e.generation) {
       this.hitViews = e.views!;
       this.hitLog = e.log;
@@ -525,6 +528,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     const offset = o - addr;
     const generation = iotlb.generation;
     const e = this.#slots[(addr * PAGE_SCALE) & (SLOTS - 1)];
+    this.#lastSlot = e;
     const same = e.views === views && e.from === from && e.to === to && e.offset === offset &&
       e.generation === generation;
     e.allows = same ? e.allows | want : want;
