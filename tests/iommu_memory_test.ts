@@ -4,6 +4,7 @@ import {
   CannotResolveError,
   FragmentedError,
   GuestMemoryMmap,
+  InvalidArgumentError,
   InvalidBackendAddressError,
   InvalidGuestAddressError,
   IommuMemory,
@@ -281,11 +282,17 @@ Deno.test("iommu memory: a synchronous miss handler fills the IOTLB and the acce
 Deno.test("iommu memory: bad arguments throw typed errors naming the operation", () => {
   using phys = ram();
   const mem = new IommuMemory(phys, new IotlbIommu());
-  assert.throws(() => mem.readU32(-1), /IommuMemory\.readU32|addr/);
-  assert.throws(() => mem.getSlices(0, 1.5), /IommuMemory\.getSlices: count/);
-  assert.throws(() => mem.getSlices(0, 4, 7 as 0), /IommuMemory\.getSlices: access/);
-  assert.throws(() => new IommuMemory(phys, {} as IotlbIommu), /IommuMemory: iommu/);
-  assert.throws(() => (mem.iommuEnabled = 1 as unknown as boolean), /must be a boolean/);
+  const cases: Array<[() => unknown, string, string]> = [
+    [() => mem.readU32(-1), "IommuMemory.readU32", "addr"],
+    [() => mem.getSlices(0, 1.5), "IommuMemory.getSlices", "count"],
+    [() => mem.getSlices(0, 4, 7 as 0), "IommuMemory.getSlices", "access"],
+    [() => new IommuMemory(phys, {} as IotlbIommu), "IommuMemory", "iommu"],
+    [() => (mem.iommuEnabled = 1 as unknown as boolean), "IommuMemory.iommuEnabled", "value"],
+  ];
+  for (const [fn, op, argument] of cases) {
+    const e = expectError(fn, InvalidArgumentError, { kind: "InvalidArgument", op, mentions: [argument] });
+    assert.equal(e.argument, argument);
+  }
 });
 
 Deno.test("iommu memory: a slice is revoked when its translation is invalidated, and only then", () => {
