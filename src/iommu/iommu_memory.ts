@@ -673,94 +673,89 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
   }
 
   /**
-   * A bulk transfer through an enabled IOMMU: one translation, then one copy per mapped range that
-   * lies in one region (no slice objects: a fragmented DMA buffer is the common case), with the
-   * slice machinery only for ranges that cross a region boundary or a hole.
+   * A bulk transfer through an enabled IOMMU: one translation (allocation-free through
+   * `Iotlb.translateRanges` when the request and its targets are numbers, else through the IOMMU),
+   * then one copy per mapped range.
    */
   #transferTranslated(buf: Uint8Array, addr: AddressLike, write: boolean, op: string): number {
-    const iotlb = this.#iotlb;
-    if (iotlb !== undefined && typeof addr === "number") {
-      const pairs = iotlb.translateRanges(addr, buf.length, write ? Permissions.Write : Permissions.Read, this.#pairs);
-      if (pairs > 0) {
-        const done = this.#copyPairs(buf, addr, pairs, write, op);
-        if (done >= 0) return done;
-      }
-    }
     const full = `IommuMemory.${op}`;
+    const access = write ? Permissions.Write : Permissions.Read;
+    const iotlb = this.#iotlb;
+    const p = this.#pairs;
+    const pairs = iotlb !== undefined && typeof addr === "number"
+      ? iotlb.translateRanges(addr, buf.length, access, p)
+      : -1;
+    if (pairs > 0) {
+      let done = 0;
+      for (let k = 0; k < pairs; k++) {
+        const n = p[2 * k + 1];
+        const copied = this.#copyRange(buf, done, p[2 * k], n, addr as number, write, op, full);
+        done += copied;
+        if (copied < n) break;
+      }
+      return done;
+    }
     const a = toAddress(addr, full, "addr");
-    const ranges = this.#translate(a, buf.length, write ? Permissions.Write : Permissions.Read, full);
-    const backend = this.#backend;
-    const iovaLog = this.#logBy === "iova";
-    const iova0 = Number(a); // exact below 2^53, the only place an IOVA-indexed log can record
+    const ranges = this.#translate(a, buf.length, access, full);
     let done = 0;
     for (const range of ranges) {
-      const n = range.length;
-      const iova = iova0 + done;
-      const o = range.base < TWO_53_BIG ? this.locateThrough(backend, Number(range.base), n, write) : -1;
-      if (o >= 0) {
-        const log = iovaLog ? (iova + n <= TWO_53 ? this.#bitmap : undefined) : this.hitLog;
-        const logBase = iovaLog ? iova - o : this.hitLogBase;
-        const status = copyRange(this.hitViews, o, buf, done, n, write, log, logBase, "IommuMemory", op);
-        if (status !== CopyStatus.Done) {
-          if (done === 0) throw copyError(status, full, "I/O virtual address", a, n);
-          return done;
-        }
-        done += n;
-        continue;
-      }
-      const part = physicalSlices(backend, range.base, n, full);
-      let gpa = range.base;
-      for (const s of part.slices) {
-        // Each fragment logs at its own IOVA: the range's start plus what came before it.
-        const at = iova0 + done;
-        const logs = at + s.len <= TWO_53;
-        const target = iovaLog ? s.withDirtyLog(logs ? this.#bitmap : undefined, logs ? at : 0) : s;
-        const piece = buf.subarray(done, done + s.len);
-        try {
-          if (write) target.copyFrom(piece);
-          else target.copyTo(piece);
-        } catch (e) {
-          if (done === 0) throw underOp(e, full, gpa, s.len);
-          return done;
-        }
-        done += s.len;
-        gpa += BigInt(s.len);
-      }
-      if (part.error !== undefined) {
-        if (done === 0) throw underOp(part.error, full, gpa, n);
-        return done;
-      }
+      const copied = this.#copyRange(buf, done, range.base, range.length, a, write, op, full);
+      done += copied;
+      if (copied < range.length) break;
     }
     return done;
   }
 
   /**
-   * Copies through the `(target, length)` pairs `translateRanges` left in `#pairs`, each inside one
-   * region: the allocation-free path for a fragmented DMA buffer. Returns the count, or -1 before
-   * copying anything if a range is not inside one region (the caller then takes the general path).
+   * Copies `buf[done, done + n)` to or from guest physical `gpa`, the target of IOVA `iova + done`,
+   * and returns how much of it moved: all of it, or less where the memory ends (a hole, a closed or
+   * protected region). Throws when nothing of the whole transfer moved. A range inside one region is
+   * one copy with no slice objects (a fragmented DMA buffer is the common case); the slice
+   * machinery serves ranges that cross a region boundary or a hole.
    */
-  #copyPairs(buf: Uint8Array, iova: number, pairs: number, write: boolean, op: string): number {
+  #copyRange(
+    buf: Uint8Array,
+    done: number,
+    gpa: number | bigint,
+    n: number,
+    iova: number | bigint,
+    write: boolean,
+    op: string,
+    full: string,
+  ): number {
     const backend = this.#backend;
-    const p = this.#pairs;
-    // Locate every range first: the general path must be able to start from scratch.
-    for (let k = 0; k < pairs; k++) {
-      if (this.locateThrough(backend, p[2 * k], p[2 * k + 1], write) < 0) return -1;
-    }
     const iovaLog = this.#logBy === "iova";
-    let done = 0;
-    for (let k = 0; k < pairs; k++) {
-      const n = p[2 * k + 1];
-      const o = this.locateThrough(backend, p[2 * k], n, write);
-      const log = iovaLog ? this.#bitmap : this.hitLog;
-      const logBase = iovaLog ? iova + done - o : this.hitLogBase;
+    const at0 = Number(iova) + done; // exact below 2^53, the only place an IOVA-indexed log can record
+    const o = typeof gpa === "number" || gpa < TWO_53_BIG ? this.locateThrough(backend, Number(gpa), n, write) : -1;
+    if (o >= 0) {
+      const log = iovaLog ? (at0 + n <= TWO_53 ? this.#bitmap : undefined) : this.hitLog;
+      const logBase = iovaLog ? at0 - o : this.hitLogBase;
       const status = copyRange(this.hitViews, o, buf, done, n, write, log, logBase, "IommuMemory", op);
-      if (status !== CopyStatus.Done) {
-        if (done === 0) throw copyError(status, `IommuMemory.${op}`, "I/O virtual address", BigInt(iova), n);
-        return done;
-      }
-      done += n;
+      if (status === CopyStatus.Done) return n;
+      if (done === 0) throw copyError(status, full, "I/O virtual address", BigInt(iova), n);
+      return 0;
     }
-    return done;
+    let g = BigInt(gpa);
+    const part = physicalSlices(backend, g, n, full);
+    let copied = 0;
+    for (const s of part.slices) {
+      // Each fragment logs at its own IOVA: the range's start plus what came before it.
+      const at = at0 + copied;
+      const logs = at + s.len <= TWO_53;
+      const target = iovaLog ? s.withDirtyLog(logs ? this.#bitmap : undefined, logs ? at : 0) : s;
+      const piece = buf.subarray(done + copied, done + copied + s.len);
+      try {
+        if (write) target.copyFrom(piece);
+        else target.copyTo(piece);
+      } catch (e) {
+        if (done + copied === 0) throw underOp(e, full, g, s.len);
+        return copied;
+      }
+      copied += s.len;
+      g += BigInt(s.len);
+    }
+    if (part.error !== undefined && done + copied === 0) throw underOp(part.error, full, g, n);
+    return copied;
   }
 
   #emptySlice(addr: AddressLike, op: string): VolatileSlice {
