@@ -137,3 +137,22 @@ Deno.test("iommu async cleanup: a timeoutMs longer than a timer can wait is refu
   answer();
   assert.deepEqual(await pending, [{ base: 0x9000n, length: 8 }]);
 });
+
+Deno.test("iommu async cleanup: questions already asked when a later one throws reject later without going unhandled", async () => {
+  const iotlb = new Iotlb();
+  iotlb.setMapping(0x2000, 0, 0x1000, Read); // the request misses [0x1000, 0x2000) and [0x3000, 0x4000)
+  let rejectFirst!: (e: Error) => void;
+  const iommu = new IotlbIommu(iotlb, {
+    asyncMissHandler: (range) => {
+      if (range.base === 0x1000n) return new Promise<void>((_, reject) => (rejectFirst = reject));
+      throw new TypeError("second handler broke");
+    },
+  });
+  const err = await iommu.translateAsync(0x1000, 0x3000, Read).then(() => undefined, (e) => e);
+  assert.ok(err instanceof IommuMisconfiguredError, `got ${err}`);
+  assert.match(err.reason, /second handler broke/);
+  assert.equal(iommu.pendingRequests, 0);
+  rejectFirst(new Error("first handler gave up late"));
+  // A rejection nobody handles would fail this test (and end a Deno process).
+  await new Promise((r) => setTimeout(r, 10));
+});

@@ -61,7 +61,10 @@ export interface IotlbFault {
 /**
  * Answers one failing range asynchronously: resolves once the IOTLB holds an answer (or once the
  * question is known to have none; the retry then fails with `CannotResolve`). `signal` is aborted
- * when the asker gives up (timeout), so the handler can drop its bookkeeping.
+ * when the asker gives up (timeout, or another question of the same round failed), so the handler
+ * can drop its bookkeeping. A handler that throws or rejects fails the request with
+ * `IommuMisconfigured`; one that returns something other than a promise has answered. Either way
+ * nothing of the question stays behind, and the next miss in the range asks again.
  */
 export type AsyncMissHandler = (
   range: IovaRange,
@@ -412,6 +415,9 @@ export class IotlbIommu implements Iommu {
         throw e;
       },
     );
+    // Its askers see a rejection through Promise.all; a round that failed before it got that far
+    // (a later handler threw) must not leave the rejection unhandled, which ends a Deno process.
+    question.done.catch(() => {});
     return question.done;
   }
 
