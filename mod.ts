@@ -130,6 +130,7 @@ export {
   IotlbIommu,
   type IotlbIommuCounters,
   type IotlbIommuOptions,
+  MAX_TIMEOUT_MS,
 } from "./src/iommu/iommu.ts";
 export {
   type DirtyLogAddressing,

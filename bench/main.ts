@@ -11,7 +11,7 @@ import { type BenchCase, foundationCases, type PublishedFigure, type Side } from
 import { DEFAULT_OPTIONS, type HarnessOptions, measureGroup, type Measurement, sink } from "./harness.ts";
 import { guestMemoryCases } from "./guest_memory.ts";
 import { bitmapCases } from "./bitmap.ts";
-import { iotlbCases } from "./iommu.ts";
+import { type AsyncBenchCase, iommuAsyncCases, iotlbCases } from "./iommu.ts";
 import { iommuMemoryCases } from "./iommu_memory.ts";
 
 interface Figure {
@@ -94,6 +94,16 @@ function runCase(c: BenchCase, options: HarnessOptions): Row {
   return row;
 }
 
+async function runAsyncCase(c: AsyncBenchCase): Promise<Row> {
+  const [o, ...bs] = await c.run();
+  const side = (name: string): Side => ({ name, loop: () => 0 });
+  return {
+    case: c.name,
+    ours: figure(side(o.name), o.m, undefined),
+    baselines: bs.map((b) => ({ ...figure(side(b.name), b.m, undefined), ratio: o.m.nsPerOp / b.m.nsPerOp })),
+  };
+}
+
 function ns(value: number): string {
   const digits = value < 10 ? 2 : 1;
   return value.toFixed(digits);
@@ -115,12 +125,13 @@ function formatRow(row: Row): string {
   return parts.join(" | ");
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const args = parseArgs(Deno.args);
   const options = DEFAULT_OPTIONS;
   const cases = [...foundationCases(), ...guestMemoryCases(), ...bitmapCases(), ...iotlbCases(), ...iommuMemoryCases()]
     .filter((c) => args.filter === undefined || c.name.includes(args.filter));
-  if (cases.length === 0) {
+  const asyncCases = iommuAsyncCases().filter((c) => args.filter === undefined || c.name.includes(args.filter));
+  if (cases.length === 0 && asyncCases.length === 0) {
     console.error(`no case matches ${JSON.stringify(args.filter)}`);
     Deno.exit(2);
   }
@@ -152,6 +163,11 @@ function main(): void {
     rows.push(row);
     if (!args.json) console.log(formatRow(row));
   }
+  for (const c of asyncCases) {
+    const row = await runAsyncCase(c);
+    rows.push(row);
+    if (!args.json) console.log(formatRow(row));
+  }
   const seconds = (performance.now() - started) / 1000;
 
   if (args.json) {
@@ -162,4 +178,4 @@ function main(): void {
   }
 }
 
-main();
+await main();

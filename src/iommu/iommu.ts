@@ -13,9 +13,11 @@
  * @module
  */
 
+import { setImmediate } from "node:timers";
 import { type AddressLike, toAddress, toLength } from "../address.ts";
 import { CannotResolveError, InvalidArgumentError, IommuMisconfiguredError, type IovaRange } from "../errors.ts";
 import { hex } from "../format.ts";
+import { IntervalIndex, type IntervalNode } from "./interval_index.ts";
 import { Iotlb, type IotlbLookup } from "./iotlb.ts";
 import { type Permission, permissionName, toPermission } from "./permissions.ts";
 
@@ -59,7 +61,10 @@ export interface IotlbFault {
 /**
  * Answers one failing range asynchronously: resolves once the IOTLB holds an answer (or once the
  * question is known to have none; the retry then fails with `CannotResolve`). `signal` is aborted
- * when the asker gives up (timeout), so the handler can drop its bookkeeping.
+ * when the asker gives up (timeout, or another question of the same round failed), so the handler
+ * can drop its bookkeeping. A handler that throws or rejects fails the request with
+ * `IommuMisconfigured`; one that returns something other than a promise has answered. Either way
+ * nothing of the question stays behind, and the next miss in the range asks again.
  */
 export type AsyncMissHandler = (
   range: IovaRange,
@@ -76,8 +81,32 @@ export interface IotlbIommuOptions {
   asyncMissHandler?: AsyncMissHandler;
   /** How many times a translation is retried after its handler ran (default 4). */
   maxRetries?: number;
-  /** How long `translateAsync` waits for one round of answers, in milliseconds (default 5000). */
+  /**
+   * How long `translateAsync` waits for one round of answers, in milliseconds (default 5000), at
+   * most {@link MAX_TIMEOUT_MS}: a timer cannot wait longer.
+   */
   timeoutMs?: number;
+}
+
+/**
+ * The longest `timeoutMs` an {@link IotlbIommu} takes: 2^31 − 1 ms (about 24.8 days), the longest
+ * wait `setTimeout` makes (a longer one fires at once).
+ *
+ * @example
+ * ```ts
+ * import { MAX_TIMEOUT_MS } from "./iommu.ts";
+ * console.log(MAX_TIMEOUT_MS); // 2147483647
+ * ```
+ */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+/** Questions asked between two turns of the event loop during a miss storm. */
+const ASK_BATCH = 256;
+
+/** A question to the async handler in flight; `done` settles when the handler has answered. */
+interface Question {
+  done: Promise<void>;
+  index: IntervalIndex<Question>;
 }
 
 /** Counters of the miss paths (the IOTLB keeps its own hit and miss counters). */
@@ -163,8 +192,8 @@ export class IotlbIommu implements Iommu {
   readonly #asyncMissHandler: AsyncMissHandler | undefined;
   readonly #maxRetries: number;
   readonly #timeoutMs: number;
-  /** Questions in flight, by `base:length:access`. */
-  readonly #pending = new Map<string, { range: IovaRange; access: Permission; done: Promise<void> }>();
+  /** Questions in flight, one index per access (0-3), so a storm of misses is not a scan per miss. */
+  readonly #pending = [0, 1, 2, 3].map(() => new IntervalIndex<Question>());
   readonly #counters: IotlbIommuCounters = { asyncRequests: 0, mergedRequests: 0, timeouts: 0, syncFaults: 0 };
 
   /** Makes the IOMMU over `iotlb` (a new unbounded one by default). */
@@ -184,6 +213,14 @@ export class IotlbIommu implements Iommu {
     this.#asyncMissHandler = options.asyncMissHandler;
     this.#maxRetries = toLength(options.maxRetries ?? 4, op, "maxRetries");
     this.#timeoutMs = toLength(options.timeoutMs ?? 5000, op, "timeoutMs");
+    if (this.#timeoutMs > MAX_TIMEOUT_MS) {
+      throw new InvalidArgumentError(
+        op,
+        "timeoutMs",
+        options.timeoutMs,
+        `must be at most ${MAX_TIMEOUT_MS} (2^31 - 1), the longest wait a timer makes`,
+      );
+    }
   }
 
   /**
@@ -209,7 +246,9 @@ export class IotlbIommu implements Iommu {
    * ```
    */
   get pendingRequests(): number {
-    return this.#pending.size;
+    let n = 0;
+    for (const index of this.#pending) n += index.size;
+    return n;
   }
 
   /**
@@ -249,7 +288,8 @@ export class IotlbIommu implements Iommu {
   /**
    * Like {@link IotlbIommu.translate}, answering misses through the async handler: every failing
    * sub-range is asked for once (a request for a range already asked for waits for that answer),
-   * the answers are awaited with a timeout, and the lookup is retried.
+   * the answers are awaited with a timeout, and the lookup is retried. A storm of misses is asked
+   * in batches with a turn of the event loop between them, so timers and I/O keep running.
    *
    * @example
    * ```ts
@@ -263,9 +303,10 @@ export class IotlbIommu implements Iommu {
    * console.log((await iommu.translateAsync(0x2000, 4, Permissions.Read))[0].base); // 1056768n
    * ```
    */
-  async translateAsync(iova: AddressLike, len: number, access: Permission): Promise<IovaRange[]> {
+  async translateAsync(iova: AddressLike, len: number, permission: Permission): Promise<IovaRange[]> {
     const op = "IotlbIommu.translateAsync";
-    checkRequest(op, iova, len, access);
+    checkRequest(op, iova, len, permission);
+    const access = toPermission(permission, op, "access"); // a name ("Read") as its bits
     let r = this.iotlb.lookup(iova, len, access);
     if (r.ok) return r.ranges;
     const handler = this.#asyncMissHandler;
@@ -274,54 +315,28 @@ export class IotlbIommu implements Iommu {
       throw this.#error(op, iova, len, access, r);
     }
     for (let attempt = 0; !r.ok && attempt < this.#maxRetries; attempt++) {
-      const waits: Promise<void>[] = [];
-      const abort = new AbortController();
-      for (const range of r.misses) waits.push(this.#ask(handler, range, access, "miss", abort.signal));
-      for (const range of r.accessFails) waits.push(this.#ask(handler, range, access, "access", abort.signal));
-      await this.#withTimeout(Promise.all(waits), abort, op, iova, len);
+      await this.#round(handler, r, access, op, iova, len);
       r = this.iotlb.lookup(iova, len, access);
     }
     if (r.ok) return r.ranges;
     throw this.#error(op, iova, len, access, r);
   }
 
-  #ask(
+  /**
+   * One round of questions: asks for every failure of `r` not already asked for, and waits for the
+   * answers or the timeout. A round that gives up (timeout, a handler that threw or rejected)
+   * aborts its signal and forgets its questions, so later misses ask again.
+   */
+  async #round(
     handler: AsyncMissHandler,
-    range: IovaRange,
+    r: IotlbLookup & { ok: false },
     access: Permission,
-    kind: "miss" | "access",
-    signal: AbortSignal,
-  ): Promise<void> {
-    // A question already in flight that covers this range with at least this access answers it.
-    for (const p of this.#pending.values()) {
-      if (
-        (p.access & access) === access && p.range.base <= range.base &&
-        range.base + BigInt(range.length) <= p.range.base + BigInt(p.range.length)
-      ) {
-        this.#counters.mergedRequests++;
-        return p.done;
-      }
-    }
-    const key = `${range.base}:${range.length}:${access}`;
-    this.#counters.asyncRequests++;
-    const done = (async () => {
-      try {
-        await handler(range, access, kind, signal);
-      } finally {
-        this.#pending.delete(key);
-      }
-    })();
-    this.#pending.set(key, { range, access, done });
-    return done;
-  }
-
-  async #withTimeout(
-    p: Promise<unknown>,
-    abort: AbortController,
     op: string,
     iova: AddressLike,
     len: number,
   ): Promise<void> {
+    const abort = new AbortController();
+    const asked: IntervalNode<Question>[] = [];
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
@@ -336,14 +351,74 @@ export class IotlbIommu implements Iommu {
         );
       }, this.#timeoutMs);
     });
+    timeout.catch(() => {}); // awaited below, unless the round failed first
     try {
-      await Promise.race([p, timeout]);
+      const waits: Promise<void>[] = [];
+      let n = 0;
+      for (const [ranges, kind] of [[r.misses, "miss"], [r.accessFails, "access"]] as const) {
+        for (const range of ranges) {
+          if (++n % ASK_BATCH === 0) {
+            await new Promise((resolve) => setImmediate(resolve));
+            if (abort.signal.aborted) await timeout;
+          }
+          waits.push(this.#ask(handler, range, access, kind, abort.signal, asked));
+        }
+      }
+      await Promise.race([Promise.all(waits), timeout]);
     } catch (e) {
+      abort.abort();
+      for (const node of asked) node.value.index.delete(node);
       if (e instanceof CannotResolveError) throw e;
       throw handlerFailed(op, iova, len, e);
     } finally {
       clearTimeout(timer);
     }
+  }
+
+  /**
+   * Asks `handler` for `range`, unless a question in flight covers it with at least `access`: then
+   * waits for that one. A handler that throws at once throws here, and leaves nothing pending.
+   */
+  #ask(
+    handler: AsyncMissHandler,
+    range: IovaRange,
+    access: Permission,
+    kind: "miss" | "access",
+    signal: AbortSignal,
+    asked: IntervalNode<Question>[],
+  ): Promise<void> {
+    const base = range.base, end = range.base + BigInt(range.length);
+    for (let a: number = access; a < 4; a = (a + 1) | access) {
+      const cover = this.#pending[a].covering(base, end);
+      if (cover !== undefined) {
+        this.#counters.mergedRequests++;
+        return cover.value.done;
+      }
+    }
+    this.#counters.asyncRequests++;
+    const index = this.#pending[access];
+    const question: Question = { done: Promise.resolve(), index };
+    const node = index.add(base, end, question);
+    let answer: unknown;
+    try {
+      answer = handler(range, access, kind, signal);
+    } catch (e) {
+      index.delete(node);
+      throw e;
+    }
+    asked.push(node);
+    // Any answer settles the question: a promise, or a value from a handler that is not async.
+    question.done = Promise.resolve(answer).then(
+      () => void index.delete(node),
+      (e) => {
+        index.delete(node);
+        throw e;
+      },
+    );
+    // Its askers see a rejection through Promise.all; a round that failed before it got that far
+    // (a later handler threw) must not leave the rejection unhandled, which ends a Deno process.
+    question.done.catch(() => {});
+    return question.done;
   }
 
   #fault(iova: AddressLike, len: number, access: Permission, r: IotlbLookup & { ok: false }, op: string): IotlbFault {

@@ -335,9 +335,12 @@ export class Iotlb {
    */
   invalidate(iova: AddressLike, len: number): void {
     this.#range("Iotlb.invalidate", iova, len);
-    carve(this.#table, this.#sF, this.#sR, this.#eF, this.#eR);
+    const table = this.#table;
+    carve(table, this.#sF, this.#sR, this.#eF, this.#eR);
     this.#changed();
     this.#recorder?.onEvent("invalidate", BigInt(iova), BigInt(len), null, 0);
+    // Removing the middle of an entry splits it in two: a bounded table must evict to stay bounded.
+    if (table.size > this.#max) this.#evict(NaN, 0);
     if (this.#watchers !== undefined) this.#notify();
   }
 
@@ -908,16 +911,23 @@ export class Iotlb {
     );
   }
 
-  /** Evicts until the table fits, never the entry that contains `keep` (the one just written). */
+  /**
+   * Evicts until the table fits, never the entry that contains `keep` (the one just written); a
+   * `keepF` of NaN keeps none (after an invalidation split an entry).
+   */
   #evict(keepF: number, keepR: number): void {
     const t = this.#table;
     while (t.size > this.#max) {
       if (this.#policy === RANDOM) {
-        t.locate(keepF, keepR);
-        const keep = t.rank();
+        let keep = t.size;
+        if (!Number.isNaN(keepF)) {
+          t.locate(keepF, keepR);
+          keep = t.rank();
+        }
+        const choices = keep < t.size ? t.size - 1 : t.size;
         this.#rng = (Math.imul(this.#rng, 1664525) + 1013904223) >>> 0;
         // The high bits of an LCG are its good ones: scale rather than take a remainder.
-        let r = Math.floor((this.#rng / 2 ** 32) * (t.size - 1));
+        let r = Math.floor((this.#rng / 2 ** 32) * choices);
         if (r >= keep) r++;
         t.seek(r);
       } else {

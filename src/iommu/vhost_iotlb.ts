@@ -10,8 +10,9 @@
  */
 
 import { type AddressLike, toAddress } from "../address.ts";
-import { InvalidArgumentError, type IovaRange } from "../errors.ts";
+import { InvalidArgumentError } from "../errors.ts";
 import { hex } from "../format.ts";
+import { IntervalIndex, type IntervalNode } from "./interval_index.ts";
 import type { AsyncMissHandler } from "./iommu.ts";
 import type { Iotlb } from "./iotlb.ts";
 import { type Permission, toPermission } from "./permissions.ts";
@@ -41,6 +42,13 @@ export const VHOST_IOTLB_MSG_SIZE = 32;
 /** Size of the vhost-user message header. */
 export const VHOST_USER_HEADER_SIZE = 12;
 const VHOST_USER_VERSION = 0x1;
+/** Header flag: this message is a reply (never set on a request). */
+const VHOST_USER_REPLY = 0x4;
+/** Header flag: the sender asks for a reply. */
+const VHOST_USER_NEED_REPLY = 0x8;
+const U64_END = 1n << 64n;
+/** The largest power of two a `number` length holds: longer ranges are applied in pieces of it. */
+const PIECE = 2n ** 52n;
 
 /**
  * One IOTLB message. `perm` uses the same bits as {@link Permission} (Linux `VHOST_ACCESS_RO` = 1,
@@ -94,7 +102,8 @@ export function encodeVhostIotlbMsg(request: number, msg: VhostIotlbMsg, flags =
 
 /**
  * Decodes one header + message (44 bytes); throws `InvalidArgument` on a short buffer, a wrong
- * payload size or version, or a bad permission.
+ * payload size or version, a bad permission, or a type that is not one of {@link VhostIotlbType}.
+ * The request code is returned as it came: which codes are valid depends on the direction.
  *
  * @example
  * ```ts
@@ -125,6 +134,10 @@ export function decodeVhostIotlbMsg(bytes: Uint8Array): { request: number; flags
   }
   const perm = dv.getUint8(36);
   if (perm > 3) throw new InvalidArgumentError(op, "perm", perm, "must be 0-3");
+  const type = dv.getUint8(37);
+  if (type < VhostIotlbType.Miss || type > VhostIotlbType.AccessFail) {
+    throw new InvalidArgumentError(op, "type", type, "must be Miss (1), Update (2), Invalidate (3) or AccessFail (4)");
+  }
   return {
     request,
     flags,
@@ -133,7 +146,7 @@ export function decodeVhostIotlbMsg(bytes: Uint8Array): { request: number; flags
       size: dv.getBigUint64(20, true),
       uaddr: dv.getBigUint64(28, true),
       perm: perm as Permission,
-      type: dv.getUint8(37),
+      type,
     },
   };
 }
@@ -154,7 +167,14 @@ export interface VhostIotlbChannelOptions {
 
 async function writeAll(stream: VhostStream, bytes: Uint8Array): Promise<void> {
   let done = 0;
-  while (done < bytes.length) done += await stream.write(bytes.subarray(done));
+  while (done < bytes.length) {
+    const n = await stream.write(bytes.subarray(done));
+    // A stream that reports no progress (or nonsense) would have this loop spin forever.
+    if (!Number.isSafeInteger(n) || n <= 0 || n > bytes.length - done) {
+      throw new InvalidArgumentError("VhostIotlbChannel", "stream", n, "write must report 1 to the bytes offered");
+    }
+    done += n;
+  }
 }
 
 async function readExact(stream: VhostStream, bytes: Uint8Array): Promise<boolean> {
@@ -173,17 +193,35 @@ async function readExact(stream: VhostStream, bytes: Uint8Array): Promise<boolea
       if (done === 0) return false;
       throw new InvalidArgumentError("VhostIotlbChannel", "stream", done, "ended in the middle of a message");
     }
+    if (!Number.isSafeInteger(n) || n <= 0 || n > bytes.length - done) {
+      throw new InvalidArgumentError("VhostIotlbChannel", "stream", n, "read must report 1 to the bytes asked for");
+    }
     done += n;
   }
   return true;
 }
 
+/** A miss waiting for the front-end's answer. */
+interface Waiter {
+  resolve: () => void;
+  /** The misses asked with the same signal: one abort listener serves them all. */
+  group: Set<IntervalNode<Waiter>>;
+}
+
 /**
  * The back-end side of vhost-user's IOTLB protocol over a stream: {@link VhostIotlbChannel.missHandler}
- * sends a `Miss` for a failing range and resolves when the front-end's `Update`s cover it;
- * {@link VhostIotlbChannel.run} applies every `Update` and `Invalidate` the front-end sends to the
- * IOTLB as they arrive. A miss is one message per failing range start (the protocol asks by IOVA
- * and permission; the front-end answers with the whole mapping containing it).
+ * sends a `Miss` for a failing range and resolves when a front-end `Update` covers the IOVA it
+ * asked for; {@link VhostIotlbChannel.run} applies every `Update` and `Invalidate` the front-end
+ * sends to the IOTLB as they arrive. A miss is one message per failing range start (the protocol
+ * asks by IOVA and permission; the front-end answers with the whole mapping containing it).
+ *
+ * Every message from the front-end is checked before anything changes: request code
+ * `VHOST_USER_IOTLB_MSG` (22), flags (version 1, optionally need-reply, nothing else), payload
+ * size, type `Update` or `Invalidate`, permission, a size that is not zero and a range (IOVA and
+ * target) that stays within 2^64. A message that fails is counted in
+ * {@link VhostIotlbChannel.messagesRejected} and changes nothing; a header whose version or size
+ * is wrong ends {@link VhostIotlbChannel.run} with `InvalidArgument`, since the stream can no
+ * longer be split into messages.
  *
  * @example
  * ```ts ignore
@@ -196,9 +234,12 @@ export class VhostIotlbChannel {
   readonly #stream: VhostStream;
   readonly #iotlb: Iotlb;
   readonly #toTarget: (uaddr: bigint) => bigint;
-  /** Misses waiting for updates: re-checked after every update. */
-  readonly #waiting = new Set<{ range: IovaRange; access: Permission; resolve: () => void }>();
+  /** Misses waiting for updates, by the IOVA asked for: an update wakes only those it covers. */
+  readonly #waiting = new IntervalIndex<Waiter>();
+  readonly #groups = new WeakMap<AbortSignal, Set<IntervalNode<Waiter>>>();
   #messages = 0;
+  #rejected = 0;
+  #lastRejection: InvalidArgumentError | undefined = undefined;
   #ended = false;
 
   /** Serves `iotlb` from the front-end at the other end of `stream`. */
@@ -214,8 +255,41 @@ export class VhostIotlbChannel {
   }
 
   /**
+   * Messages {@link VhostIotlbChannel.run} received and refused (wrong request code, flags, type,
+   * permission, size or range); none of them changed the IOTLB.
+   *
+   * @example
+   * ```ts ignore
+   * console.log(channel.messagesRejected, channel.lastRejection?.message);
+   * ```
+   */
+  get messagesRejected(): number {
+    return this.#rejected;
+  }
+
+  /** Why the last refused message was refused. @example `channel.lastRejection?.argument` */
+  get lastRejection(): InvalidArgumentError | undefined {
+    return this.#lastRejection;
+  }
+
+  /**
+   * Misses sent and not yet answered (each leaves when an update answers it, its asker gives up,
+   * sending it failed, or the stream ends).
+   *
+   * @example
+   * ```ts ignore
+   * console.log(channel.pendingMisses); // 0
+   * ```
+   */
+  get pendingMisses(): number {
+    return this.#waiting.size;
+  }
+
+  /**
    * An {@link AsyncMissHandler} for `IotlbIommu`: sends one `Miss` (or `AccessFail`) and waits
-   * until the range translates for `access` (or the stream ends).
+   * until an update covers the IOVA asked for (or the asker gives up, or the stream ends). Resolves
+   * at once, sending nothing, when the IOTLB already translates the range or the stream has ended;
+   * rejects, keeping nothing, when sending fails.
    *
    * @example
    * ```ts ignore
@@ -223,33 +297,43 @@ export class VhostIotlbChannel {
    * ```
    */
   readonly missHandler: AsyncMissHandler = async (range, access, kind, signal) => {
-    const done = new Promise<void>((resolve) => {
-      const w = { range, access, resolve };
-      this.#waiting.add(w);
-      // The asker gave up: forget the miss so an unanswered question does not stay here forever.
+    if (this.#ended || signal.aborted || this.#iotlb.probe(range.base, range.length, access).ok) return;
+    let resolve!: () => void;
+    const done = new Promise<void>((r) => (resolve = r));
+    let group = this.#groups.get(signal);
+    if (group === undefined) {
+      const members = group = new Set();
+      this.#groups.set(signal, members);
+      // The asker gave up: forget its misses so an unanswered question does not stay here forever.
       signal.addEventListener("abort", () => {
-        this.#waiting.delete(w);
-        resolve();
+        for (const node of members) this.#wake(node);
       }, { once: true });
-      if (this.#ended) this.#settle();
-    });
-    await writeAll(
-      this.#stream,
-      encodeVhostIotlbMsg(VhostUserRequest.BackendIotlbMsg, {
-        iova: range.base,
-        size: kind === "miss" ? 0n : BigInt(range.length),
-        uaddr: 0n,
-        perm: access,
-        type: kind === "miss" ? VhostIotlbType.Miss : VhostIotlbType.AccessFail,
-      }),
-    );
+    }
+    const node = this.#waiting.add(range.base, range.base + BigInt(range.length), { resolve, group });
+    group.add(node);
+    try {
+      await writeAll(
+        this.#stream,
+        encodeVhostIotlbMsg(VhostUserRequest.BackendIotlbMsg, {
+          iova: range.base,
+          size: kind === "miss" ? 0n : BigInt(range.length),
+          uaddr: 0n,
+          perm: access,
+          type: kind === "miss" ? VhostIotlbType.Miss : VhostIotlbType.AccessFail,
+        }),
+      );
+    } catch (e) {
+      this.#wake(node);
+      throw e;
+    }
     await done;
   };
 
   /**
    * Reads and applies messages until the stream ends (or is closed on this side); then wakes every
-   * waiting miss (their retry fails with `CannotResolve`). A malformed message rejects with
-   * `InvalidArgument`.
+   * waiting miss (their retry fails with `CannotResolve`). A message that fails a check is counted
+   * in {@link VhostIotlbChannel.messagesRejected}, changes nothing, and the channel goes on; a
+   * header with a wrong version or payload size rejects with `InvalidArgument`.
    *
    * @example
    * ```ts ignore
@@ -257,69 +341,118 @@ export class VhostIotlbChannel {
    * ```
    */
   async run(): Promise<void> {
+    const op = "VhostIotlbChannel.run";
     const buf = new Uint8Array(VHOST_USER_HEADER_SIZE + VHOST_IOTLB_MSG_SIZE);
+    const dv = new DataView(buf.buffer);
     try {
       while (await readExact(this.#stream, buf)) {
-        const { msg } = decodeVhostIotlbMsg(buf);
-        this.apply(msg);
+        const flags = dv.getUint32(4, true), size = dv.getUint32(8, true);
+        if ((flags & 0x3) !== VHOST_USER_VERSION || size !== VHOST_IOTLB_MSG_SIZE) {
+          throw new InvalidArgumentError(
+            op,
+            "header",
+            `flags ${hex(flags)} size ${size}`,
+            `must be vhost-user version 1 with a ${VHOST_IOTLB_MSG_SIZE}-byte payload`,
+          );
+        }
+        try {
+          this.#receive(buf, flags);
+        } catch (e) {
+          if (!(e instanceof InvalidArgumentError)) throw e;
+          this.#rejected++;
+          this.#lastRejection = e;
+        }
       }
     } finally {
       this.#ended = true;
-      for (const w of this.#waiting) w.resolve();
-      this.#waiting.clear();
+      for (const node of this.#waiting.drain()) {
+        node.value.group.delete(node);
+        node.value.resolve();
+      }
     }
   }
 
+  /** Checks the request code and flags of a received message, then applies it. */
+  #receive(buf: Uint8Array, flags: number): void {
+    const op = "VhostIotlbChannel.run";
+    const { request, msg } = decodeVhostIotlbMsg(buf);
+    if (request !== VhostUserRequest.IotlbMsg) {
+      throw new InvalidArgumentError(op, "request", request, `must be VHOST_USER_IOTLB_MSG (22) from a front-end`);
+    }
+    if ((flags & ~(0x3 | VHOST_USER_NEED_REPLY)) !== 0) {
+      const why = (flags & VHOST_USER_REPLY) !== 0 ? "a reply is not a request" : "only need-reply may be set";
+      throw new InvalidArgumentError(op, "flags", flags, `must be version 1 and need-reply at most: ${why}`);
+    }
+    this.apply(msg);
+  }
+
   /**
-   * Applies one message from the front-end to the IOTLB and wakes the misses it answers.
+   * Applies one message from the front-end to the IOTLB and wakes the misses it answers. Every
+   * field is checked first; a message that fails changes nothing.
    *
    * @example
    * ```ts ignore
    * channel.apply({ iova: 0x1000n, size: 0x1000n, uaddr: 0x8000n, perm: 3, type: VhostIotlbType.Update });
    * ```
+   * @throws {InvalidArgumentError} for a message that is not an object, a type other than Update
+   *   or Invalidate, a bad permission, a zero size, or a range whose IOVA or target runs past 2^64.
    */
   apply(msg: VhostIotlbMsg): void {
     const op = "VhostIotlbChannel.apply";
     // Checked here, so that a bad message is reported as this call's, not as the IOTLB's.
     if (msg === null || typeof msg !== "object") throw new InvalidArgumentError(op, "msg", msg, "must be an object");
+    const { type } = msg;
+    if (type !== VhostIotlbType.Update && type !== VhostIotlbType.Invalidate) {
+      throw new InvalidArgumentError(op, "type", type, "must be Update (2) or Invalidate (3) from a front-end");
+    }
     const iova = toAddress(msg.iova, op, "iova");
     const size = toAddress(msg.size, op, "size");
-    if (size === 0n || size > BigInt(Number.MAX_SAFE_INTEGER)) {
-      throw new InvalidArgumentError(op, "size", msg.size, `must be 1 to 2^53 - 1 (message at ${hex(iova)})`);
-    }
-    const len = Number(size);
-    if (iova + size > 1n << 64n) {
+    const perm = toPermission(msg.perm, op, "perm");
+    if (size === 0n) throw new InvalidArgumentError(op, "size", msg.size, `must not be 0 (message at ${hex(iova)})`);
+    if (iova + size > U64_END) {
       throw new InvalidArgumentError(op, "size", msg.size, `${hex(size)} from iova ${hex(iova)} runs past 2^64`);
     }
-    if (msg.type === VhostIotlbType.Update) {
-      const perm = toPermission(msg.perm, op, "perm");
-      const target = toAddress(this.#toTarget(toAddress(msg.uaddr, op, "uaddr")), op, "target");
-      if (target + size > 1n << 64n) {
-        throw new InvalidArgumentError(
-          op,
-          "uaddr",
-          msg.uaddr,
-          `maps to ${hex(target)}, and ${hex(size)} from there runs past 2^64`,
-        );
-      }
-      this.#iotlb.setMapping(iova, target, len, perm);
-    } else if (msg.type === VhostIotlbType.Invalidate) {
-      this.#iotlb.invalidate(iova, len);
-    } else {
-      throw new InvalidArgumentError(op, "type", msg.type, "must be Update (2) or Invalidate (3) from a front-end");
+    if (type === VhostIotlbType.Invalidate) {
+      if (iova === 0n && size === U64_END) this.#iotlb.invalidateAll();
+      // Sizes past 2^53 (a front-end flushing a large span) in pieces a `number` length holds.
+      else for (let at = 0n; at < size; at += PIECE) this.#iotlb.invalidate(iova + at, pieceOf(size - at));
+      this.#messages++;
+      return;
     }
+    const uaddr = toAddress(msg.uaddr, op, "uaddr");
+    let mapped: unknown;
+    try {
+      mapped = this.#toTarget(uaddr);
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      throw new InvalidArgumentError(op, "uaddr", msg.uaddr, `was refused by toTarget: ${why}`);
+    }
+    const target = toAddress(mapped, op, "target");
+    if (target + size > U64_END) {
+      throw new InvalidArgumentError(
+        op,
+        "uaddr",
+        msg.uaddr,
+        `maps to ${hex(target)}, and ${hex(size)} from there runs past 2^64`,
+      );
+    }
+    // The pieces of a mapping past 2^53 continue each other, so they merge back into one entry.
+    for (let at = 0n; at < size; at += PIECE) this.#iotlb.setMapping(iova + at, target + at, pieceOf(size - at), perm);
     this.#messages++;
-    this.#settle();
+    for (const node of this.#waiting.startingIn(iova, iova + size)) this.#wake(node);
   }
 
-  #settle(): void {
-    for (const w of this.#waiting) {
-      if (this.#ended || this.#iotlb.probe(w.range.base, w.range.length, w.access).ok) {
-        this.#waiting.delete(w);
-        w.resolve();
-      }
-    }
+  /** Resolves a waiting miss and forgets it; nothing happens if it was already woken. */
+  #wake(node: IntervalNode<Waiter>): void {
+    if (!this.#waiting.delete(node)) return;
+    node.value.group.delete(node);
+    node.value.resolve();
   }
+}
+
+/** `rest` as a length no longer than {@link PIECE}. */
+function pieceOf(rest: bigint): number {
+  return Number(rest < PIECE ? rest : PIECE);
 }
 
 /**

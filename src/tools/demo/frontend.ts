@@ -117,8 +117,9 @@ export class FrontEnd {
 
   async #loop(): Promise<void> {
     for (let bytes = await readMessage(this.#conn); bytes !== null; bytes = await readMessage(this.#conn)) {
-      const { msg } = decodeVhostIotlbMsg(bytes);
-      if (msg.type !== VhostIotlbType.Miss) continue;
+      const { request, msg } = decodeVhostIotlbMsg(bytes);
+      // Only the back-end's IOTLB request asks anything of a front-end.
+      if (request !== VhostUserRequest.BackendIotlbMsg || msg.type !== VhostIotlbType.Miss) continue;
       const m = this.#mappings.find((x) => BigInt(x.iova) <= msg.iova && msg.iova < BigInt(x.iova + x.size));
       if (m === undefined) {
         this.answered.push(`miss at IOVA ${hex(msg.iova)}: the guest has no mapping there, no answer`);
