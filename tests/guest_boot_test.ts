@@ -15,6 +15,7 @@ import { bootGuest, type GuestRun } from "./guest/boot_guest.ts";
 import { parseConsole } from "./guest/console.ts";
 import { GuestOptionError, GuestUnavailable } from "./guest/errors.ts";
 import { fetchGuest, type GuestFiles } from "./guest/fetch_guest.ts";
+import { hostCommand } from "./guest/host_command.ts";
 import { StorageDaemon } from "./guest/storage_daemon.ts";
 
 async function guestFiles(): Promise<GuestFiles | string> {
@@ -202,17 +203,23 @@ Deno.test({
   ignore: skip !== undefined,
   async fn() {
     const boom = new Error("onLine failed");
+    // A name only this QEMU has, to look for it among the host's processes afterwards.
+    const marker = `gmem-guest-${crypto.randomUUID()}`;
     await assert.rejects(
       bootGuest({
         files: files(),
         jobs: ["hello"],
         iommu: false,
+        extraArgs: ["-name", marker],
         onLine: () => {
           throw boom;
         },
       }),
       (e) => e === boom,
     );
+    const left = (await hostCommand("test", "pgrep", ["-f", marker])).stdout.split("\n").filter((l) => l !== "");
+    for (const pid of left) await hostCommand("test", "kill", ["-KILL", pid]);
+    assert.deepEqual(left, [], "no QEMU is left running");
   },
 });
 

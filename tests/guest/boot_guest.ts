@@ -11,7 +11,7 @@
 import { type GuestReport, parseConsole } from "./console.ts";
 import { GuestOptionError, GuestUnavailable } from "./errors.ts";
 import type { GuestFiles } from "./fetch_guest.ts";
-import { isNotFound } from "./host_command.ts";
+import { isNotFound, isProgram } from "./host_command.ts";
 
 const OP = "bootGuest";
 
@@ -173,6 +173,8 @@ export async function bootGuest(options: BootOptions): Promise<GuestRun> {
   }
   const args = qemuArgs(options);
   if (options.signal?.aborted) throw new GuestOptionError(OP, "signal", "already aborted");
+
+  if (!(await isProgram(options.files.qemu))) throw new GuestUnavailable(OP, `${options.files.qemu} is not installed`);
 
   const t0 = performance.now();
   let child: Deno.ChildProcess;

@@ -99,14 +99,17 @@ async function apt(
   return { ok: r.code === 0 && !r.timedOut, stdout: r.stdout, why };
 }
 
-/** apt-get update once per process, and only when apt does not know a package we need. */
+/**
+ * apt-get update, at most once per process, after apt failed `because` (a package it does not
+ * know, or an old index naming a file the mirror no longer has).
+ */
 let updated = false;
-async function aptUpdate(log: (line: string) => void): Promise<void> {
-  if (updated) return;
+async function aptUpdate(log: (line: string) => void, because: string): Promise<void> {
+  if (updated) throw new GuestUnavailable(OP, because);
   updated = true;
-  log("apt-get update (apt does not know a package the guest needs)");
+  log(`apt-get update, because ${because}`);
   const u = await apt("apt-get", ["update", "-q"]);
-  if (!u.ok) throw new GuestUnavailable(OP, u.why);
+  if (!u.ok) throw new GuestUnavailable(OP, `${because}; then ${u.why}`);
 }
 
 async function ensureQemu(log: (line: string) => void): Promise<string> {
@@ -114,12 +117,20 @@ async function ensureQemu(log: (line: string) => void): Promise<string> {
   if (found !== undefined) return found;
   log(`installing ${QEMU_PACKAGE}`);
   const install = ["install", "-y", "-q", "--no-install-recommends", QEMU_PACKAGE];
-  let r = await apt("apt-get", install);
-  if (!r.ok) {
-    await aptUpdate(log);
-    r = await apt("apt-get", install);
+  try {
+    let r = await apt("apt-get", install);
+    if (!r.ok) {
+      await aptUpdate(log, r.why);
+      r = await apt("apt-get", install);
+    }
+    if (!r.ok) throw new GuestUnavailable(OP, r.why);
+  } catch (e) {
+    if (!(e instanceof GuestUnavailable)) throw e;
+    const why = e.message.slice(`${OP}: `.length);
+    throw new GuestUnavailable(OP, `qemu-system-x86_64 is not installed, and installing it failed: ${why}`, {
+      cause: e,
+    });
   }
-  if (!r.ok) throw new GuestUnavailable(OP, `qemu-system-x86_64 is not installed and ${r.why}`);
   const path = await findOnPath(OP, "qemu-system-x86_64");
   if (path === undefined) throw new GuestUnavailable(OP, `${QEMU_PACKAGE} installed no qemu-system-x86_64`);
   return path;
@@ -142,8 +153,9 @@ async function kernelPackage(log: (line: string) => void): Promise<string> {
     const r = await apt("apt-cache", ["depends", KERNEL_META_PACKAGE], { timeoutMs: 60_000 });
     const m = r.stdout.match(/Depends: (linux-image-[0-9][^\s<>]*)/);
     if (r.ok && m !== null) return m[1];
-    if (attempt > 0) throw new GuestUnavailable(OP, `apt does not name the kernel of ${KERNEL_META_PACKAGE}: ${r.why}`);
-    await aptUpdate(log);
+    const why = r.ok ? `apt-cache names no kernel for ${KERNEL_META_PACKAGE}` : r.why;
+    if (attempt > 0) throw new GuestUnavailable(OP, why);
+    await aptUpdate(log, why);
   }
 }
 
@@ -152,7 +164,7 @@ async function downloadAndUnpack(pkg: string, dir: string, log: (line: string) =
   const t0 = performance.now();
   let r = await apt("apt-get", ["download", "-q", pkg], { cwd: dir });
   if (!r.ok) {
-    await aptUpdate(log);
+    await aptUpdate(log, r.why);
     r = await apt("apt-get", ["download", "-q", pkg], { cwd: dir });
   }
   if (!r.ok) throw new GuestUnavailable(OP, r.why);

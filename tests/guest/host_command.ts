@@ -30,8 +30,26 @@ export function isNotFound(e: unknown): boolean {
 }
 
 /**
- * Runs `cmd args…` with no stdin, collects its output, and kills it after `timeoutMs`. A command
- * that does not exist is a {@link GuestUnavailable} for `op`.
+ * Whether `path` is a file (spawn then finds it; whether it may run is its own error).
+ *
+ * @example
+ * ```ts ignore
+ * await isProgram("/usr/bin/qemu-system-x86_64"); // true where QEMU is installed
+ * ```
+ */
+export async function isProgram(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isFile;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+/**
+ * Runs `cmd args…` (`cmd` found on `PATH` unless it is absolute) with no stdin, collects its
+ * output, and kills it after `timeoutMs`. A command that does not exist is a
+ * {@link GuestUnavailable} for `op`.
  *
  * @example
  * ```ts ignore
@@ -45,9 +63,13 @@ export async function hostCommand(
   args: readonly string[],
   options: { cwd?: string; timeoutMs?: number; env?: Record<string, string> } = {},
 ): Promise<HostRun> {
+  // Looking first keeps a missing program off spawn's error path, which differs between runtimes
+  // (under Bun it surfaces as an AbortError or an unhandled stream error, not as ENOENT).
+  const program = cmd.startsWith("/") ? cmd : await findOnPath(op, cmd);
+  if (program === undefined || !(await isProgram(program))) throw new GuestUnavailable(op, `${cmd} is not installed`);
   let child: Deno.ChildProcess;
   try {
-    child = new Deno.Command(cmd, {
+    child = new Deno.Command(program, {
       args: [...args],
       cwd: options.cwd,
       stdin: "null",
@@ -90,7 +112,7 @@ export async function hostCommand(
  * ```
  */
 export async function findOnPath(op: string, name: string): Promise<string | undefined> {
-  const r = await hostCommand(op, "sh", ["-c", 'command -v "$1"', "sh", name], { timeoutMs: 10_000 });
+  const r = await hostCommand(op, "/bin/sh", ["-c", 'command -v "$1"', "sh", name], { timeoutMs: 10_000 });
   const path = r.stdout.trim();
   return r.code === 0 && path.startsWith("/") ? path : undefined;
 }
