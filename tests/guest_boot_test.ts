@@ -91,6 +91,7 @@ Deno.test({
       assert.equal(run.results.iommu_units, "dmar0");
       assert.equal(run.results.dmar_enabled, "yes");
       assert.equal(run.results.iommu_tlb_policy, "strict");
+      assert.equal(run.results.iommu_group_types, "DMA", "strict domains (a lazy one is DMA-FQ)");
       assert.equal(run.results.rng_current, "virtio_rng.0");
       assert.equal(run.results.rng_bytes, "4096");
       assert.equal(run.results.rng_md5, md5(new Uint8Array(4096).fill(0xa5)));
@@ -111,6 +112,7 @@ Deno.test({
     assert.equal(run.results.iommu_units, "none");
     assert.equal(run.results.dmar_enabled, "no");
     assert.equal(run.results.iommu_tlb_policy, "lazy");
+    assert.equal(run.results.iommu_group_types, "none");
   },
 });
 

@@ -70,6 +70,10 @@ job_hello() {
   result iommu_tlb_policy "${policy:-unknown}"
   domain=$(dmesg | sed -n 's/.*Default domain type: \([A-Za-z]*\).*/\1/p' | head -n 1)
   result iommu_domain "${domain:-unknown}"
+  # What the domains really are: "DMA" is strict, "DMA-FQ" lazy (a flush queue batches unmaps). The
+  # policy line above only echoes the command line; caching mode forces strict after it is printed.
+  types=$(cat /sys/kernel/iommu_groups/*/type 2>/dev/null | sort -u | tr '\n' ',' | sed 's/,$//')
+  result iommu_group_types "${types:-none}"
 }
 
 job_blk() {
