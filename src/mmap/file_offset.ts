@@ -6,6 +6,7 @@
 import { toAddress } from "../address.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import type { RuntimeFile } from "../ffi/binding.ts";
+import { cString } from "../ffi/c_string.ts";
 import { native } from "../ffi/native.ts";
 import { hex } from "../format.ts";
 
@@ -53,14 +54,11 @@ export class FileOffset {
   static fromPath(path: string | URL, start: number | bigint = 0): FileOffset {
     const op = "FileOffset.fromPath";
     let p: string;
-    if (path instanceof URL) {
-      if (path.protocol !== "file:") throw new InvalidArgumentError(op, "path", path.href, "must be a file: URL");
-      p = decodeURIComponent(path.pathname);
-    } else if (typeof path === "string" && path.length > 0 && !path.includes("\0")) {
-      p = path;
-    } else {
-      throw new InvalidArgumentError(op, "path", path, "must be a non-empty string or file: URL");
-    }
+    if (path instanceof URL) p = fileUrlPath(path, op);
+    else if (typeof path === "string") p = path;
+    else throw new InvalidArgumentError(op, "path", path, "must be a non-empty string or file: URL");
+    // Checked here, not only when the file is opened: the path is what the caller sees in errors.
+    cString(p, op, "path");
     return new FileOffset({ kind: "path", path: p }, toAddress(start, op, "start"));
   }
 
@@ -118,5 +116,25 @@ export class FileOffset {
     const s = this.source;
     const what = s.kind === "path" ? s.path : s.kind === "fd" ? `fd ${s.fd}` : s.name;
     return `${what}@${hex(this.start)}`;
+  }
+}
+
+/**
+ * The local path a `file:` URL names. Refused: other schemes, a host other than `localhost` (the
+ * path would be read as a local one), a malformed percent escape, and an escaped `/` (which would
+ * turn one path segment into two).
+ */
+function fileUrlPath(url: URL, op: string): string {
+  if (url.protocol !== "file:") throw new InvalidArgumentError(op, "path", url.href, "must be a file: URL");
+  if (url.hostname !== "" && url.hostname !== "localhost") {
+    throw new InvalidArgumentError(op, "path", url.href, `must name a local file, not one on host ${url.hostname}`);
+  }
+  if (/%2f/i.test(url.pathname)) {
+    throw new InvalidArgumentError(op, "path", url.href, "must not contain an escaped '/' (%2F)");
+  }
+  try {
+    return decodeURIComponent(url.pathname);
+  } catch {
+    throw new InvalidArgumentError(op, "path", url.href, "has a malformed percent escape");
   }
 }
