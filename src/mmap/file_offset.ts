@@ -42,7 +42,9 @@ export class FileOffset {
 
   /**
    * A file named by path; it is opened when the region is built (read-write for shared writable
-   * mappings, read-only otherwise) and closed again once mapped.
+   * mappings, read-only otherwise) and closed again once mapped. Only a regular file or
+   * `/dev/zero` is opened: a FIFO, socket, directory or device is refused by type first, so the
+   * build never blocks. A path (or `file:` URL) with a NUL is refused here.
    *
    * @example
    * ```ts
@@ -64,8 +66,12 @@ export class FileOffset {
 
   /**
    * An open file object: a `Deno.FsFile`, or anything with a numeric `fd` (a `node:fs/promises`
-   * `FileHandle`, on Deno or Bun). Its descriptor is found by device and inode when the region is
-   * built, so the file must stay open until then.
+   * `FileHandle`, on Deno or Bun). The region is built from that object's own descriptor, with its
+   * access mode (a read-only handle never maps writable), so the file must stay open until then.
+   * A `Deno.FsFile` does not show its descriptor: it is found by moving the handle's position to
+   * two random values and back while the region is built (so no asynchronous read or write on the
+   * handle may be pending then); if that cannot single it out, the build is refused with an
+   * `InvalidArgumentError` that says to use {@link FileOffset.fromPath} or {@link FileOffset.fromFd}.
    *
    * @example
    * ```ts
