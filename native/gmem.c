@@ -238,16 +238,47 @@ static int is_dev_zero(const struct stat *st) {
   return S_ISCHR(st->st_mode) && major(st->st_rdev) == 1 && minor(st->st_rdev) == 5;
 }
 
+/* The gm_file_info layout for fd, whose stat the caller has. */
+static int fill_file_info(int fd, const struct stat *st, uint64_t *out) {
+  struct statfs fs;
+  if (fstatfs(fd, &fs) != 0) return -errno;
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0) return -errno;
+  out[0] = (uint64_t)st->st_dev;
+  out[1] = (uint64_t)st->st_ino;
+  out[2] = (uint64_t)st->st_size;
+  out[3] = (uint64_t)st->st_mode;
+  out[4] = (uint64_t)(fl & O_ACCMODE);
+  out[5] = (uint64_t)st->st_rdev;
+  out[6] = (uint64_t)fs.f_type;
+  out[7] = (uint64_t)fs.f_bsize;
+  out[8] = (uint64_t)fs.f_blocks;
+  out[9] = (uint64_t)st->st_blocks;
+  return 0;
+}
+
+/*
+ * out = st_dev, st_ino, st_size, st_mode, O_ACCMODE, st_rdev, then the file system's f_type,
+ * f_bsize and f_blocks (0 for a file system without a size limit, such as the memfd one), then
+ * st_blocks (512-byte units allocated).
+ */
+int32_t gm_file_info(int32_t fd, uint64_t *out) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return -errno;
+  return fill_file_info(fd, &st, out);
+}
+
 /*
  * Opens a file to map it: only a regular file or /dev/zero. The path is first opened with O_PATH,
- * which runs no driver code and never blocks, and its type checked; only then is it opened for I/O
- * (without waiting), and that descriptor must name the same inode, so a path swapped in between
- * cannot slip another file in. out = dev, ino, size, mode, rdev of what the path names, filled as
- * soon as it is known. Returns the fd, or -errno: -ENODEV when the file is of another type (it was
- * not opened for I/O), -ESTALE when the path changed in between.
+ * which runs no driver code and never blocks, and its type checked; only then is it opened for I/O,
+ * with O_NONBLOCK (a mapping never reads through the descriptor, so it is left set), and that
+ * descriptor must name the same inode, so a path swapped in between cannot slip another file in.
+ * out: the gm_file_info layout of the opened file; when the type is refused, only dev, ino, size,
+ * mode and rdev (slots 0-3 and 5) of what the path names. Returns the fd, or -errno: -ENODEV when
+ * the file is of another type (it was not opened for I/O), -ESTALE when the path changed between.
  */
 int32_t gm_open_mappable(const char *path, int32_t writable, uint64_t *out) {
-  memset(out, 0, 5 * sizeof *out);
+  memset(out, 0, 10 * sizeof *out);
   int pfd = open(path, O_PATH | O_CLOEXEC);
   if (pfd < 0) return -errno;
   struct stat st;
@@ -259,13 +290,15 @@ int32_t gm_open_mappable(const char *path, int32_t writable, uint64_t *out) {
   out[1] = (uint64_t)st.st_ino;
   out[2] = (uint64_t)st.st_size;
   out[3] = (uint64_t)st.st_mode;
-  out[4] = (uint64_t)st.st_rdev;
+  out[5] = (uint64_t)st.st_rdev;
   if (!S_ISREG(st.st_mode) && !is_dev_zero(&st)) return -ENODEV;
-  int fd = open_nonblocking(path, writable);
-  if (fd < 0) return fd;
+  int fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) return -errno;
   struct stat now;
   if (fstat(fd, &now) != 0) { e = errno; close(fd); return -e; }
   if (now.st_dev != st.st_dev || now.st_ino != st.st_ino) { close(fd); return -ESTALE; }
+  rc = fill_file_info(fd, &now, out);
+  if (rc != 0) { close(fd); return rc; }
   return fd;
 }
 
@@ -287,30 +320,6 @@ int32_t gm_fstat(int32_t fd, uint64_t *out) {
   out[2] = (uint64_t)st.st_size;
   out[3] = (uint64_t)st.st_mode;
   out[4] = (uint64_t)(fl & O_ACCMODE);
-  return 0;
-}
-
-/*
- * out = st_dev, st_ino, st_size, st_mode, O_ACCMODE, st_rdev, then the file system's f_type,
- * f_bsize and f_blocks (0 for a file system without a size limit, such as the memfd one), then
- * st_blocks (512-byte units allocated).
- */
-int32_t gm_file_info(int32_t fd, uint64_t *out) {
-  struct stat st;
-  struct statfs fs;
-  if (fstat(fd, &st) != 0 || fstatfs(fd, &fs) != 0) return -errno;
-  int fl = fcntl(fd, F_GETFL);
-  if (fl < 0) return -errno;
-  out[0] = (uint64_t)st.st_dev;
-  out[1] = (uint64_t)st.st_ino;
-  out[2] = (uint64_t)st.st_size;
-  out[3] = (uint64_t)st.st_mode;
-  out[4] = (uint64_t)(fl & O_ACCMODE);
-  out[5] = (uint64_t)st.st_rdev;
-  out[6] = (uint64_t)fs.f_type;
-  out[7] = (uint64_t)fs.f_bsize;
-  out[8] = (uint64_t)fs.f_blocks;
-  out[9] = (uint64_t)st.st_blocks;
   return 0;
 }
 

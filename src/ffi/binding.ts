@@ -148,8 +148,9 @@ export interface NativeBinding {
   /**
    * Opens a file to be mapped: a regular file or `/dev/zero`, checked before anything is opened for
    * I/O (so a FIFO, socket, directory or device is refused without blocking or running driver
-   * code). `out` gets dev, ino, size, mode and rdev of what the path names. Returns the fd, or
-   * `-errno`: `-ENODEV` for a file of another type, `-ESTALE` if the path changed meanwhile.
+   * code). `out` (10 slots) gets what {@link NativeBinding.fileInfo} gives for the opened file; for
+   * a refused one, only its dev, ino, size, mode and rdev. Returns the fd, or `-errno`: `-ENODEV`
+   * for a file of another type, `-ESTALE` if the path changed meanwhile.
    */
   openMappable(path: Uint8Array, writable: boolean, out: BigUint64Array): number;
   /** `close`; returns 0 or `-errno`. */

@@ -107,17 +107,17 @@ export function openMappedFile(op: string, fo: FileOffset, size: number, needWri
     throw new InvalidArgumentError(op, "fileOffset.start", fo.start, "plus size must stay below 2^63");
   }
   const src = fo.source;
+  const info = new BigUint64Array(10);
   let fd: number;
   let owned = false;
   if (src.kind === "path") {
-    const seen = new BigUint64Array(5);
-    fd = n.openMappable(cString(src.path, op, "fileOffset.path"), needWrite, seen);
-    if (fd === -ENODEV && seen[3] !== 0n) {
+    fd = n.openMappable(cString(src.path, op, "fileOffset.path"), needWrite, info);
+    if (fd === -ENODEV && info[3] !== 0n) {
       throw new InvalidArgumentError(
         op,
         "fileOffset",
         fo.toString(),
-        `${fo} names ${fileType(seen[3])}; only a regular file or /dev/zero is opened to be mapped`,
+        `${fo} names ${fileType(info[3])}; only a regular file or /dev/zero is opened to be mapped`,
       );
     }
     if (fd < 0) throw syscallError(op, "open", fd, { path: src.path, mode: needWrite ? "O_RDWR" : "O_RDONLY" });
@@ -129,8 +129,13 @@ export function openMappedFile(op: string, fo: FileOffset, size: number, needWri
   } else {
     fd = src.fd;
   }
+  if (!owned) {
+    // The caller's descriptor; a path was described as it was opened.
+    const rc = n.fileInfo(fd, info);
+    if (rc !== 0) throw syscallError(op, "fstat", rc, { fd: String(fd) });
+  }
   try {
-    return describe(op, fo, fd, owned, size, needWrite);
+    return describe(op, fo, fd, owned, size, needWrite, info);
   } catch (e) {
     if (owned) n.close(fd);
     throw e;
@@ -144,10 +149,8 @@ function describe(
   owned: boolean,
   size: number,
   needWrite: boolean,
+  info: BigUint64Array,
 ): MappedFile {
-  const info = new BigUint64Array(10);
-  const rc = native().fileInfo(fd, info);
-  if (rc !== 0) throw syscallError(op, "fstat", rc, { fd: String(fd) });
   const [dev, ino, fileSize, mode, access, rdev, fsType, fsBlockSize, fsBlocks, blocks] = info;
   if (neverMappable(mode)) {
     throw new InvalidArgumentError(
