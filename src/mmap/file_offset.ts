@@ -92,7 +92,8 @@ export class FileOffset {
 
   /**
    * A raw file descriptor of this process (for example a memfd received over a Unix socket). The
-   * descriptor is borrowed: the library never closes it.
+   * descriptor is borrowed: the library never closes it, and maps it with its own access mode. A
+   * directory, FIFO or socket is refused when the region is built.
    *
    * @example
    * ```ts

@@ -48,7 +48,7 @@ const O_RDWR = 2;
 const ENODEV = 19;
 
 /** Whether `mode` is a regular file. */
-export function isRegular(mode: bigint): boolean {
+function isRegular(mode: bigint): boolean {
   return (mode & S_IFMT) === S_IFREG;
 }
 

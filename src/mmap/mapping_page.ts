@@ -16,24 +16,24 @@ const MAX_HUGE_PAGE = 2 ** 34;
 
 /**
  * The page size of a mapping with these `flags`: the file's (hugetlbfs block size) for a file
- * mapping, `memfdHugePage` for a hugetlb memfd the builder creates, and for anonymous memory with
- * `MAP_HUGETLB` the size its `MAP_HUGE_SHIFT` bits name, or the host's default huge page size.
+ * mapping, `memfdHugePage` (0 for none) for a memfd the builder creates, and for anonymous memory
+ * with `MAP_HUGETLB` the size its `MAP_HUGE_SHIFT` bits name, or the host's default huge page size.
  * Otherwise the host page size.
  *
  * @example
  * ```ts ignore
- * mappingPageSize("MmapRegion.anonymous", MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, undefined, 0); // 2097152
+ * mappingPageSize("MmapRegion.anonymous", MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, { anonymous: true }); // 2097152
  * ```
  */
 export function mappingPageSize(
   op: string,
   flags: number,
-  file: MappedFile | undefined,
-  memfdHugePage: number,
+  backing: MappedFile | { memfdHugePage: number } | { anonymous: true },
 ): number {
   const n = native();
-  if (file !== undefined) return file.fsType === HUGETLBFS_MAGIC ? Number(file.fsBlockSize) : n.pageSize;
-  if (memfdHugePage > 0) return memfdHugePage;
+  if ("fsType" in backing) return backing.fsType === HUGETLBFS_MAGIC ? Number(backing.fsBlockSize) : n.pageSize;
+  // A memfd the builder creates is hugetlb only if created so; MAP_HUGETLB on any other file is EINVAL.
+  if ("memfdHugePage" in backing) return backing.memfdHugePage > 0 ? backing.memfdHugePage : n.pageSize;
   if ((flags & MAP_HUGETLB) === 0) return n.pageSize;
   const shift = (flags >>> MAP_HUGE_SHIFT) & 0x3f;
   if (shift !== 0) {

@@ -341,7 +341,11 @@ export class MmapRegionBuilder {
     let pageSize: number;
     let mapSize: number;
     try {
-      pageSize = mappingPageSize(op, flags, file, memfdHugePage);
+      pageSize = mappingPageSize(
+        op,
+        flags,
+        file ?? (this.#memfdName !== undefined ? { memfdHugePage } : { anonymous: true }),
+      );
       if (pageSize > page) {
         // However huge pages were asked for (option, raw flags, a hugetlbfs file or memfd): without
         // a reservation an empty pool is only noticed at the first touch, as SIGBUS; reserving at
