@@ -20,7 +20,7 @@ import {
   SyscallError,
 } from "../mod.ts";
 import { native } from "../src/ffi/native.ts";
-import { createRegion } from "../src/mmap/mmap_region.ts";
+import { createRegion, pinRegion } from "../src/mmap/mmap_region.ts";
 import { survived } from "./fixtures/child_process.ts";
 import { runMappingCase } from "./fixtures/mapping_child.ts";
 
@@ -150,6 +150,13 @@ Deno.test("close: a munmap the kernel refuses is a SyscallError, and the region 
   assert.equal(r.fd, memfd, "the memfd is still the region's");
   assert.equal(hostDiagnostics().openFds, fds);
   assert.equal(syscallFailure(() => r.close()).errnoName, "EINVAL", "closing again says so again");
+  // The same when the unmap waited for in-flight I/O: the last release reports it and reopens.
+  const pin = pinRegion(r, "test");
+  r.close();
+  assert.equal(r.closed, true, "closed at once while pinned");
+  assert.equal(syscallFailure(() => pin[Symbol.dispose]()).errnoName, "EINVAL");
+  assert.equal(r.closed, false);
+  assert.equal(r.bytes(0, 1)[0], 7);
   n.close(memfd);
   owner.close();
 });

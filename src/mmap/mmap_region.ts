@@ -788,7 +788,11 @@ export class MmapRegion implements Disposable {
         if (--this.#pins > 0 || !this.#unmapPending) return;
         this.#unmapPending = false;
         const failure = this.#unmap();
-        if (failure) throw failure;
+        if (failure) {
+          // As in close(): still mapped, so open again (and closable again), and the caller is told.
+          this.#closed = false;
+          throw failure;
+        }
       },
     };
   }
