@@ -72,6 +72,12 @@ export interface MapOptions {
    * file as it is: holes are filled on first write, and a write the file system has no room for
    * kills the process. Memfds (no size limit) and hugetlbfs files (reserved by the mapping itself)
    * need neither.
+   *
+   * What no option can protect: on tmpfs (`/dev/shm`) even reading an unallocated page of a
+   * mapped file allocates one, so a read-only or private mapping of a sparse tmpfs file dies of
+   * SIGBUS on such a read once that tmpfs is full (allocate the file first, or map it shared
+   * through a read-write descriptor); and a file that another process truncates below the
+   * mapped range after it was mapped faults on the pages past its new end.
    */
   fileSpace?: FileSpace;
 }
