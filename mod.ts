@@ -66,7 +66,12 @@ export {
 } from "./src/mmap/constants.ts";
 export { FileOffset, type FileSource } from "./src/mmap/file_offset.ts";
 export { type FileIdentity, MmapRegion } from "./src/mmap/mmap_region.ts";
-export { type HugePageSize, type MapOptions, MmapRegionBuilder } from "./src/mmap/mmap_region_builder.ts";
+export {
+  type FileSpace,
+  type HugePageSize,
+  type MapOptions,
+  MmapRegionBuilder,
+} from "./src/mmap/mmap_region_builder.ts";
 export { ByteAccess } from "./src/memory/byte_access.ts";
 export type { DirtyLog } from "./src/memory/dirty_log.ts";
 export type { RegionViews } from "./src/memory/region_views.ts";

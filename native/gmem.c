@@ -16,6 +16,8 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
@@ -220,9 +222,84 @@ int32_t gm_memfd_create(const char *name, uint32_t flags, uint64_t size) {
   return fd;
 }
 
-int32_t gm_open(const char *path, int32_t writable) {
-  int fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
-  return fd < 0 ? -errno : fd;
+/* Opening never waits: O_NONBLOCK keeps a FIFO without a writer from blocking, and is cleared after. */
+static int open_nonblocking(const char *path, int writable) {
+  int fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) return -errno;
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) { int e = errno; close(fd); return -e; }
+  return fd;
+}
+
+int32_t gm_open(const char *path, int32_t writable) { return open_nonblocking(path, writable); }
+
+/* The zero device (major 1, minor 5), whatever its path. */
+static int is_dev_zero(const struct stat *st) {
+  return S_ISCHR(st->st_mode) && major(st->st_rdev) == 1 && minor(st->st_rdev) == 5;
+}
+
+/* The gm_file_info layout for fd, whose stat the caller has. */
+static int fill_file_info(int fd, const struct stat *st, uint64_t *out) {
+  struct statfs fs;
+  if (fstatfs(fd, &fs) != 0) return -errno;
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0) return -errno;
+  out[0] = (uint64_t)st->st_dev;
+  out[1] = (uint64_t)st->st_ino;
+  out[2] = (uint64_t)st->st_size;
+  out[3] = (uint64_t)st->st_mode;
+  out[4] = (uint64_t)(fl & O_ACCMODE);
+  out[5] = (uint64_t)st->st_rdev;
+  out[6] = (uint64_t)fs.f_type;
+  out[7] = (uint64_t)fs.f_bsize;
+  out[8] = (uint64_t)fs.f_blocks;
+  out[9] = (uint64_t)st->st_blocks;
+  return 0;
+}
+
+/*
+ * out = st_dev, st_ino, st_size, st_mode, O_ACCMODE, st_rdev, then the file system's f_type,
+ * f_bsize and f_blocks (0 for a file system without a size limit, such as the memfd one), then
+ * st_blocks (512-byte units allocated).
+ */
+int32_t gm_file_info(int32_t fd, uint64_t *out) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return -errno;
+  return fill_file_info(fd, &st, out);
+}
+
+/*
+ * Opens a file to map it: only a regular file or /dev/zero. The path is first opened with O_PATH,
+ * which runs no driver code and never blocks, and its type checked; only then is it opened for I/O,
+ * with O_NONBLOCK (a mapping never reads through the descriptor, so it is left set), and that
+ * descriptor must name the same inode, so a path swapped in between cannot slip another file in.
+ * out: the gm_file_info layout of the opened file; when the type is refused, only dev, ino, size,
+ * mode and rdev (slots 0-3 and 5) of what the path names. Returns the fd, or -errno: -ENODEV when
+ * the file is of another type (it was not opened for I/O), -ESTALE when the path changed between.
+ */
+int32_t gm_open_mappable(const char *path, int32_t writable, uint64_t *out) {
+  memset(out, 0, 10 * sizeof *out);
+  int pfd = open(path, O_PATH | O_CLOEXEC);
+  if (pfd < 0) return -errno;
+  struct stat st;
+  int rc = fstat(pfd, &st);
+  int e = errno;
+  close(pfd);
+  if (rc != 0) return -e;
+  out[0] = (uint64_t)st.st_dev;
+  out[1] = (uint64_t)st.st_ino;
+  out[2] = (uint64_t)st.st_size;
+  out[3] = (uint64_t)st.st_mode;
+  out[5] = (uint64_t)st.st_rdev;
+  if (!S_ISREG(st.st_mode) && !is_dev_zero(&st)) return -ENODEV;
+  int fd = open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+  if (fd < 0) return -errno;
+  struct stat now;
+  if (fstat(fd, &now) != 0) { e = errno; close(fd); return -e; }
+  if (now.st_dev != st.st_dev || now.st_ino != st.st_ino) { close(fd); return -ESTALE; }
+  rc = fill_file_info(fd, &now, out);
+  if (rc != 0) { close(fd); return rc; }
+  return fd;
 }
 
 int32_t gm_close(int32_t fd) { return close(fd) == 0 ? 0 : -errno; }
@@ -246,44 +323,57 @@ int32_t gm_fstat(int32_t fd, uint64_t *out) {
   return 0;
 }
 
-/* access: 0 any, 1 must be readable, 2 must be writable, 3 must be read-write. */
-static int fd_matches(int fd, uint64_t dev, uint64_t ino, int access) {
-  struct stat st;
-  if (fstat(fd, &st) != 0) return 0;
-  if ((uint64_t)st.st_dev != dev || (uint64_t)st.st_ino != ino) return 0;
-  int fl = fcntl(fd, F_GETFL);
-  if (fl < 0) return 0;
-  int mode = fl & O_ACCMODE;
-  int can_read = mode == O_RDONLY || mode == O_RDWR, can_write = mode == O_WRONLY || mode == O_RDWR;
-  if ((access & 1) && !can_read) return 0;
-  if ((access & 2) && !can_write) return 0;
-  return 1;
+/* Allocates the file's blocks for [offset, offset + len) (mode 0: the size does not change within it). */
+int32_t gm_fallocate(int32_t fd, uint64_t offset, uint64_t len) {
+  int r;
+  do r = fallocate(fd, 0, (off_t)offset, (off_t)len); while (r != 0 && errno == EINTR);
+  return r == 0 ? 0 : -errno;
 }
 
 /*
- * Find an open descriptor of this process for the file with the given device and inode, opened
- * with at least the given access (see fd_matches). Deno exposes no fd for a Deno.FsFile, but it
- * does expose dev and ino.
+ * The descriptors of this process open on the regular file (dev, ino), up to `max` of them into
+ * out; returns how many there are, or -errno.
  */
-int32_t gm_find_fd(uint64_t dev, uint64_t ino, int32_t need_write) {
+int32_t gm_fds_of(uint64_t dev, uint64_t ino, int32_t *out, int32_t max) {
   DIR *d = opendir("/proc/self/fd");
-  if (d) {
-    int self = dirfd(d), found = -ENOENT;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-      if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-      int fd = atoi(e->d_name);
-      if (fd == self) continue;
-      if (fd_matches(fd, dev, ino, need_write)) { found = fd; break; }
-    }
-    closedir(d);
-    return found;
+  if (!d) return -errno;
+  int self = dirfd(d);
+  int32_t found = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    int fd = atoi(e->d_name);
+    struct stat st;
+    if (fd == self || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    if ((uint64_t)st.st_dev != dev || (uint64_t)st.st_ino != ino) continue;
+    if (found < max) out[found] = fd;
+    found++;
   }
-  long max = sysconf(_SC_OPEN_MAX);
-  if (max <= 0 || max > 65536) max = 65536;
-  for (int fd = 0; fd < max; fd++)
-    if (fd_matches(fd, dev, ino, need_write)) return fd;
-  return -ENOENT;
+  closedir(d);
+  return found;
+}
+
+/* The file position of fd if it is still open on the file (dev, ino), else -errno (-ESTALE: another file). */
+int64_t gm_fd_position(int32_t fd, uint64_t dev, uint64_t ino) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return -errno;
+  if ((uint64_t)st.st_dev != dev || (uint64_t)st.st_ino != ino) return -ESTALE;
+  off_t pos = lseek(fd, 0, SEEK_CUR);
+  return pos < 0 ? -errno : (int64_t)pos;
+}
+
+/* The default huge page size in bytes (Hugepagesize in /proc/meminfo), or -errno (ENOENT: none). */
+int64_t gm_default_huge_page_size(void) {
+  FILE *f = fopen("/proc/meminfo", "re");
+  if (!f) return -errno;
+  char line[128];
+  int64_t size = -ENOENT;
+  unsigned long long kib;
+  while (fgets(line, sizeof line, f)) {
+    if (sscanf(line, "Hugepagesize: %llu kB", &kib) == 1) { size = (int64_t)kib * 1024; break; }
+  }
+  fclose(f);
+  return size;
 }
 
 void gm_memcpy(uint64_t dst, uint64_t src, uint64_t n) {

@@ -59,6 +59,11 @@ export type RuntimeFileStat =
   | { readonly ok: true; readonly dev: bigint; readonly ino: bigint }
   | { readonly ok: false; readonly reason: string };
 
+/** What `NativeBinding.ownDescriptor` found: the file object's own descriptor, or why not. */
+export type RuntimeFileDescriptor =
+  | { readonly ok: true; readonly fd: number }
+  | { readonly ok: false; readonly reason: string };
+
 /** Slot indices of the map request block (`int64_t req[]` in `native/gmem.c`). */
 export const Req = {
   size: 0,
@@ -135,8 +140,19 @@ export interface NativeBinding {
   quarantine(addr: bigint, length: bigint): number;
   /** `memfd_create` + `ftruncate`; returns the fd or `-errno`. */
   memfdCreate(name: Uint8Array, flags: number, size: bigint): number;
-  /** `open(path, O_RDWR or O_RDONLY | O_CLOEXEC)`; returns the fd or `-errno`. */
+  /**
+   * `open(path, O_RDWR or O_RDONLY | O_CLOEXEC)` without waiting (a FIFO does not block it);
+   * returns the fd or `-errno`.
+   */
   open(path: Uint8Array, writable: boolean): number;
+  /**
+   * Opens a file to be mapped: a regular file or `/dev/zero`, checked before anything is opened for
+   * I/O (so a FIFO, socket, directory or device is refused without blocking or running driver
+   * code). `out` (10 slots) gets what {@link NativeBinding.fileInfo} gives for the opened file; for
+   * a refused one, only its dev, ino, size, mode and rdev. Returns the fd, or `-errno`: `-ENODEV`
+   * for a file of another type, `-ESTALE` if the path changed meanwhile.
+   */
+  openMappable(path: Uint8Array, writable: boolean, out: BigUint64Array): number;
   /** `close`; returns 0 or `-errno`. */
   close(fd: number): number;
   /** `fcntl(F_DUPFD_CLOEXEC)`; returns the new fd or `-errno`. */
@@ -144,10 +160,22 @@ export interface NativeBinding {
   /** `fstat` + `F_GETFL` into `out` (dev, ino, size, mode, access mode); returns 0 or `-errno`. */
   fstat(fd: number, out: BigUint64Array): number;
   /**
-   * Finds an open fd of this process for the file (dev, ino) with at least `access` (1 readable,
-   * 2 writable, 3 read-write); returns it or `-errno`.
+   * `fstat`, `F_GETFL` and `fstatfs` into `out`: dev, ino, size, mode, access mode, rdev, then the
+   * file system's type, block size and block count (0 when it has no size limit), then the file's
+   * allocated 512-byte blocks; 0 or `-errno`.
    */
-  findFd(dev: bigint, ino: bigint, access: number): number;
+  fileInfo(fd: number, out: BigUint64Array): number;
+  /** `fallocate(fd, 0, offset, length)`: reserves the blocks of that range; 0 or `-errno`. */
+  fallocate(fd: number, offset: bigint, length: bigint): number;
+  /**
+   * The descriptors of this process open on the regular file (dev, ino), as many as fit into
+   * `out`; returns how many there are, or `-errno`.
+   */
+  fdsOf(dev: bigint, ino: bigint, out: Int32Array): number;
+  /** The file position of `fd` if it is still open on the file (dev, ino), else `-errno`. */
+  fdPosition(fd: number, dev: bigint, ino: bigint): bigint;
+  /** The default huge page size in bytes, or `-errno` (`-ENOENT` when the host has none). */
+  defaultHugePageSize(): bigint;
   /** One `readv` into `count` (address, length) pairs; bytes read, or `-errno`. */
   readv(fd: number, pairs: BigUint64Array, count: number): bigint;
   /** One `writev` from `count` (address, length) pairs; bytes written, or `-errno`. */
@@ -235,6 +263,24 @@ export interface NativeBinding {
   fileKind(value: unknown): string | undefined;
   /** Device and inode of a file object {@link NativeBinding.fileKind} recognised. */
   statFile(file: RuntimeFile): RuntimeFileStat;
+  /**
+   * The descriptor a file object carries itself (a `FileHandle`'s `fd`), or -1 for one that keeps
+   * it hidden (`Deno.FsFile`): I/O with such a file goes through {@link NativeBinding.fileRead} and
+   * {@link NativeBinding.fileWrite}, never through another descriptor of the same file.
+   */
+  fileDescriptor(file: RuntimeFile): number;
+  /**
+   * Reads into `view` through the file object's own read method (its descriptor and position);
+   * returns the bytes read, 0 at the end. Throws what the runtime throws.
+   */
+  fileRead(file: RuntimeFile, view: Uint8Array): number;
+  /** Writes (a prefix of) `view` through the file object's own write method; returns the count. */
+  fileWrite(file: RuntimeFile, view: Uint8Array): number;
+  /**
+   * This process's descriptor of the file object itself (never another descriptor of the same
+   * file), for mapping it; or why it cannot be known for sure.
+   */
+  ownDescriptor(file: RuntimeFile): RuntimeFileDescriptor;
   /** The runtime's pointer for an address (`null` for 0). */
   pointer(addr: bigint): RawPointer;
   /** The address of a pointer. */

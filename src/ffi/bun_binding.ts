@@ -131,10 +131,15 @@ export function loadBunBinding(path: string = defaultBunLibraryPath()): NativeBi
     quarantine: i32(s.gm_quarantine),
     memfdCreate: i32(s.gm_memfd_create),
     open: (p, writable) => s.gm_open(p, writable ? 1 : 0) as number,
+    openMappable: (p, writable, out) => s.gm_open_mappable(p, writable ? 1 : 0, out) as number,
     close: i32(s.gm_close),
     dup: i32(s.gm_dup),
     fstat,
-    findFd: i32(s.gm_find_fd),
+    fileInfo: i32(s.gm_file_info),
+    fallocate: i32(s.gm_fallocate),
+    fdsOf: (dev, ino, out) => s.gm_fds_of(dev, ino, out, out.length) as number,
+    fdPosition: big(s.gm_fd_position),
+    defaultHugePageSize: big(s.gm_default_huge_page_size),
     readv: big(s.gm_readv),
     writev: big(s.gm_writev),
     unixRecvFds: (p, buf, fds, timeoutMs) =>
@@ -177,6 +182,18 @@ export function loadBunBinding(path: string = defaultBunLibraryPath()): NativeBi
     },
     fileKind: (value) => fdOf(value) >= 0 ? "FileHandle" : undefined,
     statFile: (file: RuntimeFile) => statFd(fstat, fdOf(file)),
+    // Every file object Bun's binding accepts carries its descriptor: the I/O goes through it.
+    fileDescriptor: (file) => fdOf(file),
+    fileRead() {
+      throw new TypeError("fileRead: file objects on Bun carry their descriptor");
+    },
+    fileWrite() {
+      throw new TypeError("fileWrite: file objects on Bun carry their descriptor");
+    },
+    ownDescriptor(file) {
+      const fd = fdOf(file);
+      return fd >= 0 ? { ok: true, fd } : { ok: false, reason: "has no descriptor" };
+    },
     pointer: (addr): RawPointer => addr === 0n ? null : Number(addr),
     addressOfPointer: (pointer) => typeof pointer === "number" ? BigInt(pointer) : 0n,
     addressOf: (view) => BigInt(ffi.ptr(view)),

@@ -7,6 +7,7 @@
 import { NativeLibraryError } from "../errors.ts";
 import type { NativeBinding, RawPointer, RawPointerView } from "./binding.ts";
 import { fdOf, LIBRARY_ENV, libraryPath, MAX_VIEW_ENV, maxViewBytes, statFd } from "./binding_common.ts";
+import { fsFileMethods, ownFsFileDescriptor } from "./deno_file.ts";
 
 /** The helper's symbols in Deno's notation; the Bun binding translates the same table. */
 export const SYMBOLS = {
@@ -17,10 +18,15 @@ export const SYMBOLS = {
   gm_quarantine: { parameters: ["u64", "u64"], result: "i32" },
   gm_memfd_create: { parameters: ["buffer", "u32", "u64"], result: "i32" },
   gm_open: { parameters: ["buffer", "i32"], result: "i32" },
+  gm_open_mappable: { parameters: ["buffer", "i32", "buffer"], result: "i32" },
   gm_close: { parameters: ["i32"], result: "i32" },
   gm_dup: { parameters: ["i32"], result: "i32" },
   gm_fstat: { parameters: ["i32", "buffer"], result: "i32" },
-  gm_find_fd: { parameters: ["u64", "u64", "i32"], result: "i32" },
+  gm_file_info: { parameters: ["i32", "buffer"], result: "i32" },
+  gm_fallocate: { parameters: ["i32", "u64", "u64"], result: "i32" },
+  gm_fds_of: { parameters: ["u64", "u64", "buffer", "i32"], result: "i32" },
+  gm_fd_position: { parameters: ["i32", "u64", "u64"], result: "i64" },
+  gm_default_huge_page_size: { parameters: [], result: "i64" },
   gm_memcpy: { parameters: ["u64", "u64", "u64"], result: "void" },
   gm_unix_recv_fds: { parameters: ["buffer", "buffer", "u32", "buffer", "u32", "i32"], result: "i64" },
   gm_readv: { parameters: ["i32", "buffer", "u32"], result: "i64" },
@@ -92,6 +98,9 @@ export function loadDenoBinding(path: string = defaultLibraryPath()): NativeBind
   const errText = new Uint8Array(256);
   const pageSize = Number(s.gm_page_size());
   const fstat = (fd: number, out: BigUint64Array) => s.gm_fstat(fd, out);
+  const fdsOf = (dev: bigint, ino: bigint, out: Int32Array) => s.gm_fds_of(dev, ino, out, out.length);
+  const fdPosition = (fd: number, dev: bigint, ino: bigint) => s.gm_fd_position(fd, dev, ino) as bigint;
+  const fsFile = fsFileMethods();
 
   return {
     runtime: "deno",
@@ -105,10 +114,15 @@ export function loadDenoBinding(path: string = defaultLibraryPath()): NativeBind
     quarantine: (addr, length) => s.gm_quarantine(addr, length),
     memfdCreate: (name, flags, size) => s.gm_memfd_create(name, flags, size),
     open: (p, writable) => s.gm_open(p, writable ? 1 : 0),
+    openMappable: (p, writable, out) => s.gm_open_mappable(p, writable ? 1 : 0, out),
     close: (fd) => s.gm_close(fd),
     dup: (fd) => s.gm_dup(fd),
     fstat,
-    findFd: (dev, ino, access) => s.gm_find_fd(dev, ino, access),
+    fileInfo: (fd, out) => s.gm_file_info(fd, out),
+    fallocate: (fd, offset, length) => s.gm_fallocate(fd, offset, length),
+    fdsOf,
+    fdPosition,
+    defaultHugePageSize: () => s.gm_default_huge_page_size() as bigint,
     readv: (fd, pairs, count) => s.gm_readv(fd, pairs, count) as bigint,
     writev: (fd, pairs, count) => s.gm_writev(fd, pairs, count) as bigint,
     unixRecvFds: (path, buf, fds, timeoutMs) =>
@@ -161,6 +175,20 @@ export function loadDenoBinding(path: string = defaultLibraryPath()): NativeBind
       }
       if (info.dev === null || info.ino === null) return { ok: false, reason: "has no device/inode on this platform" };
       return { ok: true, dev: BigInt(info.dev), ino: BigInt(info.ino) };
+    },
+    fileDescriptor: (file) => file instanceof Deno.FsFile ? -1 : fdOf(file),
+    fileRead(file, view) {
+      if (!(file instanceof Deno.FsFile)) throw new TypeError("fileRead: only for a Deno.FsFile");
+      return fsFile.readSync.call(file, view) ?? 0;
+    },
+    fileWrite(file, view) {
+      if (!(file instanceof Deno.FsFile)) throw new TypeError("fileWrite: only for a Deno.FsFile");
+      return fsFile.writeSync.call(file, view);
+    },
+    ownDescriptor(file) {
+      if (file instanceof Deno.FsFile) return ownFsFileDescriptor(file, fsFile, { fdsOf, fdPosition });
+      const fd = fdOf(file);
+      return fd >= 0 ? { ok: true, fd } : { ok: false, reason: "has no descriptor" };
     },
     pointer: (addr): RawPointer => Deno.UnsafePointer.create(addr),
     addressOfPointer: (pointer) =>

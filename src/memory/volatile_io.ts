@@ -2,27 +2,42 @@
  * I/O straight between guest memory and a file descriptor, an open file object (`Deno.FsFile`, a
  * `FileHandle`) or a `Uint8Array`
  * (vm-memory's `ReadVolatile`/`WriteVolatile` sources and sinks). For descriptors, one
- * `readv`/`writev` covers every fragment: the kernel copies, with no buffer in between.
+ * `readv`/`writev` covers every fragment: the kernel copies, with no buffer in between. A
+ * `Deno.FsFile` reads and writes through its own methods, straight into and out of zero-copy views.
  * @module
  */
 
 import { GuestIOError, InvalidArgumentError, PartialBufferError } from "../errors.ts";
 import type { RuntimeFile } from "../ffi/binding.ts";
 import { native } from "../ffi/native.ts";
+import { errnoName } from "../ffi/errno.ts";
 import { syscallError } from "../ffi/syscall_error.ts";
+import {
+  ACCESS_READ,
+  ACCESS_WRITE,
+  type HandleIo,
+  notOpenFor,
+  readThroughHandle,
+  writeThroughHandle,
+} from "./volatile_io_handle.ts";
 import type { VolatileSlice } from "./volatile_slice.ts";
 
 /**
  * Where bytes come from or go to: a raw file descriptor of this process, an open file object of the
- * runtime (a `Deno.FsFile`, or anything with a numeric `fd` such as a `node:fs/promises`
- * `FileHandle`; its descriptor is found by device and inode), or a `Uint8Array`.
+ * runtime (a `Deno.FsFile`, read and written through its own methods at its own position; or
+ * anything with a numeric `fd`, such as a `node:fs/promises` `FileHandle`, through that
+ * descriptor), or a `Uint8Array`.
  */
 export type VolatileIo = number | RuntimeFile | Uint8Array;
 
-const ACCESS_READ = 1, ACCESS_WRITE = 2;
+const O_WRONLY = 1, O_RDWR = 2;
 
-/** Resolves a source or sink to a descriptor, or returns the array itself. */
-function resolve(io: VolatileIo, access: number, op: string): number | Uint8Array {
+/**
+ * Resolves a source or sink to the caller's own descriptor, a file object to do the I/O through,
+ * or the array itself. A descriptor of the same file that the caller did not give is never used:
+ * its position and access mode are another handle's.
+ */
+function resolve(io: VolatileIo, access: number, op: string): number | HandleIo | Uint8Array {
   if (io instanceof Uint8Array) return io;
   if (typeof io === "number") {
     if (!Number.isInteger(io) || io < 0 || io > 0x7fffffff) {
@@ -32,26 +47,26 @@ function resolve(io: VolatileIo, access: number, op: string): number | Uint8Arra
   }
   const n = native();
   const kind = n.fileKind(io);
-  if (kind !== undefined) {
-    const id = n.statFile(io);
-    if (!id.ok) throw new InvalidArgumentError(op, "file", kind, id.reason);
-    const fd = n.findFd(id.dev, id.ino, access);
-    if (fd < 0) {
-      throw new InvalidArgumentError(
-        op,
-        "file",
-        kind,
-        `is not open for ${access === ACCESS_READ ? "reading" : "writing"}`,
-      );
-    }
-    return fd;
+  if (kind === undefined) {
+    throw new InvalidArgumentError(
+      op,
+      "source",
+      io,
+      "must be a file descriptor, a Deno.FsFile or a Uint8Array (for streams such as Deno.Conn use the *Async methods)",
+    );
   }
-  throw new InvalidArgumentError(
-    op,
-    "source",
-    io,
-    "must be a file descriptor, a Deno.FsFile or a Uint8Array (for streams such as Deno.Conn use the *Async methods)",
-  );
+  const fd = n.fileDescriptor(io);
+  if (fd < 0) return { file: io, kind, access };
+  const info = new BigUint64Array(5);
+  const rc = n.fstat(fd, info);
+  if (rc !== 0) {
+    throw new InvalidArgumentError(op, "file", kind, `cannot be used: fstat(fd ${fd}) failed with ${errnoName(-rc)}`);
+  }
+  const mode = Number(info[4]);
+  if (access === ACCESS_READ ? mode === O_WRONLY : mode !== O_WRONLY && mode !== O_RDWR) {
+    throw notOpenFor(op, kind, access);
+  }
+  return fd;
 }
 
 /** The (address, length) pairs of slices from byte `skip` on, for readv/writev. */
@@ -107,6 +122,8 @@ export function readInto(
       if (done >= from.length) break;
       done += s.copyFrom(from.subarray(done));
     }
+  } else if (typeof from !== "number") {
+    done = readThroughHandle(slices, from, exact, op);
   } else {
     const size = total(slices);
     while (done < size) {
@@ -156,6 +173,8 @@ export function writeFrom(
       if (done >= to.length) break;
       done += s.copyTo(to.subarray(done));
     }
+  } else if (typeof to !== "number") {
+    done = writeThroughHandle(slices, to, op);
   } else {
     const size = total(slices);
     while (done < size) {

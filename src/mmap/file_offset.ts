@@ -6,6 +6,7 @@
 import { toAddress } from "../address.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import type { RuntimeFile } from "../ffi/binding.ts";
+import { cString } from "../ffi/c_string.ts";
 import { native } from "../ffi/native.ts";
 import { hex } from "../format.ts";
 
@@ -41,7 +42,9 @@ export class FileOffset {
 
   /**
    * A file named by path; it is opened when the region is built (read-write for shared writable
-   * mappings, read-only otherwise) and closed again once mapped.
+   * mappings, read-only otherwise) and closed again once mapped. Only a regular file or
+   * `/dev/zero` is opened: a FIFO, socket, directory or device is refused by type first, so the
+   * build never blocks. A path (or `file:` URL) with a NUL is refused here.
    *
    * @example
    * ```ts
@@ -53,21 +56,22 @@ export class FileOffset {
   static fromPath(path: string | URL, start: number | bigint = 0): FileOffset {
     const op = "FileOffset.fromPath";
     let p: string;
-    if (path instanceof URL) {
-      if (path.protocol !== "file:") throw new InvalidArgumentError(op, "path", path.href, "must be a file: URL");
-      p = decodeURIComponent(path.pathname);
-    } else if (typeof path === "string" && path.length > 0 && !path.includes("\0")) {
-      p = path;
-    } else {
-      throw new InvalidArgumentError(op, "path", path, "must be a non-empty string or file: URL");
-    }
+    if (path instanceof URL) p = fileUrlPath(path, op);
+    else if (typeof path === "string") p = path;
+    else throw new InvalidArgumentError(op, "path", path, "must be a non-empty string or file: URL");
+    // Checked here, not only when the file is opened: the path is what the caller sees in errors.
+    cString(p, op, "path");
     return new FileOffset({ kind: "path", path: p }, toAddress(start, op, "start"));
   }
 
   /**
    * An open file object: a `Deno.FsFile`, or anything with a numeric `fd` (a `node:fs/promises`
-   * `FileHandle`, on Deno or Bun). Its descriptor is found by device and inode when the region is
-   * built, so the file must stay open until then.
+   * `FileHandle`, on Deno or Bun). The region is built from that object's own descriptor, with its
+   * access mode (a read-only handle never maps writable), so the file must stay open until then.
+   * A `Deno.FsFile` does not show its descriptor: it is found by moving the handle's position to
+   * two random values and back while the region is built (so no asynchronous read or write on the
+   * handle may be pending then); if that cannot single it out, the build is refused with an
+   * `InvalidArgumentError` that says to use {@link FileOffset.fromPath} or {@link FileOffset.fromFd}.
    *
    * @example
    * ```ts
@@ -88,7 +92,8 @@ export class FileOffset {
 
   /**
    * A raw file descriptor of this process (for example a memfd received over a Unix socket). The
-   * descriptor is borrowed: the library never closes it.
+   * descriptor is borrowed: the library never closes it, and maps it with its own access mode. A
+   * directory, FIFO or socket is refused when the region is built.
    *
    * @example
    * ```ts
@@ -118,5 +123,25 @@ export class FileOffset {
     const s = this.source;
     const what = s.kind === "path" ? s.path : s.kind === "fd" ? `fd ${s.fd}` : s.name;
     return `${what}@${hex(this.start)}`;
+  }
+}
+
+/**
+ * The local path a `file:` URL names. Refused: other schemes, a host other than `localhost` (the
+ * path would be read as a local one), a malformed percent escape, and an escaped `/` (which would
+ * turn one path segment into two).
+ */
+function fileUrlPath(url: URL, op: string): string {
+  if (url.protocol !== "file:") throw new InvalidArgumentError(op, "path", url.href, "must be a file: URL");
+  if (url.hostname !== "" && url.hostname !== "localhost") {
+    throw new InvalidArgumentError(op, "path", url.href, `must name a local file, not one on host ${url.hostname}`);
+  }
+  if (/%2f/i.test(url.pathname)) {
+    throw new InvalidArgumentError(op, "path", url.href, "must not contain an escaped '/' (%2F)");
+  }
+  try {
+    return decodeURIComponent(url.pathname);
+  } catch {
+    throw new InvalidArgumentError(op, "path", url.href, "has a malformed percent escape");
   }
 }

@@ -33,6 +33,10 @@ export interface FileIdentity {
 export interface RegionInit {
   addr: bigint;
   size: number;
+  /** Bytes the kernel mapped: `size` rounded up to `pageSize`. */
+  mapSize: number;
+  /** The mapping's page size (a huge page size for hugetlb memory). */
+  pageSize: number;
   prot: number;
   flags: number;
   owned: boolean;
@@ -236,6 +240,9 @@ export function leaseCount(region: MmapRegion): number {
 export class MmapRegion implements Disposable {
   #addr: bigint;
   #size: number;
+  /** What munmap and mprotect must be given: for hugetlb memory, `#size` rounded up to a huge page. */
+  readonly #mapSize: number;
+  readonly #pageSize: number;
   #prot: number;
   readonly #flags: number;
   readonly #owned: boolean;
@@ -286,6 +293,8 @@ export class MmapRegion implements Disposable {
   private constructor(init: RegionInit) {
     this.#addr = init.addr;
     this.#size = init.size;
+    this.#mapSize = init.mapSize;
+    this.#pageSize = init.pageSize;
     this.#prot = init.prot;
     this.#flags = init.flags;
     this.#owned = init.owned;
@@ -301,7 +310,7 @@ export class MmapRegion implements Disposable {
     if (init.owned && n.collectsViews) {
       this.#hold = n.holdMapping(
         init.addr - BigInt(init.guardBefore),
-        BigInt(init.guardBefore + init.size + init.guardAfter),
+        BigInt(init.guardBefore + init.mapSize + init.guardAfter),
       );
     }
   }
@@ -408,6 +417,21 @@ export class MmapRegion implements Disposable {
    */
   get viewSize(): number {
     return this.#viewSize;
+  }
+
+  /**
+   * The page size the kernel backs the mapping with: the host page size, or the huge page size of
+   * hugetlb memory (whose mapping then spans `size` rounded up to it; views cover `size` only).
+   *
+   * @example
+   * ```ts
+   * import { MmapRegion } from "../../mod.ts";
+   * using r = MmapRegion.anonymous(100);
+   * console.log(r.pageSize); // 4096
+   * ```
+   */
+  get pageSize(): number {
+    return this.#pageSize;
   }
 
   /** Host virtual address of the first usable byte. */
@@ -675,9 +699,9 @@ export class MmapRegion implements Disposable {
       if (this.#escaped) throw new BufferEscapedError(op, this.#describe());
       this.#detachAll();
     }
-    const rc = native().protect(this.#addr, BigInt(this.#size), prot);
+    const rc = native().protect(this.#addr, BigInt(this.#mapSize), prot);
     if (rc !== 0) {
-      throw syscallError(op, "mprotect", rc, { addr: this.#addr, length: this.#size, prot: protToString(prot) });
+      throw syscallError(op, "mprotect", rc, { addr: this.#addr, length: this.#mapSize, prot: protToString(prot) });
     }
     this.#prot = prot;
   }
@@ -686,7 +710,9 @@ export class MmapRegion implements Disposable {
    * Releases the mapping: detaches every view, then unmaps (owned regions) and closes the memfd the
    * region created. Calling it again does nothing. While asynchronous I/O of the library is in flight
    * on the region (`readVolatileFromAsync` and friends), the region is closed at once but the unmap
-   * waits until that I/O settles, so the kernel never writes into memory that is gone.
+   * waits until that I/O settles, so the kernel never writes into memory that is gone. If the kernel
+   * refuses to unmap, that is a `SyscallError` and the region stays open (`closed` false, the
+   * memory mapped, the memfd open), so nothing is lost without a word and it can be closed again.
    *
    * @example
    * ```ts
@@ -703,35 +729,39 @@ export class MmapRegion implements Disposable {
     this.#noteEscape();
     const escaped = this.#escaped;
     this.#detachAll();
-    let failure: Error | undefined;
     if (this.#pins > 0) this.#unmapPending = true;
-    else failure = this.#unmap();
-    if (!failure && escaped && !this.#owned) {
+    else {
+      const failure = this.#unmap();
+      if (failure) {
+        // The memory is still mapped, so the region stays open: what it says matches the kernel,
+        // its views come back on demand, and close() can be tried again.
+        this.#closed = false;
+        throw failure;
+      }
+    }
+    if (escaped && !this.#owned) {
       // Borrowed memory is not ours to quarantine: whoever owns it must keep it mapped for as
       // long as the transferred buffer lives, and the caller has to learn that.
-      failure = new BufferEscapedError(
-        "MmapRegion.close",
-        `borrowed ${this.#describe()} (the owner must keep it mapped)`,
-      );
+      throw new BufferEscapedError("MmapRegion.close", `borrowed ${this.#describe()} (the owner must keep it mapped)`);
     }
-    if (failure) throw failure;
   }
 
-  /** Unmaps (or quarantines) owned memory and closes the memfd; returns what failed. */
+  /**
+   * Unmaps (or quarantines) owned memory and closes the memfd; returns what failed, in which case
+   * nothing was released (the mapping, the memfd and the hold are all still there).
+   */
   #unmap(): Error | undefined {
-    const escaped = this.#escaped;
     const n = native();
-    let failure: Error | undefined;
     if (this.#owned) {
       const base = this.#addr - BigInt(this.#guardBefore);
-      const total = BigInt(this.#guardBefore + this.#size + this.#guardAfter);
-      if (escaped) {
+      const total = BigInt(this.#guardBefore + this.#mapSize + this.#guardAfter);
+      if (this.#escaped) {
         const rc = n.quarantine(base, total);
-        if (rc !== 0) failure = syscallError("MmapRegion.close", "mmap", rc, { addr: base, length: total });
-        this.#quarantined = rc === 0;
+        if (rc !== 0) return syscallError("MmapRegion.close", "mmap", rc, { addr: base, length: total });
+        this.#quarantined = true;
       } else {
         const rc = n.unmap(base, total);
-        if (rc !== 0) failure = syscallError("MmapRegion.close", "munmap", rc, { addr: base, length: total });
+        if (rc !== 0) return syscallError("MmapRegion.close", "munmap", rc, { addr: base, length: total });
       }
       if (this.#hold !== 0n) {
         // An escaped buffer still reaches the quarantined range: it is unmapped when that buffer is
@@ -744,7 +774,7 @@ export class MmapRegion implements Disposable {
       n.close(this.#memfd);
       this.#memfd = -1;
     }
-    return failure;
+    return undefined;
   }
 
   #pin(op: string): Disposable {
@@ -758,7 +788,11 @@ export class MmapRegion implements Disposable {
         if (--this.#pins > 0 || !this.#unmapPending) return;
         this.#unmapPending = false;
         const failure = this.#unmap();
-        if (failure) throw failure;
+        if (failure) {
+          // As in close(): still mapped, so open again (and closable again), and the caller is told.
+          this.#closed = false;
+          throw failure;
+        }
       },
     };
   }

@@ -4,9 +4,8 @@
  */
 
 import { type AddressLike, isPowerOfTwo, toAddress, toLength } from "../address.ts";
-import { GuestMemoryError, InvalidArgumentError, MappingPastEofError } from "../errors.ts";
+import { GuestMemoryError, InvalidArgumentError } from "../errors.ts";
 import { native } from "../ffi/native.ts";
-import { syscallError } from "../ffi/syscall_error.ts";
 import { hex } from "../format.ts";
 import {
   MAP_ANONYMOUS,
@@ -25,10 +24,18 @@ import {
 } from "./constants.ts";
 import { FileOffset } from "./file_offset.ts";
 import { mapHost } from "./host_mapping.ts";
-import { createRegion, type FileIdentity, type MmapRegion } from "./mmap_region.ts";
+import { openMappedFile, reserveFileSpace } from "./mapped_file.ts";
+import { mappingPageSize } from "./mapping_page.ts";
+import { createRegion, type MmapRegion } from "./mmap_region.ts";
 
 /** Huge page sizes the builder can ask the kernel for. */
 export type HugePageSize = "2M" | "1G";
+
+/**
+ * What a file mapping does about the file's space (see {@link MapOptions.fileSpace}): `"reserve"`
+ * allocates it at map time, `"sparse"` leaves holes to be filled on first write.
+ */
+export type FileSpace = "reserve" | "sparse";
 
 /** Options shared by the `MmapRegion` factories and {@link MmapRegionBuilder.withOptions}. */
 export interface MapOptions {
@@ -38,7 +45,11 @@ export interface MapOptions {
   flags?: number;
   /** Prefault every page (`MAP_POPULATE`). */
   populate?: boolean;
-  /** Reserve no swap (`MAP_NORESERVE`); default true. Ignored with `hugePages`, which always reserve. */
+  /**
+   * Reserve no swap (`MAP_NORESERVE`); default true. Huge pages, however asked for (`hugePages`,
+   * `MAP_HUGETLB` in `flags`, a hugetlbfs file or memfd), always reserve: an empty pool is then an
+   * `ENOMEM` at map time, not a SIGBUS at the first touch.
+   */
   noReserve?: boolean;
   /** Back with hugetlb pages of this size (`MAP_HUGETLB` or `MFD_HUGETLB`). */
   hugePages?: HugePageSize;
@@ -52,24 +63,27 @@ export interface MapOptions {
   guardPages?: number | { before: number; after: number };
   /** Record the memory as hugetlbfs-backed (or not). */
   hugetlbfs?: boolean;
+  /**
+   * For a shared mapping of a regular file through a read-write descriptor, on a file system with
+   * a size limit: `"reserve"` (the default) allocates the file's blocks for the mapped range first
+   * (`fallocate`), so that a write through the mapping never meets a full file system, which
+   * would kill the process with SIGBUS; a full one is an `ENOSPC` error at map time instead. It
+   * costs the space up front (on tmpfs such as `/dev/shm`, that is memory). `"sparse"` maps the
+   * file as it is: holes are filled on first write, and a write the file system has no room for
+   * kills the process. Memfds (no size limit) and hugetlbfs files (reserved by the mapping itself)
+   * need neither.
+   *
+   * What no option can protect: on tmpfs (`/dev/shm`) even reading an unallocated page of a
+   * mapped file allocates one, so a read-only or private mapping of a sparse tmpfs file dies of
+   * SIGBUS on such a read once that tmpfs is full (allocate the file first, or map it shared
+   * through a read-write descriptor); and a file that another process truncates below the
+   * mapped range after it was mapped faults on the pages past its new end.
+   */
+  fileSpace?: FileSpace;
 }
 
 const HUGE_BYTES: Readonly<Record<HugePageSize, number>> = { "2M": 2 ** 21, "1G": 2 ** 30 };
 const HUGE_FLAGS: Readonly<Record<HugePageSize, number>> = { "2M": MAP_HUGE_2MB, "1G": MAP_HUGE_1GB };
-const S_IFMT = 0o170000n, S_IFREG = 0o100000n, S_IFCHR = 0o020000n;
-
-let devZero: FileIdentity | null | undefined;
-
-/** The identity of `/dev/zero` (null if it cannot be opened), looked up once. */
-function devZeroIdentity(): FileIdentity | null {
-  if (devZero !== undefined) return devZero;
-  const n = native();
-  const fd = n.open(new TextEncoder().encode("/dev/zero\0"), false);
-  const st = new BigUint64Array(5);
-  devZero = fd >= 0 && n.fstat(fd, st) === 0 ? { dev: st[0], ino: st[1] } : null;
-  if (fd >= 0) n.close(fd);
-  return devZero;
-}
 
 /**
  * Builds an {@link MmapRegion} step by step (vm-memory's `MmapRegionBuilder`). Every argument is
@@ -102,6 +116,7 @@ export class MmapRegionBuilder {
   #guardBefore = 0;
   #guardAfter = 0;
   #hugetlbfs: boolean | undefined;
+  #fileSpace: FileSpace = "reserve";
 
   /**
    * Starts a builder for `size` bytes (a positive safe integer).
@@ -206,6 +221,15 @@ export class MmapRegionBuilder {
     return this;
   }
 
+  /** Chooses what a file mapping does about the file's space (see {@link MapOptions.fileSpace}). */
+  withFileSpace(mode: FileSpace): this {
+    if (mode !== "reserve" && mode !== "sparse") {
+      throw new InvalidArgumentError(this.#op, "fileSpace", mode, 'must be "reserve" or "sparse"');
+    }
+    this.#fileSpace = mode;
+    return this;
+  }
+
   /** Aligns the host address to `bytes` (a power of two). */
   withAlignment(bytes: number): this {
     const a = toLength(bytes, this.#op, "alignment");
@@ -237,6 +261,7 @@ export class MmapRegionBuilder {
     if (options.dontDump !== undefined) this.withDontDump(options.dontDump);
     if (options.alignment !== undefined) this.withAlignment(options.alignment);
     if (options.hugetlbfs !== undefined) this.withHugetlbfs(options.hugetlbfs);
+    if (options.fileSpace !== undefined) this.withFileSpace(options.fileSpace);
     const g = options.guardPages;
     if (typeof g === "number") this.withGuardPages(g);
     else if (g !== undefined) this.withGuardPages(g?.before, g?.after);
@@ -287,6 +312,7 @@ export class MmapRegionBuilder {
     }
 
     let memfdFlags = 0;
+    let memfdHugePage = 0;
     let hugetlbfs = this.#hugetlbfs;
     if (this.#hugePages) {
       const bytes = HUGE_BYTES[this.#hugePages];
@@ -301,25 +327,55 @@ export class MmapRegionBuilder {
           "does not apply to a file mapping (map a hugetlbfs file instead)",
         );
       }
-      if (this.#memfdName !== undefined) memfdFlags = MFD_HUGETLB | HUGE_FLAGS[this.#hugePages];
-      else flags |= MAP_HUGETLB | HUGE_FLAGS[this.#hugePages];
-      // Without a reservation an empty hugetlb pool is only noticed at the first touch, as SIGBUS;
-      // reserving at map time turns that into ENOMEM here.
-      flags &= ~MAP_NORESERVE;
-      hugetlbfs ??= true;
+      if (this.#memfdName !== undefined) {
+        memfdFlags = MFD_HUGETLB | HUGE_FLAGS[this.#hugePages];
+        memfdHugePage = bytes;
+      } else {
+        flags |= MAP_HUGETLB | HUGE_FLAGS[this.#hugePages];
+      }
     }
-    const alignment = this.#alignment > page ? this.#alignment : 0;
-    if (this.#guardBefore + size + this.#guardAfter + alignment > Number.MAX_SAFE_INTEGER) {
+    const asked = this.#alignment > page ? this.#alignment : 0;
+    // Checked before anything is opened; the huge page rounding below is checked again.
+    if (this.#guardBefore + size + this.#guardAfter + asked > Number.MAX_SAFE_INTEGER) {
       throw new InvalidArgumentError(op, "size", size, "plus guard pages and alignment must stay below 2^53");
     }
 
     const file = this.#fileOffset
-      ? openFile(op, this.#fileOffset, size, (this.#prot & PROT_WRITE) !== 0 && (flags & MAP_SHARED) !== 0)
+      ? openMappedFile(op, this.#fileOffset, size, (this.#prot & PROT_WRITE) !== 0 && (flags & MAP_SHARED) !== 0)
       : undefined;
     let mapping;
+    let pageSize: number;
+    let mapSize: number;
     try {
+      pageSize = mappingPageSize(
+        op,
+        flags,
+        file ?? (this.#memfdName !== undefined ? { memfdHugePage } : { anonymous: true }),
+      );
+      if (pageSize > page) {
+        // However huge pages were asked for (option, raw flags, a hugetlbfs file or memfd): without
+        // a reservation an empty pool is only noticed at the first touch, as SIGBUS; reserving at
+        // map time turns that into ENOMEM here.
+        flags &= ~MAP_NORESERVE;
+        hugetlbfs ??= true;
+      }
+      mapSize = Math.ceil(size / pageSize) * pageSize;
+      // A hugetlb mapping placed inside a reservation (guards, alignment) must start on a huge page.
+      const reserved = asked > 0 || this.#guardBefore > 0 || this.#guardAfter > 0;
+      const alignment = reserved && pageSize > page ? Math.max(asked, pageSize) : asked;
+      if (this.#guardBefore + mapSize + this.#guardAfter + alignment > Number.MAX_SAFE_INTEGER) {
+        throw new InvalidArgumentError(
+          op,
+          "size",
+          size,
+          `rounded up to ${hex(pageSize)}-byte pages must stay below 2^53`,
+        );
+      }
+      if (file !== undefined && this.#fileSpace === "reserve") {
+        reserveFileSpace(op, file, (flags & MAP_SHARED) !== 0, this.#fileOffset!.start, mapSize);
+      }
       mapping = mapHost(op, {
-        size,
+        size: mapSize,
         prot: this.#prot,
         flags,
         fd: file?.fd ?? -1,
@@ -345,6 +401,8 @@ export class MmapRegionBuilder {
     return createRegion({
       addr: mapping.addr,
       size,
+      mapSize,
+      pageSize,
       prot: this.#prot,
       flags,
       owned: true,
@@ -374,6 +432,8 @@ export class MmapRegionBuilder {
     return createRegion({
       addr,
       size: this.#size,
+      mapSize: this.#size,
+      pageSize: page,
       prot: this.#prot,
       flags: this.#flags ?? 0,
       owned: false,
@@ -413,72 +473,4 @@ function checkBorrowable(op: string, addr: bigint, size: number, prot: number, p
       );
     }
   }
-}
-
-interface OpenedFile {
-  fd: number;
-  owned: boolean;
-  identity: FileIdentity;
-}
-
-/** Resolves a FileOffset to a descriptor and checks the mapping fits in the file. */
-function openFile(op: string, fo: FileOffset, size: number, needWrite: boolean): OpenedFile {
-  const n = native();
-  const page = BigInt(n.pageSize);
-  if (fo.start % page !== 0n) {
-    throw new InvalidArgumentError(op, "fileOffset.start", fo.start, `must be a multiple of the page size ${page}`);
-  }
-  if (fo.start + BigInt(size) > (1n << 63n) - 1n) {
-    throw new InvalidArgumentError(op, "fileOffset.start", fo.start, "plus size must stay below 2^63");
-  }
-  const src = fo.source;
-  let fd: number;
-  let owned = false;
-  if (src.kind === "path") {
-    fd = n.open(new TextEncoder().encode(src.path + "\0"), needWrite);
-    if (fd < 0) throw syscallError(op, "open", fd, { path: src.path, mode: needWrite ? "O_RDWR" : "O_RDONLY" });
-    owned = true;
-  } else if (src.kind === "file") {
-    const id = n.statFile(src.file);
-    if (!id.ok) throw new InvalidArgumentError(op, "fileOffset.file", src.name, id.reason);
-    fd = n.findFd(id.dev, id.ino, needWrite ? 3 : 1);
-    if (fd < 0) {
-      throw new InvalidArgumentError(
-        op,
-        "fileOffset.file",
-        src.name,
-        needWrite ? "was not opened read-write, which a shared writable mapping needs" : "has no open descriptor",
-      );
-    }
-  } else {
-    fd = src.fd;
-  }
-  const st = new BigUint64Array(5);
-  const rc = n.fstat(fd, st);
-  if (rc !== 0) {
-    if (owned) n.close(fd);
-    throw syscallError(op, "fstat", rc, { fd: String(fd) });
-  }
-  const [dev, ino, fileSize, mode, access] = st;
-  if (needWrite && access !== 2n) {
-    if (owned) n.close(fd);
-    throw new InvalidArgumentError(
-      op,
-      "fileOffset",
-      fo.toString(),
-      "is not open read-write, which a shared writable mapping needs",
-    );
-  }
-  const zero = (mode & S_IFMT) === S_IFCHR && fo.start !== 0n ? devZeroIdentity() : null;
-  if (zero !== null && zero.dev === dev && zero.ino === ino) {
-    // A shared mapping of /dev/zero is a new shared memory object of exactly the mapping's size,
-    // indexed from the file offset: any offset but 0 makes every page fault with SIGBUS.
-    if (owned) n.close(fd);
-    throw new InvalidArgumentError(op, "fileOffset.start", fo.start, "must be 0 for a mapping of /dev/zero");
-  }
-  if ((mode & S_IFMT) === S_IFREG && fo.start + BigInt(size) > fileSize) {
-    if (owned) n.close(fd);
-    throw new MappingPastEofError(op, fileSize, fo.start, size);
-  }
-  return { fd, owned, identity: { dev, ino } };
 }

@@ -8,6 +8,7 @@
  */
 
 import { InvalidArgumentError } from "../../errors.ts";
+import { cString } from "../../ffi/c_string.ts";
 import { errnoName } from "../../ffi/errno.ts";
 import { native } from "../../ffi/native.ts";
 import { syscallError } from "../../ffi/syscall_error.ts";
@@ -35,7 +36,7 @@ export function receiveFd(path: string, timeoutMs: number, op: string): Received
   const b = native();
   const buf = new Uint8Array(4096);
   const fds = new Int32Array(16);
-  const n = b.unixRecvFds(new TextEncoder().encode(`${path}\0`), buf, fds, timeoutMs);
+  const n = b.unixRecvFds(cString(path, op, "--memfd-socket"), buf, fds, timeoutMs);
   if (n < 0n) {
     const errno = Number(-n);
     if (errnoName(errno) === "EAGAIN") {
