@@ -163,5 +163,8 @@ Deno.test("parity scripts: the differences from vm-memory are exactly those READ
     "lookup 0xfffffffffffff000 0x1000 r",
     "check_range 0xfffffffffffff000 0x2000 r",
     "read 0xfffffffffffff000 0x2000",
+    "read 0xfffffffffffff000 0x1000",
+    "load_u32 0x2",
+    "store_u64 0x1004 0x1",
   ]);
 });
