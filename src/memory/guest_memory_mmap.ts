@@ -691,6 +691,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
   #transferAcross(buf: Uint8Array, addr: number, write: boolean, op: string): number {
     const len = buf.length;
     let cur = addr, done = 0;
+    if (this.#last === undefined) return 0; // no parts: #findNumber needs one
     while (done < len) {
       const p = this.#findNumber(cur);
       if (p === undefined) break;
@@ -704,7 +705,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
     return done;
   }
 
-  /** Part lookup by a number below 2^53: binary search over the start addresses. */
+  /** Part lookup by a number below 2^53: binary search over the start addresses. Needs a part. */
   #findNumber(addr: number): RegionPart | undefined {
     const starts = this.#starts;
     let lo = 0, hi = starts.length - 1;
@@ -714,7 +715,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
       else hi = mid - 1;
     }
     const r = this.#parts[lo];
-    return r !== undefined && r.numeric && addr >= r.startNumber && addr - r.startNumber < r.len ? r : undefined;
+    return r.numeric && addr >= r.startNumber && addr - r.startNumber < r.len ? r : undefined;
   }
 
   /** Part lookup by any u64. */
