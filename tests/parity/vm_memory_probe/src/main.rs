@@ -119,7 +119,10 @@ fn error(e: &GuestMemoryError) -> String {
 fn from_ranges_error(e: &FromRangesError) -> String {
     match e {
         FromRangesError::MmapRegion(MmapRegionError::Mmap(io)) => {
-            format!("MmapRegion(Mmap(os error {}))", io.raw_os_error().unwrap_or(0))
+            format!(
+                "MmapRegion(Mmap(os error {}))",
+                io.raw_os_error().unwrap_or(0)
+            )
         }
         FromRangesError::MmapRegion(inner) => format!("MmapRegion({inner:?})"),
         FromRangesError::Collection(inner) => format!("{inner:?}"),
@@ -260,7 +263,9 @@ fn access<M: GuestMemory + ?Sized>(mem: &M, op: &str, args: &[&str]) -> String {
     let n = |i: usize| num(args[i]);
     let ga = |i: usize| GuestAddress(num(args[i]));
     match op {
-        "check_range" => mem.check_range(ga(0), n(1) as usize, perm(args[2])).to_string(),
+        "check_range" => mem
+            .check_range(ga(0), n(1) as usize, perm(args[2]))
+            .to_string(),
         "get_slices" => match mem.get_slices(ga(0), n(1) as usize, perm(args[2])) {
             Err(e) => format!("err {}", error(&e)),
             Ok(items) => {
@@ -311,9 +316,10 @@ fn access<M: GuestMemory + ?Sized>(mem: &M, op: &str, args: &[&str]) -> String {
         "read_volatile_from" => {
             let count = n(1) as usize;
             let src = vec![0xeeu8; count];
-            result(mem.read_volatile_from(ga(0), &mut src.as_slice(), count), |c| {
-                hex(c as u64)
-            })
+            result(
+                mem.read_volatile_from(ga(0), &mut src.as_slice(), count),
+                |c| hex(c as u64),
+            )
         }
         "write_volatile_to" => {
             let mut dst: Vec<u8> = Vec::new();
@@ -326,7 +332,9 @@ fn access<M: GuestMemory + ?Sized>(mem: &M, op: &str, args: &[&str]) -> String {
 }
 
 fn main() {
-    let path = std::env::args().nth(1).expect("usage: gmem-vm-memory-probe <scripts file>");
+    let path = std::env::args()
+        .nth(1)
+        .expect("usage: gmem-vm-memory-probe <scripts file>");
     let text = std::fs::read_to_string(&path).expect("cannot read the scripts file");
     // Panics are results here (printed as `panic`), not noise on stderr.
     std::panic::set_hook(Box::new(|_| {}));
