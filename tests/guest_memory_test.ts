@@ -1,6 +1,7 @@
 // GuestMemoryMmap as a collection: building it, looking addresses up, slicing ranges, hotplug.
 import assert from "node:assert/strict";
 import {
+  type AddressLike,
   GuestMemoryError,
   GuestMemoryMmap,
   GuestRegionMmap,
@@ -387,16 +388,73 @@ Deno.test("guest memory: removeRegion needs the exact base and size and returns 
   assert.equal(mem.readU8(0x1000), 7);
 });
 
-Deno.test("guest memory: removing the only region is NoMemoryRegion (a collection is never empty)", () => {
-  // vm-memory would hand back an empty collection; this port keeps collections non-empty so that
-  // lastAddr() and every lookup always have a region to consult (documented on removeRegion).
+Deno.test("guest memory: removing the last region gives an empty collection, as vm-memory's remove_region", () => {
   using mem = GuestMemoryMmap.fromRanges([[0x1000, 0x1000]]);
-  expectError(() => mem.removeRegion(0x1000, 0x1000), GuestMemoryError, {
+  const only = mem.regions()[0];
+  const [none, removed] = mem.removeRegion(0x1000, 0x1000);
+  assert.equal(removed, only);
+  assert.equal(none.numRegions, 0);
+  assert.deepEqual(none.regions(), []);
+  assert.equal(none.lastAddr(), 0n);
+  expectUnbacked(() => none.readU32(0x1000), "GuestMemoryMmap.readU32", 0x1000n);
+  expectError(() => none.removeRegion(0x1000, 0x1000), GuestMemoryError, {
     kind: "NoMemoryRegion",
     op: "GuestMemoryMmap.removeRegion",
-    mentions: ["last region"],
+    mentions: ["0x1000"],
   });
+  assert.equal(mem.numRegions, 1, "the original collection is unchanged");
+  removed.writeU8(0, 9);
+  assert.equal(mem.readU8(0x1000), 9, "the removed region stays open");
+});
+
+Deno.test("guest memory: an empty collection finds nothing and fails every access at its address", () => {
+  const none = GuestMemoryMmap.empty();
+  assert.equal(none.numRegions, 0);
+  assert.equal(none.lastAddr(), 0n, "vm-memory folds last addresses from 0");
+  assert.equal(none.findRegion(0), undefined);
+  assert.equal(none.toRegionAddr(0x10), undefined);
+  assert.equal(none.addressInRange(0x10), false);
+  assert.equal(none.checkAddress(0x10), undefined);
+  assert.equal(none.checkedOffset(0x10, 0), undefined);
+  assert.equal(none.checkRange(0, 1), false);
+  assert.equal(none.checkRange(0x10, 0), true, "an empty range needs no memory");
+  assert.deepEqual(none.getSlices(0x10, 0), []);
+  assert.equal(none.write(new Uint8Array(0), 0x10), 0);
+  assert.equal(none.readVolatileFrom(0x10, new Uint8Array(4), 0), 0);
+  const result = none.getSlicesResult(0x10, 4);
+  assert.deepEqual(result.slices, []);
+  assert.ok(result.error instanceof InvalidGuestAddressError);
+  assert.equal(result.error.addr, 0x10n);
+  const big = (1n << 60n) + 8n;
+  const cases: Array<[string, AddressLike, (a: AddressLike) => unknown]> = [
+    ["getSlices", 0x10, (a) => none.getSlices(a, 4)],
+    ["getSlice", 0x10, (a) => none.getSlice(a, 0)],
+    ["getHostAddress", 0x10, (a) => none.getHostAddress(a)],
+    ["read", 0x10, (a) => none.read(new Uint8Array(4), a)],
+    ["writeSlice", 0x10, (a) => none.writeSlice(new Uint8Array(4), a)],
+    ["readU8", 0x10, (a) => none.readU8(a)],
+    ["readU64", 2 ** 40, (a) => none.readU64(a)],
+    ["writeU32", big, (a) => none.writeU32(a, 1)],
+    ["loadU32", 0x10, (a) => none.loadU32(a)],
+    ["storeU64", 0x10, (a) => none.storeU64(a, 1n)],
+    ["readVolatileFrom", 0x10, (a) => none.readVolatileFrom(a, new Uint8Array(4), 4)],
+    ["writeVolatileTo", 0x10, (a) => none.writeVolatileTo(a, new Uint8Array(4), 4)],
+  ];
+  for (const [name, addr, fn] of cases) expectUnbacked(() => fn(addr), `GuestMemoryMmap.${name}`, BigInt(addr));
+  assert.deepEqual(none.toShared(), { regions: [] });
+  assert.equal(GuestMemoryMmap.fromShared(none.toShared()).numRegions, 0, "a worker's view of it is empty too");
+  none.close();
+});
+
+Deno.test("guest memory: regions inserted into an empty collection are found and accessed", () => {
+  const none = GuestMemoryMmap.empty();
+  using mem = none.insertRegion(GuestRegionMmap.fromRange(0x2000, 0x1000));
+  assert.equal(none.numRegions, 0, "the empty collection is unchanged");
   assert.equal(mem.numRegions, 1);
+  assert.equal(mem.lastAddr(), 0x2fffn);
+  assert.equal(mem.write(new Uint8Array([7, 7, 7, 7]), 0x2ffe), 2);
+  assert.equal(mem.readU32(0x2ffc), 0x07070000);
+  expectUnbacked(() => mem.readU8(0x1fff), "GuestMemoryMmap.readU8", 0x1fffn);
 });
 
 Deno.test("guest memory: a region can be re-inserted at another base through its mapping", () => {

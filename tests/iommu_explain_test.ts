@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { GuestMemoryMmap, type Iommu, IommuMemory, Iotlb, IotlbIommu, Permissions } from "../mod.ts";
+import { GuestMemoryMmap, type Iommu, IommuMemory, Iotlb, IotlbIommu, type Permission, Permissions } from "../mod.ts";
 import { CannotResolveError, RegionClosedError } from "../mod.ts";
 
 const PAGE = 0x1000;
@@ -103,8 +103,40 @@ Deno.test("iommu explain: with translation off addresses are physical; without a
   const y = custom.explain(0x1000, 4, Permissions.Read);
   assert.equal(y.failure?.reason, "unresolved");
   assert.match(y.failure?.message ?? "", /nothing mapped/);
-  assert.equal(custom.explain(0x1000, 0).ok, true, "zero length explains as success");
+  const empty = custom.explain(0x1000, 0);
+  assert.deepEqual(
+    [empty.ok, empty.failure?.reason, empty.failure?.length],
+    [false, "unresolved", 0],
+    "a zero-length request is translated too, so this IOMMU refuses it",
+  );
   assert.throws(() => custom.explain((1n << 64n) - 1n, 2), /runs past 2\^64/);
+});
+
+Deno.test("iommu explain: a zero-length request is denied only strictly inside an entry that lacks the access", () => {
+  using phys = ram();
+  const iommu = new IotlbIommu();
+  iommu.iotlb.setMapping(0x50000, 0x1000, PAGE, Permissions.Read);
+  const mem = new IommuMemory(phys, iommu);
+  const inside = mem.explain(0x50800, 0, Permissions.Write);
+  assert.deepEqual(
+    [inside.ok, inside.failure?.reason, inside.failure?.iova, inside.failure?.length, inside.failure?.entry?.iova],
+    [false, "denied", 0x50800n, 0, 0x50000n],
+  );
+  assert.equal(inside.failure?.message, "the entry [0x50000, 0x51000) allows Read, not Write");
+  assert.deepEqual(inside.entries.map((e) => e.iova), [0x50000n]);
+  assert.throws(() => mem.write(new Uint8Array(0), 0x50800), CannotResolveError, "explain agrees with the access");
+  const allowed: Array<[number, Permission]> = [
+    [0x50800, Permissions.Read],
+    [0x50000, Permissions.Write],
+    [0x51000, Permissions.Write],
+  ];
+  for (const [iova, access] of allowed) {
+    const x = mem.explain(iova, 0, access);
+    assert.deepEqual([x.ok, x.entries, x.fragments, x.failure], [true, [], [], undefined], `0x${iova.toString(16)}`);
+  }
+  const before = iommu.iotlb.counters;
+  mem.explain(0x50800, 0, Permissions.Write);
+  assert.deepEqual(iommu.iotlb.counters, before, "explain counts no IOTLB traffic");
 });
 
 Deno.test("iommu explain: closed memory is RegionClosed under explain's own name", () => {

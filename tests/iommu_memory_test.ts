@@ -253,14 +253,154 @@ Deno.test("iommu memory: withReplacedBackend shares the IOMMU and bitmap, not th
   assert.equal(mem.iommuEnabled, true);
 });
 
-Deno.test("iommu memory: zero-length accesses succeed anywhere without translating", () => {
+Deno.test("iommu memory: zero-length accesses outside any entry, or at an entry's edge, succeed", () => {
   using phys = ram();
-  const mem = new IommuMemory(phys, new IotlbIommu());
+  const iommu = new IotlbIommu();
+  iommu.iotlb.setMapping(0x8000, 0x1000, PAGE, Permissions.Read);
+  const mem = new IommuMemory(phys, iommu);
   assert.deepEqual(mem.getSlices(0xdead0000, 0), []);
   assert.equal(mem.write(new Uint8Array(0), 0xdead0000), 0);
   assert.equal(mem.read(new Uint8Array(0), (1n << 64n) - 1n), 0);
   assert.equal(mem.checkRange(0x1234, 0, Permissions.ReadWrite), true);
   assert.equal(mem.getSlice(0x5, 0).len, 0);
+  // An entry that starts (or ends) at the address does not overlap the empty range there.
+  assert.equal(mem.write(new Uint8Array(0), 0x8000), 0);
+  assert.equal(mem.checkRange(0x9000, 0, Permissions.Write), true);
+  assert.deepEqual(mem.getSlices(0x8000, 0, Permissions.Write), []);
+});
+
+Deno.test("iommu memory: zero-length accesses strictly inside an entry that denies them are refused, as in vm-memory 0.18", () => {
+  using phys = ram();
+  const iommu = new IotlbIommu();
+  iommu.iotlb.setMapping(0x10000, 0x1000, PAGE, Permissions.Read);
+  iommu.iotlb.setMapping(0x20000, 0x2000, PAGE, Permissions.Write);
+  const mem = new IommuMemory(phys, iommu);
+  const cases: Array<[() => unknown, string, bigint]> = [
+    [() => mem.write(new Uint8Array(0), 0x10800), "IommuMemory.write", 0x10800n],
+    [() => mem.writeSlice(new Uint8Array(0), 0x10800), "IommuMemory.writeSlice", 0x10800n],
+    [() => mem.getSlices(0x10800, 0, Permissions.Write), "IommuMemory.getSlices", 0x10800n],
+    [() => mem.getSlicesResult(0x10800, 0, Permissions.Write), "IommuMemory.getSlicesResult", 0x10800n],
+    [() => mem.getSlice(0x10800, 0, Permissions.Write), "IommuMemory.getSlice", 0x10800n],
+    [() => mem.readVolatileFrom(0x10800, new Uint8Array(4), 0), "IommuMemory.readVolatileFrom", 0x10800n],
+    [() => mem.read(new Uint8Array(0), 0x20800), "IommuMemory.read", 0x20800n],
+    [() => mem.readSlice(new Uint8Array(0), 0x20800), "IommuMemory.readSlice", 0x20800n],
+    [() => mem.writeVolatileTo(0x20800, new Uint8Array(4), 0), "IommuMemory.writeVolatileTo", 0x20800n],
+  ];
+  for (const [fn, op, iova] of cases) {
+    const e = expectError(fn, CannotResolveError, { kind: "IommuError", op });
+    assert.deepEqual(e.iovaRange, { base: iova, length: 0 }, op);
+  }
+  assert.equal(mem.checkRange(0x10800, 0, Permissions.Write), false);
+  assert.equal(mem.checkRange(0x20800, 0, Permissions.Read), false);
+  assert.equal(mem.checkRange(0x10800, 0, Permissions.Read), true);
+  assert.deepEqual(mem.getSlices(0x10800, 0, Permissions.Read), []);
+  mem.iommuEnabled = false; // physical addresses have no permissions
+  assert.equal(mem.write(new Uint8Array(0), 0x10800), 0);
+  assert.equal(mem.checkRange(0x10800, 0, Permissions.Write), true);
+});
+
+Deno.test("iommu memory: zero-length async I/O and resolve are refused inside a denying entry too", async () => {
+  using phys = ram();
+  const iommu = new IotlbIommu();
+  iommu.iotlb.setMapping(0x10000, 0x1000, PAGE, Permissions.Read);
+  const mem = new IommuMemory(phys, iommu);
+  const source = { read: (p: Uint8Array) => Promise.resolve(p.length) };
+  await assert.rejects(() => mem.readVolatileFromAsync(0x10800, source, 0), (e: unknown) => {
+    assert.ok(e instanceof CannotResolveError);
+    assert.deepEqual([e.op, e.iovaRange], ["IommuMemory.readVolatileFromAsync", { base: 0x10800n, length: 0 }]);
+    return true;
+  });
+  await assert.rejects(() => mem.resolve(0x10800, 0, Permissions.Write), CannotResolveError);
+  await assert.rejects(() => mem.getSlicesAsync(0x10800, 0, Permissions.Write), CannotResolveError);
+  assert.equal(await mem.readVolatileFromAsync(0x10000, source, 0), 0, "at the entry's start");
+  await mem.resolve(0x10800, 0, Permissions.Read);
+});
+
+Deno.test("iommu memory: getSlicesResult returns the first fragment's own failure behind a valid translation", () => {
+  using phys = GuestMemoryMmap.fromRanges([[0, PAGE]]);
+  const iommu = new IotlbIommu();
+  iommu.iotlb.setMapping(0x10000, 0x5000, PAGE, Permissions.ReadWrite); // no memory at 0x5000
+  iommu.iotlb.setMapping(0x20000, 0xff0, 0x20, Permissions.ReadWrite); // memory ends at 0x1000
+  const mem = new IommuMemory(phys, iommu);
+  const first = mem.getSlicesResult(0x10000, 16, Permissions.Read);
+  assert.deepEqual(first.slices, []);
+  assert.ok(first.error instanceof InvalidGuestAddressError);
+  assert.deepEqual([first.error.op, first.error.addr], ["IommuMemory.getSlicesResult", 0x5000n]);
+  const later = mem.getSlicesResult(0x20000, 0x20, Permissions.Read);
+  assert.deepEqual(later.slices.map((x) => x.len), [0x10]);
+  assert.ok(later.error instanceof InvalidGuestAddressError);
+  assert.equal(later.error.addr, 0x1000n);
+  const thrown = expectError(() => mem.getSlices(0x10000, 16), InvalidGuestAddressError, {
+    kind: "InvalidGuestAddress",
+    op: "IommuMemory.getSlices",
+  });
+  assert.equal(thrown.addr, 0x5000n, "getSlices still throws it");
+  expectError(() => mem.getSlicesResult(0x30000, 16), CannotResolveError, {
+    kind: "IommuError",
+    op: "IommuMemory.getSlicesResult",
+  }); // a translation failure is still thrown
+});
+
+Deno.test("iommu memory: an atomic across two IOTLB entries fails with its first fragment's own error first", () => {
+  using phys = GuestMemoryMmap.fromRanges([[0, PAGE]]);
+  const iommu = new IotlbIommu();
+  iommu.iotlb.setMapping(0x10000, 0x5000, PAGE, Permissions.ReadWrite); // no memory behind it
+  iommu.iotlb.setMapping(0x11000, 0x0, PAGE, Permissions.ReadWrite);
+  iommu.iotlb.setMapping(0x30000, 0x100, 2, Permissions.ReadWrite); // backed, then split
+  iommu.iotlb.setMapping(0x30002, 0x300, 0xffe, Permissions.ReadWrite);
+  const mem = new IommuMemory(phys, iommu);
+  for (
+    const [name, fn] of [["loadU32", () => mem.loadU32(0x10ffe)], ["storeU32", () => mem.storeU32(0x10ffe, 1)]] as const
+  ) {
+    const e = expectError(fn, InvalidGuestAddressError, { kind: "InvalidGuestAddress", op: `IommuMemory.${name}` });
+    assert.equal(e.addr, 0x5ffen);
+  }
+  const big = expectError(() => mem.loadU32(0x10ffen), InvalidGuestAddressError, {
+    kind: "InvalidGuestAddress",
+    op: "IommuMemory.loadU32",
+  });
+  assert.equal(big.addr, 0x5ffen, "the bigint path agrees");
+  assert.equal(
+    expectError(() => mem.readU64(0x10ffc), InvalidGuestAddressError, {
+      kind: "InvalidGuestAddress",
+      op: "IommuMemory.readU64",
+    }).addr,
+    0x5ffcn,
+  );
+  expectError(() => mem.loadU32(0x30000), InvalidBackendAddressError, {
+    kind: "InvalidBackendAddress",
+    op: "IommuMemory.loadU32",
+    mentions: ["spans two IOTLB entries"],
+  });
+  expectError(() => mem.storeU64(0x30000, 1n), InvalidBackendAddressError, {
+    kind: "InvalidBackendAddress",
+    op: "IommuMemory.storeU64",
+  });
+});
+
+Deno.test("iommu: IotlbIommu answers a zero-length request, telling its miss handler of a zero-length denial", () => {
+  const faults: string[] = [];
+  const iommu: IotlbIommu = new IotlbIommu(undefined, {
+    missHandler: (f) => {
+      const fails = f.accessFails.map((r) => `${r.base.toString(16)}+${r.length}`).join(",");
+      faults.push(`${f.iova.toString(16)}+${f.length} access ${f.access} misses ${f.misses.length} fails ${fails}`);
+      if (f.access === Permissions.Write) iommu.iotlb.setMapping(0x10000, 0x1000, PAGE, Permissions.ReadWrite);
+    },
+  });
+  iommu.iotlb.setMapping(0x10000, 0x1000, PAGE, Permissions.Read);
+  assert.deepEqual(iommu.translate(0x10800, 0, Permissions.Read), []);
+  assert.deepEqual(iommu.translate(0x50000, 0, Permissions.Write), [], "nothing mapped, nothing to miss");
+  const e = expectError(() => iommu.translate(0x10800, 0, Permissions.ReadWrite), CannotResolveError, {
+    kind: "IommuError",
+    op: "IotlbIommu.translate",
+    mentions: ["no ReadWrite permission at 0x10800+0x0"],
+  });
+  assert.deepEqual(e.iovaRange, { base: 0x10800n, length: 0 });
+  assert.deepEqual(iommu.translate(0x10800, 0, Permissions.Write), [], "the handler granted Write");
+  assert.deepEqual(faults, [
+    ...Array(4).fill("10800+0 access 3 misses 0 fails 10800+0"), // maxRetries, then CannotResolve
+    "10800+0 access 2 misses 0 fails 10800+0",
+  ]);
 });
 
 Deno.test("iommu memory: a synchronous miss handler fills the IOTLB and the access is retried", () => {

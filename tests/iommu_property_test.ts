@@ -111,8 +111,16 @@ class Model {
     for (let i = 0; i < len; i++) this.tlb[iova + i] = undefined;
   }
 
-  /** Whether every byte of `[a, a + n)` is mapped with `access`. */
+  /**
+   * Whether every byte of `[a, a + n)` is mapped with `access`. An empty range is refused only
+   * inside an entry (the same one on both sides of `a`) that denies the access, as in vm-memory.
+   */
   translates(a: number, n: number, access: Permission): boolean {
+    if (n === 0) {
+      const before = a > 0 ? this.tlb[a - 1] : undefined, at = a < IOVA_SPACE ? this.tlb[a] : undefined;
+      const inside = before !== undefined && at !== undefined && before.diff === at.diff && before.perm === at.perm;
+      return !inside || (at.perm & access) === access;
+    }
     for (let i = a; i < a + n; i++) {
       const c = i < IOVA_SPACE ? this.tlb[i] : undefined;
       if (c === undefined || (c.perm & access) !== access) return false;
@@ -267,8 +275,8 @@ function outcomeOf(fn: () => number): Outcome {
  * that reach backed (and, for writes, writable) memory, or the error for the first byte.
  */
 function predictTransfer(m: Model, addr: number, n: number, write: boolean): Outcome {
-  if (n === 0) return { ok: 0 };
   if (m.enabled && !m.translates(addr, n, write ? Permissions.Write : Permissions.Read)) return { kind: "IommuError" };
+  if (n === 0) return { ok: 0 };
   let done = 0;
   while (done < n) {
     const r = regionOf(m.gpa(addr + done));
@@ -283,7 +291,10 @@ function predictTransfer(m: Model, addr: number, n: number, write: boolean): Out
 function predictAtomic(m: Model, addr: number, size: number, access: Permission): Outcome & { gpa?: number } {
   if (m.enabled) {
     if (!m.translates(addr, size, access)) return { kind: "IommuError" };
-    if (m.entryRun(addr, size) < size) return { kind: "InvalidBackendAddress" };
+    // Split between entries: the first fragment fails first when nothing backs it.
+    if (m.entryRun(addr, size) < size) {
+      return { kind: regionOf(m.gpa(addr)) === undefined ? "InvalidGuestAddress" : "InvalidBackendAddress" };
+    }
   }
   const gpa = m.gpa(addr);
   const r = regionOf(gpa);
@@ -296,8 +307,8 @@ function predictAtomic(m: Model, addr: number, size: number, access: Permission)
 
 /** The model's prediction for `getSlices`: translation as for a transfer, then the backed prefix. */
 function predictSlices(m: Model, addr: number, n: number, access: Permission): Outcome {
-  if (n === 0) return { ok: 0 };
   if (m.enabled && !m.translates(addr, n, access)) return { kind: "IommuError" };
+  if (n === 0) return { ok: 0 };
   let done = 0;
   while (done < n && regionOf(m.gpa(addr + done)) !== undefined) done++;
   return done > 0 ? { ok: done } : { kind: "InvalidGuestAddress" };

@@ -115,7 +115,7 @@ export function explainRequest(target: ExplainTarget, iova: AddressLike, len: nu
     entries: [],
     fragments: [],
   };
-  if (n === 0) return out;
+  if (n === 0 && !target.enabled) return out;
   const fail = (f: ExplainedFailure): Explanation => {
     out.ok = false;
     out.failure = f;
@@ -145,6 +145,20 @@ export function explainRequest(target: ExplainTarget, iova: AddressLike, len: nu
       at += BigInt(r.length);
     }
     return out;
+  }
+  if (n === 0) {
+    // An empty request is translated too (see Iotlb.lookup): refused only inside an entry that
+    // starts before it and denies the access.
+    if (iotlb.probe(a, 0, want).ok) return out;
+    const e = iotlb.entriesIn(a, 1)[0];
+    out.entries = [e];
+    return fail({
+      reason: "denied",
+      iova: a,
+      length: 0,
+      entry: e,
+      message: `the entry ${span(e.iova, e.size)} allows ${permissionName(e.perm)}, not ${permissionName(want)}`,
+    });
   }
   out.entries = iotlb.entriesIn(a, n);
   const end = a + BigInt(n);

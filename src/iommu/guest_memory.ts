@@ -39,7 +39,11 @@ export type PhysicalMemory = ByteAccess & GuestMemoryBackend<GuestRegionMmap>;
  * ```
  */
 export interface GuestMemory extends ByteAccess {
-  /** Whether all of `[addr, addr + len)` can be accessed with `access` (true for `len` 0). */
+  /**
+   * Whether all of `[addr, addr + len)` can be accessed with `access`. `len` 0 needs no memory, but
+   * a translation may still refuse it (vm-memory's `IommuMemory` does inside an entry that denies
+   * `access`).
+   */
   checkRange(addr: AddressLike, len: number, access?: Permission): boolean;
   /** The fragments of `[addr, addr + count)`; throws if the first one fails. */
   getSlices(addr: AddressLike, count: number, access?: Permission): VolatileSlice[];

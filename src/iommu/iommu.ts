@@ -35,7 +35,9 @@ import { type Permission, permissionName, toPermission } from "./permissions.ts"
 export interface Iommu {
   /**
    * The mapped ranges covering all of `[iova, iova + len)` in order, or throws an `IommuError`
-   * (`CannotResolve` when part of it is unmapped or forbidden and cannot be fixed).
+   * (`CannotResolve` when part of it is unmapped or forbidden and cannot be fixed). `len` may be 0:
+   * `IommuMemory` translates zero-length accesses too (as vm-memory does), and an IOMMU answers
+   * them with no ranges or refuses them.
    */
   translate(iova: AddressLike, len: number, access: Permission): IovaRange[];
   /** The same, waiting for misses to be answered without blocking the event loop. */
@@ -44,7 +46,10 @@ export interface Iommu {
   readonly iotlb?: Iotlb;
 }
 
-/** What a miss handler is told: the request and everything that failed in it. */
+/**
+ * What a miss handler is told: the request and everything that failed in it. A zero-length request
+ * inside an entry that denies its access fails with one access failure of length 0 at `iova`.
+ */
 export interface IotlbFault {
   /** Start of the request. */
   iova: bigint;
@@ -130,15 +135,16 @@ function firstFailure(r: IotlbLookup & { ok: false }): IovaRange {
 
 /**
  * Validates a translation request under the caller's op (the IOTLB would name its own lookup):
- * a u64 `iova`, a non-zero length that does not run past 2^64, and a permission.
+ * a u64 `iova`, a length that does not run past 2^64 (0 included: vm-memory translates empty
+ * ranges too, see `Iotlb.lookup`), and a permission.
  */
 function checkRequest(op: string, iova: unknown, len: unknown, access: unknown): void {
   if (
-    !Number.isSafeInteger(iova) || !Number.isSafeInteger(len) || !((iova as number) >= 0 && (len as number) > 0) ||
+    !Number.isSafeInteger(iova) || !Number.isSafeInteger(len) || !((iova as number) >= 0 && (len as number) >= 0) ||
     (iova as number) > 2 ** 53 - (len as number) // `iova + len` would round to 2^53
   ) {
     const a = toAddress(iova, op, "iova");
-    const n = toLength(len, op, "len", false);
+    const n = toLength(len, op, "len");
     if (a + BigInt(n) > 1n << 64n) {
       throw new InvalidArgumentError(op, "len", len, `${hex(n)} from iova ${hex(a)} runs past 2^64`);
     }

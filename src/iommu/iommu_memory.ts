@@ -310,8 +310,10 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
 
   /**
    * Whether all of `[addr, addr + len)` can be accessed with `access`: translation succeeds (when
-   * on) and every translated byte is backed. `len` 0 is true at any address. Translation failures
-   * give `false`; malformed arguments throw.
+   * on) and every translated byte is backed. Translation failures give `false`; malformed arguments
+   * throw. `len` 0 is true at any address while translation is off; while it is on, the empty range
+   * is translated too (vm-memory 0.18 does), so it is false inside an IOTLB entry that denies
+   * `access`.
    *
    * @example
    * ```ts
@@ -329,7 +331,6 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     const a = toAddress(addr, op, "addr");
     const want = toPermission(access, op, "access");
     if (!this.#enabled) return this.#backend.checkRange(a, n);
-    if (n === 0) return true;
     let ranges: IovaRange[];
     try {
       ranges = this.#translate(a, n, want, op);
@@ -343,8 +344,9 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
   /**
    * The fragments of `[addr, addr + count)` for `access`, split at IOTLB entries and regions. A
    * failed translation or a failing first fragment throws; a later failing fragment ends the list
-   * early (see {@link IommuMemory.getSlicesResult} for why). `count` 0 gives `[]` without
-   * translating.
+   * early (see {@link IommuMemory.getSlicesResult} for why). `count` 0 gives `[]`, after a
+   * translation while translation is on (a zero-length request inside an IOTLB entry that denies
+   * `access` is refused, as in vm-memory 0.18).
    *
    * @example
    * ```ts
@@ -364,8 +366,10 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
   }
 
   /**
-   * The fragments and, if they stop early, the error that stopped them. A translation failure is
-   * still thrown (it happens before any fragment exists).
+   * The fragments and, if they stop early, the error that stopped them: also when the first
+   * fragment fails (no fragments and its error, e.g. `InvalidGuestAddress` naming the guest physical
+   * address behind a translation that has no memory). A translation failure is thrown: it happens
+   * before any fragment exists (vm-memory's `get_slices` returns it as its own `Err`).
    *
    * @example
    * ```ts
@@ -435,7 +439,8 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
   /**
    * Makes sure `[addr, addr + count)` translates for `access`, answering misses through the
    * IOMMU's asynchronous path; afterwards the synchronous accessors hit (unless the mapping is
-   * invalidated in between). Does nothing while translation is off or for `count` 0.
+   * invalidated in between). Does nothing while translation is off. `count` 0 is translated too
+   * (see {@link IommuMemory.getSlices}).
    *
    * @example
    * ```ts
@@ -457,7 +462,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     const n = toLength(count, op, "count");
     const a = toAddress(addr, op, "addr");
     const want = toPermission(access, op, "access");
-    if (!this.#enabled || n === 0) return;
+    if (!this.#enabled) return;
     pastTheEnd(a, n, op);
     try {
       await this.#iommu.translateAsync(a, n, want);
@@ -590,6 +595,9 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
       const a = toAddress(addr, full, "addr");
       const first = this.#translate(a, size, access, full)[0];
       if (first.length < size) {
+        // vm-memory takes the first fragment before it looks at its length: when no memory lies
+        // behind it, that is the error, not the split.
+        if (backend.findRegion(first.base) === undefined) throw new InvalidGuestAddressError(full, first.base);
         throw new InvalidBackendAddressError(
           full,
           `a ${size}-byte atomic at I/O virtual address ${
@@ -606,6 +614,11 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
       this.hitLogBase = iova - o;
     }
     return o;
+  }
+
+  /** Zero-byte I/O is translated too while translation is on (see `ByteAccess.checkEmptyIo`). */
+  protected override checkEmptyIo(addr: AddressLike, write: boolean, op: string): void {
+    if (this.#enabled) this.#slices(addr, 0, write ? Permissions.Write : Permissions.Read, op);
   }
 
   /** The fragments volatile I/O goes through (see `ByteAccess.ioSlices`). */
@@ -641,7 +654,6 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     const a = toAddress(addr, op, "addr");
     const backend = this.#backend;
     if (!this.#enabled) return physicalSlices(backend, a, n, op);
-    if (n === 0) return { slices: [] };
     const ranges = this.#translate(a, n, access, op);
     const slices: VolatileSlice[] = [];
     const iovaLog = this.#logBy === "iova";
@@ -664,10 +676,8 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
         slices.push(out);
         iova += BigInt(s.len);
       }
-      if (part.error !== undefined) {
-        if (slices.length === 0) throw part.error;
-        return { slices, error: part.error };
-      }
+      // Also with no slice yet: the callers that want the first failure thrown throw it.
+      if (part.error !== undefined) return { slices, error: part.error };
     }
     return { slices };
   }

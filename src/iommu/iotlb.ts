@@ -369,6 +369,11 @@ export class Iotlb {
    * order, or every unmapped sub-range (`misses`) and every part of an entry that denies the access
    * (`accessFails`), clipped and ascending. `access` No only asks that the range be mapped.
    *
+   * A zero length is answered as vm-memory 0.18 answers it (its range map's view of an empty range
+   * `[iova, iova)`): no ranges, unless an entry that starts before `iova` and ends after it denies
+   * the access; that is then an access failure of length 0 at `iova`. Nothing is unmapped in an
+   * empty range, so it never misses.
+   *
    * @example
    * ```ts
    * import { Iotlb, Permissions } from "../../mod.ts";
@@ -378,11 +383,11 @@ export class Iotlb {
    * const r = tlb.lookup(0, 40, Permissions.Read);
    * if (!r.ok) console.log(r.misses.length, r.accessFails); // 2 [ { base: 30n, length: 10 } ]
    * ```
-   * @throws {InvalidArgumentError} for a bad address, length or access, a zero length, or a range
-   *   running past 2^64.
+   * @throws {InvalidArgumentError} for a bad address, length or access, or a range running past 2^64.
    */
   lookup(iova: AddressLike, len: number, access: Permission): IotlbLookup {
     const op = "Iotlb.lookup";
+    if (len === 0) return this.#lookupEmpty(iova, access, op);
     this.#range(op, iova, len);
     const want = toPermission(access, op, "access");
     const sF = this.#sF, sR = this.#sR, eF = this.#eF, eR = this.#eR;
@@ -463,7 +468,8 @@ export class Iotlb {
    */
   probe(iova: AddressLike, len: number, access: Permission): IotlbLookup {
     const hits = this.#hits, misses = this.#misses, fails = this.#accessFailures, recorder = this.#recorder;
-    this.#range("Iotlb.probe", iova, len); // refused under this call's name, not lookup's
+    if (len !== 0) this.#range("Iotlb.probe", iova, len); // refused under this call's name, not lookup's
+    else toAddress(iova, "Iotlb.probe", "iova");
     toPermission(access, "Iotlb.probe", "access");
     this.#recorder = undefined; // nor recorded: it is not traffic
     try {
@@ -857,6 +863,28 @@ export class Iotlb {
     if (this.#lru) rec[p + STAMP] = ++this.#tick;
     this.#hits++;
     return target;
+  }
+
+  /** {@link Iotlb.lookup} of the empty range `[iova, iova)` (see there). */
+  #lookupEmpty(iova: AddressLike, access: Permission, op: string): IotlbLookup {
+    const a = toAddress(iova, op, "iova");
+    const want = toPermission(access, op, "access");
+    const aF = rounded(a), aR = residual(a, aF);
+    const t = this.#table;
+    t.locate(aF, aR); // the entry whose end lies above `a`, or the next one
+    if (!t.atEnd()) {
+      const x = t.entry(t.k, t.i);
+      // Only an entry that starts strictly before `a` overlaps `[a, a)` in vm-memory's range map.
+      if (
+        keyLess(t.keys[x], t.residualOf(x, START_R, t.keys[x]), aF, aR) && (t.rec[x * STRIDE + PERM] & want) !== want
+      ) {
+        this.#accessFailures++;
+        this.#recorder?.onEvent("access-failure", a, 0n, null, want);
+        return { ok: false, misses: [], accessFails: [{ base: a, length: 0 }] };
+      }
+    }
+    this.#hits++;
+    return { ok: true, ranges: [] };
   }
 
   /** Validates `[iova, iova + len)` and stores it in #sF/#sR/#eF/#eR. */

@@ -225,6 +225,13 @@ export abstract class ByteAccess {
    */
   protected abstract ioSlices(addr: AddressLike, count: number, write: boolean, op: string): VolatileSlice[];
 
+  /**
+   * Called for I/O of zero bytes, which moves nothing and needs no fragments. A level that refuses
+   * even an empty access (an IOMMU whose entry denies it, as in vm-memory) throws here; by default
+   * nothing happens.
+   */
+  protected checkEmptyIo(_addr: AddressLike, _write: boolean, _op: string): void {}
+
   // ---- asynchronous I/O with streams (sockets, files): zero-copy views, regions pinned meanwhile ----
 
   /**
@@ -317,7 +324,10 @@ export abstract class ByteAccess {
     const n = toLength(count, full, "count");
     const start = toAddress(addr, full, "addr");
     checkStream(io, intoMemory, full);
-    if (n === 0) return 0;
+    if (n === 0) {
+      this.checkEmptyIo(addr, intoMemory, op);
+      return 0;
+    }
     // A slice's hitViews are its own views for its whole life (it never adopts another's hit).
     const fragments: IoFragment[] = this.ioSlices(addr, n, intoMemory, op).map((s) => ({
       slice: s,
@@ -332,7 +342,10 @@ export abstract class ByteAccess {
     const full = this.#op(op);
     const n = toLength(count, full, "count");
     const start = toAddress(addr, full, "addr");
-    if (n === 0) return 0;
+    if (n === 0) {
+      this.checkEmptyIo(addr, intoMemory, op);
+      return 0;
+    }
     const slices = this.ioSlices(addr, n, intoMemory, op);
     return intoMemory ? readInto(slices, io, exact, n, start, full) : writeFrom(slices, io, exact, n, start, full);
   }

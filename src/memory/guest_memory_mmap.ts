@@ -73,7 +73,8 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
    */
   readonly #parts: readonly RegionPart[];
   readonly #starts: Float64Array;
-  #last: RegionPart;
+  /** The part looked up last; undefined only in an empty collection. */
+  #last: RegionPart | undefined;
   /**
    * `#last`'s first guest address and length when it ends below 2^30, else 0 and -1 (no number
    * matches). Only small integers are ever stored here, so V8 keeps both fields untagged and the
@@ -87,8 +88,8 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
     this.#regions = regions;
     this.#parts = regions.flatMap((r) => r.parts);
     this.#starts = Float64Array.from(this.#parts, (p) => p.startNumber);
-    this.#last = this.#parts[0];
-    this.#remember(this.#parts[0]);
+    // Empty: #smallLen stays -1 and #last undefined, so every lookup misses (see #find, #locateOther).
+    if (this.#parts.length > 0) this.#remember(this.#parts[0]);
   }
 
   /**
@@ -108,7 +109,27 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
   }
 
   /**
-   * A collection of existing regions, which must be sorted by address and must not overlap.
+   * A collection with no regions (vm-memory's `GuestMemoryMmap::new()`): what a vhost-user back-end
+   * holds before the front-end sends its memory table. Every access to it fails as on a hole
+   * (`InvalidGuestAddressError` naming the address), zero-length ones succeed, lookups find nothing,
+   * `lastAddr()` is 0; {@link GuestMemoryMmap.insertRegion} adds regions.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap, GuestRegionMmap } from "../../mod.ts";
+   * const none = GuestMemoryMmap.empty();
+   * console.log(none.numRegions, none.checkRange(0, 1), none.checkRange(0, 0)); // 0 false true
+   * using mem = none.insertRegion(GuestRegionMmap.fromRange(0, 0x1000));
+   * console.log(mem.numRegions); // 1
+   * ```
+   */
+  static empty(): GuestMemoryMmap {
+    return new GuestMemoryMmap(Object.freeze([]));
+  }
+
+  /**
+   * A collection of existing regions, which must be sorted by address and must not overlap. An
+   * empty list is `NoMemoryRegion`, as in vm-memory (use {@link GuestMemoryMmap.empty} for that).
    *
    * @example
    * ```ts
@@ -203,7 +224,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
       const mmap = MmapRegion.fromRawPointer(r.hostAddress, r.size, r.prot, r.flags);
       return new GuestRegionMmap(mmap, r.guestBase, r.dirty ? AtomicBitmap.fromShared(r.dirty) : undefined);
     });
-    return new GuestMemoryMmap(validated(op, regions));
+    return new GuestMemoryMmap(validated(op, regions, true));
   }
 
   /**
@@ -297,7 +318,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
   }
 
   /**
-   * The highest guest address backed by a region.
+   * The highest guest address backed by a region; 0 for an empty collection (as in vm-memory).
    *
    * @example
    * ```ts
@@ -307,7 +328,8 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
    * ```
    */
   lastAddr(): bigint {
-    return this.#regions[this.#regions.length - 1].lastAddr;
+    // vm-memory folds the regions' last addresses starting from 0: an empty collection says 0.
+    return this.#regions.length === 0 ? 0n : this.#regions[this.#regions.length - 1].lastAddr;
   }
 
   /**
@@ -422,7 +444,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
     // positive integer count that fits is valid (0 and anything odd take the full path below).
     if (typeof addr === "number" && typeof count === "number" && count > 0 && Number.isInteger(count)) {
       const o = this.locate(addr, count, false);
-      if (o >= 0 && !this.#last.region.mmap.closed) {
+      if (o >= 0 && !this.#last!.region.mmap.closed) {
         return new VolatileSlice(this.hitViews, o, count, this.hitLog, this.hitLogBase);
       }
     }
@@ -521,7 +543,8 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
 
   /**
    * A new collection without the region that starts exactly at `base` and has exactly `size`
-   * bytes, and that region (not closed). Otherwise `NoMemoryRegion`.
+   * bytes, and that region (not closed). Otherwise `NoMemoryRegion`. Removing the last region gives
+   * an empty collection (as in vm-memory; see {@link GuestMemoryMmap.empty}).
    *
    * @example
    * ```ts
@@ -536,16 +559,8 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
     const b = toAddress(base, op, "base");
     const n = toLength(size, op, "size");
     const i = this.#regions.findIndex((r) => r.startAddr === b && r.len === n);
-    if (i < 0 || this.#regions.length === 1) {
-      throw new GuestMemoryError(
-        "NoMemoryRegion",
-        op,
-        i < 0
-          ? `no region starts at ${hex(b)} with ${hex(n)} bytes`
-          : "the last region cannot be removed (a collection is never empty)",
-      );
-    }
-    return [new GuestMemoryMmap(this.#regions.filter((_, j) => j !== i)), this.#regions[i]];
+    if (i < 0) throw new GuestMemoryError("NoMemoryRegion", op, `no region starts at ${hex(b)} with ${hex(n)} bytes`);
+    return [new GuestMemoryMmap(Object.freeze(this.#regions.filter((_, j) => j !== i))), this.#regions[i]];
   }
 
   /**
@@ -585,8 +600,8 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
 
   /** `locate` beyond the int32 case: the last part by its own fields, then a binary search. */
   #locateOther(addr: number, size: number): number {
-    if (!Number.isInteger(addr) || addr < 0) return -1;
     const last = this.#last;
+    if (!Number.isInteger(addr) || addr < 0 || last === undefined) return -1;
     const o = addr - last.startNumber;
     // `=== true`: V8 cannot tell the field holds a boolean and would otherwise test every falsy value.
     if (o >= 0 && o <= last.len - size && last.numeric === true) return o;
@@ -676,6 +691,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
   #transferAcross(buf: Uint8Array, addr: number, write: boolean, op: string): number {
     const len = buf.length;
     let cur = addr, done = 0;
+    if (this.#last === undefined) return 0; // no parts: #findNumber needs one
     while (done < len) {
       const p = this.#findNumber(cur);
       if (p === undefined) break;
@@ -689,7 +705,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
     return done;
   }
 
-  /** Part lookup by a number below 2^53: binary search over the start addresses. */
+  /** Part lookup by a number below 2^53: binary search over the start addresses. Needs a part. */
   #findNumber(addr: number): RegionPart | undefined {
     const starts = this.#starts;
     let lo = 0, hi = starts.length - 1;
@@ -705,6 +721,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
   /** Part lookup by any u64. */
   #find(addr: bigint): RegionPart | undefined {
     const last = this.#last;
+    if (last === undefined) return undefined; // no region at all
     if (addr >= last.startAddr && addr <= last.lastAddr) return last;
     const parts = this.#parts;
     let lo = 0, hi = parts.length - 1;
@@ -741,10 +758,13 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
   }
 }
 
-/** Checks a region list: non-empty, sorted by start, no overlaps. Returns a frozen copy. */
-function validated(op: string, regions: readonly GuestRegionMmap[]): readonly GuestRegionMmap[] {
+/**
+ * Checks a region list: non-empty (unless `allowEmpty`: what `toShared` of an empty collection
+ * gives), sorted by start, no overlaps. Returns a frozen copy.
+ */
+function validated(op: string, regions: readonly GuestRegionMmap[], allowEmpty = false): readonly GuestRegionMmap[] {
   if (!Array.isArray(regions)) throw new InvalidArgumentError(op, "regions", regions, "must be an array");
-  if (regions.length === 0) throw new GuestMemoryError("NoMemoryRegion", op, "no memory region given");
+  if (regions.length === 0 && !allowEmpty) throw new GuestMemoryError("NoMemoryRegion", op, "no memory region given");
   for (const r of regions) {
     if (!(r instanceof GuestRegionMmap)) {
       throw new InvalidArgumentError(op, "regions", r, "must hold GuestRegionMmap objects");
