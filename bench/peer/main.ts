@@ -172,9 +172,11 @@ async function main(): Promise<void> {
           `${row.ratio.toFixed(2)}x`,
       );
     }
-  } finally {
-    await peer.quit();
+  } catch (e) {
+    peer[Symbol.dispose](); // the error that stopped the run is the one to report
+    throw e;
   }
+  await peer.quit();
   const report: PeerReport = { env, seconds: (performance.now() - started) / 1000, rows };
 
   console.log();
