@@ -37,6 +37,7 @@ Deno.test("peer replies: the vm-memory program's real lines parse into their kin
   assert.deepEqual(parsePeerReply('{"ns":163111801}'), { kind: "run", ns: 163111801 });
   assert.deepEqual(parsePeerReply('{"ns":848.8463439941406}'), { kind: "run", ns: 848.8463439941406 });
   assert.deepEqual(parsePeerReply('{"closed":"read_obj_u64_hot"}'), { kind: "closed", case: "read_obj_u64_hot" });
+  assert.deepEqual(parsePeerReply('{"unknown":"nope"}'), { kind: "unknown", case: "nope" });
 });
 
 Deno.test("peer replies: the Rust LCG's sum over 65536 steps is the BigInt reference's", () => {
@@ -69,6 +70,7 @@ Deno.test("peer report: the sample's rows, figures and ratios come back exactly"
     "read_slice_64k_iommu_16frag",
   ]);
   assert.equal(report.env.vmMemory, "0.18.0");
+  assert.deepEqual(report.skipped, []);
   assert.equal(report.env.reps, 9);
   const [u64, slice4k, lookup, frag] = report.rows;
   assert.equal(u64.gmem.name, "mem.readU64(a)");
@@ -114,6 +116,17 @@ Deno.test("peer report: a row without its vm-memory figure, or with a non-numeri
   assert.equal(
     formatError(() => parsePeerReport("{}")).message,
     "peer report: expected an object with env, seconds and rows",
+  );
+});
+
+Deno.test("peer report: the cases skipped for want of a vm-memory counterpart are kept by name", () => {
+  const withSkipped = JSON.parse(SAMPLE);
+  withSkipped.skipped = ["read_slice_64b_hot"];
+  assert.deepEqual(parsePeerReport(JSON.stringify(withSkipped)).skipped, ["read_slice_64b_hot"]);
+  withSkipped.skipped = [7];
+  assert.equal(
+    formatError(() => parsePeerReport(JSON.stringify(withSkipped))).message,
+    "skipped[0]: 7 is not a string",
   );
 });
 

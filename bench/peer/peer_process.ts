@@ -72,10 +72,16 @@ export class PeerProcess implements Disposable {
     return this.#expect(`lcg ${steps}`, "lcg").sum;
   }
 
-  /** Sets case `name` up on the Rust side; returns the vm-memory call it measures. */
-  open(name: string): string {
-    const reply = this.#expect(`open ${name}`, "open");
-    if (reply.case !== name) throw new PeerFormatError(`open ${name}: the peer opened ${reply.case}`);
+  /**
+   * Sets case `name` up on the Rust side; returns the vm-memory call it measures, or undefined if
+   * the program has no such case.
+   */
+  open(name: string): string | undefined {
+    const reply = this.#send(`open ${name}`);
+    if (reply.kind === "unknown" && reply.case === name) return undefined;
+    if (reply.kind !== "open" || reply.case !== name) {
+      throw new PeerFormatError(`open ${name}: the peer answered ${JSON.stringify(reply)}`);
+    }
     return reply.op;
   }
 

@@ -40,12 +40,15 @@ export interface PeerReport {
   env: Record<string, string | number>;
   seconds: number;
   rows: PeerRow[];
+  /** Cases of the Deno benchmark the vm-memory program has no counterpart for (not measured). */
+  skipped: string[];
 }
 
 /** A reply of the vm-memory program, by command. */
 export type PeerReply =
   | { kind: "lcg"; steps: number; sum: number }
   | { kind: "open"; case: string; op: string }
+  | { kind: "unknown"; case: string }
   | { kind: "run"; ns: number }
   | { kind: "closed"; case: string };
 
@@ -72,7 +75,7 @@ function text(v: unknown, what: string): string {
 
 /**
  * Parses one line from the vm-memory program. An `{"error": ...}` reply, or anything else that is
- * not one of the four replies, throws a `PeerFormatError` carrying the line.
+ * not one of the five replies, throws a `PeerFormatError` carrying the line.
  *
  * @example
  * ```ts
@@ -97,6 +100,7 @@ export function parsePeerReply(line: string): PeerReply {
   if ("lcg" in v) return { kind: "lcg", steps: finiteNumber(v.lcg, "lcg reply"), sum: finiteNumber(v.sum, "lcg sum") };
   if ("open" in v) return { kind: "open", case: text(v.open, "open reply"), op: text(v.op, "open reply op") };
   if ("closed" in v) return { kind: "closed", case: text(v.closed, "closed reply") };
+  if ("unknown" in v) return { kind: "unknown", case: text(v.unknown, "unknown reply") };
   throw new PeerFormatError(`unknown peer reply: ${JSON.stringify(line)}`);
 }
 
@@ -172,7 +176,14 @@ export function parsePeerReport(json: string): PeerReport {
     if (r.bytesPerOp !== undefined) row.bytesPerOp = finiteNumber(r.bytesPerOp, `${name}.bytesPerOp`);
     return row;
   });
-  return { env, seconds: finiteNumber(v.seconds, "peer report seconds"), rows };
+  const skipped = v.skipped === undefined ? [] : v.skipped;
+  if (!Array.isArray(skipped)) throw new PeerFormatError("peer report skipped is not an array");
+  return {
+    env,
+    seconds: finiteNumber(v.seconds, "peer report seconds"),
+    rows,
+    skipped: skipped.map((x, i) => text(x, `skipped[${i}]`)),
+  };
 }
 
 /**

@@ -2,7 +2,8 @@
 //! it one command a line on stdin and reads one JSON object a line on stdout:
 //!
 //!   lcg <n>        {"lcg":n,"sum":s}            sum of the LCG's first n high words
-//!   open <case>    {"open":"case","op":"..."}   sets the case's memory up (outside any timing)
+//!   open <case>    {"open":"case","op":"..."}   sets the case's memory up (outside any timing),
+//!                  or {"unknown":"case"}        when this program has no such case
 //!   run <iters>    {"ns":t}                     runs the open case's loop, timed inside
 //!   close          {"closed":"case"}            runs the case's closing checks, frees its memory
 //!   quit
@@ -65,7 +66,9 @@ impl Driver {
                 if let Some((current, _)) = &self.open {
                     return Err(format!("open {name}: {current} is still open"));
                 }
-                let case = open(name).ok_or_else(|| format!("open: no case {name}"))?;
+                let Some(case) = open(name) else {
+                    return Ok(format!("{{\"unknown\":{}}}", json_string(name)));
+                };
                 let reply = format!("{{\"open\":{},\"op\":{}}}", json_string(name), json_string(&case.op));
                 self.open = Some((name.to_string(), case));
                 Ok(reply)
