@@ -91,9 +91,10 @@ export abstract class ByteAccess {
 
   /**
    * Locates a naturally aligned, single-region target for an atomic, or throws why not (bounds,
-   * alignment, protection, closed). Returns the offset in `hitViews`.
+   * alignment, protection, closed). Returns the offset in `hitViews`. Errors name `owner.op`, the
+   * class whose public method was called (this one's, unless a translation layer asks).
    */
-  protected abstract atomicTarget(addr: AddressLike, size: number, write: boolean, op: string): number;
+  protected abstract atomicTarget(addr: AddressLike, size: number, write: boolean, op: string, owner?: string): number;
 
   // ---- buffers ----
 
@@ -753,7 +754,7 @@ export abstract class ByteAccess {
     write: boolean,
     op: string,
   ): number {
-    const o = target.atomicTarget(addr, size, write, op);
+    const o = target.atomicTarget(addr, size, write, op, this.typeName); // errors name the caller's method
     this.hitViews = target.hitViews;
     this.hitLog = target.hitLog;
     this.hitLogBase = target.hitLogBase;

@@ -645,13 +645,19 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
   }
 
   /** The checked target of an atomic (see `ByteAccess.atomicTarget`). */
-  protected atomicTarget(addr: AddressLike, size: number, write: boolean, op: string): number {
+  protected atomicTarget(
+    addr: AddressLike,
+    size: number,
+    write: boolean,
+    op: string,
+    owner = "GuestMemoryMmap",
+  ): number {
     const o = this.locate(addr, size, write);
     if (o >= 0 && o % size === 0) {
       const v = this.hitViews;
       if ((write ? v.writable : v.readable) && o + size <= v.u8.length) return o;
     }
-    const full = `GuestMemoryMmap.${op}`;
+    const full = `${owner}.${op}`;
     const a = toAddress(addr, full, "addr");
     const p = this.#find(a);
     if (p === undefined) throw new InvalidGuestAddressError(full, a);
