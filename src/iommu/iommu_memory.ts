@@ -500,9 +500,15 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     // generation, instead of the IOTLB's cache and the backend's region lookup. The slot is picked
     // by the IOVA's 4 KiB page (a hash, so `&` on the truncated page number is fine).
     // The slot filled last first (a burst in one wide window needs no hash), then the page's slot.
+    // The window compares turn away negative numbers, NaN, infinities and anything from 2^53 on
+    // (no window reaches past it); a fraction inside a window needs its own test, or it would index
+    // the views at a fractional offset (reading undefined, writing at the rounded-down address).
     let e = this.#lastSlot;
     if (!(addr >= e.from && addr <= e.to - size)) e = this.#slots[(addr * PAGE_SCALE) & (SLOTS - 1)];
-    if (addr >= e.from && addr <= e.to - size && (e.allows & want) === want && iotlb.generation === e.generation) {
+    if (
+      addr >= e.from && addr <= e.to - size && (e.allows & want) === want && iotlb.generation === e.generation &&
+      Number.isInteger(addr)
+    ) {
       this.hitViews = e.views!;
       this.hitLog = e.log;
       this.hitLogBase = e.logBase;

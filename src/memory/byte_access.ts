@@ -75,6 +75,9 @@ export abstract class ByteAccess {
   /** The class name used in error messages. */
   protected abstract readonly typeName: string;
 
+  /** What errors call the address argument: `"addr"`, or `"offset"` where it is relative to a region or slice. */
+  protected readonly addressName: string = "addr";
+
   /**
    * Finds `[addr, addr + size)` inside one region and returns its offset in `hitViews` (setting
    * `hitViews`, `hitLog`, `hitLogBase`), or -1 when the fast path does not apply. `write` is the
@@ -316,7 +319,7 @@ export abstract class ByteAccess {
   ): Promise<number> {
     const full = this.#op(op);
     const n = toLength(count, full, "count");
-    const start = toAddress(addr, full, "addr");
+    const start = toAddress(addr, full, this.addressName);
     checkStream(io, intoMemory, full);
     if (n === 0) return 0;
     // A slice's hitViews are its own views for its whole life (it never adopts another's hit).
@@ -332,7 +335,7 @@ export abstract class ByteAccess {
   #io(addr: AddressLike, io: VolatileIo, count: number, intoMemory: boolean, exact: boolean, op: string): number {
     const full = this.#op(op);
     const n = toLength(count, full, "count");
-    const start = toAddress(addr, full, "addr");
+    const start = toAddress(addr, full, this.addressName);
     if (n === 0) return 0;
     const slices = this.ioSlices(addr, n, intoMemory, op);
     return intoMemory ? readInto(slices, io, exact, n, start, full) : writeFrom(slices, io, exact, n, start, full);

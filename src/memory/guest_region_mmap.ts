@@ -42,6 +42,8 @@ export interface GuestRegionOptions extends MapOptions {
 export class GuestRegionMmap extends ByteAccess implements Disposable {
   /** Class name used in errors. */
   protected readonly typeName: string = "GuestRegionMmap";
+  /** Addresses here are offsets into the region or slice. */
+  protected override readonly addressName: string = "offset";
   /** The host mapping. */
   readonly mmap: MmapRegion;
   /** First guest physical address. */

@@ -34,6 +34,8 @@ import { LEASE_VIEW, type SliceGuard, type ViewLeasingGuard } from "./slice_guar
 export class VolatileSlice extends ByteAccess {
   /** Class name used in errors. */
   protected readonly typeName: string = "VolatileSlice";
+  /** Addresses here are offsets into the region or slice. */
+  protected override readonly addressName: string = "offset";
   readonly #views: RegionViews;
   readonly #base: number;
   readonly #len: number;
