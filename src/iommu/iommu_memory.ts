@@ -5,6 +5,7 @@
  */
 
 import { type AddressLike, toAddress, toLength } from "../address.ts";
+import { bytesWindow } from "../caller_bytes.ts";
 import type { DirtyLog } from "../memory/dirty_log.ts";
 import type { RegionViews } from "../memory/region_views.ts";
 import {
@@ -548,16 +549,27 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
   }
 
   /** Copies as far as the memory reaches (see `ByteAccess.transfer`). */
-  protected transfer(buf: Uint8Array, addr: AddressLike, write: boolean, op: string): number {
-    const len = buf.length;
+  protected transfer(buf: Uint8Array, len: number, addr: AddressLike, write: boolean, op: string): number {
     if (len !== 0 && typeof addr === "number") {
       const o = this.locate(addr, len, write);
       if (o >= 0) {
-        const status = copyRange(this.hitViews, o, buf, 0, len, write, this.hitLog, this.hitLogBase, "IommuMemory", op);
+        const status = copyRange(
+          this.hitViews,
+          o,
+          buf,
+          0,
+          len,
+          len,
+          write,
+          this.hitLog,
+          this.hitLogBase,
+          "IommuMemory",
+          op,
+        );
         if (status === CopyStatus.Done) return len;
       }
     }
-    if (this.#enabled && len !== 0) return this.#transferTranslated(buf, addr, write, op);
+    if (this.#enabled && len !== 0) return this.#transferTranslated(buf, len, addr, write, op);
     const full = `IommuMemory.${op}`;
     let r: SlicesResult;
     try {
@@ -570,7 +582,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     }
     let done = 0;
     for (const s of r.slices) {
-      const part = buf.subarray(done, done + s.len);
+      const part = bytesWindow(buf, done, s.len, full);
       try {
         if (write) s.copyFrom(part);
         else s.copyTo(part);
@@ -683,29 +695,27 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
    * `Iotlb.translateRanges` when the request and its targets are numbers, else through the IOMMU),
    * then one copy per mapped range.
    */
-  #transferTranslated(buf: Uint8Array, addr: AddressLike, write: boolean, op: string): number {
+  #transferTranslated(buf: Uint8Array, len: number, addr: AddressLike, write: boolean, op: string): number {
     const full = `IommuMemory.${op}`;
     const access = write ? Permissions.Write : Permissions.Read;
     const iotlb = this.#iotlb;
     const p = this.#pairs;
-    const pairs = iotlb !== undefined && typeof addr === "number"
-      ? iotlb.translateRanges(addr, buf.length, access, p)
-      : -1;
+    const pairs = iotlb !== undefined && typeof addr === "number" ? iotlb.translateRanges(addr, len, access, p) : -1;
     if (pairs > 0) {
       let done = 0;
       for (let k = 0; k < pairs; k++) {
         const n = p[2 * k + 1];
-        const copied = this.#copyRange(buf, done, p[2 * k], n, addr as number, write, op, full);
+        const copied = this.#copyRange(buf, len, done, p[2 * k], n, addr as number, write, op, full);
         done += copied;
         if (copied < n) break;
       }
       return done;
     }
     const a = toAddress(addr, full, "addr");
-    const ranges = this.#translate(a, buf.length, access, full);
+    const ranges = this.#translate(a, len, access, full);
     let done = 0;
     for (const range of ranges) {
-      const copied = this.#copyRange(buf, done, range.base, range.length, a, write, op, full);
+      const copied = this.#copyRange(buf, len, done, range.base, range.length, a, write, op, full);
       done += copied;
       if (copied < range.length) break;
     }
@@ -721,6 +731,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
    */
   #copyRange(
     buf: Uint8Array,
+    bufLen: number,
     done: number,
     gpa: number | bigint,
     n: number,
@@ -736,7 +747,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     if (o >= 0) {
       const log = iovaLog ? (at0 + n <= TWO_53 ? this.#bitmap : undefined) : this.hitLog;
       const logBase = iovaLog ? at0 - o : this.hitLogBase;
-      const status = copyRange(this.hitViews, o, buf, done, n, write, log, logBase, "IommuMemory", op);
+      const status = copyRange(this.hitViews, o, buf, done, n, bufLen, write, log, logBase, "IommuMemory", op);
       if (status === CopyStatus.Done) return n;
       if (done === 0) throw copyError(status, full, "I/O virtual address", BigInt(iova), n);
       return 0;
@@ -749,7 +760,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
       const at = at0 + copied;
       const logs = at + s.len <= TWO_53;
       const target = iovaLog ? s.withDirtyLog(logs ? this.#bitmap : undefined, logs ? at : 0) : s;
-      const piece = buf.subarray(done + copied, done + copied + s.len);
+      const piece = bytesWindow(buf, done + copied, s.len, full);
       try {
         if (write) target.copyFrom(piece);
         else target.copyTo(piece);

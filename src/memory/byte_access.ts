@@ -6,6 +6,7 @@
  */
 
 import { type AddressLike, toAddress, toLength } from "../address.ts";
+import { bytesLength, claimedLength } from "../caller_bytes.ts";
 import { InvalidArgumentError, PartialBufferError } from "../errors.ts";
 import type { DirtyLog } from "./dirty_log.ts";
 import type { RegionViews } from "./region_views.ts";
@@ -88,9 +89,12 @@ export abstract class ByteAccess {
 
   /**
    * Copies between `buf` and the memory at `addr` as far as the memory reaches and returns the
-   * count; throws when nothing could be transferred because the start itself is invalid.
+   * count; throws when nothing could be transferred because the start itself is invalid. `len` is
+   * how many bytes of `buf` take part: for a write its real length (`bytesLength`), for a read at
+   * most its claimed one (`claimedLength`). `buf`'s own properties are never read here, since a
+   * caller may have shadowed them.
    */
-  protected abstract transfer(buf: Uint8Array, addr: AddressLike, write: boolean, op: string): number;
+  protected abstract transfer(buf: Uint8Array, len: number, addr: AddressLike, write: boolean, op: string): number;
 
   /**
    * Locates a naturally aligned, single-region target for an atomic, or throws why not (bounds,
@@ -112,7 +116,7 @@ export abstract class ByteAccess {
    * ```
    */
   write(buf: Uint8Array, addr: AddressLike): number {
-    return this.transfer(this.#buffer(buf, "write"), addr, true, "write");
+    return this.transfer(buf, this.#length(buf, "write"), addr, true, "write");
   }
 
   /**
@@ -126,7 +130,7 @@ export abstract class ByteAccess {
    * ```
    */
   read(buf: Uint8Array, addr: AddressLike): number {
-    return this.transfer(this.#buffer(buf, "read"), addr, false, "read");
+    return this.transfer(buf, this.#claimed(buf, "read"), addr, false, "read");
   }
 
   /**
@@ -140,8 +144,9 @@ export abstract class ByteAccess {
    * ```
    */
   writeSlice(buf: Uint8Array, addr: AddressLike): void {
-    const n = this.transfer(this.#buffer(buf, "writeSlice"), addr, true, "writeSlice");
-    if (n !== buf.length) throw this.#partial("writeSlice", addr, buf.length, n);
+    const len = this.#length(buf, "writeSlice");
+    const n = this.transfer(buf, len, addr, true, "writeSlice");
+    if (n !== len) throw this.#partial("writeSlice", addr, len, n);
   }
 
   /**
@@ -156,8 +161,9 @@ export abstract class ByteAccess {
    * ```
    */
   readSlice(buf: Uint8Array, addr: AddressLike): void {
-    const n = this.transfer(this.#buffer(buf, "readSlice"), addr, false, "readSlice");
-    if (n !== buf.length) throw this.#partial("readSlice", addr, buf.length, n);
+    const len = this.#claimed(buf, "readSlice");
+    const n = this.transfer(buf, len, addr, false, "readSlice");
+    if (n !== len) throw this.#partial("readSlice", addr, len, n);
   }
 
   // ---- I/O between memory and files, descriptors or arrays ----
@@ -777,14 +783,13 @@ export abstract class ByteAccess {
   }
 
   #slowRead(addr: AddressLike, size: number, op: string): DataView {
-    const scratch = SCRATCH_BY_SIZE[size];
-    const n = this.transfer(scratch, addr, false, op);
+    const n = this.transfer(SCRATCH_BY_SIZE[size], size, addr, false, op);
     if (n !== size) throw this.#partial(op, addr, size, n);
     return SCRATCH_DV;
   }
 
   #slowWrite(addr: AddressLike, size: number, op: string): void {
-    const n = this.transfer(SCRATCH_BY_SIZE[size], addr, true, op);
+    const n = this.transfer(SCRATCH_BY_SIZE[size], size, addr, true, op);
     if (n !== size) throw this.#partial(op, addr, size, n);
   }
 
@@ -940,9 +945,18 @@ export abstract class ByteAccess {
     return new PartialBufferError(this.#op(op), BigInt(addr), expected, completed);
   }
 
-  #buffer(buf: Uint8Array, op: string): Uint8Array {
-    if (!(buf instanceof Uint8Array)) throw new InvalidArgumentError(this.#op(op), "buf", buf, "must be a Uint8Array");
-    return buf;
+  /** The length of `buf` to write from: its real one, which every check and the copy use (see `bytesLength`). */
+  #length(buf: Uint8Array, op: string): number {
+    const len = bytesLength(buf);
+    if (len < 0) throw new InvalidArgumentError(this.#op(op), "buf", buf, "must be a Uint8Array");
+    return len;
+  }
+
+  /** How many bytes to read into `buf`: its `length`, read once (see `claimedLength`). */
+  #claimed(buf: Uint8Array, op: string): number {
+    const len = claimedLength(buf);
+    if (len < 0) throw new InvalidArgumentError(this.#op(op), "buf", buf, "must be a Uint8Array with a length");
+    return len;
   }
 
   #checkInt(value: number, min: number, max: number, op: string): void {

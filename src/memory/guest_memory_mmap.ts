@@ -599,8 +599,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
   }
 
   /** Copies as far as the memory reaches (see `ByteAccess.transfer`). */
-  protected transfer(buf: Uint8Array, addr: AddressLike, write: boolean, op: string): number {
-    const len = buf.length;
+  protected transfer(buf: Uint8Array, len: number, addr: AddressLike, write: boolean, op: string): number {
     if (typeof addr === "number" && len !== 0) {
       const o = this.locate(addr, len, write);
       if (o >= 0) {
@@ -610,6 +609,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
           buf,
           0,
           len,
+          len,
           write,
           this.hitLog,
           this.hitLogBase,
@@ -618,7 +618,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
         );
         if (status === CopyStatus.Done) return len;
       } else if (Number.isSafeInteger(addr) && addr >= 0) {
-        const done = this.#transferAcross(buf, addr, write, op);
+        const done = this.#transferAcross(buf, len, addr, write, op);
         if (done > 0) return done;
       }
     }
@@ -633,7 +633,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
       }
       const off = Number(cur - r.startAddr);
       const n = Math.min(len - done, r.len - off);
-      const status = copyRange(r.views, off, buf, done, n, write, r.bitmap, r.offset, "GuestMemoryMmap", op);
+      const status = copyRange(r.views, off, buf, done, n, len, write, r.bitmap, r.offset, "GuestMemoryMmap", op);
       if (status !== CopyStatus.Done) {
         if (done === 0) throw copyError(status, full, "guest address", cur, n);
         break;
@@ -679,15 +679,14 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
    * KiB. Returns the bytes copied, or 0 when the first fragment fails, so that the bigint walk
    * redoes it and throws the precise error.
    */
-  #transferAcross(buf: Uint8Array, addr: number, write: boolean, op: string): number {
-    const len = buf.length;
+  #transferAcross(buf: Uint8Array, len: number, addr: number, write: boolean, op: string): number {
     let cur = addr, done = 0;
     while (done < len) {
       const p = this.#findNumber(cur);
       if (p === undefined) break;
       const off = cur - p.startNumber;
       const n = Math.min(len - done, p.len - off);
-      const status = copyRange(p.views, off, buf, done, n, write, p.bitmap, p.offset, "GuestMemoryMmap", op);
+      const status = copyRange(p.views, off, buf, done, n, len, write, p.bitmap, p.offset, "GuestMemoryMmap", op);
       if (status !== CopyStatus.Done) break;
       done += n;
       cur += n;

@@ -352,20 +352,32 @@ export class GuestRegionMmap extends ByteAccess implements Disposable {
   }
 
   /** Copies as far as the memory reaches (see `ByteAccess.transfer`). */
-  protected transfer(buf: Uint8Array, addr: AddressLike, write: boolean, op: string): number {
+  protected transfer(buf: Uint8Array, len: number, addr: AddressLike, write: boolean, op: string): number {
     const full = `GuestRegionMmap.${op}`;
     // Validated before the empty-buffer shortcut: a bad offset is an error even when nothing moves.
     const o = toAddress(addr, full, "offset");
-    if (buf.length === 0) return 0;
-    if (o >= BigInt(this.len)) throw this.#pastEnd(full, o, buf.length);
+    if (len === 0) return 0;
+    if (o >= BigInt(this.len)) throw this.#pastEnd(full, o, len);
     const off = Number(o);
-    const n = Math.min(buf.length, this.len - off);
+    const n = Math.min(len, this.len - off);
     let done = 0;
     while (done < n) {
       const p = this.partAt(off + done);
       const local = off + done - p.offset;
       const step = Math.min(n - done, p.len - local);
-      const status = copyRange(p.views, local, buf, done, step, write, this.bitmap, p.offset, "GuestRegionMmap", op);
+      const status = copyRange(
+        p.views,
+        local,
+        buf,
+        done,
+        step,
+        len,
+        write,
+        this.bitmap,
+        p.offset,
+        "GuestRegionMmap",
+        op,
+      );
       if (status !== CopyStatus.Done) throw copyError(status, full, "region offset", o, n);
       done += step;
     }

@@ -4,6 +4,7 @@
  */
 
 import { type AddressLike, toAddress, toLength } from "../address.ts";
+import { bytesLength, bytesWindow, claimedLength } from "../caller_bytes.ts";
 import { InvalidArgumentError, OutOfBoundsError } from "../errors.ts";
 import type { RawPointer, RawPointerView } from "../ffi/binding.ts";
 import { native } from "../ffi/native.ts";
@@ -259,11 +260,13 @@ export class VolatileSlice extends ByteAccess {
    * ```
    */
   copyTo(buf: Uint8Array): number {
-    if (!(buf instanceof Uint8Array)) {
-      throw new InvalidArgumentError("VolatileSlice.copyTo", "buf", buf, "must be a Uint8Array");
+    const len = claimedLength(buf);
+    if (len < 0) {
+      throw new InvalidArgumentError("VolatileSlice.copyTo", "buf", buf, "must be a Uint8Array with a length");
     }
-    if (buf.length === 0 || this.#len === 0) return 0;
-    return this.transfer(buf.length > this.#len ? buf.subarray(0, this.#len) : buf, 0, false, "copyTo");
+    if (len === 0 || this.#len === 0) return 0;
+    // A read fills the first bytes of buf, no window needed (see ByteAccess.transfer).
+    return this.transfer(buf, Math.min(len, this.#len), 0, false, "copyTo");
   }
 
   /**
@@ -277,11 +280,12 @@ export class VolatileSlice extends ByteAccess {
    * ```
    */
   copyFrom(buf: Uint8Array): number {
-    if (!(buf instanceof Uint8Array)) {
-      throw new InvalidArgumentError("VolatileSlice.copyFrom", "buf", buf, "must be a Uint8Array");
-    }
-    if (buf.length === 0 || this.#len === 0) return 0;
-    return this.transfer(buf.length > this.#len ? buf.subarray(0, this.#len) : buf, 0, true, "copyFrom");
+    const len = bytesLength(buf);
+    if (len < 0) throw new InvalidArgumentError("VolatileSlice.copyFrom", "buf", buf, "must be a Uint8Array");
+    if (len === 0 || this.#len === 0) return 0;
+    return len > this.#len
+      ? this.transfer(bytesWindow(buf, 0, this.#len, "VolatileSlice.copyFrom"), this.#len, 0, true, "copyFrom")
+      : this.transfer(buf, len, 0, true, "copyFrom");
   }
 
   /**
@@ -296,6 +300,9 @@ export class VolatileSlice extends ByteAccess {
    * ```
    */
   copyToVolatileSlice(dst: VolatileSlice): number {
+    if (!(dst instanceof VolatileSlice) || !(#views in dst)) {
+      throw new InvalidArgumentError("VolatileSlice.copyToVolatileSlice", "dst", dst, "must be a VolatileSlice");
+    }
     const n = Math.min(this.#len, dst.#len);
     if (n === 0) return 0;
     this.#checkGuard("copyToVolatileSlice");
@@ -455,32 +462,34 @@ export class VolatileSlice extends ByteAccess {
   }
 
   /** Copies as far as the memory reaches (see `ByteAccess.transfer`). */
-  protected transfer(buf: Uint8Array, addr: AddressLike, write: boolean, op: string): number {
+  protected transfer(buf: Uint8Array, len: number, addr: AddressLike, write: boolean, op: string): number {
     const full = `VolatileSlice.${op}`;
     this.#checkGuard(full);
-    if (typeof addr === "number" && addr >= 0 && addr < this.#len && Number.isInteger(addr) && buf.length !== 0) {
+    if (typeof addr === "number" && addr >= 0 && addr < this.#len && Number.isInteger(addr) && len !== 0) {
       // The common case, without bigint: an offset inside the slice. A copy that fails falls
       // through to the full path, which fails the same way and says why.
-      const n = Math.min(buf.length, this.#len - addr);
+      const n = Math.min(len, this.#len - addr);
       const at = this.#base + addr;
       if (
-        copyRange(this.#views, at, buf, 0, n, write, this.#log, this.#logBase, "VolatileSlice", op) === CopyStatus.Done
+        copyRange(this.#views, at, buf, 0, n, len, write, this.#log, this.#logBase, "VolatileSlice", op) ===
+          CopyStatus.Done
       ) {
         return n;
       }
     }
     // Validated before the empty-buffer shortcut: a bad offset is an error even when nothing moves.
     const off = toAddress(addr, full, "offset");
-    if (buf.length === 0) return 0;
-    if (off >= BigInt(this.#len)) throw new OutOfBoundsError(full, off, buf.length, this.#len);
+    if (len === 0) return 0;
+    if (off >= BigInt(this.#len)) throw new OutOfBoundsError(full, off, len, this.#len);
     const o = Number(off);
-    const n = Math.min(buf.length, this.#len - o);
+    const n = Math.min(len, this.#len - o);
     const status = copyRange(
       this.#views,
       this.#base + o,
       buf,
       0,
       n,
+      len,
       write,
       this.#log,
       this.#logBase,
