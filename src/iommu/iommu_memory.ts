@@ -683,6 +683,8 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
         iova += BigInt(s.len);
       }
       if (part.error !== undefined) {
+        // A closed region: no fragment of the range may be used (see GuestMemoryMmap.transfer).
+        if (part.error instanceof RegionClosedError) return { slices: [], error: part.error };
         if (slices.length === 0) throw part.error;
         return { slices, error: part.error };
       }
@@ -702,6 +704,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     const p = this.#pairs;
     const pairs = iotlb !== undefined && typeof addr === "number" ? iotlb.translateRanges(addr, len, access, p) : -1;
     if (pairs > 0) {
+      if (pairs > 1) { for (let k = 0; k < pairs; k++) if (!this.#refuseClosed(p[2 * k], p[2 * k + 1], full)) break; }
       let done = 0;
       for (let k = 0; k < pairs; k++) {
         const n = p[2 * k + 1];
@@ -713,6 +716,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     }
     const a = toAddress(addr, full, "addr");
     const ranges = this.#translate(a, len, access, full);
+    if (ranges.length > 1) { for (const r of ranges) if (!this.#refuseClosed(r.base, r.length, full)) break; }
     let done = 0;
     for (const range of ranges) {
       const copied = this.#copyRange(buf, len, done, range.base, range.length, a, write, op, full);
@@ -773,6 +777,25 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     }
     if (part.error !== undefined && done + copied === 0) throw underOp(part.error, full, g, n);
     return copied;
+  }
+
+  /**
+   * Before a transfer over several physical ranges copies a byte: throws `RegionClosedError` if
+   * the range at `gpa` reaches a closed region (all or nothing, as `GuestMemoryMmap.transfer`
+   * explains), and returns whether the copy would go on past it (false at a hole, which ends the
+   * transfer before any later range). Needed only when there are several: a single range's copy
+   * fails before it moves anything.
+   */
+  #refuseClosed(gpa: number | bigint, n: number, op: string): boolean {
+    if (typeof gpa === "number" || gpa < TWO_53_BIG) {
+      if (this.locateThrough(this.#backend, Number(gpa), n, false) >= 0) {
+        if (this.hitViews.mmap.closed) throw new RegionClosedError(op, `the memory at guest address ${hex(gpa)}`);
+        return true;
+      }
+    }
+    const r = physicalSlices(this.#backend, BigInt(gpa), n, op);
+    if (r.error instanceof RegionClosedError) throw r.error;
+    return r.error === undefined;
   }
 
   #emptySlice(addr: AddressLike, op: string): VolatileSlice {

@@ -9,6 +9,7 @@ import {
   InvalidArgumentError,
   InvalidBackendAddressError,
   InvalidGuestAddressError,
+  RegionClosedError,
   ViewSeamError,
 } from "../errors.ts";
 import { hex } from "../format.ts";
@@ -598,7 +599,14 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
     return off;
   }
 
-  /** Copies as far as the memory reaches (see `ByteAccess.transfer`). */
+  /**
+   * Copies as far as the memory reaches (see `ByteAccess.transfer`): up to the first hole, as
+   * vm-memory does. A closed region is different: it is still listed (a collection that outlived a
+   * hot-unplug), so the caller holds memory it gave up, a bug of its own rather than a gap in the
+   * guest's address map. A short count would pass it off as a hole, and bytes written before it
+   * could not be reported (the call throws), so a transfer that would touch a closed region throws
+   * `RegionClosedError` before moving a byte.
+   */
   protected transfer(buf: Uint8Array, len: number, addr: AddressLike, write: boolean, op: string): number {
     if (typeof addr === "number" && len !== 0) {
       const o = this.locate(addr, len, write);
@@ -624,6 +632,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
     }
     const full = `GuestMemoryMmap.${op}`;
     let cur = toAddress(addr, full, "addr");
+    this.#refuseClosed(cur, len, full);
     let done = 0;
     while (done < len) {
       const r = this.#find(cur);
@@ -676,14 +685,26 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
 
   /**
    * `transfer` across parts with number arithmetic: the bigint walk costs more than copying a few
-   * KiB. Returns the bytes copied, or 0 when the first fragment fails, so that the bigint walk
-   * redoes it and throws the precise error.
+   * KiB. Returns the bytes copied, or 0 when the first fragment fails or a part the transfer
+   * reaches is closed, so that the bigint walk redoes it and throws the precise error.
    */
   #transferAcross(buf: Uint8Array, len: number, addr: number, write: boolean, op: string): number {
+    const parts = this.#parts;
+    const first = this.#indexOfNumber(addr);
+    if (first < 0) return 0;
+    // The parts the copy reaches, up to the first hole, must all be open (see transfer): found by
+    // following adjacent parts, with no second search.
+    let last = first;
+    for (let end = parts[first].startNumber + parts[first].len;;) {
+      if (parts[last].views.mmap.closed) return 0;
+      const next = parts[last + 1];
+      if (end >= addr + len || next === undefined || next.startNumber !== end || next.numeric !== true) break;
+      last++;
+      end += next.len;
+    }
     let cur = addr, done = 0;
-    while (done < len) {
-      const p = this.#findNumber(cur);
-      if (p === undefined) break;
+    for (let i = first; i <= last; i++) {
+      const p = parts[i];
       const off = cur - p.startNumber;
       const n = Math.min(len - done, p.len - off);
       const status = copyRange(p.views, off, buf, done, n, len, write, p.bitmap, p.offset, "GuestMemoryMmap", op);
@@ -694,8 +715,37 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
     return done;
   }
 
+  /**
+   * Throws `RegionClosedError` under `op` if `[addr, addr + len)`, up to its first hole, touches a
+   * closed region (see `transfer`).
+   */
+  #refuseClosed(addr: bigint, len: number, op: string): void {
+    const closed = this.#closedIn(addr, len);
+    if (closed !== undefined) throw closedError(op, closed);
+  }
+
+  /** The first closed part `[addr, addr + len)` reaches before its first hole, if any. */
+  #closedIn(addr: bigint, len: number): RegionPart | undefined {
+    let cur = addr, left = len;
+    while (left > 0) {
+      const p = this.#find(cur);
+      if (p === undefined) return undefined;
+      if (p.views.mmap.closed) return p;
+      const n = Math.min(left, p.len - Number(cur - p.startAddr));
+      left -= n;
+      cur += BigInt(n);
+    }
+    return undefined;
+  }
+
   /** Part lookup by a number below 2^53: binary search over the start addresses. */
   #findNumber(addr: number): RegionPart | undefined {
+    const i = this.#indexOfNumber(addr);
+    return i < 0 ? undefined : this.#parts[i];
+  }
+
+  /** The index in `#parts` of the part holding `addr` (a number below 2^53), or -1. */
+  #indexOfNumber(addr: number): number {
     const starts = this.#starts;
     let lo = 0, hi = starts.length - 1;
     while (lo < hi) {
@@ -704,7 +754,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
       else hi = mid - 1;
     }
     const r = this.#parts[lo];
-    return r.numeric && addr >= r.startNumber && addr - r.startNumber < r.len ? r : undefined;
+    return r.numeric && addr >= r.startNumber && addr - r.startNumber < r.len ? lo : -1;
   }
 
   /** Part lookup by any u64. */
@@ -724,26 +774,34 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
     return r;
   }
 
-  /** Walks the fragments of a range; collects slices if asked. Never throws for memory errors. */
+  /**
+   * Walks the fragments of a range; collects slices if asked. Never throws for memory errors. A
+   * range that reaches a closed region before its first hole gives no slices at all, only the
+   * error (see `transfer`: no fragment of it may be used).
+   */
   #walk(op: string, addr: AddressLike, count: number, collect: boolean): SlicesResult {
     const full = `GuestMemoryMmap.${op}`;
     let cur = toAddress(addr, full, "addr");
     let left = toLength(count, full, "count");
+    const closed = this.#closedIn(cur, left);
+    if (closed !== undefined) return { slices: [], error: closedError(full, closed) };
     const slices: VolatileSlice[] = [];
     while (left > 0) {
       const r = this.#find(cur);
       if (r === undefined) return { slices, error: new InvalidGuestAddressError(full, cur) };
       const off = Number(cur - r.startAddr);
       const n = Math.min(left, r.len - off);
-      if (collect) {
-        if (r.views.mmap.closed) r.views.refresh(full);
-        slices.push(new VolatileSlice(r.views, off, n, r.bitmap, r.offset));
-      }
+      if (collect) slices.push(new VolatileSlice(r.views, off, n, r.bitmap, r.offset));
       left -= n;
       cur += BigInt(n);
     }
     return { slices };
   }
+}
+
+/** The error for a range that reaches the closed part `p`, as its views would report it. */
+function closedError(op: string, p: RegionPart): RegionClosedError {
+  return new RegionClosedError(op, `the region's mapping (${p.region.mmap.size} bytes)`);
 }
 
 /** Checks a region list: non-empty, sorted by start, no overlaps. Returns a frozen copy. */
