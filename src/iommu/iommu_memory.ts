@@ -6,7 +6,7 @@
 
 import { type AddressLike, toAddress, toLength } from "../address.ts";
 import { bytesWindow } from "../caller_bytes.ts";
-import type { DirtyLog } from "../memory/dirty_log.ts";
+import { type DirtyLog, logReach } from "../memory/dirty_log.ts";
 import type { RegionViews } from "../memory/region_views.ts";
 import {
   CannotResolveError,
@@ -517,6 +517,8 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     }
     const gpa = iotlb.translateFast(addr, size, want);
     if (gpa < 0) return -1;
+    // A write the IOVA log cannot record takes the slow path, which refuses it.
+    if (write && addr + size > this.#iovaReach()) return -1;
     const o = this.locateThrough(this.#backend, gpa, size, write);
     if (o < 0) return -1;
     if (this.#logBy === "iova") {
@@ -531,7 +533,8 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
   #remember(iotlb: Iotlb, addr: number, o: number, want: Permission): void {
     const views = this.hitViews;
     const from = Math.max(iotlb.lastHitStart, addr - o);
-    const to = Math.min(iotlb.lastHitEnd, addr - o + views.u8.length);
+    // Not past what the IOVA log records, so that no write beyond it is served from here.
+    const to = Math.min(iotlb.lastHitEnd, addr - o + views.u8.length, this.#iovaReach());
     const offset = o - addr;
     const generation = iotlb.generation;
     const e = this.#slots[(addr * PAGE_SCALE) & (SLOTS - 1)];
@@ -619,16 +622,16 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     }
     const o = this.atomicTargetThrough(backend, gpa, size, write, op);
     if (this.#logBy === "iova") {
-      const iova = typeof addr === "number" ? addr : Number(addr);
-      this.hitLog = iova < TWO_53 ? this.#bitmap : undefined;
-      this.hitLogBase = iova - o;
+      if (write) this.#refuseUnlogged(addr, size, full);
+      this.hitLog = this.#bitmap;
+      this.hitLogBase = (typeof addr === "number" ? addr : Number(addr)) - o; // exact wherever a store logs
     }
     return o;
   }
 
   /** The fragments volatile I/O goes through (see `ByteAccess.ioSlices`). */
   protected ioSlices(addr: AddressLike, count: number, write: boolean, op: string): VolatileSlice[] {
-    const r = this.#slices(addr, count, write ? Permissions.Write : Permissions.Read, op);
+    const r = this.#slices(addr, count, write ? Permissions.Write : Permissions.Read, op, write);
     if (r.error !== undefined && r.slices.length === 0) throw r.error;
     return r.slices;
   }
@@ -646,6 +649,39 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     return covering(ranges, iova, len, op);
   }
 
+  /**
+   * `s`, a physical slice at IOVA `iova`, logging its writes by IOVA when it may be written
+   * (`writable`); the caller refused writable ranges the log cannot record.
+   */
+  #iovaLogged(s: VolatileSlice, writable: boolean, iova: number | bigint): VolatileSlice {
+    const log = writable ? this.#bitmap : undefined;
+    return log === undefined ? s.withDirtyLog(undefined, 0) : s.withDirtyLog(log, Number(iova));
+  }
+
+  /** How many bytes of IOVA space writes are logged in; every number below 2^53 without an IOVA log. */
+  #iovaReach(): number {
+    const log = this.#bitmap;
+    return this.#logBy === "iova" && log !== undefined ? logReach(log) : TWO_53;
+  }
+
+  /**
+   * Refuses, before anything moves, a write of `len` bytes at IOVA `iova` that the IOVA log
+   * cannot record (past its last page, or at 2^53 and beyond, where no number is exact): it would
+   * land unlogged. An IOMMU fault, as an access the IOMMU will not allow.
+   */
+  #refuseUnlogged(iova: AddressLike, len: number, op: string): void {
+    const log = this.#bitmap;
+    if (log === undefined || len === 0) return;
+    const reach = logReach(log);
+    const end = typeof iova === "number" ? iova + len : iova + BigInt(len);
+    if (end <= reach) return;
+    throw new CannotResolveError(
+      op,
+      { base: BigInt(iova), length: len },
+      `the dirty log by I/O virtual address records only [0x0, ${hex(reach)}); the write would go unlogged`,
+    );
+  }
+
   /** An IOMMU error raised inside the IOMMU, re-raised under this object's operation name. */
   #rewrap(e: unknown, op: string): unknown {
     if (e instanceof CannotResolveError) return new CannotResolveError(op, e.iovaRange, e.reason, { cause: e });
@@ -653,13 +689,18 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     return e;
   }
 
-  #slices(addr: AddressLike, count: number, access: Permission, name: string): SlicesResult {
+  /**
+   * The slices of `[addr, addr + count)`. `writable` says whether they may be written (handed out,
+   * or filled by I/O): with an IOVA log, they must then lie where the log records.
+   */
+  #slices(addr: AddressLike, count: number, access: Permission, name: string, writable = true): SlicesResult {
     const op = `IommuMemory.${name}`;
     const n = toLength(count, op, "count");
     const a = toAddress(addr, op, "addr");
     const backend = this.#backend;
     if (!this.#enabled) return physicalSlices(backend, a, n, op);
     if (n === 0) return { slices: [] };
+    if (writable && this.#logBy === "iova") this.#refuseUnlogged(a, n, op);
     const ranges = this.#translate(a, n, access, op);
     const slices: VolatileSlice[] = [];
     const iovaLog = this.#logBy === "iova";
@@ -675,9 +716,9 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
           revokeViews: revocation === "views",
         });
       for (const s of part.slices) {
-        // An IOVA log indexes bytes by number: a slice reaching past 2^53 is not logged there.
-        const logs = iova + BigInt(s.len) <= TWO_53_BIG;
-        let out = iovaLog ? s.withDirtyLog(logs ? this.#bitmap : undefined, logs ? Number(iova) : 0) : s;
+        // Slices that may be written lie where the log records (refused above otherwise); the
+        // others, never written, are not logged.
+        let out = iovaLog ? this.#iovaLogged(s, writable, iova) : s;
         if (guard !== undefined) out = out.withGuard(guard);
         slices.push(out);
         iova += BigInt(s.len);
@@ -699,6 +740,12 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
    */
   #transferTranslated(buf: Uint8Array, len: number, addr: AddressLike, write: boolean, op: string): number {
     const full = `IommuMemory.${op}`;
+    if (write && this.#logBy === "iova" && this.#bitmap !== undefined) {
+      const iova = typeof addr === "number" && Number.isSafeInteger(addr) && addr >= 0
+        ? addr
+        : toAddress(addr, full, "addr");
+      this.#refuseUnlogged(iova, len, full);
+    }
     const access = write ? Permissions.Write : Permissions.Read;
     const iotlb = this.#iotlb;
     const p = this.#pairs;
@@ -746,10 +793,11 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
   ): number {
     const backend = this.#backend;
     const iovaLog = this.#logBy === "iova";
-    const at0 = Number(iova) + done; // exact below 2^53, the only place an IOVA-indexed log can record
+    // Exact for every write: #transferTranslated refused writes the IOVA log cannot record.
+    const at0 = Number(iova) + done;
     const o = typeof gpa === "number" || gpa < TWO_53_BIG ? this.locateThrough(backend, Number(gpa), n, write) : -1;
     if (o >= 0) {
-      const log = iovaLog ? (at0 + n <= TWO_53 ? this.#bitmap : undefined) : this.hitLog;
+      const log = iovaLog ? this.#bitmap : this.hitLog;
       const logBase = iovaLog ? at0 - o : this.hitLogBase;
       const status = copyRange(this.hitViews, o, buf, done, n, bufLen, write, log, logBase, "IommuMemory", op);
       if (status === CopyStatus.Done) return n;
@@ -760,10 +808,9 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     const part = physicalSlices(backend, g, n, full);
     let copied = 0;
     for (const s of part.slices) {
-      // Each fragment logs at its own IOVA: the range's start plus what came before it.
-      const at = at0 + copied;
-      const logs = at + s.len <= TWO_53;
-      const target = iovaLog ? s.withDirtyLog(logs ? this.#bitmap : undefined, logs ? at : 0) : s;
+      // Each fragment logs at its own IOVA: the range's start plus what came before it. Reads log
+      // nothing, and may lie past the log's reach.
+      const target = iovaLog ? this.#iovaLogged(s, write, at0 + copied) : s;
       const piece = bytesWindow(buf, done + copied, s.len, full);
       try {
         if (write) target.copyFrom(piece);

@@ -13,7 +13,7 @@ import { MmapRegion } from "../mmap/mmap_region.ts";
 import type { MapOptions } from "../mmap/mmap_region_builder.ts";
 import { ByteAccess } from "./byte_access.ts";
 import { checkAtomic, copyError, copyRange, CopyStatus } from "./copy_range.ts";
-import type { DirtyLog } from "./dirty_log.ts";
+import { type DirtyLog, logReach } from "./dirty_log.ts";
 import { RegionPart } from "./region_part.ts";
 import { RegionViews } from "./region_views.ts";
 import { VolatileSlice } from "./volatile_slice.ts";
@@ -88,6 +88,15 @@ export class GuestRegionMmap extends ByteAccess implements Disposable {
         "InvalidGuestRegion",
         op,
         `region at ${hex(base)} of ${hex(mmap.size)} bytes would end at or past 2^64`,
+      );
+    }
+    if (bitmap !== undefined && logReach(bitmap) < mmap.size) {
+      // Refused here: the writes past its end would be dropped by the bitmap, silently.
+      throw new InvalidArgumentError(
+        op,
+        "bitmap",
+        bitmap,
+        `records only ${hex(logReach(bitmap))} bytes; the region has ${hex(mmap.size)}`,
       );
     }
     this.mmap = mmap;

@@ -10,7 +10,7 @@ import type { RawPointer, RawPointerView } from "../ffi/binding.ts";
 import { native } from "../ffi/native.ts";
 import { ByteAccess } from "./byte_access.ts";
 import { checkAtomic, copyError, copyRange, CopyStatus } from "./copy_range.ts";
-import type { DirtyLog } from "./dirty_log.ts";
+import { type DirtyLog, logReach } from "./dirty_log.ts";
 import { inspectSlice, sliceJson, type SliceShape, type VolatileSliceJson } from "./inspect_memory.ts";
 import type { RegionViews } from "./region_views.ts";
 import { LEASE_VIEW, type SliceGuard, type ViewLeasingGuard } from "./slice_guard.ts";
@@ -331,20 +331,26 @@ export class VolatileSlice extends ByteAccess {
    * mem.getSlice(0x10, 4).withDirtyLog(iovaLog, 0x8000).writeU32(0, 1);
    * console.log(iovaLog.dirtyAt(0x8000)); // true
    * ```
-   * @throws {InvalidArgumentError} if `logOffset` is not a non-negative safe integer.
+   * @throws {InvalidArgumentError} if `logOffset` is not a non-negative safe integer, or the slice would
+   *   reach past what `log` records (2^53, or an `AtomicBitmap`'s last page).
    */
   withDirtyLog(log: DirtyLog | undefined, logOffset: number): VolatileSlice {
     if (log !== undefined && (log === null || typeof log !== "object" || typeof log.markDirty !== "function")) {
       // Checked here: a wrong log would only fail at the first write, far from the cause.
       throw new InvalidArgumentError("VolatileSlice.withDirtyLog", "log", log, "must be a DirtyLog or undefined");
     }
-    // The whole slice must log below 2^53: a write that had already landed must not fail in its log.
-    if (!Number.isSafeInteger(logOffset) || logOffset < 0 || logOffset > 2 ** 53 - this.#len) {
+    // The whole slice must lie where the log records (below 2^53 for any log, within an
+    // AtomicBitmap's pages): a write that had already landed must neither fail in its log nor be
+    // dropped by it.
+    const reach = log === undefined ? 2 ** 53 : logReach(log);
+    if (!Number.isSafeInteger(logOffset) || logOffset < 0 || logOffset > reach - this.#len) {
       throw new InvalidArgumentError(
         "VolatileSlice.withDirtyLog",
         "logOffset",
         logOffset,
-        `must be a non-negative integer with logOffset + ${this.#len} (the slice's length) at most 2^53`,
+        `must be a non-negative integer with logOffset + ${this.#len} (the slice's length) at most ${
+          reach === 2 ** 53 ? "2^53" : `${reach} (the bytes the log records)`
+        }`,
       );
     }
     return new VolatileSlice(this.#views, this.#base, this.#len, log, logOffset - this.#base, this.#guard);
