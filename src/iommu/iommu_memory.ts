@@ -38,7 +38,7 @@ import { type Permission, Permissions, toPermission } from "./permissions.ts";
 /**
  * Which address a write through an enabled IOMMU is logged by:
  * - `"iova"`: the `IommuMemory`'s own bitmap, indexed by I/O virtual address (vm-memory's model);
- *   the regions' bitmaps are not touched;
+ *   the regions' bitmaps are not touched, and writes the bitmap cannot record are refused;
  * - `"gpa"`: the backend regions' bitmaps, indexed by guest physical address (the vhost-user
  *   protocol's dirty log, which a migrating front-end reads by guest page).
  * With translation off, writes are always logged in the regions' bitmaps.
@@ -62,7 +62,11 @@ export type RevocationMode = "methods" | "views" | "off";
 export interface IommuMemoryOptions {
   /** Translation on (default) or off. */
   enabled?: boolean;
-  /** The dirty log by I/O virtual address (only with `logBy: "iova"`). */
+  /**
+   * The dirty log by I/O virtual address (only with `logBy: "iova"`). It must cover every IOVA
+   * written: a write it cannot record (past an `AtomicBitmap`'s last page, or at 2^53 and beyond)
+   * and every slice there are refused with `CannotResolveError` before anything moves.
+   */
   bitmap?: DirtyLog;
   /** How writes through an enabled IOMMU are logged; default `"iova"`. */
   logBy?: DirtyLogAddressing;

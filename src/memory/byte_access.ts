@@ -121,6 +121,8 @@ export abstract class ByteAccess {
 
   /**
    * Reads as much as is available at `addr` into `buf`; returns the count (vm-memory's `read`).
+   * At most `buf.length` bytes (the property, read once) are filled; a buffer that holds fewer
+   * than it claims is refused with `InvalidArgumentError`.
    *
    * @example
    * ```ts

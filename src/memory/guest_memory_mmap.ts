@@ -467,6 +467,8 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
 
   /**
    * The fragments of `[addr, addr + count)` and, if they stop early, the error that stopped them.
+   * A range that reaches a closed region (before a hole) gives no fragments, only its
+   * `RegionClosedError`: no part of it may be used.
    *
    * @example
    * ```ts

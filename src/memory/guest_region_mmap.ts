@@ -77,6 +77,8 @@ export class GuestRegionMmap extends ByteAccess implements Disposable {
    * import { GuestRegionMmap, MmapRegion } from "../../mod.ts";
    * using region = new GuestRegionMmap(MmapRegion.anonymous(0x1000), 0x2000);
    * ```
+   * @throws {InvalidArgumentError} for a `bitmap` that records fewer bytes than the region has
+   *   (its writes past that would go unlogged).
    */
   constructor(mmap: MmapRegion, guestBase: AddressLike, bitmap?: DirtyLog) {
     super();
