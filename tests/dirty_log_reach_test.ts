@@ -118,6 +118,11 @@ Deno.test("dirty logs: with an IOVA log, writes past its last page are refused, 
 
 Deno.test("dirty logs: reads are served past the IOVA log, and an enlarged log takes the writes it now records", async () => {
   using r = rig();
+  assert.deepEqual(
+    [r.mem.checkRange(0x7000, PAGE, Permissions.Write), r.mem.checkRange(0x7000, PAGE + 1, Permissions.Write)],
+    [true, false],
+  );
+  assert.equal(r.mem.checkRange(0x7000, PAGE + 1, Permissions.Read), true);
   r.ram.writeU32(0x9000, 0xfeedf00d);
   r.ram.writeU32(0x1000, 0xabcd);
   assert.equal(r.mem.readU32(0x9000), 0xfeedf00d);

@@ -337,6 +337,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     if (n === 0) return true;
     let ranges: IovaRange[];
     try {
+      if ((want & Permissions.Write) !== 0 && this.#logBy === "iova") this.#refuseUnlogged(a, n, op);
       ranges = this.#translate(a, n, want, op);
     } catch (e) {
       if (e instanceof IommuError) return false;
