@@ -19,10 +19,12 @@ import fc from "fast-check";
 import assert from "node:assert/strict";
 import {
   AtomicBitmap,
+  type DirtyLog,
   type DirtyLogAddressing,
   GuestMemoryError,
   GuestMemoryMmap,
   GuestRegionMmap,
+  InvalidArgumentError,
   IommuMemory,
   Iotlb,
   IotlbIommu,
@@ -32,6 +34,7 @@ import {
   PROT_READ,
   type VolatileSlice,
 } from "../mod.ts";
+import { expectError } from "./fixtures/guest_assert.ts";
 
 const SEED = Number(Deno.env.get("GMEM_IOMMU_PROP_SEED") ?? 0x10aa11);
 const RUNS = Number(Deno.env.get("GMEM_IOMMU_PROP_RUNS") ?? 300);
@@ -626,17 +629,30 @@ Deno.test("iommu: a write whose mapping crosses a region boundary logs every IOV
   assert.deepEqual([back[0], back[1], back[0x200], back[0x201]], [0, 1, 1, 0]);
 });
 
-Deno.test("dirty logs: a slice whose log reaches 2^53 writes, logs what fits and never fails after the write", () => {
+Deno.test("dirty logs: a slice takes only a log that records all of it, and logs every write through it", () => {
   using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
-  const bitmap = new AtomicBitmap(0x1000, DIRTY_PAGE);
-  const top = bitmap.sliceAt(2 ** 53 - 0x100); // a log window whose end lies past 2^53
-  const s = mem.getSlice(0x10, 0x200).withDirtyLog(top, 0);
-  s.writeU8(0x1ff, 0xab); // logs at 2^53 + 0xef: past any bitmap, ignored as a bitmap ignores its tail
-  s.fill(0xcd); // logs [2^53 - 0xf0, 2^53 + 0x110): the part below 2^53 is past this bitmap's end too
-  assert.equal(mem.readU8(0x20f), 0xcd);
+  const bitmap = new AtomicBitmap(0x1000, DIRTY_PAGE); // records [0, 0x1000)
+  const s = mem.getSlice(0x10, 0x200);
+  // Each would record only part of the slice (or none of it): the rest of its writes would be
+  // dropped by the bitmap, silently. A window whose end lies past 2^53 records nothing at all.
+  const refused: Array<[DirtyLog, number]> = [[bitmap.sliceAt(2 ** 53 - 0x100), 0], [bitmap, 0xe01], [
+    bitmap.sliceAt(0xf00),
+    0,
+  ]];
+  for (const [log, offset] of refused) {
+    const e = expectError(() => s.withDirtyLog(log, offset), InvalidArgumentError, {
+      kind: "InvalidArgument",
+      op: "VolatileSlice.withDirtyLog",
+      mentions: ["logOffset"],
+    });
+    assert.equal(e.value, offset);
+  }
   assert.deepEqual(bitmap.dirtyRuns(), []);
-  assert.equal(top.dirtyAt(0x1ff), false);
-  const low = mem.getSlice(0x10, 0x200).withDirtyLog(bitmap.sliceAt(0x100), 0);
+  const last = s.withDirtyLog(bitmap, 0xe00); // ends exactly where the bitmap does
+  last.writeU8(0x1ff, 0xab);
+  assert.deepEqual(bitmap.dirtyRuns(), [[0xf00, 0x100]]);
+  const low = s.withDirtyLog(bitmap.sliceAt(0x100), 0);
   low.fill(1);
-  assert.deepEqual(bitmap.dirtyRuns(), [[0x100, 0x200]]); // [start, length]: pages 1 and 2
+  assert.deepEqual(bitmap.dirtyRuns(), [[0x100, 0x200], [0xf00, 0x100]]); // [start, length]
+  assert.equal(mem.readU8(0x20f), 1);
 });

@@ -24,6 +24,7 @@
  */
 
 import { isPowerOfTwo, toLength } from "../address.ts";
+import { sharedBytesLength } from "../caller_bytes.ts";
 import { describeValue } from "../format.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import { dirtyPageCount, inspectBitmap } from "./inspect_bitmap.ts";
@@ -206,7 +207,10 @@ export class AtomicBitmap implements Bitmap {
     let buffer: SharedArrayBuffer;
     const given = options?.buffer;
     if (given !== undefined) {
-      if (!(given instanceof SharedArrayBuffer)) {
+      // The size read through the intrinsic getter: an own `byteLength` on the buffer could claim
+      // room it does not have (or fake a SharedArrayBuffer), and the bits would not be shared.
+      const size = given instanceof SharedArrayBuffer ? sharedBytesLength(given) : -1;
+      if (size < 0) {
         throw new InvalidArgumentError(
           op,
           "options.buffer",
@@ -214,12 +218,12 @@ export class AtomicBitmap implements Bitmap {
           `must be a SharedArrayBuffer, got ${describeValue(given)}`,
         );
       }
-      if (given.byteLength < bytes) {
+      if (size < bytes) {
         throw new InvalidArgumentError(
           op,
           "options.buffer",
           given,
-          `must hold at least ${bytes} bytes for ${pages} pages, got ${given.byteLength}`,
+          `must hold at least ${bytes} bytes for ${pages} pages, got ${size}`,
         );
       }
       buffer = given;

@@ -5,7 +5,8 @@
  */
 
 import { type AddressLike, toAddress, toLength } from "../address.ts";
-import type { DirtyLog } from "../memory/dirty_log.ts";
+import { bytesWindow } from "../caller_bytes.ts";
+import { type DirtyLog, logReach } from "../memory/dirty_log.ts";
 import type { RegionViews } from "../memory/region_views.ts";
 import {
   CannotResolveError,
@@ -37,7 +38,7 @@ import { type Permission, Permissions, toPermission } from "./permissions.ts";
 /**
  * Which address a write through an enabled IOMMU is logged by:
  * - `"iova"`: the `IommuMemory`'s own bitmap, indexed by I/O virtual address (vm-memory's model);
- *   the regions' bitmaps are not touched;
+ *   the regions' bitmaps are not touched, and writes the bitmap cannot record are refused;
  * - `"gpa"`: the backend regions' bitmaps, indexed by guest physical address (the vhost-user
  *   protocol's dirty log, which a migrating front-end reads by guest page).
  * With translation off, writes are always logged in the regions' bitmaps.
@@ -61,7 +62,11 @@ export type RevocationMode = "methods" | "views" | "off";
 export interface IommuMemoryOptions {
   /** Translation on (default) or off. */
   enabled?: boolean;
-  /** The dirty log by I/O virtual address (only with `logBy: "iova"`). */
+  /**
+   * The dirty log by I/O virtual address (only with `logBy: "iova"`). It must cover every IOVA
+   * written: a write it cannot record (past an `AtomicBitmap`'s last page, or at 2^53 and beyond)
+   * and every slice there are refused with `CannotResolveError` before anything moves.
+   */
   bitmap?: DirtyLog;
   /** How writes through an enabled IOMMU are logged; default `"iova"`. */
   logBy?: DirtyLogAddressing;
@@ -333,6 +338,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     if (!this.#enabled) return this.#backend.checkRange(a, n);
     let ranges: IovaRange[];
     try {
+      if ((want & Permissions.Write) !== 0 && this.#logBy === "iova") this.#refuseUnlogged(a, n, op);
       ranges = this.#translate(a, n, want, op);
     } catch (e) {
       if (e instanceof IommuError) return false;
@@ -505,9 +511,15 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     // generation, instead of the IOTLB's cache and the backend's region lookup. The slot is picked
     // by the IOVA's 4 KiB page (a hash, so `&` on the truncated page number is fine).
     // The slot filled last first (a burst in one wide window needs no hash), then the page's slot.
+    // The window compares turn away negative numbers, NaN, infinities and anything from 2^53 on
+    // (no window reaches past it); a fraction inside a window needs its own test, or it would index
+    // the views at a fractional offset (reading undefined, writing at the rounded-down address).
     let e = this.#lastSlot;
     if (!(addr >= e.from && addr <= e.to - size)) e = this.#slots[(addr * PAGE_SCALE) & (SLOTS - 1)];
-    if (addr >= e.from && addr <= e.to - size && (e.allows & want) === want && iotlb.generation === e.generation) {
+    if (
+      addr >= e.from && addr <= e.to - size && (e.allows & want) === want && iotlb.generation === e.generation &&
+      Number.isInteger(addr)
+    ) {
       this.hitViews = e.views!;
       this.hitLog = e.log;
       this.hitLogBase = e.logBase;
@@ -515,6 +527,8 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     }
     const gpa = iotlb.translateFast(addr, size, want);
     if (gpa < 0) return -1;
+    // A write the IOVA log cannot record takes the slow path, which refuses it.
+    if (write && addr + size > this.#iovaReach()) return -1;
     const o = this.locateThrough(this.#backend, gpa, size, write);
     if (o < 0) return -1;
     if (this.#logBy === "iova") {
@@ -529,7 +543,8 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
   #remember(iotlb: Iotlb, addr: number, o: number, want: Permission): void {
     const views = this.hitViews;
     const from = Math.max(iotlb.lastHitStart, addr - o);
-    const to = Math.min(iotlb.lastHitEnd, addr - o + views.u8.length);
+    // Not past what the IOVA log records, so that no write beyond it is served from here.
+    const to = Math.min(iotlb.lastHitEnd, addr - o + views.u8.length, this.#iovaReach());
     const offset = o - addr;
     const generation = iotlb.generation;
     const e = this.#slots[(addr * PAGE_SCALE) & (SLOTS - 1)];
@@ -547,16 +562,27 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
   }
 
   /** Copies as far as the memory reaches (see `ByteAccess.transfer`). */
-  protected transfer(buf: Uint8Array, addr: AddressLike, write: boolean, op: string): number {
-    const len = buf.length;
+  protected transfer(buf: Uint8Array, len: number, addr: AddressLike, write: boolean, op: string): number {
     if (len !== 0 && typeof addr === "number") {
       const o = this.locate(addr, len, write);
       if (o >= 0) {
-        const status = copyRange(this.hitViews, o, buf, 0, len, write, this.hitLog, this.hitLogBase, "IommuMemory", op);
+        const status = copyRange(
+          this.hitViews,
+          o,
+          buf,
+          0,
+          len,
+          len,
+          write,
+          this.hitLog,
+          this.hitLogBase,
+          "IommuMemory",
+          op,
+        );
         if (status === CopyStatus.Done) return len;
       }
     }
-    if (this.#enabled && len !== 0) return this.#transferTranslated(buf, addr, write, op);
+    if (this.#enabled && len !== 0) return this.#transferTranslated(buf, len, addr, write, op);
     const full = `IommuMemory.${op}`;
     let r: SlicesResult;
     try {
@@ -569,7 +595,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     }
     let done = 0;
     for (const s of r.slices) {
-      const part = buf.subarray(done, done + s.len);
+      const part = bytesWindow(buf, done, s.len, full);
       try {
         if (write) s.copyFrom(part);
         else s.copyTo(part);
@@ -609,9 +635,9 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     }
     const o = this.atomicTargetThrough(backend, gpa, size, write, op);
     if (this.#logBy === "iova") {
-      const iova = typeof addr === "number" ? addr : Number(addr);
-      this.hitLog = iova < TWO_53 ? this.#bitmap : undefined;
-      this.hitLogBase = iova - o;
+      if (write) this.#refuseUnlogged(addr, size, full);
+      this.hitLog = this.#bitmap;
+      this.hitLogBase = (typeof addr === "number" ? addr : Number(addr)) - o; // exact wherever a store logs
     }
     return o;
   }
@@ -623,7 +649,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
 
   /** The fragments volatile I/O goes through (see `ByteAccess.ioSlices`). */
   protected ioSlices(addr: AddressLike, count: number, write: boolean, op: string): VolatileSlice[] {
-    const r = this.#slices(addr, count, write ? Permissions.Write : Permissions.Read, op);
+    const r = this.#slices(addr, count, write ? Permissions.Write : Permissions.Read, op, write);
     if (r.error !== undefined && r.slices.length === 0) throw r.error;
     return r.slices;
   }
@@ -641,6 +667,39 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     return covering(ranges, iova, len, op);
   }
 
+  /**
+   * `s`, a physical slice at IOVA `iova`, logging its writes by IOVA when it may be written
+   * (`writable`); the caller refused writable ranges the log cannot record.
+   */
+  #iovaLogged(s: VolatileSlice, writable: boolean, iova: number | bigint): VolatileSlice {
+    const log = writable ? this.#bitmap : undefined;
+    return log === undefined ? s.withDirtyLog(undefined, 0) : s.withDirtyLog(log, Number(iova));
+  }
+
+  /** How many bytes of IOVA space writes are logged in; every number below 2^53 without an IOVA log. */
+  #iovaReach(): number {
+    const log = this.#bitmap;
+    return this.#logBy === "iova" && log !== undefined ? logReach(log) : TWO_53;
+  }
+
+  /**
+   * Refuses, before anything moves, a write of `len` bytes at IOVA `iova` that the IOVA log
+   * cannot record (past its last page, or at 2^53 and beyond, where no number is exact): it would
+   * land unlogged. An IOMMU fault, as an access the IOMMU will not allow.
+   */
+  #refuseUnlogged(iova: AddressLike, len: number, op: string): void {
+    const log = this.#bitmap;
+    if (log === undefined || len === 0) return;
+    const reach = logReach(log);
+    const end = typeof iova === "number" ? iova + len : iova + BigInt(len);
+    if (end <= reach) return;
+    throw new CannotResolveError(
+      op,
+      { base: BigInt(iova), length: len },
+      `the dirty log by I/O virtual address records only [0x0, ${hex(reach)}); the write would go unlogged`,
+    );
+  }
+
   /** An IOMMU error raised inside the IOMMU, re-raised under this object's operation name. */
   #rewrap(e: unknown, op: string): unknown {
     if (e instanceof CannotResolveError) return new CannotResolveError(op, e.iovaRange, e.reason, { cause: e });
@@ -648,12 +707,18 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     return e;
   }
 
-  #slices(addr: AddressLike, count: number, access: Permission, name: string): SlicesResult {
+  /**
+   * The slices of `[addr, addr + count)`. `writable` says whether they may be written (handed out,
+   * or filled by I/O): with an IOVA log, they must then lie where the log records.
+   */
+  #slices(addr: AddressLike, count: number, access: Permission, name: string, writable = true): SlicesResult {
     const op = `IommuMemory.${name}`;
     const n = toLength(count, op, "count");
     const a = toAddress(addr, op, "addr");
     const backend = this.#backend;
     if (!this.#enabled) return physicalSlices(backend, a, n, op);
+    // A zero-length request is translated (vm-memory 0.18) but writes nothing to log.
+    if (writable && n > 0 && this.#logBy === "iova") this.#refuseUnlogged(a, n, op);
     const ranges = this.#translate(a, n, access, op);
     const slices: VolatileSlice[] = [];
     const iovaLog = this.#logBy === "iova";
@@ -669,15 +734,19 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
           revokeViews: revocation === "views",
         });
       for (const s of part.slices) {
-        // An IOVA log indexes bytes by number: a slice reaching past 2^53 is not logged there.
-        const logs = iova + BigInt(s.len) <= TWO_53_BIG;
-        let out = iovaLog ? s.withDirtyLog(logs ? this.#bitmap : undefined, logs ? Number(iova) : 0) : s;
+        // Slices that may be written lie where the log records (refused above otherwise); the
+        // others, never written, are not logged.
+        let out = iovaLog ? this.#iovaLogged(s, writable, iova) : s;
         if (guard !== undefined) out = out.withGuard(guard);
         slices.push(out);
         iova += BigInt(s.len);
       }
-      // Also with no slice yet: the callers that want the first failure thrown throw it.
-      if (part.error !== undefined) return { slices, error: part.error };
+      if (part.error !== undefined) {
+        // A closed region: no fragment of the range may be used (see GuestMemoryMmap.transfer).
+        if (part.error instanceof RegionClosedError) return { slices: [], error: part.error };
+        // Also with no slice yet: the callers that want the first failure thrown throw it.
+        return { slices, error: part.error };
+      }
     }
     return { slices };
   }
@@ -687,29 +756,35 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
    * `Iotlb.translateRanges` when the request and its targets are numbers, else through the IOMMU),
    * then one copy per mapped range.
    */
-  #transferTranslated(buf: Uint8Array, addr: AddressLike, write: boolean, op: string): number {
+  #transferTranslated(buf: Uint8Array, len: number, addr: AddressLike, write: boolean, op: string): number {
     const full = `IommuMemory.${op}`;
+    if (write && this.#logBy === "iova" && this.#bitmap !== undefined) {
+      const iova = typeof addr === "number" && Number.isSafeInteger(addr) && addr >= 0
+        ? addr
+        : toAddress(addr, full, "addr");
+      this.#refuseUnlogged(iova, len, full);
+    }
     const access = write ? Permissions.Write : Permissions.Read;
     const iotlb = this.#iotlb;
     const p = this.#pairs;
-    const pairs = iotlb !== undefined && typeof addr === "number"
-      ? iotlb.translateRanges(addr, buf.length, access, p)
-      : -1;
+    const pairs = iotlb !== undefined && typeof addr === "number" ? iotlb.translateRanges(addr, len, access, p) : -1;
     if (pairs > 0) {
+      if (pairs > 1) { for (let k = 0; k < pairs; k++) if (!this.#refuseClosed(p[2 * k], p[2 * k + 1], full)) break; }
       let done = 0;
       for (let k = 0; k < pairs; k++) {
         const n = p[2 * k + 1];
-        const copied = this.#copyRange(buf, done, p[2 * k], n, addr as number, write, op, full);
+        const copied = this.#copyRange(buf, len, done, p[2 * k], n, addr as number, write, op, full);
         done += copied;
         if (copied < n) break;
       }
       return done;
     }
     const a = toAddress(addr, full, "addr");
-    const ranges = this.#translate(a, buf.length, access, full);
+    const ranges = this.#translate(a, len, access, full);
+    if (ranges.length > 1) { for (const r of ranges) if (!this.#refuseClosed(r.base, r.length, full)) break; }
     let done = 0;
     for (const range of ranges) {
-      const copied = this.#copyRange(buf, done, range.base, range.length, a, write, op, full);
+      const copied = this.#copyRange(buf, len, done, range.base, range.length, a, write, op, full);
       done += copied;
       if (copied < range.length) break;
     }
@@ -725,6 +800,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
    */
   #copyRange(
     buf: Uint8Array,
+    bufLen: number,
     done: number,
     gpa: number | bigint,
     n: number,
@@ -735,12 +811,13 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
   ): number {
     const backend = this.#backend;
     const iovaLog = this.#logBy === "iova";
-    const at0 = Number(iova) + done; // exact below 2^53, the only place an IOVA-indexed log can record
+    // Exact for every write: #transferTranslated refused writes the IOVA log cannot record.
+    const at0 = Number(iova) + done;
     const o = typeof gpa === "number" || gpa < TWO_53_BIG ? this.locateThrough(backend, Number(gpa), n, write) : -1;
     if (o >= 0) {
-      const log = iovaLog ? (at0 + n <= TWO_53 ? this.#bitmap : undefined) : this.hitLog;
+      const log = iovaLog ? this.#bitmap : this.hitLog;
       const logBase = iovaLog ? at0 - o : this.hitLogBase;
-      const status = copyRange(this.hitViews, o, buf, done, n, write, log, logBase, "IommuMemory", op);
+      const status = copyRange(this.hitViews, o, buf, done, n, bufLen, write, log, logBase, "IommuMemory", op);
       if (status === CopyStatus.Done) return n;
       if (done === 0) throw copyError(status, full, "I/O virtual address", BigInt(iova), n);
       return 0;
@@ -749,11 +826,10 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     const part = physicalSlices(backend, g, n, full);
     let copied = 0;
     for (const s of part.slices) {
-      // Each fragment logs at its own IOVA: the range's start plus what came before it.
-      const at = at0 + copied;
-      const logs = at + s.len <= TWO_53;
-      const target = iovaLog ? s.withDirtyLog(logs ? this.#bitmap : undefined, logs ? at : 0) : s;
-      const piece = buf.subarray(done + copied, done + copied + s.len);
+      // Each fragment logs at its own IOVA: the range's start plus what came before it. Reads log
+      // nothing, and may lie past the log's reach.
+      const target = iovaLog ? this.#iovaLogged(s, write, at0 + copied) : s;
+      const piece = bytesWindow(buf, done + copied, s.len, full);
       try {
         if (write) target.copyFrom(piece);
         else target.copyTo(piece);
@@ -766,6 +842,25 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     }
     if (part.error !== undefined && done + copied === 0) throw underOp(part.error, full, g, n);
     return copied;
+  }
+
+  /**
+   * Before a transfer over several physical ranges copies a byte: throws `RegionClosedError` if
+   * the range at `gpa` reaches a closed region (all or nothing, as `GuestMemoryMmap.transfer`
+   * explains), and returns whether the copy would go on past it (false at a hole, which ends the
+   * transfer before any later range). Needed only when there are several: a single range's copy
+   * fails before it moves anything.
+   */
+  #refuseClosed(gpa: number | bigint, n: number, op: string): boolean {
+    if (typeof gpa === "number" || gpa < TWO_53_BIG) {
+      if (this.locateThrough(this.#backend, Number(gpa), n, false) >= 0) {
+        if (this.hitViews.mmap.closed) throw new RegionClosedError(op, `the memory at guest address ${hex(gpa)}`);
+        return true;
+      }
+    }
+    const r = physicalSlices(this.#backend, BigInt(gpa), n, op);
+    if (r.error instanceof RegionClosedError) throw r.error;
+    return r.error === undefined;
   }
 
   #emptySlice(addr: AddressLike, op: string): VolatileSlice {

@@ -6,6 +6,7 @@
  */
 
 import { type AddressLike, toAddress, toLength } from "../address.ts";
+import { bytesLength, claimedLength } from "../caller_bytes.ts";
 import { InvalidArgumentError, PartialBufferError } from "../errors.ts";
 import type { DirtyLog } from "./dirty_log.ts";
 import type { RegionViews } from "./region_views.ts";
@@ -75,6 +76,9 @@ export abstract class ByteAccess {
   /** The class name used in error messages. */
   protected abstract readonly typeName: string;
 
+  /** What errors call the address argument: `"addr"`, or `"offset"` where it is relative to a region or slice. */
+  protected readonly addressName: string = "addr";
+
   /**
    * Finds `[addr, addr + size)` inside one region and returns its offset in `hitViews` (setting
    * `hitViews`, `hitLog`, `hitLogBase`), or -1 when the fast path does not apply. `write` is the
@@ -85,15 +89,19 @@ export abstract class ByteAccess {
 
   /**
    * Copies between `buf` and the memory at `addr` as far as the memory reaches and returns the
-   * count; throws when nothing could be transferred because the start itself is invalid.
+   * count; throws when nothing could be transferred because the start itself is invalid. `len` is
+   * how many bytes of `buf` take part: for a write its real length (`bytesLength`), for a read at
+   * most its claimed one (`claimedLength`). `buf`'s own properties are never read here, since a
+   * caller may have shadowed them.
    */
-  protected abstract transfer(buf: Uint8Array, addr: AddressLike, write: boolean, op: string): number;
+  protected abstract transfer(buf: Uint8Array, len: number, addr: AddressLike, write: boolean, op: string): number;
 
   /**
    * Locates a naturally aligned, single-region target for an atomic, or throws why not (bounds,
-   * alignment, protection, closed). Returns the offset in `hitViews`.
+   * alignment, protection, closed). Returns the offset in `hitViews`. Errors name `owner.op`, the
+   * class whose public method was called (this one's, unless a translation layer asks).
    */
-  protected abstract atomicTarget(addr: AddressLike, size: number, write: boolean, op: string): number;
+  protected abstract atomicTarget(addr: AddressLike, size: number, write: boolean, op: string, owner?: string): number;
 
   // ---- buffers ----
 
@@ -108,11 +116,13 @@ export abstract class ByteAccess {
    * ```
    */
   write(buf: Uint8Array, addr: AddressLike): number {
-    return this.transfer(this.#buffer(buf, "write"), addr, true, "write");
+    return this.transfer(buf, this.#length(buf, "write"), addr, true, "write");
   }
 
   /**
    * Reads as much as is available at `addr` into `buf`; returns the count (vm-memory's `read`).
+   * At most `buf.length` bytes (the property, read once) are filled; a buffer that holds fewer
+   * than it claims is refused with `InvalidArgumentError`.
    *
    * @example
    * ```ts
@@ -122,7 +132,7 @@ export abstract class ByteAccess {
    * ```
    */
   read(buf: Uint8Array, addr: AddressLike): number {
-    return this.transfer(this.#buffer(buf, "read"), addr, false, "read");
+    return this.transfer(buf, this.#claimed(buf, "read"), addr, false, "read");
   }
 
   /**
@@ -136,8 +146,9 @@ export abstract class ByteAccess {
    * ```
    */
   writeSlice(buf: Uint8Array, addr: AddressLike): void {
-    const n = this.transfer(this.#buffer(buf, "writeSlice"), addr, true, "writeSlice");
-    if (n !== buf.length) throw this.#partial("writeSlice", addr, buf.length, n);
+    const len = this.#length(buf, "writeSlice");
+    const n = this.transfer(buf, len, addr, true, "writeSlice");
+    if (n !== len) throw this.#partial("writeSlice", addr, len, n);
   }
 
   /**
@@ -152,8 +163,9 @@ export abstract class ByteAccess {
    * ```
    */
   readSlice(buf: Uint8Array, addr: AddressLike): void {
-    const n = this.transfer(this.#buffer(buf, "readSlice"), addr, false, "readSlice");
-    if (n !== buf.length) throw this.#partial("readSlice", addr, buf.length, n);
+    const len = this.#claimed(buf, "readSlice");
+    const n = this.transfer(buf, len, addr, false, "readSlice");
+    if (n !== len) throw this.#partial("readSlice", addr, len, n);
   }
 
   // ---- I/O between memory and files, descriptors or arrays ----
@@ -322,7 +334,7 @@ export abstract class ByteAccess {
   ): Promise<number> {
     const full = this.#op(op);
     const n = toLength(count, full, "count");
-    const start = toAddress(addr, full, "addr");
+    const start = toAddress(addr, full, this.addressName);
     checkStream(io, intoMemory, full);
     if (n === 0) {
       this.checkEmptyIo(addr, intoMemory, op);
@@ -341,7 +353,7 @@ export abstract class ByteAccess {
   #io(addr: AddressLike, io: VolatileIo, count: number, intoMemory: boolean, exact: boolean, op: string): number {
     const full = this.#op(op);
     const n = toLength(count, full, "count");
-    const start = toAddress(addr, full, "addr");
+    const start = toAddress(addr, full, this.addressName);
     if (n === 0) {
       this.checkEmptyIo(addr, intoMemory, op);
       return 0;
@@ -766,7 +778,7 @@ export abstract class ByteAccess {
     write: boolean,
     op: string,
   ): number {
-    const o = target.atomicTarget(addr, size, write, op);
+    const o = target.atomicTarget(addr, size, write, op, this.typeName); // errors name the caller's method
     this.hitViews = target.hitViews;
     this.hitLog = target.hitLog;
     this.hitLogBase = target.hitLogBase;
@@ -786,14 +798,13 @@ export abstract class ByteAccess {
   }
 
   #slowRead(addr: AddressLike, size: number, op: string): DataView {
-    const scratch = SCRATCH_BY_SIZE[size];
-    const n = this.transfer(scratch, addr, false, op);
+    const n = this.transfer(SCRATCH_BY_SIZE[size], size, addr, false, op);
     if (n !== size) throw this.#partial(op, addr, size, n);
     return SCRATCH_DV;
   }
 
   #slowWrite(addr: AddressLike, size: number, op: string): void {
-    const n = this.transfer(SCRATCH_BY_SIZE[size], addr, true, op);
+    const n = this.transfer(SCRATCH_BY_SIZE[size], size, addr, true, op);
     if (n !== size) throw this.#partial(op, addr, size, n);
   }
 
@@ -949,9 +960,18 @@ export abstract class ByteAccess {
     return new PartialBufferError(this.#op(op), BigInt(addr), expected, completed);
   }
 
-  #buffer(buf: Uint8Array, op: string): Uint8Array {
-    if (!(buf instanceof Uint8Array)) throw new InvalidArgumentError(this.#op(op), "buf", buf, "must be a Uint8Array");
-    return buf;
+  /** The length of `buf` to write from: its real one, which every check and the copy use (see `bytesLength`). */
+  #length(buf: Uint8Array, op: string): number {
+    const len = bytesLength(buf);
+    if (len < 0) throw new InvalidArgumentError(this.#op(op), "buf", buf, "must be a Uint8Array");
+    return len;
+  }
+
+  /** How many bytes to read into `buf`: its `length`, read once (see `claimedLength`). */
+  #claimed(buf: Uint8Array, op: string): number {
+    const len = claimedLength(buf);
+    if (len < 0) throw new InvalidArgumentError(this.#op(op), "buf", buf, "must be a Uint8Array with a length");
+    return len;
   }
 
   #checkInt(value: number, min: number, max: number, op: string): void {

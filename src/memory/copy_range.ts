@@ -3,6 +3,7 @@
  * @module
  */
 
+import { bytesWindow, fewerBytesError, TYPED_SET } from "../caller_bytes.ts";
 import { MisalignedError, NoAccessError, ReadOnlyError } from "../errors.ts";
 import type { DirtyLog } from "./dirty_log.ts";
 import type { RegionViews } from "./region_views.ts";
@@ -19,13 +20,15 @@ export const enum CopyStatus {
 
 /**
  * Copies `len` bytes between `buf[bufOff…]` and region offset `off`, marking writes dirty at
- * `logBase + off`. The caller has checked bounds. `owner.op` names the operation in errors (joined
+ * `logBase + off`. The caller has checked bounds. For a write, `bufLen` is `buf`'s real length
+ * (`bytesLength`); a read fills `buf` through the intrinsic `set`, which refuses to pass its real
+ * end (see caller_bytes.ts), so its own properties cannot make the copy move more than was checked. `owner.op` names the operation in errors (joined
  * only when one is thrown, so the common path builds no string). Stale views (a replaced or detached buffer, a
  * changed protection) are refreshed here, off the fast path; a closed region throws from there.
  *
  * @example
  * ```ts ignore
- * copyRange(views, 0, data, 0, data.length, true, undefined, 0, "GuestRegionMmap", "write");
+ * copyRange(views, 0, data, 0, n, n, true, undefined, 0, "GuestRegionMmap", "write");
  * ```
  */
 export function copyRange(
@@ -34,6 +37,7 @@ export function copyRange(
   buf: Uint8Array,
   bufOff: number,
   len: number,
+  bufLen: number,
   write: boolean,
   log: DirtyLog | undefined,
   logBase: number,
@@ -46,12 +50,16 @@ export function copyRange(
     if (write && !views.writable) return views.readable ? CopyStatus.ReadOnly : CopyStatus.NoAccess;
     if (!write && !views.readable) return CopyStatus.NoAccess;
   }
-  const whole = bufOff === 0 && len === buf.length;
   if (write) {
-    views.u8.set(whole ? buf : buf.subarray(bufOff, bufOff + len), off);
+    // Our array's `set` reads the source's internal length, which is bufLen when whole.
+    views.u8.set(bufOff === 0 && len === bufLen ? buf : bytesWindow(buf, bufOff, len, op, owner), off);
     if (log !== undefined) log.markDirty(logBase + off, len);
   } else {
-    buf.set(views.u8.subarray(off, off + len), bufOff);
+    try {
+      TYPED_SET.call(buf, views.u8.subarray(off, off + len), bufOff);
+    } catch {
+      throw fewerBytesError(`${owner}.${op}`, buf); // it claimed more bytes than it holds
+    }
   }
   return CopyStatus.Done;
 }

@@ -9,6 +9,7 @@ import {
   InvalidArgumentError,
   InvalidBackendAddressError,
   InvalidGuestAddressError,
+  RegionClosedError,
   ViewSeamError,
 } from "../errors.ts";
 import { hex } from "../format.ts";
@@ -488,6 +489,8 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
 
   /**
    * The fragments of `[addr, addr + count)` and, if they stop early, the error that stopped them.
+   * A range that reaches a closed region (before a hole) gives no fragments, only its
+   * `RegionClosedError`: no part of it may be used.
    *
    * @example
    * ```ts
@@ -613,9 +616,15 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
     return off;
   }
 
-  /** Copies as far as the memory reaches (see `ByteAccess.transfer`). */
-  protected transfer(buf: Uint8Array, addr: AddressLike, write: boolean, op: string): number {
-    const len = buf.length;
+  /**
+   * Copies as far as the memory reaches (see `ByteAccess.transfer`): up to the first hole, as
+   * vm-memory does. A closed region is different: it is still listed (a collection that outlived a
+   * hot-unplug), so the caller holds memory it gave up, a bug of its own rather than a gap in the
+   * guest's address map. A short count would pass it off as a hole, and bytes written before it
+   * could not be reported (the call throws), so a transfer that would touch a closed region throws
+   * `RegionClosedError` before moving a byte.
+   */
+  protected transfer(buf: Uint8Array, len: number, addr: AddressLike, write: boolean, op: string): number {
     if (typeof addr === "number" && len !== 0) {
       const o = this.locate(addr, len, write);
       if (o >= 0) {
@@ -625,6 +634,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
           buf,
           0,
           len,
+          len,
           write,
           this.hitLog,
           this.hitLogBase,
@@ -633,12 +643,13 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
         );
         if (status === CopyStatus.Done) return len;
       } else if (Number.isSafeInteger(addr) && addr >= 0) {
-        const done = this.#transferAcross(buf, addr, write, op);
+        const done = this.#transferAcross(buf, len, addr, write, op);
         if (done > 0) return done;
       }
     }
     const full = `GuestMemoryMmap.${op}`;
     let cur = toAddress(addr, full, "addr");
+    this.#refuseClosed(cur, len, full);
     let done = 0;
     while (done < len) {
       const r = this.#find(cur);
@@ -648,7 +659,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
       }
       const off = Number(cur - r.startAddr);
       const n = Math.min(len - done, r.len - off);
-      const status = copyRange(r.views, off, buf, done, n, write, r.bitmap, r.offset, "GuestMemoryMmap", op);
+      const status = copyRange(r.views, off, buf, done, n, len, write, r.bitmap, r.offset, "GuestMemoryMmap", op);
       if (status !== CopyStatus.Done) {
         if (done === 0) throw copyError(status, full, "guest address", cur, n);
         break;
@@ -660,13 +671,19 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
   }
 
   /** The checked target of an atomic (see `ByteAccess.atomicTarget`). */
-  protected atomicTarget(addr: AddressLike, size: number, write: boolean, op: string): number {
+  protected atomicTarget(
+    addr: AddressLike,
+    size: number,
+    write: boolean,
+    op: string,
+    owner = "GuestMemoryMmap",
+  ): number {
     const o = this.locate(addr, size, write);
     if (o >= 0 && o % size === 0) {
       const v = this.hitViews;
       if ((write ? v.writable : v.readable) && o + size <= v.u8.length) return o;
     }
-    const full = `GuestMemoryMmap.${op}`;
+    const full = `${owner}.${op}`;
     const a = toAddress(addr, full, "addr");
     const p = this.#find(a);
     if (p === undefined) throw new InvalidGuestAddressError(full, a);
@@ -685,19 +702,29 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
 
   /**
    * `transfer` across parts with number arithmetic: the bigint walk costs more than copying a few
-   * KiB. Returns the bytes copied, or 0 when the first fragment fails, so that the bigint walk
-   * redoes it and throws the precise error.
+   * KiB. Returns the bytes copied, or 0 when the first fragment fails or a part the transfer
+   * reaches is closed, so that the bigint walk redoes it and throws the precise error.
    */
-  #transferAcross(buf: Uint8Array, addr: number, write: boolean, op: string): number {
-    const len = buf.length;
+  #transferAcross(buf: Uint8Array, len: number, addr: number, write: boolean, op: string): number {
+    const parts = this.#parts;
+    const first = this.#indexOfNumber(addr);
+    if (first < 0) return 0;
+    // The parts the copy reaches, up to the first hole, must all be open (see transfer): found by
+    // following adjacent parts, with no second search.
+    let last = first;
+    for (let end = parts[first].startNumber + parts[first].len;;) {
+      if (parts[last].views.mmap.closed) return 0;
+      const next = parts[last + 1];
+      if (end >= addr + len || next === undefined || next.startNumber !== end || next.numeric !== true) break;
+      last++;
+      end += next.len;
+    }
     let cur = addr, done = 0;
-    if (this.#last === undefined) return 0; // no parts: #findNumber needs one
-    while (done < len) {
-      const p = this.#findNumber(cur);
-      if (p === undefined) break;
+    for (let i = first; i <= last; i++) {
+      const p = parts[i];
       const off = cur - p.startNumber;
       const n = Math.min(len - done, p.len - off);
-      const status = copyRange(p.views, off, buf, done, n, write, p.bitmap, p.offset, "GuestMemoryMmap", op);
+      const status = copyRange(p.views, off, buf, done, n, len, write, p.bitmap, p.offset, "GuestMemoryMmap", op);
       if (status !== CopyStatus.Done) break;
       done += n;
       cur += n;
@@ -705,9 +732,39 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
     return done;
   }
 
-  /** Part lookup by a number below 2^53: binary search over the start addresses. Needs a part. */
+  /**
+   * Throws `RegionClosedError` under `op` if `[addr, addr + len)`, up to its first hole, touches a
+   * closed region (see `transfer`).
+   */
+  #refuseClosed(addr: bigint, len: number, op: string): void {
+    const closed = this.#closedIn(addr, len);
+    if (closed !== undefined) throw closedError(op, closed);
+  }
+
+  /** The first closed part `[addr, addr + len)` reaches before its first hole, if any. */
+  #closedIn(addr: bigint, len: number): RegionPart | undefined {
+    let cur = addr, left = len;
+    while (left > 0) {
+      const p = this.#find(cur);
+      if (p === undefined) return undefined;
+      if (p.views.mmap.closed) return p;
+      const n = Math.min(left, p.len - Number(cur - p.startAddr));
+      left -= n;
+      cur += BigInt(n);
+    }
+    return undefined;
+  }
+
+  /** Part lookup by a number below 2^53: binary search over the start addresses. */
   #findNumber(addr: number): RegionPart | undefined {
+    const i = this.#indexOfNumber(addr);
+    return i < 0 ? undefined : this.#parts[i];
+  }
+
+  /** The index in `#parts` of the part holding `addr` (a number below 2^53), or -1. */
+  #indexOfNumber(addr: number): number {
     const starts = this.#starts;
+    if (starts.length === 0) return -1; // an empty collection
     let lo = 0, hi = starts.length - 1;
     while (lo < hi) {
       const mid = (lo + hi + 1) >>> 1; // indices, not addresses
@@ -715,7 +772,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
       else hi = mid - 1;
     }
     const r = this.#parts[lo];
-    return r.numeric && addr >= r.startNumber && addr - r.startNumber < r.len ? r : undefined;
+    return r.numeric && addr >= r.startNumber && addr - r.startNumber < r.len ? lo : -1;
   }
 
   /** Part lookup by any u64. */
@@ -736,26 +793,34 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
     return r;
   }
 
-  /** Walks the fragments of a range; collects slices if asked. Never throws for memory errors. */
+  /**
+   * Walks the fragments of a range; collects slices if asked. Never throws for memory errors. A
+   * range that reaches a closed region before its first hole gives no slices at all, only the
+   * error (see `transfer`: no fragment of it may be used).
+   */
   #walk(op: string, addr: AddressLike, count: number, collect: boolean): SlicesResult {
     const full = `GuestMemoryMmap.${op}`;
     let cur = toAddress(addr, full, "addr");
     let left = toLength(count, full, "count");
+    const closed = this.#closedIn(cur, left);
+    if (closed !== undefined) return { slices: [], error: closedError(full, closed) };
     const slices: VolatileSlice[] = [];
     while (left > 0) {
       const r = this.#find(cur);
       if (r === undefined) return { slices, error: new InvalidGuestAddressError(full, cur) };
       const off = Number(cur - r.startAddr);
       const n = Math.min(left, r.len - off);
-      if (collect) {
-        if (r.views.mmap.closed) r.views.refresh(full);
-        slices.push(new VolatileSlice(r.views, off, n, r.bitmap, r.offset));
-      }
+      if (collect) slices.push(new VolatileSlice(r.views, off, n, r.bitmap, r.offset));
       left -= n;
       cur += BigInt(n);
     }
     return { slices };
   }
+}
+
+/** The error for a range that reaches the closed part `p`, as its views would report it. */
+function closedError(op: string, p: RegionPart): RegionClosedError {
+  return new RegionClosedError(op, `the region's mapping (${p.region.mmap.size} bytes)`);
 }
 
 /**

@@ -13,7 +13,7 @@ import { MmapRegion } from "../mmap/mmap_region.ts";
 import type { MapOptions } from "../mmap/mmap_region_builder.ts";
 import { ByteAccess } from "./byte_access.ts";
 import { checkAtomic, copyError, copyRange, CopyStatus } from "./copy_range.ts";
-import type { DirtyLog } from "./dirty_log.ts";
+import { type DirtyLog, logReach } from "./dirty_log.ts";
 import { RegionPart } from "./region_part.ts";
 import { RegionViews } from "./region_views.ts";
 import { VolatileSlice } from "./volatile_slice.ts";
@@ -42,6 +42,8 @@ export interface GuestRegionOptions extends MapOptions {
 export class GuestRegionMmap extends ByteAccess implements Disposable {
   /** Class name used in errors. */
   protected readonly typeName: string = "GuestRegionMmap";
+  /** Addresses here are offsets into the region or slice. */
+  protected override readonly addressName: string = "offset";
   /** The host mapping. */
   readonly mmap: MmapRegion;
   /** First guest physical address. */
@@ -75,6 +77,8 @@ export class GuestRegionMmap extends ByteAccess implements Disposable {
    * import { GuestRegionMmap, MmapRegion } from "../../mod.ts";
    * using region = new GuestRegionMmap(MmapRegion.anonymous(0x1000), 0x2000);
    * ```
+   * @throws {InvalidArgumentError} for a `bitmap` that records fewer bytes than the region has
+   *   (its writes past that would go unlogged).
    */
   constructor(mmap: MmapRegion, guestBase: AddressLike, bitmap?: DirtyLog) {
     super();
@@ -86,6 +90,15 @@ export class GuestRegionMmap extends ByteAccess implements Disposable {
         "InvalidGuestRegion",
         op,
         `region at ${hex(base)} of ${hex(mmap.size)} bytes would end at or past 2^64`,
+      );
+    }
+    if (bitmap !== undefined && logReach(bitmap) < mmap.size) {
+      // Refused here: the writes past its end would be dropped by the bitmap, silently.
+      throw new InvalidArgumentError(
+        op,
+        "bitmap",
+        bitmap,
+        `records only ${hex(logReach(bitmap))} bytes; the region has ${hex(mmap.size)}`,
       );
     }
     this.mmap = mmap;
@@ -350,20 +363,32 @@ export class GuestRegionMmap extends ByteAccess implements Disposable {
   }
 
   /** Copies as far as the memory reaches (see `ByteAccess.transfer`). */
-  protected transfer(buf: Uint8Array, addr: AddressLike, write: boolean, op: string): number {
+  protected transfer(buf: Uint8Array, len: number, addr: AddressLike, write: boolean, op: string): number {
     const full = `GuestRegionMmap.${op}`;
     // Validated before the empty-buffer shortcut: a bad offset is an error even when nothing moves.
     const o = toAddress(addr, full, "offset");
-    if (buf.length === 0) return 0;
-    if (o >= BigInt(this.len)) throw this.#pastEnd(full, o, buf.length);
+    if (len === 0) return 0;
+    if (o >= BigInt(this.len)) throw this.#pastEnd(full, o, len);
     const off = Number(o);
-    const n = Math.min(buf.length, this.len - off);
+    const n = Math.min(len, this.len - off);
     let done = 0;
     while (done < n) {
       const p = this.partAt(off + done);
       const local = off + done - p.offset;
       const step = Math.min(n - done, p.len - local);
-      const status = copyRange(p.views, local, buf, done, step, write, this.bitmap, p.offset, "GuestRegionMmap", op);
+      const status = copyRange(
+        p.views,
+        local,
+        buf,
+        done,
+        step,
+        len,
+        write,
+        this.bitmap,
+        p.offset,
+        "GuestRegionMmap",
+        op,
+      );
       if (status !== CopyStatus.Done) throw copyError(status, full, "region offset", o, n);
       done += step;
     }

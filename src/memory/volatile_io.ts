@@ -7,6 +7,7 @@
  * @module
  */
 
+import { bytesLength, bytesWindow } from "../caller_bytes.ts";
 import { GuestIOError, InvalidArgumentError, PartialBufferError } from "../errors.ts";
 import type { RuntimeFile } from "../ffi/binding.ts";
 import { native } from "../ffi/native.ts";
@@ -69,6 +70,13 @@ function resolve(io: VolatileIo, access: number, op: string): number | HandleIo 
   return fd;
 }
 
+/** A source's or sink's real length (see `bytesLength`), which its own `length` may misstate. */
+function arrayLength(array: Uint8Array, op: string): number {
+  const len = bytesLength(array);
+  if (len < 0) throw new InvalidArgumentError(op, "source", array, "must be a Uint8Array");
+  return len;
+}
+
 /** The (address, length) pairs of slices from byte `skip` on, for readv/writev. */
 function iovecs(slices: readonly VolatileSlice[], skip: number, write: boolean, op: string): [BigUint64Array, number] {
   const pairs = new BigUint64Array(slices.length * 2);
@@ -118,9 +126,10 @@ export function readInto(
   if (from instanceof Uint8Array) {
     // Checked up front under the caller's op, as the descriptor path does in iovecs().
     for (const s of slices) s.ioAddress(true, op);
+    const len = arrayLength(from, op);
     for (const s of slices) {
-      if (done >= from.length) break;
-      done += s.copyFrom(from.subarray(done));
+      if (done >= len) break;
+      done += s.copyFrom(bytesWindow(from, done, len - done, op));
     }
   } else if (typeof from !== "number") {
     done = readThroughHandle(slices, from, exact, op);
@@ -169,9 +178,10 @@ export function writeFrom(
   let done = 0;
   if (to instanceof Uint8Array) {
     for (const s of slices) s.ioAddress(false, op);
+    const len = arrayLength(to, op);
     for (const s of slices) {
-      if (done >= to.length) break;
-      done += s.copyTo(to.subarray(done));
+      if (done >= len) break;
+      done += s.copyTo(bytesWindow(to, done, len - done, op));
     }
   } else if (typeof to !== "number") {
     done = writeThroughHandle(slices, to, op);

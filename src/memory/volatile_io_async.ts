@@ -111,21 +111,31 @@ export async function readIntoAsync(
       try {
         n = await source.read(view);
       } catch (e) {
+        // The source had the view: whatever it wrote there before failing is in guest memory.
+        logLanded(s, got, len);
         throw new GuestIOError(op, e);
       }
+      let k: number;
+      try {
+        k = n === null ? 0 : checkCount(n, len, "source.read", op);
+      } catch (e) {
+        logLanded(s, got, len); // a count that cannot be believed: any byte of the view may be new
+        throw e;
+      }
+      // Logged before anything below can throw: the bytes are in guest memory whatever happened to
+      // it meanwhile, and a dirty log must never miss a write that landed.
+      if (k > 0) logLanded(s, got, k);
       // The bytes landed in memory that is still mapped (the pin saw to that), but the caller
       // closed it meanwhile: they are lost, which must not look like success.
       if (f.views.mmap.closed) throw closedMeanwhile(op, addr + BigInt(done + got));
       // Likewise a leased view (IOMMU revocation "views") detached because the translation went:
-      // the bytes landed where the IOVA pointed before. The slice's guard says so (or, if user code
-      // merely transferred the buffer away, lets the read count).
+      // the bytes landed where the IOVA pointed before (and are logged there, above). The slice's
+      // guard says so (or, if user code merely transferred the buffer away, lets the read count).
       if (view.buffer.detached) s.ioAddress(true, op);
-      const k = n === null ? 0 : checkCount(n, len, "source.read", op);
       if (k === 0) {
         ended = true;
         break;
       }
-      s.dirtyLog?.markDirty(s.dirtyLogOffset + got, k);
       got += k;
       if (!exact) break;
     }
@@ -226,6 +236,11 @@ function viewOf(f: IoFragment, skip: number, write: boolean, op: string): Uint8A
   const end = base + f.slice.len - skip;
   // Zero-copy through the slice, so that a guard that revokes views leases this one too.
   return write || views.writable ? f.slice.offset(skip).bytes() : views.u8.slice(base, end);
+}
+
+/** Marks `len` bytes of the fragment from byte `from` on dirty, in the slice's own log. */
+function logLanded(s: VolatileSlice, from: number, len: number): void {
+  s.dirtyLog?.markDirty(s.dirtyLogOffset + from, len);
 }
 
 function checkCount(n: unknown, max: number, what: string, op: string): number {

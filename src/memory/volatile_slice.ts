@@ -4,12 +4,13 @@
  */
 
 import { type AddressLike, toAddress, toLength } from "../address.ts";
+import { bytesLength, bytesWindow, claimedLength } from "../caller_bytes.ts";
 import { InvalidArgumentError, OutOfBoundsError } from "../errors.ts";
 import type { RawPointer, RawPointerView } from "../ffi/binding.ts";
 import { native } from "../ffi/native.ts";
 import { ByteAccess } from "./byte_access.ts";
 import { checkAtomic, copyError, copyRange, CopyStatus } from "./copy_range.ts";
-import type { DirtyLog } from "./dirty_log.ts";
+import { type DirtyLog, logReach } from "./dirty_log.ts";
 import { inspectSlice, sliceJson, type SliceShape, type VolatileSliceJson } from "./inspect_memory.ts";
 import type { RegionViews } from "./region_views.ts";
 import { LEASE_VIEW, type SliceGuard, type ViewLeasingGuard } from "./slice_guard.ts";
@@ -34,6 +35,8 @@ import { LEASE_VIEW, type SliceGuard, type ViewLeasingGuard } from "./slice_guar
 export class VolatileSlice extends ByteAccess {
   /** Class name used in errors. */
   protected readonly typeName: string = "VolatileSlice";
+  /** Addresses here are offsets into the region or slice. */
+  protected override readonly addressName: string = "offset";
   readonly #views: RegionViews;
   readonly #base: number;
   readonly #len: number;
@@ -257,11 +260,13 @@ export class VolatileSlice extends ByteAccess {
    * ```
    */
   copyTo(buf: Uint8Array): number {
-    if (!(buf instanceof Uint8Array)) {
-      throw new InvalidArgumentError("VolatileSlice.copyTo", "buf", buf, "must be a Uint8Array");
+    const len = claimedLength(buf);
+    if (len < 0) {
+      throw new InvalidArgumentError("VolatileSlice.copyTo", "buf", buf, "must be a Uint8Array with a length");
     }
-    if (buf.length === 0 || this.#len === 0) return 0;
-    return this.transfer(buf.length > this.#len ? buf.subarray(0, this.#len) : buf, 0, false, "copyTo");
+    if (len === 0 || this.#len === 0) return 0;
+    // A read fills the first bytes of buf, no window needed (see ByteAccess.transfer).
+    return this.transfer(buf, Math.min(len, this.#len), 0, false, "copyTo");
   }
 
   /**
@@ -275,11 +280,12 @@ export class VolatileSlice extends ByteAccess {
    * ```
    */
   copyFrom(buf: Uint8Array): number {
-    if (!(buf instanceof Uint8Array)) {
-      throw new InvalidArgumentError("VolatileSlice.copyFrom", "buf", buf, "must be a Uint8Array");
-    }
-    if (buf.length === 0 || this.#len === 0) return 0;
-    return this.transfer(buf.length > this.#len ? buf.subarray(0, this.#len) : buf, 0, true, "copyFrom");
+    const len = bytesLength(buf);
+    if (len < 0) throw new InvalidArgumentError("VolatileSlice.copyFrom", "buf", buf, "must be a Uint8Array");
+    if (len === 0 || this.#len === 0) return 0;
+    return len > this.#len
+      ? this.transfer(bytesWindow(buf, 0, this.#len, "VolatileSlice.copyFrom"), this.#len, 0, true, "copyFrom")
+      : this.transfer(buf, len, 0, true, "copyFrom");
   }
 
   /**
@@ -294,6 +300,9 @@ export class VolatileSlice extends ByteAccess {
    * ```
    */
   copyToVolatileSlice(dst: VolatileSlice): number {
+    if (!(dst instanceof VolatileSlice) || !(#views in dst)) {
+      throw new InvalidArgumentError("VolatileSlice.copyToVolatileSlice", "dst", dst, "must be a VolatileSlice");
+    }
     const n = Math.min(this.#len, dst.#len);
     if (n === 0) return 0;
     this.#checkGuard("copyToVolatileSlice");
@@ -322,20 +331,26 @@ export class VolatileSlice extends ByteAccess {
    * mem.getSlice(0x10, 4).withDirtyLog(iovaLog, 0x8000).writeU32(0, 1);
    * console.log(iovaLog.dirtyAt(0x8000)); // true
    * ```
-   * @throws {InvalidArgumentError} if `logOffset` is not a non-negative safe integer.
+   * @throws {InvalidArgumentError} if `logOffset` is not a non-negative safe integer, or the slice would
+   *   reach past what `log` records (2^53, or an `AtomicBitmap`'s last page).
    */
   withDirtyLog(log: DirtyLog | undefined, logOffset: number): VolatileSlice {
     if (log !== undefined && (log === null || typeof log !== "object" || typeof log.markDirty !== "function")) {
       // Checked here: a wrong log would only fail at the first write, far from the cause.
       throw new InvalidArgumentError("VolatileSlice.withDirtyLog", "log", log, "must be a DirtyLog or undefined");
     }
-    // The whole slice must log below 2^53: a write that had already landed must not fail in its log.
-    if (!Number.isSafeInteger(logOffset) || logOffset < 0 || logOffset > 2 ** 53 - this.#len) {
+    // The whole slice must lie where the log records (below 2^53 for any log, within an
+    // AtomicBitmap's pages): a write that had already landed must neither fail in its log nor be
+    // dropped by it.
+    const reach = log === undefined ? 2 ** 53 : logReach(log);
+    if (!Number.isSafeInteger(logOffset) || logOffset < 0 || logOffset > reach - this.#len) {
       throw new InvalidArgumentError(
         "VolatileSlice.withDirtyLog",
         "logOffset",
         logOffset,
-        `must be a non-negative integer with logOffset + ${this.#len} (the slice's length) at most 2^53`,
+        `must be a non-negative integer with logOffset + ${this.#len} (the slice's length) at most ${
+          reach === 2 ** 53 ? "2^53" : `${reach} (the bytes the log records)`
+        }`,
       );
     }
     return new VolatileSlice(this.#views, this.#base, this.#len, log, logOffset - this.#base, this.#guard);
@@ -453,32 +468,34 @@ export class VolatileSlice extends ByteAccess {
   }
 
   /** Copies as far as the memory reaches (see `ByteAccess.transfer`). */
-  protected transfer(buf: Uint8Array, addr: AddressLike, write: boolean, op: string): number {
+  protected transfer(buf: Uint8Array, len: number, addr: AddressLike, write: boolean, op: string): number {
     const full = `VolatileSlice.${op}`;
     this.#checkGuard(full);
-    if (typeof addr === "number" && addr >= 0 && addr < this.#len && Number.isInteger(addr) && buf.length !== 0) {
+    if (typeof addr === "number" && addr >= 0 && addr < this.#len && Number.isInteger(addr) && len !== 0) {
       // The common case, without bigint: an offset inside the slice. A copy that fails falls
       // through to the full path, which fails the same way and says why.
-      const n = Math.min(buf.length, this.#len - addr);
+      const n = Math.min(len, this.#len - addr);
       const at = this.#base + addr;
       if (
-        copyRange(this.#views, at, buf, 0, n, write, this.#log, this.#logBase, "VolatileSlice", op) === CopyStatus.Done
+        copyRange(this.#views, at, buf, 0, n, len, write, this.#log, this.#logBase, "VolatileSlice", op) ===
+          CopyStatus.Done
       ) {
         return n;
       }
     }
     // Validated before the empty-buffer shortcut: a bad offset is an error even when nothing moves.
     const off = toAddress(addr, full, "offset");
-    if (buf.length === 0) return 0;
-    if (off >= BigInt(this.#len)) throw new OutOfBoundsError(full, off, buf.length, this.#len);
+    if (len === 0) return 0;
+    if (off >= BigInt(this.#len)) throw new OutOfBoundsError(full, off, len, this.#len);
     const o = Number(off);
-    const n = Math.min(buf.length, this.#len - o);
+    const n = Math.min(len, this.#len - o);
     const status = copyRange(
       this.#views,
       this.#base + o,
       buf,
       0,
       n,
+      len,
       write,
       this.#log,
       this.#logBase,

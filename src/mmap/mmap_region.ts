@@ -4,6 +4,7 @@
  */
 
 import { type AddressLike, toAddress, toLength } from "../address.ts";
+import { bytesLength, bytesWindow, claimedLength, fewerBytesError, TYPED_SET } from "../caller_bytes.ts";
 import {
   BufferEscapedError,
   InvalidArgumentError,
@@ -606,11 +607,11 @@ export class MmapRegion implements Disposable {
    */
   read(dst: Uint8Array, offset: number | bigint): void {
     const op = "MmapRegion.read";
-    if (!(dst instanceof Uint8Array)) throw new InvalidArgumentError(op, "dst", dst, "must be a Uint8Array");
-    const off = this.#checkRange(op, offset, dst.length);
-    const len = dst.length;
+    const len = claimedLength(dst);
+    if (len < 0) throw new InvalidArgumentError(op, "dst", dst, "must be a Uint8Array with a length");
+    const off = this.#checkRange(op, offset, len);
     this.#requireProt(op, off, len, PROT_READ);
-    this.#copy(op, dst, off, false);
+    this.#copy(op, dst, len, off, false);
   }
 
   /**
@@ -626,11 +627,11 @@ export class MmapRegion implements Disposable {
    */
   write(src: Uint8Array, offset: number | bigint): void {
     const op = "MmapRegion.write";
-    if (!(src instanceof Uint8Array)) throw new InvalidArgumentError(op, "src", src, "must be a Uint8Array");
-    const off = this.#checkRange(op, offset, src.length);
-    const len = src.length;
+    const len = bytesLength(src);
+    if (len < 0) throw new InvalidArgumentError(op, "src", src, "must be a Uint8Array");
+    const off = this.#checkRange(op, offset, len);
     this.#requireProt(op, off, len, PROT_WRITE);
-    this.#copy(op, src, off, true);
+    this.#copy(op, src, len, off, true);
   }
 
   /**
@@ -952,18 +953,28 @@ export class MmapRegion implements Disposable {
     return i;
   }
 
-  /** Copies between `buf` and `[off, off + buf.length)` (checked), view by view. */
-  #copy(op: string, buf: Uint8Array, off: number, write: boolean): void {
+  /**
+   * Copies between `buf` and `[off, off + len)` (checked), view by view. `len` is `buf`'s real
+   * length for a write, its claimed one for a read; `buf` is used only through intrinsics (see
+   * caller_bytes.ts).
+   */
+  #copy(op: string, buf: Uint8Array, len: number, off: number, write: boolean): void {
     const size = this.#viewSize;
     let done = 0;
-    while (done < buf.length) {
+    while (done < len) {
       const at = off + done;
       const i = Math.floor(at / size);
       const local = at - i * size;
-      const n = Math.min(buf.length - done, size - local);
+      const n = Math.min(len - done, size - local);
       const view = new Uint8Array(this.#arrayBuffer(op, i), local, n);
-      if (write) view.set(done === 0 && n === buf.length ? buf : buf.subarray(done, done + n));
-      else buf.set(view, done);
+      if (write) view.set(done === 0 && n === len ? buf : bytesWindow(buf, done, n, op));
+      else {
+        try {
+          TYPED_SET.call(buf, view, done);
+        } catch {
+          throw fewerBytesError(op, buf, "dst"); // a claimed length past the real end (see claimedLength)
+        }
+      }
       done += n;
     }
   }
