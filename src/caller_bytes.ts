@@ -69,8 +69,9 @@ export function bytesLength(buf: unknown): number {
 
 /**
  * How many bytes a read into `buf` fills: its `length` property, read once, if `buf` is a
- * `Uint8Array` (by prototype) and the value is a length (a non-negative safe integer); -1
- * otherwise. Only for filling `buf` with `TYPED_SET`, which refuses to go past its real end.
+ * `Uint8Array` (by prototype) and the value is a length (a non-negative safe integer) that the
+ * array really holds; a negative code otherwise (see {@link unreadableError}). A claim past the real end is refused here, up front, so that a
+ * read over several fragments never fills some and then fails at the next.
  *
  * @example
  * ```ts
@@ -86,7 +87,32 @@ export function claimedLength(buf: unknown): number {
   } catch {
     return -1; // an own getter that throws
   }
-  return typeof n === "number" && Number.isSafeInteger(n) && n >= 0 ? n : -1;
+  if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0) return -1;
+  try {
+    return n <= (TYPED_LENGTH.call(buf) as number) ? n : CLAIMS_TOO_MUCH;
+  } catch {
+    return -1; // not a typed array at all: the getter refuses it
+  }
+}
+
+/** What {@link claimedLength} returns for a `length` past the array's real end. */
+const CLAIMS_TOO_MUCH = -2;
+
+/**
+ * The error for a buffer {@link claimedLength} refused (`code` is what it returned): one that
+ * claims more bytes than it holds is told so; anything else is not a byte array with a length.
+ *
+ * @example
+ * ```ts
+ * import { claimedLength, unreadableError } from "./caller_bytes.ts";
+ * const b = new Uint8Array(4);
+ * Object.defineProperty(b, "length", { value: 8 });
+ * console.log(unreadableError("read", "buf", b, claimedLength(b)).kind); // "InvalidArgument"
+ * ```
+ */
+export function unreadableError(op: string, argument: string, buf: unknown, code: number): InvalidArgumentError {
+  if (code === CLAIMS_TOO_MUCH) return fewerBytesError(op, buf, argument);
+  return new InvalidArgumentError(op, argument, buf, "must be a Uint8Array with a length");
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 
 import { type AddressLike, toAddress, toLength } from "../address.ts";
-import { bytesLength, claimedLength } from "../caller_bytes.ts";
+import { bytesLength, claimedLength, unreadableError } from "../caller_bytes.ts";
 import { InvalidArgumentError, PartialBufferError } from "../errors.ts";
 import type { DirtyLog } from "./dirty_log.ts";
 import type { RegionViews } from "./region_views.ts";
@@ -970,7 +970,7 @@ export abstract class ByteAccess {
   /** How many bytes to read into `buf`: its `length`, read once (see `claimedLength`). */
   #claimed(buf: Uint8Array, op: string): number {
     const len = claimedLength(buf);
-    if (len < 0) throw new InvalidArgumentError(this.#op(op), "buf", buf, "must be a Uint8Array with a length");
+    if (len < 0) throw unreadableError(this.#op(op), "buf", buf, len);
     return len;
   }
 

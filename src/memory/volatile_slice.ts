@@ -4,7 +4,7 @@
  */
 
 import { type AddressLike, toAddress, toLength } from "../address.ts";
-import { bytesLength, bytesWindow, claimedLength } from "../caller_bytes.ts";
+import { bytesLength, bytesWindow, claimedLength, unreadableError } from "../caller_bytes.ts";
 import { InvalidArgumentError, OutOfBoundsError } from "../errors.ts";
 import type { RawPointer, RawPointerView } from "../ffi/binding.ts";
 import { native } from "../ffi/native.ts";
@@ -261,9 +261,7 @@ export class VolatileSlice extends ByteAccess {
    */
   copyTo(buf: Uint8Array): number {
     const len = claimedLength(buf);
-    if (len < 0) {
-      throw new InvalidArgumentError("VolatileSlice.copyTo", "buf", buf, "must be a Uint8Array with a length");
-    }
+    if (len < 0) throw unreadableError("VolatileSlice.copyTo", "buf", buf, len);
     if (len === 0 || this.#len === 0) return 0;
     // A read fills the first bytes of buf, no window needed (see ByteAccess.transfer).
     return this.transfer(buf, Math.min(len, this.#len), 0, false, "copyTo");

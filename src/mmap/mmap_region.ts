@@ -4,7 +4,14 @@
  */
 
 import { type AddressLike, toAddress, toLength } from "../address.ts";
-import { bytesLength, bytesWindow, claimedLength, fewerBytesError, TYPED_SET } from "../caller_bytes.ts";
+import {
+  bytesLength,
+  bytesWindow,
+  claimedLength,
+  fewerBytesError,
+  TYPED_SET,
+  unreadableError,
+} from "../caller_bytes.ts";
 import {
   BufferEscapedError,
   InvalidArgumentError,
@@ -608,7 +615,7 @@ export class MmapRegion implements Disposable {
   read(dst: Uint8Array, offset: number | bigint): void {
     const op = "MmapRegion.read";
     const len = claimedLength(dst);
-    if (len < 0) throw new InvalidArgumentError(op, "dst", dst, "must be a Uint8Array with a length");
+    if (len < 0) throw unreadableError(op, "dst", dst, len);
     const off = this.#checkRange(op, offset, len);
     this.#requireProt(op, off, len, PROT_READ);
     this.#copy(op, dst, len, off, false);
