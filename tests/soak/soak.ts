@@ -4,14 +4,19 @@
  * its seeds first, so a failure can be replayed exactly with the command it prints.
  *
  * Usage: `deno task soak [--minutes N] [--calls N] [--runs N]` (or `GMEM_SOAK_MINUTES`,
- * `GMEM_SOAK_CALLS`, `GMEM_SOAK_RUNS`). Defaults: 10 minutes, 200,000 fuzz calls and 3,000 IOMMU
- * property runs per round.
+ * `GMEM_SOAK_CALLS`, `GMEM_SOAK_RUNS`). Defaults: 10 minutes, 200,000 fuzz calls, 3,000 IOMMU
+ * property runs and ten times as many dirty-session-file fuzz runs per round.
  * @module
  */
 
-const TESTS = ["tests/fuzz_test.ts", "tests/iommu_property_test.ts", "tests/guest_memory_property_test.ts"];
+const TESTS = [
+  "tests/fuzz_test.ts",
+  "tests/iommu_property_test.ts",
+  "tests/guest_memory_property_test.ts",
+  "tests/dirty_session_file_test.ts",
+];
 /** The long-running tests of those files (the fuzz controls and determinism check need no soak). */
-const FILTER = "/^(fuzz: hostile|iommu property|guest memory property: random)/";
+const FILTER = "/^(fuzz: hostile|iommu property|guest memory property: random|dirty session fuzz)/";
 const PERMISSIONS = ["--allow-ffi", "--allow-read", "--allow-write", "--allow-run", "--allow-env"];
 
 /** A number option from `--name N` or the environment, else `fallback`. */
@@ -46,13 +51,15 @@ while (Date.now() < deadline) {
     GMEM_IOMMU_PROP_SEED: String(seed()),
     GMEM_IOMMU_PROP_RUNS: String(runs),
     GMEM_PROP_SEED: String(seed()),
+    GMEM_SESSION_FUZZ_SEED: String(seed()),
+    GMEM_SESSION_FUZZ_RUNS: String(10 * runs),
     RUST_BACKTRACE: "0",
     NO_COLOR: "1",
   };
   const replay = `${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(" ")} deno test ${
     PERMISSIONS.join(" ")
   } --filter '${FILTER}' ${TESTS.join(" ")}`;
-  console.log(`soak round ${round}: ${Object.entries(env).slice(0, 5).map(([k, v]) => `${k}=${v}`).join(" ")}`);
+  console.log(`soak round ${round}: ${Object.entries(env).slice(0, 7).map(([k, v]) => `${k}=${v}`).join(" ")}`);
   const started = performance.now();
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["test", ...PERMISSIONS, "--filter", FILTER, ...TESTS],
