@@ -7,6 +7,11 @@
  * `strictOrdering` (an `Atomics.or` on every mark). `write_obj_u64_hot_bitmap` in guest_memory.ts
  * measures the same through `GuestMemoryMmap`.
  *
+ * The `bitmap_runs_2m` and `bitmap_json_2m` cases read a bitmap with 2 million dirty runs (every
+ * other page of 16 GiB): `dirtyRuns()` beside a plain loop building the same 2 million
+ * `[start, length]` pairs (the allocation no listing can avoid), and `JSON.stringify(bitmap)` beside
+ * `JSON.stringify` of the same object built beforehand (the serialisation alone).
+ *
  *   deno task bench --filter bitmap_
  * @module
  */
@@ -102,6 +107,85 @@ function bitmapCase(
 
 const GIB = 1024 * 1024 * 1024;
 
+/** Dirty runs in the listing cases: every other page, so no two marked pages touch. */
+const RUNS = 2 ** 21;
+const RUN_PAGE = 4096;
+
+/** A bitmap of 2 * RUNS pages with every even page marked. */
+function alternatingBitmap(): AtomicBitmap {
+  const bitmap = new AtomicBitmap(2 * RUNS * RUN_PAGE, RUN_PAGE);
+  for (let p = 0; p < 2 * RUNS; p += 2) bitmap.setBit(p);
+  return bitmap;
+}
+
+/** The runs the alternating bitmap must list, built by a plain loop. */
+function plainRuns(): Array<[number, number]> {
+  const runs: Array<[number, number]> = [];
+  for (let i = 0; i < RUNS; i++) runs.push([2 * i * RUN_PAGE, RUN_PAGE]);
+  return runs;
+}
+
+function checkRuns(name: string, runs: Array<[number, number]>): void {
+  const last = runs[RUNS - 1];
+  if (runs.length !== RUNS || last[0] !== 2 * (RUNS - 1) * RUN_PAGE || last[1] !== RUN_PAGE) {
+    throw new Error(`${name}: ${runs.length} runs, the last ${JSON.stringify(last)}`);
+  }
+}
+
+/** `dirtyRuns()` of 2 million runs, beside building the same pairs in a plain loop. */
+function runsCase(): BenchCase {
+  return {
+    name: "bitmap_runs_2m",
+    run(measure) {
+      const bitmap = alternatingBitmap();
+      checkRuns("bitmap_runs_2m", bitmap.dirtyRuns());
+      measure(
+        {
+          name: "dirtyRuns() of 2M runs",
+          loop: timed((iters) => {
+            for (let i = 0; i < iters; i++) consume(bitmap.dirtyRuns().length);
+          }),
+        },
+        [{
+          name: "plain loop, 2M pairs",
+          loop: timed((iters) => {
+            for (let i = 0; i < iters; i++) consume(plainRuns().length);
+          }),
+        }],
+      );
+    },
+  };
+}
+
+/** `JSON.stringify(bitmap)` with 2 million runs, beside stringifying the same object built beforehand. */
+function jsonCase(): BenchCase {
+  return {
+    name: "bitmap_json_2m",
+    run(measure) {
+      const bitmap = alternatingBitmap();
+      const prebuilt = bitmap.toJSON();
+      checkRuns("bitmap_json_2m", prebuilt.dirtyRuns);
+      if (prebuilt.dirtyPages !== RUNS || JSON.stringify(bitmap) !== JSON.stringify(prebuilt)) {
+        throw new Error(`bitmap_json_2m: toJSON() gives ${prebuilt.dirtyPages} dirty pages`);
+      }
+      measure(
+        {
+          name: "JSON.stringify(bitmap)",
+          loop: timed((iters) => {
+            for (let i = 0; i < iters; i++) consume(JSON.stringify(bitmap).length);
+          }),
+        },
+        [{
+          name: "stringify prebuilt",
+          loop: timed((iters) => {
+            for (let i = 0; i < iters; i++) consume(JSON.stringify(prebuilt).length);
+          }),
+        }],
+      );
+    },
+  };
+}
+
 /**
  * The bitmap cases: ours = store + mark, baseline = the same stores unmarked.
  *
@@ -119,5 +203,7 @@ export function bitmapCases(): BenchCase[] {
     bitmapCase("bitmap_mark_u64_hot_5g", 6 * GIB, 5 * GIB),
     bitmapCase("bitmap_slice_mark_u64_hot_5g", 6 * GIB, 5 * GIB, { slice: true }),
     bitmapCase("bitmap_mark_u64_hot_strict", WINDOW, 0, { strict: true }),
+    runsCase(),
+    jsonCase(),
   ];
 }

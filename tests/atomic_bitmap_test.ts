@@ -415,6 +415,52 @@ Deno.test("bitmap: toShared survives structured cloning and fromShared shares th
   assert.deepEqual(setBits(b), []);
 });
 
+/** The dirty runs of raw words, page by page: what dirtyRuns must give. */
+function modelRuns(words: Int32Array, pages: number, pageSize: number, byteSize: number): Array<[number, number]> {
+  const runs: Array<[number, number]> = [];
+  let start = -1;
+  for (let p = 0; p <= pages; p++) {
+    const set = p < pages && (words[p >> 5] & (1 << (p & 31))) !== 0;
+    if (set && start < 0) start = p;
+    if (!set && start >= 0) {
+      runs.push([start * pageSize, Math.min(p * pageSize, byteSize) - start * pageSize]);
+      start = -1;
+    }
+  }
+  return runs;
+}
+
+Deno.test("bitmap: dirtyRuns, snapshotAndReset and toJSON match a page-by-page model for random raw words, padding bits included", () => {
+  let seed = 0x2545f491;
+  const next = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0);
+  // Page counts around word edges; the buffer rounds up to 64-bit words, so some have a whole
+  // padding word after the last valid one, and every value of the raw words is tried there too.
+  for (const pages of [1, 2, 31, 32, 33, 63, 64, 65, 95, 96, 97, 128, 129, 300]) {
+    for (const pageSize of [64, PS]) {
+      for (const shortBy of [0, 1, pageSize - 1]) {
+        const byteSize = pages * pageSize - shortBy;
+        const b = new AtomicBitmap(byteSize, pageSize);
+        const words = new Int32Array(b.toShared().buffer);
+        for (let round = 0; round < 12; round++) {
+          const density = next() % 4; // 0: sparse, 1: dense, 2: half, 3: whole words
+          for (let w = 0; w < words.length; w++) {
+            const r = next() | 0, r2 = next() | 0;
+            words[w] = density === 0 ? r & r2 & next() : density === 1 ? r | r2 : density === 2 ? r : (r & 1 ? -1 : 0);
+          }
+          const expected = modelRuns(words, pages, pageSize, byteSize);
+          const dirtyPages = expected.reduce((n, [, len]) => n + Math.ceil(len / pageSize), 0);
+          const what = `${pages} pages of ${pageSize}, ${shortBy} short, round ${round}`;
+          assert.deepEqual(b.dirtyRuns(), expected, what);
+          const json = b.toJSON();
+          assert.deepEqual(json, { byteSize, pageSize, pages, dirtyRuns: expected, dirtyPages }, what);
+          assert.deepEqual(b.snapshotAndReset(), expected, what);
+          assert.deepEqual(b.dirtyRuns(), [], what);
+        }
+      }
+    }
+  }
+});
+
 Deno.test("bitmap: toJSON gives the geometry and the dirty runs", () => {
   const b = new AtomicBitmap(3 * PS - 1);
   b.markDirty(PS, 2 * PS);

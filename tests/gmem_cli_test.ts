@@ -9,6 +9,7 @@
 
 import assert from "node:assert/strict";
 import { Iotlb, Permissions } from "../mod.ts";
+import { native } from "../src/ffi/native.ts";
 import { type DenoRun, runDeno } from "./fixtures/child_process.ts";
 
 const CLI = new URL("../src/tools/gmem.ts", import.meta.url).pathname;
@@ -379,6 +380,180 @@ Deno.test("gmem cli: a dirty session refuses memory attached with another layout
   });
 });
 
+/** Runs a coreutils command (links, FIFOs, listings: things the Bun adapter does not provide). */
+async function sh(cmd: string, ...args: string[]): Promise<string> {
+  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped" }).output();
+  assert.equal(out.code, 0, `${cmd} ${args.join(" ")}: ${new TextDecoder().decode(out.stderr)}`);
+  return new TextDecoder().decode(out.stdout);
+}
+
+/** The one-line refusal of an output that is the guest memory. */
+function refusal(op: string, argument: string, out: string, memory: string): string {
+  return `${op}: ${argument} ${out} is the guest memory ${memory} (same device and inode); writing it would destroy guest RAM`;
+}
+
+Deno.test("gmem cli: save refuses FILE when it is the memory file by any name (path, symlink, hard link, /proc/PID/fd/N), before opening it", async () => {
+  const original = seq(0x2000);
+  await withMemFile(0x2000, [[0, original]], async (mem, dir) => {
+    await sh("ln", "-s", mem, `${dir}/link`);
+    await sh("ln", mem, `${dir}/hard`);
+    // A descriptor of this process on the memory file: /proc/PID/fd/N is one more name for it.
+    const fd = native().open(enc(`${mem}\0`), false);
+    assert.ok(fd >= 0, `open: ${fd}`);
+    try {
+      const byFd = `/proc/${Deno.pid}/fd/${fd}`;
+      for (const out of [mem, `${dir}/link`, `${dir}/hard`, byFd]) {
+        // --allow-all: Deno asks for it to look at /proc paths at all.
+        const r = await runDeno(CLI, ["--allow-all"], ["--mem", mem, "save", "0", "4k", out]);
+        assertOneLineError(r, 2, refusal("gmem save", "FILE", out, mem));
+        assert.deepEqual([...await Deno.readFile(mem)], [...original], `memory after save to ${out}`);
+      }
+      // The memory named through /proc, the output by its path: the same file all the same.
+      const r = await runDeno(CLI, ["--allow-all"], ["--mem", byFd, "save", "0", "4k", mem]);
+      assertOneLineError(r, 2, refusal("gmem save", "FILE", mem, byFd));
+    } finally {
+      native().close(fd);
+    }
+    assert.deepEqual([...await Deno.readFile(mem)], [...original]);
+    // Another file is still written, and a file already there is emptied first.
+    await Deno.writeFile(`${dir}/out`, new Uint8Array(0x3000).fill(0xee));
+    const ok = await gmem("--mem", mem, "save", "0x10", "4", `${dir}/out`);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.deepEqual([...await Deno.readFile(`${dir}/out`)], [0x10, 0x11, 0x12, 0x13]);
+  });
+});
+
+Deno.test("gmem cli: dirty start, stop and writing commands refuse a --session that is the memory file; the memory keeps every byte", async () => {
+  const original = seq(0x2000);
+  await withMemFile(0x2000, [[0, original]], async (mem, dir) => {
+    await sh("ln", "-s", mem, `${dir}/link`);
+    await sh("ln", mem, `${dir}/hard`);
+    const cases: Array<[string[], string, string]> = [
+      [["dirty", "start", "--session", mem], "gmem dirty", mem],
+      [["dirty", "start", "--session", `${dir}/link`], "gmem dirty", `${dir}/link`],
+      [["dirty", "start", "--session", `${dir}/hard`], "gmem dirty", `${dir}/hard`],
+      [["dirty", "reset", "--session", `${dir}/link`], "gmem dirty", `${dir}/link`],
+      [["dirty", "stop", "--session", `${dir}/hard`], "gmem dirty", `${dir}/hard`],
+      [["write", "u8", "0", "0xff", "--session", `${dir}/link`], "gmem write", `${dir}/link`],
+      [["fill", "0", "16", "0xff", "--session", mem], "gmem fill", mem],
+    ];
+    for (const [args, op, session] of cases) {
+      const r = await gmem("--mem", mem, ...args);
+      assertOneLineError(r, 2, refusal(op, "--session", session, mem));
+      assert.deepEqual([...await Deno.readFile(mem)], [...original], `memory after ${args.join(" ")}`);
+    }
+    assert.equal(await sh("stat", "-c", "%F", `${dir}/link`), "symbolic link\n", "the symlink is still there");
+    assert.deepEqual([...await Deno.readFile(`${dir}/hard`)], [...original]);
+  });
+});
+
+Deno.test("gmem cli: a stale SESSION.tmp that is a hard link to the memory file is never written; the session goes to a new file", async () => {
+  const original = seq(0x2000);
+  await withMemFile(0x2000, [[0, original]], async (mem, dir) => {
+    const session = `${mem}.gmem-dirty`;
+    await sh("ln", mem, `${session}.tmp`);
+    const s = await gmem("--mem", mem, "dirty", "start");
+    assert.equal(s.code, 0, s.stderr);
+    const w = await gmem("--mem", mem, "write", "u8", "0x1000", "0xab");
+    assert.equal(w.code, 0, w.stderr);
+    const expected = original.slice();
+    expected[0x1000] = 0xab;
+    assert.deepEqual([...await Deno.readFile(mem)], [...expected]);
+    assert.deepEqual([...await Deno.readFile(`${session}.tmp`)], [...expected], "still the memory's other name");
+    const show = await gmem("--mem", mem, "dirty", "show");
+    assert.equal(
+      show.stdout,
+      "1 dirty page of 0x1000 bytes in 1 run\n  [0x1000, 0x2000)       1 page   written by gmem\n",
+    );
+    // No temporary file is left beside the session.
+    assert.equal(await sh("ls", dir), "ram\nram.gmem-dirty\nram.gmem-dirty.tmp\n");
+  });
+});
+
+Deno.test("gmem cli: a damaged --session file is one line and exit 2 (never an unexpected TypeError), and nothing is written", async () => {
+  await withMemFile(0x2000, [[0, seq(16)]], async (mem, dir) => {
+    assert.equal((await gmem("--mem", mem, "dirty", "start", "--session", `${dir}/good`)).code, 0);
+    const good = await Deno.readFile(`${dir}/good`);
+    const nl = good.indexOf(10);
+    const header = JSON.parse(new TextDecoder().decode(good.subarray(0, nl)));
+    const body = good.subarray(nl + 1);
+    const withHeader = (h: unknown) => new Uint8Array([...enc(`${JSON.stringify(h)}\n`), ...body]);
+    const cases: Array<[string, Uint8Array, string]> = [
+      ["null", withHeader(null), "the header is null, not a JSON object"],
+      ["no layout", withHeader({ ...header, layout: undefined }), "the header has no layout"],
+      ["layout number", withHeader({ ...header, layout: 8192 }), "the header's layout is 8192, not a string"],
+      [
+        "layout no size",
+        withHeader({ ...header, layout: "0x0" }),
+        'the header\'s layout "0x0" is not a layout: range "0x0" must be GPA:SIZE[@FILE_OFFSET]',
+      ],
+      [
+        "pageSize string",
+        withHeader({ ...header, pageSize: "4096" }),
+        'the header\'s pageSize is "4096", not a power of two from 64 to 2^30',
+      ],
+      [
+        "truncated",
+        good.subarray(0, good.length - 3),
+        `it has ${good.length - 3} bytes, but its header's layout and page size make ${good.length}`,
+      ],
+    ];
+    for (const [name, bytes, why] of cases) {
+      const path = `${dir}/${name.replaceAll(" ", "-")}`;
+      await Deno.writeFile(path, bytes);
+      for (const args of [["dirty", "show"], ["write", "u8", "0", "0xff"]]) {
+        const r = await gmem("--mem", mem, ...args, "--session", path);
+        const op = `gmem ${args[0]}`;
+        assertOneLineError(r, 2, `${op}: --session ${path} is not a gmem dirty session (${why})`);
+      }
+      assert.deepEqual([...await Deno.readFile(path)], [...bytes], `${name}: the session file is left as it was`);
+    }
+    assert.deepEqual(await fileBytes(mem, 0, 16), [...seq(16)], "the memory was not written");
+  });
+});
+
+Deno.test("gmem cli: a --session that is a FIFO or a directory is refused at once, without opening it (no hang)", async () => {
+  await withMemFile(0x2000, [], async (mem, dir) => {
+    await sh("mkfifo", `${dir}/fifo`);
+    for (
+      const [path, args] of [[`${dir}/fifo`, ["dirty", "show"]], [`${dir}/fifo`, ["write", "u8", "0", "1"]], [dir, [
+        "dirty",
+        "stop",
+      ]]] as const
+    ) {
+      // A FIFO without a writer blocks open() for ever: the run is killed after a generous minute.
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--no-prompt",
+          "--allow-ffi",
+          "--allow-read",
+          "--allow-write",
+          "--allow-env",
+          CLI,
+          "--mem",
+          mem,
+          ...args,
+          "--session",
+          path,
+        ],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+        env: { NO_COLOR: "1", RUST_BACKTRACE: "0" },
+        signal: AbortSignal.timeout(60_000),
+      }).output();
+      const run = { code: out.code, signal: out.signal, stdout: "", stderr: new TextDecoder().decode(out.stderr) };
+      assertOneLineError(
+        run,
+        2,
+        `gmem ${args[0]}: --session ${path} is not a gmem dirty session (it is not a regular file)`,
+      );
+    }
+    assert.deepEqual(await fileBytes(mem, 0, 1), [0]);
+  });
+});
+
 /** Compiles the memfd peer once per test that needs it. */
 async function memfdServer(dir: string): Promise<string> {
   const exe = `${dir}/memfd_server`;
@@ -426,6 +601,44 @@ Deno.test("gmem cli: memory from a memfd received over a Unix socket: reads the 
       await child.stdin.close(); // gmem has exited: its write is in the memfd; let the owner look
       assert.equal(await rest, "88776655443322110000000000000000\n");
       assert.equal((await child.status).code, 0);
+    } finally {
+      try {
+        child.kill();
+      } catch { /* already exited */ }
+      await child.status;
+      await rest;
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("gmem cli: with memory from a memfd socket, the owner's /proc/PID/fd/N of that memfd is refused as save FILE and --session", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "gmem-memfd-" });
+  try {
+    const exe = await memfdServer(dir);
+    const sock = `${dir}/ram.sock`;
+    const { child, rest } = await startPeer(exe, [sock, String(0x10000), "3"]);
+    try {
+      const listing = await sh("ls", "-l", `/proc/${child.pid}/fd`);
+      const n = /(\d+) -> \/memfd:memfd-server/.exec(listing);
+      assert.ok(n !== null, listing);
+      const byFd = `/proc/${child.pid}/fd/${n[1]}`;
+      const source = `memfd from ${sock}`;
+      const all = (...args: string[]) => runDeno(CLI, ["--allow-all"], ["--memfd-socket", sock, ...args]);
+      assertOneLineError(await all("save", "0", "4k", byFd), 2, refusal("gmem save", "FILE", byFd, source));
+      assertOneLineError(
+        await all("dirty", "start", "--session", byFd),
+        2,
+        refusal("gmem dirty", "--session", byFd, source),
+      );
+      const h = await all("hexdump", "0x100", "12");
+      assert.equal(h.stdout, "0000000000000100  6d 65 6d 66 64 2d 73 65  72 76 65 72              |memfd-server|\n");
+      // Truncated, the owner's memfd would kill the owner (SIGBUS) when it reads its bytes at 0x2000.
+      await child.stdin.close();
+      assert.equal(await rest, "00000000000000000000000000000000\n");
+      const status = await child.status;
+      assert.deepEqual([status.code, status.signal], [0, null]);
     } finally {
       try {
         child.kill();

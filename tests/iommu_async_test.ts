@@ -128,7 +128,8 @@ Deno.test("iommu async: misses are answered over a socket; duplicate misses in f
   phys.writeU32(0x2010, 0xabcd);
   const iotlb = new Iotlb();
   const channel = new VhostIotlbChannel(fe.backend, iotlb);
-  const iommu = new IotlbIommu(iotlb, { asyncMissHandler: channel.missHandler, timeoutMs: 5000 });
+  // The answer comes in ~20 ms; the timeout only bounds a broken run, so it is long enough for any load.
+  const iommu = new IotlbIommu(iotlb, { asyncMissHandler: channel.missHandler, timeoutMs: 60_000 });
   const mem = new IommuMemory(phys, iommu);
   const running = channel.run().catch((e) => e);
 
@@ -215,7 +216,8 @@ Deno.test("iommu async: when the front-end goes away, waiting misses fail instea
   using phys = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
   const iotlb = new Iotlb();
   const channel = new VhostIotlbChannel(fe.backend, iotlb);
-  const iommu = new IotlbIommu(iotlb, { asyncMissHandler: channel.missHandler, timeoutMs: 10_000, maxRetries: 1 });
+  // Long enough that a slow machine never times out first (the test expects the close, not a timeout).
+  const iommu = new IotlbIommu(iotlb, { asyncMissHandler: channel.missHandler, timeoutMs: 60_000, maxRetries: 1 });
   const mem = new IommuMemory(phys, iommu);
   const running = channel.run().catch((e) => e);
   const pending = mem.resolve(IOVA_BASE, 8, Permissions.Read);

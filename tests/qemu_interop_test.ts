@@ -79,7 +79,8 @@ class Qemu implements AsyncDisposable {
   }
 
   async #connect(): Promise<void> {
-    const deadline = Date.now() + 15_000;
+    // Generous: QEMU starts in about a second, but a loaded 2-core machine can take far longer.
+    const deadline = Date.now() + 60_000;
     for (;;) {
       if (this.#exited) {
         throw new QemuDidNotStart(`${QEMU} exited: ${(await this.#stderr).trim().split("\n")[0]}`);
@@ -89,7 +90,7 @@ class Qemu implements AsyncDisposable {
         break;
       } catch (e) {
         if (!(e instanceof Deno.errors.ConnectionRefused)) throw e;
-        if (Date.now() > deadline) throw new Error(`QMP on port ${this.#port} did not come up in 15 s`);
+        if (Date.now() > deadline) throw new Error(`QMP on port ${this.#port} did not come up in 60 s`);
         await new Promise((r) => setTimeout(r, 50));
       }
     }

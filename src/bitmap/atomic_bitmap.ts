@@ -27,7 +27,7 @@ import { isPowerOfTwo, toLength } from "../address.ts";
 import { sharedBytesLength } from "../caller_bytes.ts";
 import { describeValue } from "../format.ts";
 import { InvalidArgumentError } from "../errors.ts";
-import { dirtyPageCount, inspectBitmap } from "./inspect_bitmap.ts";
+import { inspectBitmap } from "./inspect_bitmap.ts";
 
 /**
  * Something that records which bytes of a region were written: vm-memory's `Bitmap`. Offsets are
@@ -703,31 +703,40 @@ export class AtomicBitmap implements Bitmap {
     const words = this.#words;
     const ps = this.#pageSize;
     const byteSize = this.#byteSize;
+    const n = words.length;
+    const whole = Math.floor(this.#pages / 32); // words whose 32 bits all stand for pages
     const runs: Array<[number, number]> = [];
     let runStart = -1; // first page of the open run, or -1
-    const close = (endPage: number) => {
-      const start = runStart * ps;
-      runs.push([start, Math.min(endPage * ps, byteSize) - start]);
-      runStart = -1;
-    };
-    for (let w = 0; w < words.length; w++) {
-      const bits = (take ? Atomics.exchange(words, w, 0) : Atomics.load(words, w)) & this.#validBits(w);
+    // A run ending at the first page past the end (masked bits, a padding word) is clipped to byteSize.
+    for (let w = 0; w < n; w++) {
+      let bits = take ? Atomics.exchange(words, w, 0) : Atomics.load(words, w);
+      if (w >= whole) bits &= this.#validBits(w);
       const base = w * 32;
       if (bits === 0) {
-        if (runStart >= 0) close(base);
-      } else if (bits === -1) {
+        if (runStart >= 0) {
+          runs.push([runStart * ps, Math.min(base * ps, byteSize) - runStart * ps]);
+          runStart = -1;
+        }
+        continue;
+      }
+      if (bits === -1) {
         if (runStart < 0) runStart = base;
-      } else {
-        for (let b = 0; b < 32; b++) {
-          if ((bits & (1 << b)) !== 0) {
-            if (runStart < 0) runStart = base + b;
-          } else if (runStart >= 0) {
-            close(base + b);
-          }
+        continue;
+      }
+      // Jump from edge to edge (the lowest set bit of the bits, or of their complement, at or
+      // above b) instead of testing 32 bits one by one: the work follows the runs, not the pages.
+      for (let b = 0;;) {
+        const rest = (runStart < 0 ? bits : ~bits) >>> b;
+        if (rest === 0) break;
+        b += 31 - Math.clz32(rest & -rest);
+        if (runStart < 0) runStart = base + b;
+        else {
+          runs.push([runStart * ps, Math.min((base + b) * ps, byteSize) - runStart * ps]);
+          runStart = -1;
         }
       }
     }
-    if (runStart >= 0) close(this.#pages);
+    if (runStart >= 0) runs.push([runStart * ps, byteSize - runStart * ps]);
     return runs;
   }
 
@@ -826,13 +835,10 @@ export class AtomicBitmap implements Bitmap {
    */
   toJSON(): AtomicBitmapJson {
     const dirtyRuns = this.dirtyRuns();
-    return {
-      byteSize: this.#byteSize,
-      pageSize: this.#pageSize,
-      pages: this.#pages,
-      dirtyRuns,
-      dirtyPages: dirtyPageCount(dirtyRuns, this.#pageSize),
-    };
+    let dirtyPages = 0;
+    // Every run but a last one clipped to byteSize is whole pages: its length / pageSize is exact.
+    for (let i = 0; i < dirtyRuns.length; i++) dirtyPages += Math.ceil(dirtyRuns[i][1] / this.#pageSize);
+    return { byteSize: this.#byteSize, pageSize: this.#pageSize, pages: this.#pages, dirtyRuns, dirtyPages };
   }
 
   /** The geometry and the dirty runs, for `console.log`. @example `console.log(bitmap)` */

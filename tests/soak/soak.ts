@@ -5,7 +5,8 @@
  *
  * Usage: `deno task soak [--minutes N] [--calls N] [--runs N]` (or `GMEM_SOAK_MINUTES`,
  * `GMEM_SOAK_CALLS`, `GMEM_SOAK_RUNS`). Defaults: 10 minutes, 200,000 fuzz calls, 3,000 IOMMU
- * property runs and 3,000 class-fuzzer rounds per class per round.
+ * property runs, 3,000 class-fuzzer rounds per class and ten times as many dirty-session-file fuzz
+ * runs per round.
  * @module
  */
 
@@ -14,9 +15,10 @@ const TESTS = [
   "tests/fuzz_classes_test.ts",
   "tests/iommu_property_test.ts",
   "tests/guest_memory_property_test.ts",
+  "tests/dirty_session_file_test.ts",
 ];
 /** The long-running tests of those files (the fuzz controls and determinism check need no soak). */
-const FILTER = "/^(fuzz: hostile|fuzz classes|iommu property|guest memory property: random)/";
+const FILTER = "/^(fuzz: hostile|fuzz classes|iommu property|guest memory property: random|dirty session fuzz)/";
 const PERMISSIONS = ["--allow-ffi", "--allow-read", "--allow-write", "--allow-run", "--allow-env"];
 
 /** A number option from `--name N` or the environment, else `fallback`. */
@@ -53,13 +55,15 @@ while (Date.now() < deadline) {
     GMEM_PROP_SEED: String(seed()),
     GMEM_CLASS_SEED: String(seed()),
     GMEM_CLASS_ROUNDS: String(Math.max(100, Math.floor(runs))),
+    GMEM_SESSION_FUZZ_SEED: String(seed()),
+    GMEM_SESSION_FUZZ_RUNS: String(10 * runs),
     RUST_BACKTRACE: "0",
     NO_COLOR: "1",
   };
   const replay = `${Object.entries(env).map(([k, v]) => `${k}=${v}`).join(" ")} deno test ${
     PERMISSIONS.join(" ")
   } --filter '${FILTER}' ${TESTS.join(" ")}`;
-  console.log(`soak round ${round}: ${Object.entries(env).slice(0, 7).map(([k, v]) => `${k}=${v}`).join(" ")}`);
+  console.log(`soak round ${round}: ${Object.entries(env).slice(0, 9).map(([k, v]) => `${k}=${v}`).join(" ")}`);
   const started = performance.now();
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["test", ...PERMISSIONS, "--filter", FILTER, ...TESTS],
@@ -76,9 +80,9 @@ while (Date.now() < deadline) {
     Deno.exit(1);
   }
   const summary = new TextDecoder().decode(out.stdout).match(/ok \| (\d+) passed/);
-  if (summary === null || Number(summary[1]) < 5) {
+  if (summary === null || Number(summary[1]) < 6) {
     console.error(
-      `soak round ${round}: expected at least 5 long tests to run:\n${new TextDecoder().decode(out.stdout)}`,
+      `soak round ${round}: expected at least 6 long tests to run:\n${new TextDecoder().decode(out.stdout)}`,
     );
     Deno.exit(1);
   }

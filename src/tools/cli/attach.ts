@@ -14,6 +14,7 @@ import { PROT_READ, PROT_WRITE } from "../../mmap/constants.ts";
 import { GuestMemoryMmap } from "../../memory/guest_memory_mmap.ts";
 import { type LayoutRange, parseLayout } from "./layout.ts";
 import { receiveFd } from "./memfd_socket.ts";
+import { type FileIdentity, type GuestFile, identityOf } from "./output_guard.ts";
 
 /** What to attach to and how. */
 export interface AttachRequest {
@@ -33,8 +34,12 @@ export interface AttachRequest {
   timeoutMs: number;
 }
 
-/** Guest memory the tool attached to. Closing it unmaps; the owner's memory is untouched. */
-export interface Attached extends Disposable {
+/**
+ * Guest memory the tool attached to. Closing it unmaps; the owner's memory is untouched. Its
+ * `identity` (device and inode of the file or memfd) is what the tool's output files are checked
+ * against.
+ */
+export interface Attached extends Disposable, GuestFile {
   /** The guest memory. */
   mem: GuestMemoryMmap;
   /** The layout in effect. */
@@ -74,8 +79,11 @@ export function attach(req: AttachRequest): Attached {
   let fd = -1;
   let fileSize: bigint;
   let source: string;
+  let identity: FileIdentity;
   if (req.mem !== undefined) {
-    fileSize = fileSizeOf(req.mem, op);
+    const info = memFileInfo(req.mem, op);
+    fileSize = BigInt(info.size);
+    identity = identityOf(info, op, "--mem", req.mem);
     source = req.mem;
   } else {
     fd = receiveFd(req.memfdSocket!, req.timeoutMs, op).fd;
@@ -87,6 +95,8 @@ export function attach(req: AttachRequest): Attached {
       throw syscallError(op, "fstat", rc, { fd });
     }
     fileSize = st[2];
+    // Number() rounds as Deno's FileInfo does, so this compares exactly with a path's stat.
+    identity = { dev: Number(st[0]), ino: Number(st[1]) };
   }
   try {
     if (fileSize === 0n) {
@@ -121,6 +131,7 @@ export function attach(req: AttachRequest): Attached {
       fileSize,
       path: req.mem,
       source,
+      identity,
       [Symbol.dispose]() {
         mem.close();
       },
@@ -131,7 +142,7 @@ export function attach(req: AttachRequest): Attached {
   }
 }
 
-function fileSizeOf(path: string, op: string): bigint {
+function memFileInfo(path: string, op: string): Deno.FileInfo {
   let info: Deno.FileInfo;
   try {
     info = Deno.statSync(path);
@@ -144,7 +155,7 @@ function fileSizeOf(path: string, op: string): bigint {
     throw new InvalidArgumentError(op, "--mem", path, `${path} ${why}`);
   }
   if (!info.isFile) throw new InvalidArgumentError(op, "--mem", path, `${path} is not a regular file`);
-  return BigInt(info.size);
+  return info;
 }
 
 function safeSize(size: bigint, source: string, op: string): number {

@@ -7,7 +7,7 @@
 import { InvalidArgumentError } from "../../errors.ts";
 import { hex } from "../../format.ts";
 import { optionValue } from "./args.ts";
-import { type Command, type Context, MEMORY_OPTIONS, withMemory, words } from "./command.ts";
+import { type Command, type Context, MEMORY_OPTIONS, refuseSessionOnMemoryFile, withMemory, words } from "./command.ts";
 import { type DirtyRun, DirtySession, runText, sessionPathFor } from "./dirty_session.ts";
 import { formatLayout } from "./layout.ts";
 import { parseLength } from "./numbers.ts";
@@ -65,6 +65,8 @@ const dirty: Command = {
     if (ps !== undefined && action !== "start") {
       throw new InvalidArgumentError(ctx.op, "--page-size", ps, "only applies to dirty start");
     }
+    // The session file is read, rewritten or removed below: never when it is the memory file.
+    refuseSessionOnMemoryFile(ctx, path);
     if (action === "stop") {
       DirtySession.open(path, ctx.op);
       Deno.removeSync(path);
@@ -92,7 +94,7 @@ const dirty: Command = {
       const total = mem.regions().reduce((n, r) => n + r.len, 0);
       const progress = ctx.out.progress(`${ctx.op} ${action}`, action === "reset" ? 2 * total : total);
       const runs = session.dirtyRuns(mem, progress);
-      if (action === "reset") session.reset(mem, progress, ctx.op);
+      if (action === "reset") session.reset(attached, progress, ctx.op);
       progress.done();
       const { json, text } = listing(session, runs);
       ctx.out.result({ ...json, reset: action === "reset" }, () => text() + (action === "reset" ? "\nreset" : ""));

@@ -9,12 +9,13 @@ import { hex } from "../../format.ts";
 import { inChunks, requireBacked } from "./cmd_bytes.ts";
 import { type Command, MEMORY_OPTIONS, withMemory, words } from "./command.ts";
 import { parseLength, parseU64 } from "./numbers.ts";
+import { openOutputFile } from "./output_guard.ts";
 
 const CHUNK = 64 * 2 ** 20;
 
-function openFile(path: string, write: boolean, op: string): Deno.FsFile {
+function openInput(path: string, op: string): Deno.FsFile {
   try {
-    return Deno.openSync(path, write ? { write: true, create: true, truncate: true } : { read: true });
+    return Deno.openSync(path, { read: true });
   } catch (e) {
     const why = e instanceof Deno.errors.NotFound
       ? "names no file"
@@ -34,9 +35,10 @@ const save: Command = {
     const [a, l, path] = words(ctx, ["ADDR", "LEN", "FILE"]);
     const addr = parseU64(a, ctx.op, "ADDR");
     const len = parseLength(l, ctx.op, "LEN");
-    return withMemory(ctx, false, ({ mem }) => {
+    return withMemory(ctx, false, ({ mem, attached }) => {
       requireBacked(mem, addr, len, ctx.op);
-      using file = openFile(path, true, ctx.op);
+      // FILE may be the guest memory under another name: saving into it would truncate guest RAM.
+      using file = openOutputFile(path, attached, ctx.op, "FILE");
       inChunks(ctx, len, CHUNK, (done, n) => mem.writeAllVolatileTo(addr + BigInt(done), file, n));
       ctx.out.result(
         { addr: hex(addr), length: len, file: path },
@@ -55,7 +57,7 @@ const load: Command = {
   run(ctx) {
     const [path, a, l] = words(ctx, ["FILE", "ADDR", "LEN"], 2);
     const addr = parseU64(a, ctx.op, "ADDR");
-    using file = openFile(path, false, ctx.op);
+    using file = openInput(path, ctx.op);
     const size = file.statSync().size;
     const len = l === undefined ? size : parseLength(l, ctx.op, "LEN");
     if (len === 0) throw new InvalidArgumentError(ctx.op, "FILE", path, `${path} is empty`);

@@ -11,6 +11,7 @@ import { attach, type Attached } from "./attach.ts";
 import { DirtySession, sessionPathFor } from "./dirty_session.ts";
 import { parseLength } from "./numbers.ts";
 import type { Output } from "./output.ts";
+import { pathIdentity, refuseGuestMemory } from "./output_guard.ts";
 
 /** Everything a command runs with. */
 export interface Context {
@@ -116,6 +117,7 @@ export async function withMemory<T>(
   if (writable) {
     const path = optionValue(ctx.args, "session") ?? (memPath === undefined ? undefined : sessionPathFor(memPath));
     if (path !== undefined && (optionValue(ctx.args, "session") !== undefined || exists(path))) {
+      refuseSessionOnMemoryFile(ctx, path);
       session = DirtySession.open(path, ctx.op);
     }
   }
@@ -132,7 +134,7 @@ export async function withMemory<T>(
   try {
     return await fn({ mem: attached.mem, attached });
   } finally {
-    session?.record(attached.mem);
+    session?.record(attached);
   }
 }
 
@@ -153,6 +155,24 @@ export function layoutOption(args: ParsedArgs): string | undefined {
 function timeoutOption(ctx: Context): number {
   const t = optionValue(ctx.args, "timeout");
   return t === undefined ? 5000 : Math.min(parseLength(t, ctx.op, "--timeout"), 0x7fffffff);
+}
+
+/**
+ * Refuses a session path that is the `--mem` file under another name, before the session is read
+ * (a session is rewritten after every write). Memory from a socket is checked once attached.
+ *
+ * @example
+ * ```ts
+ * import { refuseSessionOnMemoryFile } from "./command.ts";
+ * // refuseSessionOnMemoryFile(ctx, "/dev/shm/ram.gmem-dirty");
+ * ```
+ * @throws {InvalidArgumentError} when `sessionPath` is the memory file.
+ */
+export function refuseSessionOnMemoryFile(ctx: Context, sessionPath: string): void {
+  const memPath = optionValue(ctx.args, "mem");
+  if (memPath === undefined) return;
+  const identity = pathIdentity(memPath, ctx.op, "--mem");
+  if (identity !== undefined) refuseGuestMemory(sessionPath, { identity, source: memPath }, ctx.op, "--session");
 }
 
 function exists(path: string): boolean {

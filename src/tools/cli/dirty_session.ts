@@ -10,9 +10,9 @@
  *   QEMU, another tool) show up too. A change in one 32-bit word always changes the fingerprint;
  *   a wider change could in principle keep it (it is not a cryptographic hash).
  *
- * File format (little-endian): one line of JSON (the header: format, version, page size, layout,
- * source, times), then for each layout range in guest address order its page bits (bit `p % 8` of
- * byte `p / 8`) and its fingerprints (8 bytes per page).
+ * The file format, and the checks a session file must pass before it is used, are in
+ * dirty_session_file.ts. The session file is never the guest memory: it is written to a new
+ * temporary file and renamed into place only if its name is not the memory's (output_guard.ts).
  * @module
  */
 
@@ -22,11 +22,18 @@ import { hex } from "../../format.ts";
 import type { GuestMemoryMmap } from "../../memory/guest_memory_mmap.ts";
 import type { GuestRegionMmap } from "../../memory/guest_region_mmap.ts";
 import type { Attached } from "./attach.ts";
+import {
+  encodeSession,
+  readSessionFile,
+  SESSION_FORMAT,
+  SESSION_PAGE_SIZES,
+  SESSION_VERSION,
+  type SessionHeader,
+} from "./dirty_session_file.ts";
 import { formatLayout } from "./layout.ts";
 import type { Progress } from "./output.ts";
+import { type GuestFile, refuseGuestMemory, replaceFile } from "./output_guard.ts";
 
-const FORMAT = "gmem-dirty-session";
-const VERSION = 1;
 const CHUNK = 16 * 2 ** 20;
 
 /**
@@ -40,16 +47,6 @@ const CHUNK = 16 * 2 ** 20;
  */
 export function sessionPathFor(memPath: string): string {
   return `${memPath}.gmem-dirty`;
-}
-
-interface Header {
-  format: string;
-  version: number;
-  pageSize: number;
-  layout: string;
-  source: string;
-  started: string;
-  since: string;
 }
 
 /** A run of dirty pages in a {@link DirtySession} listing. */
@@ -77,11 +74,11 @@ export interface DirtyRun {
 export class DirtySession {
   /** The session file. */
   readonly path: string;
-  readonly #header: Header;
+  readonly #header: SessionHeader;
   readonly #bits: Uint8Array[];
   readonly #prints: Uint32Array[];
 
-  private constructor(path: string, header: Header, bits: Uint8Array[], prints: Uint32Array[]) {
+  private constructor(path: string, header: SessionHeader, bits: Uint8Array[], prints: Uint32Array[]) {
     this.path = path;
     this.#header = header;
     this.#bits = bits;
@@ -105,17 +102,22 @@ export class DirtySession {
 
   /**
    * Starts a session over the attached memory: no page logged, every page fingerprinted now.
-   * Overwrites an existing session file.
+   * Replaces an existing session file (never the memory itself).
    *
    * @example
    * ```ts
    * import { DirtySession } from "./dirty_session.ts";
    * // DirtySession.create("/dev/shm/ram.gmem-dirty", attached, 4096, progress, "gmem dirty");
    * ```
-   * @throws {InvalidArgumentError} for a page size that is not a power of two in [64, 2^30].
+   * @throws {InvalidArgumentError} for a page size that is not a power of two in [64, 2^30], or a
+   *   session path that is the guest memory.
    */
   static create(path: string, attached: Attached, pageSize: number, progress: Progress, op: string): DirtySession {
-    if (!Number.isInteger(pageSize) || pageSize < 64 || pageSize > 2 ** 30 || (pageSize & (pageSize - 1)) !== 0) {
+    refuseGuestMemory(path, attached, op, "--session");
+    if (
+      !Number.isInteger(pageSize) || pageSize < SESSION_PAGE_SIZES.min || pageSize > SESSION_PAGE_SIZES.max ||
+      (pageSize & (pageSize - 1)) !== 0
+    ) {
       throw new InvalidArgumentError(
         op,
         "--page-size",
@@ -124,9 +126,9 @@ export class DirtySession {
       );
     }
     const now = new Date().toISOString();
-    const header: Header = {
-      format: FORMAT,
-      version: VERSION,
+    const header: SessionHeader = {
+      format: SESSION_FORMAT,
+      version: SESSION_VERSION,
       pageSize,
       layout: formatLayout(attached.ranges),
       source: attached.source,
@@ -137,7 +139,7 @@ export class DirtySession {
     const bits = regions.map((r) => new Uint8Array(Math.ceil(pageCount(r, pageSize) / 8)));
     const prints = regions.map((r) => fingerprints(r, pageSize, progress));
     const s = new DirtySession(path, header, bits, prints);
-    s.save(op);
+    s.save(attached, op);
     return s;
   }
 
@@ -149,56 +151,26 @@ export class DirtySession {
    * import { DirtySession } from "./dirty_session.ts";
    * const s = DirtySession.open("/dev/shm/ram.gmem-dirty", "gmem dirty");
    * ```
-   * @throws {InvalidArgumentError} when the file is missing or not a session.
+   * @throws {InvalidArgumentError} when the file is missing, not a regular file, or not a valid
+   *   session (every header field is checked, and the length the header implies).
    */
   static open(path: string, op: string): DirtySession {
-    let data: Uint8Array;
-    try {
-      data = Deno.readFileSync(path);
-    } catch (e) {
-      const why = e instanceof Deno.errors.NotFound
-        ? "does not exist (start one with gmem dirty start)"
-        : `cannot be read (${(e as Error).message})`;
-      throw new InvalidArgumentError(op, "--session", path, `${path} ${why}`);
-    }
-    const bad = (why: string) =>
-      new InvalidArgumentError(op, "--session", path, `${path} is not a gmem dirty session (${why})`);
-    const nl = data.indexOf(0x0a);
-    if (nl < 0) throw bad("no header line");
-    let header: Header;
-    try {
-      header = JSON.parse(new TextDecoder().decode(data.subarray(0, nl)));
-    } catch {
-      throw bad("the header is not JSON");
-    }
-    if (header.format !== FORMAT || header.version !== VERSION) throw bad(`format ${header.format} ${header.version}`);
-    const geometry = header.layout.split(",").map((r) => Number(BigInt(r.split(":")[1].split("@")[0])));
-    const bits: Uint8Array[] = [];
-    const prints: Uint32Array[] = [];
-    let at = nl + 1;
-    for (const size of geometry) {
-      const pages = Math.ceil(size / header.pageSize);
-      const nBits = Math.ceil(pages / 8);
-      if (at + nBits + pages * 8 > data.length) throw bad("truncated");
-      bits.push(data.slice(at, at + nBits));
-      at += nBits;
-      prints.push(new Uint32Array(data.slice(at, at + pages * 8).buffer));
-      at += pages * 8;
-    }
-    if (at !== data.length) throw bad("trailing bytes");
+    const { header, bits, prints } = readSessionFile(path, op);
     return new DirtySession(path, header, bits, prints);
   }
 
   /**
-   * Refuses to use the session with memory attached with another layout.
+   * Refuses to use the session with memory attached with another layout (which also gives other
+   * sizes), or when the session file is the attached memory itself.
    *
    * @example
    * ```ts
    * // session.checkMatches(attached, "gmem write");
    * ```
-   * @throws {InvalidArgumentError} naming both layouts.
+   * @throws {InvalidArgumentError} naming both layouts, or the session path.
    */
   checkMatches(attached: Attached, op: string): void {
+    refuseGuestMemory(this.path, attached, op, "--session");
     const layout = formatLayout(attached.ranges);
     if (layout !== this.#header.layout) {
       throw new InvalidArgumentError(
@@ -215,12 +187,12 @@ export class DirtySession {
    *
    * @example
    * ```ts
-   * // session.record(attached.mem);
+   * // session.record(attached);
    * ```
    */
-  record(mem: GuestMemoryMmap): void {
+  record(attached: Attached): void {
     let any = false;
-    mem.regions().forEach((r, i) => {
+    attached.mem.regions().forEach((r, i) => {
       if (!(r.bitmap instanceof AtomicBitmap)) return;
       for (const [start, length] of r.bitmap.dirtyRuns()) {
         const first = start / this.pageSize, end = Math.ceil((start + length) / this.pageSize);
@@ -228,7 +200,7 @@ export class DirtySession {
         any = true;
       }
     });
-    if (any) this.save("gmem");
+    if (any) this.save(attached, "gmem");
   }
 
   /**
@@ -274,51 +246,31 @@ export class DirtySession {
    *
    * @example
    * ```ts
-   * // session.reset(attached.mem, progress, "gmem dirty reset");
+   * // session.reset(attached, progress, "gmem dirty reset");
    * ```
    */
-  reset(mem: GuestMemoryMmap, progress: Progress, op: string): void {
-    mem.regions().forEach((r, i) => {
+  reset(attached: Attached, progress: Progress, op: string): void {
+    attached.mem.regions().forEach((r, i) => {
       this.#bits[i].fill(0);
       this.#prints[i].set(fingerprints(r, this.pageSize, progress));
     });
     this.#header.since = new Date().toISOString();
-    this.save(op);
+    this.save(attached, op);
   }
 
   /**
-   * Writes the session file (to a temporary name first, so a crash never leaves half a session).
+   * Writes the session file: to a new temporary file first, renamed into place, so a crash never
+   * leaves half a session and no existing file but the session is ever written.
    *
    * @example
    * ```ts
-   * // session.save("gmem");
+   * // session.save(attached, "gmem");
    * ```
+   * @throws {InvalidArgumentError} when the session path is the guest memory or cannot be written.
    */
-  save(op: string): void {
-    const head = new TextEncoder().encode(`${JSON.stringify(this.#header)}\n`);
-    let total = head.length;
-    for (let i = 0; i < this.#bits.length; i++) total += this.#bits[i].length + this.#prints[i].byteLength;
-    const out = new Uint8Array(total);
-    out.set(head);
-    let at = head.length;
-    for (let i = 0; i < this.#bits.length; i++) {
-      out.set(this.#bits[i], at);
-      at += this.#bits[i].length;
-      out.set(new Uint8Array(this.#prints[i].buffer, this.#prints[i].byteOffset, this.#prints[i].byteLength), at);
-      at += this.#prints[i].byteLength;
-    }
-    const tmp = `${this.path}.tmp`;
-    try {
-      Deno.writeFileSync(tmp, out);
-      Deno.renameSync(tmp, this.path);
-    } catch (e) {
-      throw new InvalidArgumentError(
-        op,
-        "--session",
-        this.path,
-        `${this.path} cannot be written (${(e as Error).message})`,
-      );
-    }
+  save(memory: GuestFile, op: string): void {
+    const bytes = encodeSession({ header: this.#header, bits: this.#bits, prints: this.#prints });
+    replaceFile(this.path, bytes, memory, op, "--session");
   }
 }
 
