@@ -7,7 +7,8 @@
  */
 
 import assert from "node:assert/strict";
-import { FileOffset, GuestMemoryMmap, InvalidArgumentError, MmapRegion, PROT_READ, PROT_WRITE } from "../mod.ts";
+import { FileOffset, GuestMemoryMmap, MmapRegion, PROT_READ, PROT_WRITE } from "../mod.ts";
+import { refused } from "./fixtures/guest_assert.ts";
 
 const PAGE = 4096;
 
@@ -26,20 +27,6 @@ function tempFile(data: Uint8Array): { path: string } & Disposable {
 
 function position(file: Deno.FsFile): number {
   return file.seekSync(0, Deno.SeekMode.Current);
-}
-
-/** Asserts `fn` throws an InvalidArgumentError and returns it. */
-function refused(fn: () => unknown): InvalidArgumentError {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(
-      e instanceof InvalidArgumentError,
-      `expected InvalidArgumentError, got ${e instanceof Error ? e.stack : e}`,
-    );
-    return e;
-  }
-  assert.fail("expected InvalidArgumentError, but nothing was thrown");
 }
 
 Deno.test("file handles: readVolatileFrom reads at the given handle's position and leaves the other handle where it was", () => {

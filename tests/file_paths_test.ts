@@ -6,24 +6,11 @@
  */
 
 import assert from "node:assert/strict";
-import { FileOffset, InvalidArgumentError, MmapRegion, PROT_READ } from "../mod.ts";
+import { FileOffset, MmapRegion, PROT_READ } from "../mod.ts";
 import { receiveFd } from "../src/tools/cli/memfd_socket.ts";
+import { refused } from "./fixtures/guest_assert.ts";
 
 const PAGE = 4096;
-
-/** Asserts `fn` throws an InvalidArgumentError and returns it. */
-function refused(fn: () => unknown): InvalidArgumentError {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(
-      e instanceof InvalidArgumentError,
-      `expected InvalidArgumentError, got ${e instanceof Error ? e.stack : e}`,
-    );
-    return e;
-  }
-  assert.fail("expected InvalidArgumentError, but nothing was thrown");
-}
 
 Deno.test("file paths: a NUL percent-escaped in a file: URL is refused, and the file before it is not mapped", () => {
   const dir = Deno.makeTempDirSync({ prefix: "gmem-paths-" });

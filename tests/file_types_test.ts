@@ -8,25 +8,12 @@
 
 import assert from "node:assert/strict";
 import { symlinkSync } from "node:fs";
-import { FileOffset, hostDiagnostics, InvalidArgumentError, MmapRegion, PROT_READ } from "../mod.ts";
+import { FileOffset, hostDiagnostics, MmapRegion, PROT_READ } from "../mod.ts";
 import { survived } from "./fixtures/child_process.ts";
 import { runMappingCase } from "./fixtures/mapping_child.ts";
+import { refused } from "./fixtures/guest_assert.ts";
 
 const PAGE = 4096;
-
-/** Asserts `fn` throws an InvalidArgumentError and returns it. */
-function refused(fn: () => unknown): InvalidArgumentError {
-  try {
-    fn();
-  } catch (e) {
-    assert.ok(
-      e instanceof InvalidArgumentError,
-      `expected InvalidArgumentError, got ${e instanceof Error ? e.stack : e}`,
-    );
-    return e;
-  }
-  assert.fail("expected InvalidArgumentError, but nothing was thrown");
-}
 
 Deno.test("file types: a FIFO, a socket, a directory or /dev/null named by path is refused by type without blocking", async () => {
   const dir = Deno.makeTempDirSync({ prefix: "gmem-types-" });
