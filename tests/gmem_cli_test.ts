@@ -283,7 +283,8 @@ Deno.test("gmem cli: explain names each piece: translated, unmapped, lacking per
   await withMemFile(0x2000, [], async (mem, dir) => {
     const tlb = await iotlbFile(dir);
     const r = await gmem("--iotlb", tlb, "-m", mem, "-l", LAYOUT, "explain", "0x10000", "0x3000", "write");
-    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.code, 1, "a range that does not translate is a failure");
+    assert.equal(r.stderr, "");
     assert.equal(
       r.stdout,
       [
@@ -296,6 +297,7 @@ Deno.test("gmem cli: explain names each piece: translated, unmapped, lacking per
       ].join("\n"),
     );
     const ok = await gmem("--iotlb", tlb, "explain", "0x10000", "0x10", "rw");
+    assert.equal(ok.code, 0, ok.stderr);
     assert.equal(
       ok.stdout,
       "IOVA [0x10000, 0x10010) read-write: translates\n" +

@@ -106,26 +106,19 @@ function readScalar(mem: GuestMemoryMmap, type: ScalarType, addr: bigint, be: bo
   }
 }
 
-function writeScalar(mem: GuestMemoryMmap, type: ScalarType, addr: bigint, value: bigint, be: boolean): void {
-  const n = Number(value);
-  switch (type) {
-    case "u8":
-      return mem.writeU8(addr, n);
-    case "i8":
-      return mem.writeI8(addr, n);
-    case "u16":
-      return be ? mem.writeU16BE(addr, n) : mem.writeU16(addr, n);
-    case "i16":
-      return be ? mem.writeI16BE(addr, n) : mem.writeI16(addr, n);
-    case "u32":
-      return be ? mem.writeU32BE(addr, n) : mem.writeU32(addr, n);
-    case "i32":
-      return be ? mem.writeI32BE(addr, n) : mem.writeI32(addr, n);
-    case "u64":
-      return be ? mem.writeU64BE(addr, value) : mem.writeU64(addr, value);
-    case "i64":
-      return be ? mem.writeI64BE(addr, value) : mem.writeI64(addr, value);
+/**
+ * The bytes of a scalar as it lies in memory. The CLI writes them only after the whole range is
+ * known to be RAM, so a write at the end of a region changes nothing instead of half the value.
+ */
+function scalarBytes(type: ScalarType, value: bigint, be: boolean): Uint8Array {
+  const size = scalarSize(type);
+  const bytes = new Uint8Array(size);
+  const bits = value < 0n ? value + (1n << BigInt(size * 8)) : value;
+  for (let i = 0; i < size; i++) {
+    const b = Number((bits >> BigInt(8 * i)) & 0xffn);
+    bytes[be ? size - 1 - i : i] = b;
   }
+  return bytes;
 }
 
 function endianOf(ctx: Context): boolean {
@@ -174,8 +167,10 @@ const write: Command = {
     const addr = parseU64(a, ctx.op, "ADDR");
     const value = parseScalarValue(v, type, ctx.op);
     const be = endianOf(ctx);
+    const bytes = scalarBytes(type, value, be);
     return withMemory(ctx, true, ({ mem }) => {
-      writeScalar(mem, type, addr, value, be);
+      requireBacked(mem, addr, bytes.length, ctx.op);
+      mem.writeSlice(bytes, addr);
       const shown = formatScalar(value, type, false);
       ctx.out.result(
         { addr: hex(addr), type, endian: be ? "be" : "le", value: shown, length: scalarSize(type) },

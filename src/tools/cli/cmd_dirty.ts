@@ -11,6 +11,7 @@ import { type Command, type Context, MEMORY_OPTIONS, refuseSessionOnMemoryFile, 
 import { type DirtyRun, DirtySession, runText, sessionPathFor } from "./dirty_session.ts";
 import { formatLayout } from "./layout.ts";
 import { parseLength } from "./numbers.ts";
+import { refuseGuestMemory } from "./output_guard.ts";
 
 const ACTIONS = ["start", "show", "reset", "stop"] as const;
 
@@ -50,6 +51,39 @@ function listing(session: DirtySession, runs: DirtyRun[]) {
   return { json, text };
 }
 
+/**
+ * A second `start` would throw away the pages the first session has counted: refuse it, naming the
+ * session and the commands that end or restart it on purpose.
+ */
+function refuseRunningSession(ctx: Context, path: string): void {
+  let running: DirtySession;
+  try {
+    Deno.lstatSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return;
+    throw e;
+  }
+  try {
+    running = DirtySession.open(path, ctx.op);
+  } catch (e) {
+    if (e instanceof InvalidArgumentError) {
+      throw new InvalidArgumentError(
+        ctx.op,
+        "--session",
+        path,
+        `${path} already exists and is not a session gmem can read; remove it or pass another --session FILE`,
+      );
+    }
+    throw e;
+  }
+  throw new InvalidArgumentError(
+    ctx.op,
+    "--session",
+    path,
+    `${path} already holds a session started ${running.started}; gmem dirty reset starts counting again, gmem dirty stop ends it`,
+  );
+}
+
 const dirty: Command = {
   name: "dirty",
   usage: "dirty start|show|reset|stop",
@@ -76,6 +110,9 @@ const dirty: Command = {
     const existing = action === "start" ? undefined : DirtySession.open(path, ctx.op);
     return withMemory(ctx, false, ({ mem, attached }) => {
       if (action === "start") {
+        // The memory check comes first: a memfd's /proc path must be refused as the memory itself.
+        refuseGuestMemory(path, attached, ctx.op, "--session");
+        refuseRunningSession(ctx, path);
         const pageSize = ps === undefined ? 4096 : parseLength(ps, ctx.op, "--page-size");
         const progress = ctx.out.progress(
           `${ctx.op} start`,

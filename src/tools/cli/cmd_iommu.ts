@@ -108,14 +108,15 @@ const translate: Command = {
 const explainCommand: Command = {
   name: "explain",
   usage: "explain IOVA LEN ACCESS",
-  summary: "show why an IOVA range does or does not translate, piece by piece (--iotlb FILE)",
+  summary: "show why an IOVA range does or does not translate, piece by piece (--iotlb FILE); exit 1 if it does not",
   options: [...MEMORY_OPTIONS, "iotlb"],
   run(ctx) {
     const { iova, len, access, tlb } = prepare(ctx);
     return maybeMemory(ctx, (mem) => {
       const x = explain(tlb, iova, len, access, mem);
       ctx.out.result(explanationJson(x, iova, len, access), () => explanationText(x, iova, len, access).join("\n"));
-      return 0;
+      // The explanation is the output either way; the status lets a script test the verdict.
+      return x.ok ? 0 : 1;
     });
   },
 };

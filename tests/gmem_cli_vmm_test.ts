@@ -1,0 +1,70 @@
+/**
+ * The `gmem` tool as a VMM engineer uses it: exit statuses a script can rely on, writes that are
+ * all or nothing, sessions that are not replaced by accident. Every case runs the tool as a child
+ * process on a real memory file and checks exact stdout, stderr and exit status.
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { gmem, withMemFile } from "./fixtures/gmem_cli.ts";
+
+const LAYOUT = "0:0x1000,0x2000:0x1000";
+
+Deno.test("gmem cli: a scalar write that runs past RAM fails with exit 1 and leaves every byte as it was", async () => {
+  await withMemFile(0x1000, [[0xff8, Uint8Array.of(1, 2, 3, 4, 5, 6, 7, 8)]], async (mem) => {
+    const before = await Deno.readFile(mem);
+    const r = await gmem("--mem", mem, "write", "u32", "0xffe", "0xaabbccdd");
+    assert.equal(r.code, 1);
+    assert.equal(r.stdout, "");
+    assert.equal(r.stderr, "gmem write: invalid guest address 0x1000: no region contains it\n");
+    assert.deepEqual(await Deno.readFile(mem), before);
+  });
+});
+
+Deno.test("gmem cli: a scalar write across two adjacent ranges writes all its bytes in order", async () => {
+  await withMemFile(0x2000, [], async (mem) => {
+    const r = await gmem("-m", mem, "-l", "0:0x1000,0x1000:0x1000@0x1000", "write", "u32", "0xffe", "0xaabbccdd");
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, "wrote u32 0xaabbccdd at 0xffe\n");
+    assert.deepEqual([...(await Deno.readFile(mem)).subarray(0xffe, 0x1002)], [0xdd, 0xcc, 0xbb, 0xaa]);
+  });
+});
+
+Deno.test("gmem cli: a second dirty start is refused with exit 2 and the running session keeps its pages", async () => {
+  await withMemFile(0x2000, [], async (mem) => {
+    assert.equal((await gmem("-m", mem, "-l", LAYOUT, "dirty", "start")).code, 0);
+    assert.equal((await gmem("-m", mem, "-l", LAYOUT, "write", "u8", "0x2000", "1")).code, 0);
+    const session = await Deno.readFile(`${mem}.gmem-dirty`);
+    const again = await gmem("-m", mem, "-l", LAYOUT, "dirty", "start");
+    assert.equal(again.code, 2);
+    assert.equal(again.stdout, "");
+    assert.match(
+      again.stderr,
+      new RegExp(
+        `^gmem dirty: --session ${mem}\\.gmem-dirty already holds a session started \\d{4}-\\d\\d-\\d\\dT[0-9:.]+Z; ` +
+          "gmem dirty reset starts counting again, gmem dirty stop ends it\\n$",
+      ),
+    );
+    assert.deepEqual(await Deno.readFile(`${mem}.gmem-dirty`), session);
+    const show = await gmem("-m", mem, "-l", LAYOUT, "dirty", "show");
+    assert.equal(show.code, 0, show.stderr);
+    assert.equal(
+      show.stdout,
+      "1 dirty page of 0x1000 bytes in 1 run\n  [0x2000, 0x3000)       1 page   written by gmem\n",
+    );
+  });
+});
+
+Deno.test("gmem cli: dirty start refuses to replace an existing file that is not a session", async () => {
+  await withMemFile(0x1000, [], async (mem, dir) => {
+    await Deno.writeTextFile(`${dir}/notes`, "keep me");
+    const r = await gmem("-m", mem, "dirty", "start", "--session", `${dir}/notes`);
+    assert.equal(r.code, 2);
+    assert.equal(
+      r.stderr,
+      `gmem dirty: --session ${dir}/notes already exists and is not a session gmem can read; ` +
+        "remove it or pass another --session FILE\n",
+    );
+    assert.equal(await Deno.readTextFile(`${dir}/notes`), "keep me");
+  });
+});
