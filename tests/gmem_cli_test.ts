@@ -731,7 +731,7 @@ Deno.test("gmem cli: bad input is one line on stderr and exit 2, never a stack t
         ["-m", mem, "find", "0", "16", "abc"],
         'gmem find: PATTERN must be hex bytes like deadbeef or de:ad:be:ef (or text with --text), got "abc"',
       ],
-      [["-m", mem, "--json", "--json", "map"], "gmem: --json was given more than once"],
+      [["-m", mem, "--quiet", "--quiet", "map"], "gmem: --quiet was given more than once"],
       [
         ["translate", "0", "16", "read"],
         "gmem translate: --iotlb FILE is required (an IOTLB as Iotlb.toJSON() writes it)",

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { gmem, withMemFile } from "./fixtures/gmem_cli.ts";
+import { CONFIG, gmem, withMemFile } from "./fixtures/gmem_cli.ts";
 
 const LAYOUT = "0:0x1000,0x2000:0x1000";
 
@@ -66,5 +66,55 @@ Deno.test("gmem cli: dirty start refuses to replace an existing file that is not
         "remove it or pass another --session FILE\n",
     );
     assert.equal(await Deno.readTextFile(`${dir}/notes`), "keep me");
+  });
+});
+
+Deno.test("gmem cli: --version and -V print the package version from deno.json and exit 0", async () => {
+  const { version } = JSON.parse(await Deno.readTextFile(CONFIG));
+  assert.match(version, /^\d+\.\d+\.\d+/);
+  for (const flag of ["--version", "-V"]) {
+    const r = await gmem(flag);
+    assert.deepEqual(r, { code: 0, stdout: `gmem ${version}\n`, stderr: "" });
+  }
+});
+
+Deno.test("gmem cli: under --json an error is one JSON line on stderr with op, class, kind, argument and exit status", async () => {
+  await withMemFile(0x1000, [], async (mem) => {
+    const bad = await gmem("--mem", mem, "read", "u32", "0xzz", "--json");
+    assert.equal(bad.code, 2);
+    assert.equal(bad.stdout, "");
+    assert.equal(bad.stderr.split("\n").length, 2);
+    assert.deepEqual(JSON.parse(bad.stderr), {
+      error: {
+        op: "gmem read",
+        error: "InvalidArgumentError",
+        kind: "InvalidArgument",
+        message: 'gmem read: ADDR must be a number (hex 0x…, or decimal; k/M/G/T suffix), got "0xzz"',
+        argument: "ADDR",
+        value: "0xzz",
+        exitCode: 2,
+      },
+    });
+    const hole = await gmem("-j", "--mem", mem, "read", "u32", "0x1000");
+    assert.equal(hole.code, 1);
+    assert.equal(hole.stdout, "");
+    assert.deepEqual(JSON.parse(hole.stderr), {
+      error: {
+        op: "gmem read",
+        error: "InvalidGuestAddressError",
+        kind: "InvalidGuestAddress",
+        message: "gmem read: GuestMemoryMmap.readU32: invalid guest address 0x1000: no region contains it",
+        exitCode: 1,
+      },
+    });
+    const parse = await gmem("--json", "--nope");
+    assert.equal(parse.code, 2);
+    assert.deepEqual(JSON.parse(parse.stderr).error.message, "gmem: --nope is not an option (see gmem --help)");
+    const plain = await gmem("--mem", mem, "read", "u32", "0x1000");
+    assert.deepEqual(plain, {
+      code: 1,
+      stdout: "",
+      stderr: "gmem read: GuestMemoryMmap.readU32: invalid guest address 0x1000: no region contains it\n",
+    });
   });
 });

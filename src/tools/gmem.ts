@@ -14,26 +14,60 @@ import { GuestMemoryError, InvalidArgumentError } from "../errors.ts";
 import { hasFlag, parseArgs } from "./cli/args.ts";
 import { COMMANDS, COMMON_OPTIONS, helpText } from "./cli/commands.ts";
 import { Output } from "./cli/output.ts";
+import { VERSION } from "./cli/version.ts";
 
 /** Exit status for bad arguments. */
 const EXIT_USAGE = 2;
 /** Exit status for an operation that failed. */
 const EXIT_FAILED = 1;
 
-function fail(error: unknown, op: string): number {
+/** What a failure looks like on stderr: its exit status and the one line to print. */
+interface Failure {
+  code: number;
+  text: string;
+  json: Record<string, unknown>;
+}
+
+function describe(error: unknown, op: string): Failure {
   if (error instanceof GuestMemoryError) {
     // Library errors name the library call; the prefix says which command made it.
-    const text = error.op.startsWith("gmem") ? error.message : `${op}: ${error.message}`;
-    console.error(text.replace(/\n/g, " "));
-    return error instanceof InvalidArgumentError ? EXIT_USAGE : EXIT_FAILED;
+    const text = (error.op.startsWith("gmem") ? error.message : `${op}: ${error.message}`).replace(/\n/g, " ");
+    const code = error instanceof InvalidArgumentError ? EXIT_USAGE : EXIT_FAILED;
+    const json: Record<string, unknown> = { op, error: error.name, kind: error.kind, message: text, exitCode: code };
+    if (error instanceof InvalidArgumentError) {
+      json.argument = error.argument;
+      if (error.value !== undefined) json.value = String(error.value);
+    }
+    return { code, text, json };
   }
-  if (error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied) {
-    console.error(`${op}: ${(error as Error).message.split("\n")[0]}`);
-    return EXIT_FAILED;
-  }
-  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  console.error(`${op}: unexpected error: ${message.split("\n")[0]}`);
-  return EXIT_FAILED;
+  const permission = error instanceof Deno.errors.NotCapable || error instanceof Deno.errors.PermissionDenied;
+  const name = error instanceof Error ? error.name : "Error";
+  const first = (error instanceof Error ? error.message : String(error)).split("\n")[0];
+  const text = permission ? `${op}: ${first}` : `${op}: unexpected error: ${name}: ${first}`;
+  return {
+    code: EXIT_FAILED,
+    text,
+    json: {
+      op,
+      error: name,
+      kind: permission ? "PermissionDenied" : "Unexpected",
+      message: text,
+      exitCode: EXIT_FAILED,
+    },
+  };
+}
+
+function fail(error: unknown, op: string, json: boolean): number {
+  const f = describe(error, op);
+  // Still one line on stderr, so stdout keeps only results; under --json a script parses it.
+  console.error(json ? JSON.stringify({ error: f.json }) : f.text);
+  return f.code;
+}
+
+/** Whether `--json` (or `-j`) is among the options, looked for before parsing so parse errors honour it. */
+function jsonRequested(argv: readonly string[]): boolean {
+  const end = argv.indexOf("--");
+  return (end < 0 ? argv : argv.slice(0, end)).some((w) => w === "--json" || w === "-j");
 }
 
 /**
@@ -60,6 +94,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       }
       args.options.set("help", [""]);
     }
+    if (hasFlag(args, "version")) {
+      console.log(`gmem ${VERSION}`);
+      return 0;
+    }
     if (name === undefined) {
       if (hasFlag(args, "help")) {
         console.log(helpText());
@@ -84,7 +122,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     const out = new Output(hasFlag(args, "json"), hasFlag(args, "quiet"));
     return await command.run({ op, args, words, out });
   } catch (error) {
-    return fail(error, op);
+    return fail(error, op, jsonRequested(argv));
   }
 }
 

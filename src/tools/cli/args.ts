@@ -51,6 +51,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { name: "json", short: "j", help: "machine-readable output: one JSON document on stdout" },
   { name: "quiet", short: "q", help: "no progress on stderr" },
   { name: "help", short: "h", help: "show help (for a command: gmem help COMMAND)" },
+  { name: "version", short: "V", help: "print gmem's version and exit" },
 ];
 
 const BY_LONG = new Map(OPTIONS.map((o) => [o.name, o]));
