@@ -66,14 +66,17 @@ Deno.test("gmem cli: hexdump shows 16-byte lines with ASCII and -- for every byt
     assert.equal(
       a.stdout,
       [
-        "0000000000000ff0  48 65 6c 6c 6f 2c 20 67  75 65 73 74 20 52 41 4d  |Hello, guest RAM|",
-        "0000000000001000  -- -- -- -- -- -- -- --  -- -- -- -- -- -- -- --  |                |",
-        "0000000000001010  -- -- -- -- -- -- -- --                           |        |",
+        "0x0000000000000ff0  48 65 6c 6c 6f 2c 20 67  75 65 73 74 20 52 41 4d  |Hello, guest RAM|",
+        "0x0000000000001000  -- -- -- -- -- -- -- --  -- -- -- -- -- -- -- --  |                |",
+        "0x0000000000001010  -- -- -- -- -- -- -- --                           |        |",
         "",
       ].join("\n"),
     );
     const b = await gmem("-m", mem, "-l", LAYOUT, "hexdump", "0x1ff8", "16");
-    assert.equal(b.stdout, "0000000000001ff8  -- -- -- -- -- -- -- --  00 01 02 03 04 05 06 07  |        ........|\n");
+    assert.equal(
+      b.stdout,
+      "0x0000000000001ff8  -- -- -- -- -- -- -- --  00 01 02 03 04 05 06 07  |        ........|\n",
+    );
   });
 });
 
@@ -595,7 +598,7 @@ Deno.test("gmem cli: memory from a memfd received over a Unix socket: reads the 
     const { child, rest } = await startPeer(exe, [sock, String(0x10000), "3"]);
     try {
       const h = await gmem("--memfd-socket", sock, "hexdump", "0x100", "12");
-      assert.equal(h.stdout, "0000000000000100  6d 65 6d 66 64 2d 73 65  72 76 65 72              |memfd-server|\n");
+      assert.equal(h.stdout, "0x0000000000000100  6d 65 6d 66 64 2d 73 65  72 76 65 72              |memfd-server|\n");
       const r = await gmem("--memfd-socket", sock, "-l", "0x100000:0x2000@0x1000", "read", "u32", "0x1000fc");
       assert.equal(r.stdout, "0xfffefdfc\n");
       const w = await gmem("--memfd-socket", sock, "write", "u64", "0x2000", "0x1122334455667788");
@@ -635,7 +638,7 @@ Deno.test("gmem cli: with memory from a memfd socket, the owner's /proc/PID/fd/N
         refusal("gmem dirty", "--session", byFd, source),
       );
       const h = await all("hexdump", "0x100", "12");
-      assert.equal(h.stdout, "0000000000000100  6d 65 6d 66 64 2d 73 65  72 76 65 72              |memfd-server|\n");
+      assert.equal(h.stdout, "0x0000000000000100  6d 65 6d 66 64 2d 73 65  72 76 65 72              |memfd-server|\n");
       // Truncated, the owner's memfd would kill the owner (SIGBUS) when it reads its bytes at 0x2000.
       await child.stdin.close();
       assert.equal(await rest, "00000000000000000000000000000000\n");
@@ -838,7 +841,7 @@ Deno.test("gmem cli: a memory file and its dirty session in /dev/shm work with t
     const w = await all("write", "u32", "0x1000", "0xfeedface");
     assert.equal(w.stdout, "wrote u32 0xfeedface at 0x1000\n");
     const h = await all("hexdump", "0x1000", "4");
-    assert.equal(h.stdout, "0000000000001000  ce fa ed fe                                       |....|\n");
+    assert.equal(h.stdout, "0x0000000000001000  ce fa ed fe                                       |....|\n");
     const d = await all("dirty", "show", "--json");
     assert.deepEqual(JSON.parse(d.stdout).runs, [{ addr: "0x1000", length: 4096, pages: 1, source: "gmem" }]);
     const narrow = await gmem("-m", path, "hexdump", "0", "1");

@@ -118,3 +118,27 @@ Deno.test("gmem cli: under --json an error is one JSON line on stderr with op, c
     });
   });
 });
+
+Deno.test("gmem cli: an address hexdump prints can be pasted back as ADDR and names the same bytes", async () => {
+  const bytes = Uint8Array.from({ length: 0x30 }, (_, i) => 0xa0 + i);
+  await withMemFile(0x2000, [[0x1010, bytes]], async (mem) => {
+    const dump = await gmem("--mem", mem, "hexdump", "0x1010", "0x30");
+    assert.equal(dump.code, 0, dump.stderr);
+    const lines = dump.stdout.split("\n");
+    assert.equal(lines[2], "0x0000000000001030  c0 c1 c2 c3 c4 c5 c6 c7  c8 c9 ca cb cc cd ce cf  |................|");
+    const pasted = lines[2].split(" ")[0];
+    const again = await gmem("--mem", mem, "read", "u8", pasted);
+    assert.deepEqual(again, { code: 0, stdout: "0xc0\n", stderr: "" });
+  });
+});
+
+Deno.test("gmem cli: QEMU's 16-digit addresses (with or without its colon) are hex, other bare digits stay decimal", async () => {
+  await withMemFile(0x2000, [[0x1000, Uint8Array.of(0x11)], [1000, Uint8Array.of(0x22)]], async (mem) => {
+    for (const addr of ["0000000000001000", "0000000000001000:"]) {
+      assert.deepEqual(await gmem("--mem", mem, "read", "u8", addr), { code: 0, stdout: "0x11\n", stderr: "" });
+    }
+    assert.deepEqual(await gmem("--mem", mem, "read", "u8", "1000"), { code: 0, stdout: "0x22\n", stderr: "" });
+    const long = await gmem("--mem", mem, "read", "u8", "0000000000000000001000");
+    assert.deepEqual(long, { code: 0, stdout: "0x22\n", stderr: "" });
+  });
+});

@@ -242,7 +242,7 @@ Deno.test({
     await using q = await Qemu.start(["addr=0x100000,data=0x1122334455667788,data-len=8"]);
     const h = await gmem("--mem", q.ramPath, "hexdump", "0x100000", "8");
     assert.equal(h.code, 0, h.stderr);
-    assert.equal(h.stdout, '0000000000100000  88 77 66 55 44 33 22 11                           |.wfUD3".|\n');
+    assert.equal(h.stdout, '0x0000000000100000  88 77 66 55 44 33 22 11                           |.wfUD3".|\n');
     const r = await gmem("--mem", q.ramPath, "read", "u64", "0x100000", "--json");
     assert.equal(JSON.parse(r.stdout).value, "0x1122334455667788");
     const w = await gmem("--mem", q.ramPath, "write", "u64", "0x210000", "0x0123456789abcdef", "--be");

@@ -89,7 +89,7 @@ export function helpText(command?: Command): string {
     "",
     "Exit status: 0 success, 1 the operation failed (or find found nothing, translate or explain: the",
     "range does not translate), 2 bad arguments. Errors are one line on stderr; with --json, results",
-    "are one JSON document on stdout and an error is one JSON line on stderr ({\"error\": {op, error,",
+    'are one JSON document on stdout and an error is one JSON line on stderr ({"error": {op, error,',
     "kind, message, exitCode, argument?, value?}}). Progress goes to stderr (--quiet turns it off).",
     "",
     "Memory from a Unix socket: gmem connects, the owner sends one message whose SCM_RIGHTS data",

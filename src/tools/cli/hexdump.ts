@@ -1,6 +1,7 @@
 /**
  * The hexdump format: 16 bytes a line, address, hex in two groups of eight, printable ASCII.
- * Bytes that no region backs (holes) show as `--` and a space.
+ * Bytes that no region backs (holes) show as `--` and a space. The address carries `0x` so that
+ * it can be pasted back into any gmem command as it is.
  * @module
  */
 
@@ -11,7 +12,7 @@
  * ```ts
  * import { formatHexdump } from "./hexdump.ts";
  * formatHexdump(0x1000n, new TextEncoder().encode("gmem"), new Uint8Array([1, 1, 1, 1]));
- * // "0000000000001000  67 6d 65 6d                                       |gmem|"
+ * // "0x0000000000001000  67 6d 65 6d                                       |gmem|"
  * ```
  */
 export function formatHexdump(addr: bigint, bytes: Uint8Array, backed: Uint8Array): string {
@@ -34,7 +35,7 @@ export function formatHexdump(addr: bigint, bytes: Uint8Array, backed: Uint8Arra
       }
     }
     const at = (addr + BigInt(off)).toString(16).padStart(width, "0");
-    lines.push(`${at}  ${hexPart} |${text}|`);
+    lines.push(`0x${at}  ${hexPart} |${text}|`);
   }
   return lines.join("\n");
 }

@@ -22,17 +22,28 @@ const SUFFIX: Readonly<Record<string, bigint>> = {
 const NUMBER = /^(0[xX][0-9a-fA-F](?:_?[0-9a-fA-F])*|[0-9](?:_?[0-9])*)([kKmMgGtT]?)$/;
 
 /**
+ * An address as QEMU's monitor (`xp`, `info mtree`) and `gmem xp` print it: 16 hex digits, zero
+ * padded, maybe with the colon that follows it there. Nobody writes a decimal with a leading zero,
+ * so reading these as hex lets a printed address be pasted back.
+ */
+const PADDED_HEX = /^(0[0-9a-fA-F]{15}):?$/;
+
+/**
  * Parses an unsigned number: `0x1000`, `4096`, `64M`, `4G`, `0x10k` (k/M/G/T are powers of 1024;
- * `_` may separate digits). The result must be below 2^64.
+ * `_` may separate digits), or 16 hex digits with a leading zero as QEMU prints addresses
+ * (`0000000000001000`, also with a trailing `:`). The result must be below 2^64.
  *
  * @example
  * ```ts
  * import { parseU64 } from "./numbers.ts";
  * parseU64("64M", "gmem", "SIZE"); // 67108864n
+ * parseU64("0000000000001000:", "gmem", "ADDR"); // 4096n
  * ```
  * @throws {InvalidArgumentError} naming `what` for anything else.
  */
 export function parseU64(text: string, op: string, what: string): bigint {
+  const padded = PADDED_HEX.exec(text);
+  if (padded !== null) return BigInt(`0x${padded[1]}`);
   const m = NUMBER.exec(text);
   if (m === null) {
     throw new InvalidArgumentError(
