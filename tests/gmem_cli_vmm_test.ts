@@ -142,3 +142,61 @@ Deno.test("gmem cli: QEMU's 16-digit addresses (with or without its colon) are h
     assert.deepEqual(long, { code: 0, stdout: "0x22\n", stderr: "" });
   });
 });
+
+Deno.test("gmem cli: xp dumps units as QEMU's monitor does, default /1xw, --be, signed d at every size", async () => {
+  const bytes = Uint8Array.of(0xfe, 0xff, 0xff, 0xff, 0x41, 0x0a, 0x27, 0x00, 0x10, 0x20, 0x30, 0x40);
+  await withMemFile(0x2000, [[0x100, bytes]], async (mem) => {
+    const cases: Array<[string[], string]> = [
+      [["0x100"], "0000000000000100: 0xfffffffe\n"],
+      [["/2xw", "0x100", "--be"], "0000000000000100: 0xfeffffff 0x410a2700\n"],
+      [["/1dw", "0x100"], "0000000000000100:         -2\n"],
+      [["/1uw", "0x100"], "0000000000000100: 4294967294\n"],
+      [["/4c", "0x104"], "0000000000000104: 'A' '\\n' '\\'' '\\x00'\n"],
+      [
+        ["/10xb", "0000000000000100:"],
+        [
+          "0000000000000100: 0xfe 0xff 0xff 0xff 0x41 0x0a 0x27 0x00",
+          "0000000000000108: 0x10 0x20",
+          "",
+        ].join("\n"),
+      ],
+    ];
+    for (const [args, expected] of cases) {
+      assert.deepEqual(
+        await gmem("--mem", mem, "xp", ...args),
+        { code: 0, stdout: expected, stderr: "" },
+        args.join(" "),
+      );
+    }
+    const j = await gmem("--mem", mem, "xp", "/2hx", "0x108", "--json");
+    assert.deepEqual(JSON.parse(j.stdout), {
+      addr: "0x108",
+      count: 2,
+      format: "x",
+      size: 2,
+      endian: "le",
+      lines: ["0000000000000108: 0x2010 0x4030"],
+    });
+  });
+});
+
+Deno.test("gmem cli: xp refuses a range that leaves RAM (exit 1) and a bad /FMT (exit 2), printing nothing", async () => {
+  await withMemFile(0x1000, [], async (mem) => {
+    const cases: Array<[string[], number, string]> = [
+      [["/2xg", "0xff8"], 1, "gmem xp: invalid guest address 0x1000: no region contains it"],
+      [["/2i", "0"], 2, "gmem xp: /FMT format i (disassembly) is not supported: gmem does not disassemble"],
+      [
+        ["/4xx", "0"],
+        2,
+        'gmem xp: /FMT has "x" where a format (x d u o c) or size (b h w g) may stand, each at most once',
+      ],
+      [["/0x", "0"], 2, "gmem xp: /FMT count must be from 1 to 1048576, got 0"],
+      [["4xw", "0"], 2, 'gmem xp: /FMT must be /[COUNT][FORMAT][SIZE] like /4xw, got "4xw"'],
+      [[], 2, "gmem xp: ADDR is missing (usage: gmem xp [/FMT] ADDR)"],
+      [["/4xw"], 2, "gmem xp: ADDR is missing (usage: gmem xp [/FMT] ADDR)"],
+    ];
+    for (const [args, code, message] of cases) {
+      assert.deepEqual(await gmem("--mem", mem, "xp", ...args), { code, stdout: "", stderr: `${message}\n` });
+    }
+  });
+});

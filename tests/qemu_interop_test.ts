@@ -275,3 +275,43 @@ Deno.test({
     ]);
   },
 });
+
+Deno.test({
+  name: "qemu interop: gmem xp prints exactly the lines QEMU's monitor xp prints for the same /FMT",
+  ignore: skip !== undefined,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "gmem-xp-" });
+    try {
+      // Every byte value, four times, so each format meets high bits, zero and printable text.
+      const data = Uint8Array.from({ length: 1024 }, (_, i) => i & 0xff);
+      await Deno.writeFile(`${dir}/bytes`, data);
+      await using q = await Qemu.start([`file=${dir}/bytes,addr=0x1000,force-raw=on`]);
+      const cases: Array<[string, string]> = [
+        ["/5xb", "0x1000"],
+        ["/5xw", "0x1000"],
+        ["/3xg", "0x1004"],
+        ["/3xh", "0x1000"],
+        ["/20db", "0x1000"],
+        ["/2dg", "0x10f0"],
+        ["/6uw", "0x10f0"],
+        ["/2ub", "0x10fe"],
+        ["/4ow", "0x1000"],
+        ["/2og", "0x10f0"],
+        ["/3oh", "0x1000"],
+        ["/10cb", "0x1000"],
+        ["/24c", "0x1020"],
+        ["/4cw", "0x1058"],
+        ["/9gx", "0x1100"],
+      ];
+      for (const [fmt, addr] of cases) {
+        const theirs = String(await q.execute("human-monitor-command", { "command-line": `xp ${fmt} ${addr}` }))
+          .replaceAll("\r", "");
+        const ours = await gmem("--mem", q.ramPath, "xp", fmt, addr);
+        assert.equal(ours.code, 0, ours.stderr);
+        assert.equal(ours.stdout, theirs, `xp ${fmt} ${addr}`);
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

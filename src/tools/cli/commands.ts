@@ -11,6 +11,7 @@ import { IOMMU_COMMANDS } from "./cmd_iommu.ts";
 import { MAP_COMMANDS } from "./cmd_map.ts";
 import { TRANSFER_COMMANDS } from "./cmd_transfer.ts";
 import { type Command, setUsageLookup } from "./command.ts";
+import { XP_COMMANDS } from "./cmd_xp.ts";
 
 /**
  * Every command, in help order.
@@ -23,6 +24,7 @@ import { type Command, setUsageLookup } from "./command.ts";
  */
 export const COMMANDS: readonly Command[] = [
   ...BYTE_COMMANDS,
+  ...XP_COMMANDS,
   ...FIND_COMMANDS,
   ...TRANSFER_COMMANDS,
   ...IOMMU_COMMANDS,
