@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { CONFIG, gmem, withMemFile } from "./fixtures/gmem_cli.ts";
+import { CONFIG, gmem, runIn, withMemFile } from "./fixtures/gmem_cli.ts";
 
 const LAYOUT = "0:0x1000,0x2000:0x1000";
 
@@ -199,4 +199,49 @@ Deno.test("gmem cli: xp refuses a range that leaves RAM (exit 1) and a bad /FMT 
       assert.deepEqual(await gmem("--mem", mem, "xp", ...args), { code, stdout: "", stderr: `${message}\n` });
     }
   });
+});
+
+Deno.test("gmem cli: mtree lists each RAM range in QEMU's info mtree columns with its file offset", async () => {
+  await withMemFile(0x3000, [], async (mem) => {
+    const r = await gmem("--mem", mem, "-l", "0:0x1000,4G:0x2000", "mtree");
+    assert.deepEqual(r, {
+      code: 0,
+      stdout: [
+        `address-space: ${mem}`,
+        "  0000000000000000-0000000000000fff (prio 0, ram): ram @0000000000000000",
+        "  0000000100000000-0000000100001fff (prio 0, ram): ram @0000000000001000",
+        "",
+      ].join("\n"),
+      stderr: "",
+    });
+    const j = await gmem("--mem", mem, "-l", "0:0x1000,4G:0x2000", "mtree", "--json");
+    assert.deepEqual(JSON.parse(j.stdout), {
+      source: mem,
+      regions: [
+        { start: "0x0", last: "0xfff", size: "0x1000", kind: "ram", name: "ram", fileOffset: "0x0" },
+        { start: "0x100000000", last: "0x100001fff", size: "0x2000", kind: "ram", name: "ram", fileOffset: "0x1000" },
+      ],
+    });
+  });
+});
+
+Deno.test("gmem tools: a program outside the repository imports renderMap from src/tools/mod.ts and draws", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "gmem-tools-" });
+  try {
+    const root = new URL("../", import.meta.url).href;
+    await Deno.writeTextFile(
+      `${dir}/draw.ts`,
+      [
+        `import { GuestMemoryMmap } from "${root}mod.ts";`,
+        `import { renderMap } from "${root}src/tools/mod.ts";`,
+        "using mem = GuestMemoryMmap.fromRanges([[0, 0x10000], [1n << 32n, 0x10000]]);",
+        "const svg = renderMap(mem, { title: 'mine' });",
+        "console.log(svg.startsWith('<svg'), svg.includes('mine'));",
+      ].join("\n"),
+    );
+    const r = await runIn(dir, ["run", "--no-prompt", "--allow-ffi", "--allow-read", "--allow-env", "draw.ts"]);
+    assert.deepEqual(r, { code: 0, stdout: "true true\n", stderr: "" });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
