@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { CONFIG, gmem, runIn, withMemFile } from "./fixtures/gmem_cli.ts";
+import { CONFIG, gmem, gmemAt, gmemTask, runIn, withMemFile } from "./fixtures/gmem_cli.ts";
 
 const LAYOUT = "0:0x1000,0x2000:0x1000";
 
@@ -244,4 +244,44 @@ Deno.test("gmem tools: a program outside the repository imports renderMap from s
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("gmem cli: deno task gmem run from another directory reads and writes paths relative to that directory", async () => {
+  await withMemFile(0x1000, [[0, new TextEncoder().encode("here")]], async (_mem, dir) => {
+    const dump = await gmemTask(dir, "--mem", "ram", "hexdump", "0", "4");
+    assert.deepEqual(dump, {
+      code: 0,
+      stdout: "0x0000000000000000  68 65 72 65                                       |here|\n",
+      stderr: "",
+    });
+    const start = await gmemTask(dir, "--mem", "ram", "dirty", "start", "--session", "s.dirty", "--json");
+    assert.equal(start.code, 0, start.stderr);
+    assert.equal(JSON.parse(start.stdout).session, "s.dirty");
+    assert.equal((await Deno.stat(`${dir}/s.dirty`)).isFile, true);
+    const save = await gmemTask(dir, "--mem", "ram", "save", "0", "4", "copy.bin", "--quiet");
+    assert.equal(save.code, 0, save.stderr);
+    assert.equal(await Deno.readTextFile(`${dir}/copy.bin`), "here");
+  });
+});
+
+Deno.test("gmem cli: only the gmem task's GMEM_TASK_CWD moves the tool, not an INIT_CWD npm left behind", async () => {
+  await withMemFile(0x1000, [], async (_mem, dir) => {
+    const elsewhere = await Deno.makeTempDir({ prefix: "gmem-elsewhere-" });
+    try {
+      const npm = await gmemAt({ cwd: elsewhere, env: { INIT_CWD: dir } }, "--mem", "ram", "read", "u8", "0");
+      assert.deepEqual(npm, { code: 2, stdout: "", stderr: "gmem read: --mem ram names no file\n" });
+      const task = await gmemAt({ cwd: elsewhere, env: { GMEM_TASK_CWD: dir } }, "--mem", "ram", "read", "u8", "0");
+      assert.deepEqual(task, { code: 0, stdout: "0x00\n", stderr: "" });
+      const gone = await gmemAt({ cwd: elsewhere, env: { GMEM_TASK_CWD: `${dir}/gone` } }, "--version");
+      assert.equal(gone.code, 2);
+      assert.match(
+        gone.stderr,
+        new RegExp(
+          `^gmem: GMEM_TASK_CWD names the directory deno task was run from, ${dir}/gone, which cannot be entered \\(`,
+        ),
+      );
+    } finally {
+      await Deno.remove(elsewhere, { recursive: true });
+    }
+  });
 });

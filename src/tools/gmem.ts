@@ -12,6 +12,7 @@
 
 import { GuestMemoryError, InvalidArgumentError } from "../errors.ts";
 import { hasFlag, parseArgs } from "./cli/args.ts";
+import { enterCallerDirectory } from "./cli/caller_dir.ts";
 import { COMMANDS, COMMON_OPTIONS, helpText } from "./cli/commands.ts";
 import { Output } from "./cli/output.ts";
 import { VERSION } from "./cli/version.ts";
@@ -82,6 +83,7 @@ function jsonRequested(argv: readonly string[]): boolean {
 export async function main(argv: readonly string[]): Promise<number> {
   let op = "gmem";
   try {
+    enterCallerDirectory();
     const args = parseArgs(argv);
     let name = args.command;
     let words = args.positionals;
