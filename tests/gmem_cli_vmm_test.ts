@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { CONFIG, gmem, gmemAt, gmemTask, runIn, withMemFile } from "./fixtures/gmem_cli.ts";
+import { CONFIG, denoTask, gmem, gmemAt, gmemTask, runIn, runProgram, withMemFile } from "./fixtures/gmem_cli.ts";
 
 const LAYOUT = "0:0x1000,0x2000:0x1000";
 
@@ -283,5 +283,45 @@ Deno.test("gmem cli: only the gmem task's GMEM_TASK_CWD moves the tool, not an I
     } finally {
       await Deno.remove(elsewhere, { recursive: true });
     }
+  });
+});
+
+/** PATH without any directory that holds a `deno`, as for a user who has Deno only through npx. */
+function pathWithoutDeno(): string {
+  return (Deno.env.get("PATH") ?? "").split(":").filter((d) => {
+    try {
+      Deno.statSync(`${d}/deno`);
+      return false;
+    } catch {
+      return d !== "";
+    }
+  }).join(":");
+}
+
+Deno.test("gmem cli: the install task's launcher runs gmem with Deno from npx, or with an installed deno", async () => {
+  await withMemFile(0x1000, [[0, Uint8Array.of(0x5a)]], async (_mem, dir) => {
+    const inst = await denoTask(dir, "install", "--dir", "bin");
+    assert.deepEqual(inst, {
+      code: 0,
+      stdout: `installed ${dir}/bin/gmem; run gmem --help (${dir}/bin must be on PATH)\n`,
+      stderr: "",
+    });
+    const viaNpx = await runProgram(`${dir}/bin/gmem`, ["--mem", "ram", "read", "u8", "0"], {
+      cwd: dir,
+      env: { PATH: pathWithoutDeno() },
+    });
+    assert.deepEqual(viaNpx, { code: 0, stdout: "0x5a\n", stderr: "" });
+    // An installed deno is preferred: this one says so, then runs the real one.
+    await Deno.mkdir(`${dir}/denobin`);
+    await Deno.writeTextFile(
+      `${dir}/denobin/deno`,
+      `#!/bin/sh\necho "installed deno"\nexec '${Deno.execPath()}' "$@"\n`,
+      { mode: 0o755 },
+    );
+    const viaDeno = await runProgram(`${dir}/bin/gmem`, ["--mem", "ram", "read", "u8", "0"], {
+      cwd: dir,
+      env: { PATH: `${dir}/denobin:${pathWithoutDeno()}` },
+    });
+    assert.deepEqual(viaDeno, { code: 0, stdout: "installed deno\n0x5a\n", stderr: "" });
   });
 });

@@ -41,8 +41,7 @@ setUsageLookup((name) => {
 });
 
 /** The command that installs the tool (quoted in help and README). */
-export const INSTALL_COMMAND =
-  "deno task build && deno install --global --force --name gmem --allow-all src/tools/gmem.ts";
+export const INSTALL_COMMAND = "npx -y deno@2 task install (or deno task install; --dir DIR, default ~/.local/bin)";
 
 function optionLine(name: string): string {
   const o = OPTIONS.find((x) => x.name === name)!;
