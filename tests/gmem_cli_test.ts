@@ -790,11 +790,13 @@ Deno.test("gmem cli: help lists every command, the exit codes and the install co
       "explain IOVA LEN ACCESS",
       "dirty start|show|reset|stop",
       "map",
+      "xp [/FMT] ADDR",
+      "mtree",
     ]
   ) assert.match(r.stdout, new RegExp(`^  ${usage.replace(/[|[\]]/g, "\\$&")} `, "m"));
   assert.match(
     r.stdout,
-    /^Install: deno task build && deno install --global --force --name gmem .* src\/tools\/gmem\.ts$/m,
+    /^Install: npx -y deno@2 task install \(or deno task install; --dir DIR, default ~\/\.local\/bin\)$/m,
   );
   assert.match(r.stdout, /2 bad arguments/);
   const one = await gmem("help", "find");
