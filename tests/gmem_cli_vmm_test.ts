@@ -298,7 +298,7 @@ function pathWithoutDeno(): string {
   }).join(":");
 }
 
-Deno.test("gmem cli: the install task's launcher runs gmem with Deno from npx, or with an installed deno", async () => {
+Deno.test("gmem cli: the launcher deno task install writes runs gmem with Deno from npx, or with an installed deno", async () => {
   await withMemFile(0x1000, [[0, Uint8Array.of(0x5a)]], async (_mem, dir) => {
     const inst = await denoTask(dir, "install", "--dir", "bin");
     assert.deepEqual(inst, {

@@ -42,6 +42,7 @@ const TIMEOUT_MS = 10 * 60 * 1000;
  */
 const DENO_ONLY: readonly { name: RegExp; reason: string }[] = [
   { name: /--allow-all/, reason: "it checks Deno's permission flags; Bun has no permission model" },
+  { name: /deno task/, reason: "it runs Deno's task runner (deno.json tasks), which has no Bun equivalent" },
 ];
 
 /** Deno's three call forms as one definition. */

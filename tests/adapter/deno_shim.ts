@@ -56,6 +56,7 @@ export function installDenoShim(): Record<string | symbol, unknown> {
     exit: (code = 0): never => process.exit(code),
     execPath: () => process.execPath,
     cwd: () => process.cwd(),
+    chdir: (dir: string | URL) => process.chdir(dir instanceof URL ? dir.pathname : dir),
     stdout: stream(1),
     stderr: stream(2),
     errors: denoErrors,

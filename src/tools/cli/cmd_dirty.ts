@@ -58,7 +58,7 @@ function listing(session: DirtySession, runs: DirtyRun[]) {
 function refuseRunningSession(ctx: Context, path: string): void {
   let running: DirtySession;
   try {
-    Deno.lstatSync(path);
+    Deno.statSync(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) return;
     throw e;
