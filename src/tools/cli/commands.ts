@@ -97,8 +97,9 @@ export function helpText(command?: Command): string {
     "carries the memfd. Dirty sessions: gmem dirty start records page fingerprints in",
     "MEMFILE.gmem-dirty (or --session FILE); gmem's own writes are logged there too.",
     "",
-    "Run from a checkout: deno task gmem COMMAND … It runs with --allow-all: FFI, which maps the memory,",
-    "is not confined by Deno's permissions anyway, and Deno wants full access for /dev/shm paths.",
+    "Run from a checkout: deno task gmem COMMAND … (paths are relative to where you run it). It runs",
+    "with --allow-all: FFI, which maps the memory, is not confined by Deno's permissions anyway, and",
+    "Deno wants full access for /dev/shm paths.",
     `Install: ${INSTALL_COMMAND}`,
   ].join("\n");
 }
