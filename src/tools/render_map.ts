@@ -204,7 +204,7 @@ function hostShapes(model: MapModel): BandShape[] {
  * import { renderMap } from "./render_map.ts";
  * using mem = GuestMemoryMmap.fromRanges([[0, 0x10000], [1n << 32n, 0x10000]]);
  * const svg = renderMap(mem);
- * console.log(svg.startsWith("<svg"), svg.match(/class="region"/g)?.length); // true 2
+ * console.log(svg.startsWith("<svg"), svg.match(/<rect class="region" data-region/g)?.length); // true 2
  * ```
  */
 export function renderMap(mem: GuestMemoryMmap | IommuMemory, options: RenderMapOptions = {}): string {
