@@ -72,6 +72,7 @@ export {
   type MapOptions,
   MmapRegionBuilder,
 } from "./src/mmap/mmap_region_builder.ts";
+export { InvalidPointerError, MapFixedError } from "./src/mmap/mmap_errors.ts";
 export { ByteAccess } from "./src/memory/byte_access.ts";
 export type { DirtyLog } from "./src/memory/dirty_log.ts";
 export type { RegionViews } from "./src/memory/region_views.ts";
@@ -81,6 +82,13 @@ export type { GuestMemoryBackend, GuestMemoryRegion, SlicesResult } from "./src/
 export { GuestMemoryMmap, type SharedGuestMemory, type SharedGuestRegion } from "./src/memory/guest_memory_mmap.ts";
 export { GuestRegionMmap, type GuestRegionOptions } from "./src/memory/guest_region_mmap.ts";
 export { VolatileSlice } from "./src/memory/volatile_slice.ts";
+export {
+  type GuestRange,
+  InvalidGuestRegionError,
+  MemoryRegionOverlapError,
+  NoMemoryRegionError,
+  UnsortedMemoryRegionsError,
+} from "./src/memory/region_errors.ts";
 export type { GuestMemoryJson, RegionJson, VolatileSliceJson } from "./src/memory/inspect_memory.ts";
 export type { VolatileIo } from "./src/memory/volatile_io.ts";
 export type { AsyncReader, AsyncWriter } from "./src/memory/volatile_io_async.ts";

@@ -26,6 +26,7 @@ import { hex } from "../format.ts";
 import { ByteAccess } from "../memory/byte_access.ts";
 import { copyError, copyRange, CopyStatus } from "../memory/copy_range.ts";
 import type { GuestMemoryBackend, SlicesResult } from "../memory/guest_memory_backend.ts";
+import { NoMemoryRegionError } from "../memory/region_errors.ts";
 import type { VolatileSlice } from "../memory/volatile_slice.ts";
 import { explainRequest, type Explanation } from "./explain.ts";
 import type { GuestMemory, PhysicalMemory } from "./guest_memory.ts";
@@ -867,7 +868,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     // A zero-length slice needs somewhere to point; the first region's start is always valid.
     const r = this.#backend.regions()[0];
     if (r === undefined) {
-      throw new GuestMemoryError("NoMemoryRegion", op, `no memory behind ${hex(toAddress(addr, op, "addr"))}`);
+      throw new NoMemoryRegionError(op, `no memory behind ${hex(toAddress(addr, op, "addr"))}`);
     }
     return r.getSlice(0, 0);
   }
