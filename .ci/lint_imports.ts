@@ -22,7 +22,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ["src/mmap/"],
   ["src/memory/"],
   ["src/iommu/"],
-  ["mod.ts", "src/render_map.ts"],
+  ["mod.ts"],
   ["src/tools/"],
 ];
 const TOP = LAYERS.length - 1;
