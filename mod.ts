@@ -1,17 +1,22 @@
 /**
- * gmem: guest memory and IOMMU translation for Deno, on real host memory.
+ * gmem: guest memory and IOMMU translation for Deno and Bun, on real host memory (rust-vmm
+ * vm-memory's model).
  *
- * This entry point re-exports the public surface. The foundation is {@link MmapRegion}: a mapping
- * of host memory made through the native helper, owned safely (views are detached before the
- * memory goes away) and protected (writes to read-only memory throw instead of faulting).
+ * Start from {@link GuestMemoryMmap}: guest physical memory made of mmap-backed regions, with every
+ * `Bytes` method (scalars, copies, atomics, volatile I/O). Put an {@link IommuMemory} in front of it
+ * to have devices reach it through I/O virtual addresses translated by an {@link Iotlb}. The layer
+ * underneath, {@link MmapRegion}, is one host mapping, for when you manage mappings yourself.
+ * docs/architecture.md shows the layers; docs/errors.md lists every error kind and its class.
  *
  * @example
  * ```ts
- * import { MmapRegion } from "./mod.ts";
- * using a = MmapRegion.memfd(4096, { name: "guest-ram" });
- * using b = MmapRegion.fromFile(a.fileOffset!, 4096);
- * a.write(new TextEncoder().encode("hi"), 0);
- * console.log(new TextDecoder().decode(b.bytes(0, 2))); // "hi"
+ * import { GuestMemoryMmap, IommuMemory, Iotlb, IotlbIommu, Permissions } from "./mod.ts";
+ * using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
+ * ram.writeU32(0x2000, 0xcafe);
+ * const iotlb = new Iotlb();
+ * iotlb.setMapping(0x8000_0000, 0x2000, 0x1000, Permissions.ReadWrite);
+ * const dma = new IommuMemory(ram, new IotlbIommu(iotlb));
+ * console.log(dma.readU32(0x8000_0000).toString(16)); // "cafe"
  * ```
  * @module
  */
@@ -72,6 +77,7 @@ export {
   type MapOptions,
   MmapRegionBuilder,
 } from "./src/mmap/mmap_region_builder.ts";
+export { InvalidPointerError, MapFixedError } from "./src/mmap/mmap_errors.ts";
 export { ByteAccess } from "./src/memory/byte_access.ts";
 export type { DirtyLog } from "./src/memory/dirty_log.ts";
 export type { RegionViews } from "./src/memory/region_views.ts";
@@ -81,6 +87,13 @@ export type { GuestMemoryBackend, GuestMemoryRegion, SlicesResult } from "./src/
 export { GuestMemoryMmap, type SharedGuestMemory, type SharedGuestRegion } from "./src/memory/guest_memory_mmap.ts";
 export { GuestRegionMmap, type GuestRegionOptions } from "./src/memory/guest_region_mmap.ts";
 export { VolatileSlice } from "./src/memory/volatile_slice.ts";
+export {
+  type GuestRange,
+  InvalidGuestRegionError,
+  MemoryRegionOverlapError,
+  NoMemoryRegionError,
+  UnsortedMemoryRegionsError,
+} from "./src/memory/region_errors.ts";
 export type { GuestMemoryJson, RegionJson, VolatileSliceJson } from "./src/memory/inspect_memory.ts";
 export type { VolatileIo } from "./src/memory/volatile_io.ts";
 export type { AsyncReader, AsyncWriter } from "./src/memory/volatile_io_async.ts";

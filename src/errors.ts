@@ -8,8 +8,9 @@
 import { hex } from "./format.ts";
 
 /**
- * The kinds of failure. The first group mirrors vm-memory's `GuestMemoryError` and
- * `MmapRegionError` variants; the rest are this library's own.
+ * The kinds of failure: the one discriminator to switch on. Every kind has exactly one class
+ * (docs/errors.md has the table), so `kind` and `instanceof` always agree. The first group mirrors
+ * vm-memory's `GuestMemoryError` and `MmapRegionError` variants; the rest are this library's own.
  */
 export type GuestMemoryErrorKind =
   | "InvalidGuestAddress"
@@ -582,8 +583,9 @@ function rangeText(r: IovaRange): string {
 }
 
 /**
- * The IOMMU could not translate an access (kind `IommuError`). `variant` says how; the subclasses
- * carry the fields. Thrown before any byte moves.
+ * The IOMMU could not translate an access (kind `IommuError`). `variant` says how, as vm-memory nests
+ * `iommu::Error` inside `GuestMemoryError::IommuError`; each variant also has its own subclass,
+ * which carries the fields. Thrown before any byte moves.
  *
  * @example
  * ```ts

@@ -293,7 +293,7 @@ Deno.test("guest memory: a region may end at 2^64 - 1 but not at 2^64; ranges ru
     op: "GuestRegionMmap.fromRange",
     mentions: ["0xfffffffffffff000"],
   });
-  assert.equal(atLimit.name, "GuestMemoryError");
+  assert.equal(atLimit.name, "InvalidGuestRegionError");
 });
 
 Deno.test("guest memory: regions above 2^53 are reached with bigint addresses; a number never aliases them", () => {

@@ -7,6 +7,7 @@ import {
   GuestRegionMmap,
   InvalidArgumentError,
   InvalidBackendAddressError,
+  InvalidGuestRegionError,
   MisalignedError,
   MmapRegion,
   U64_MAX,
@@ -51,12 +52,14 @@ Deno.test("region: the constructor wraps an existing mapping and an optional bit
 Deno.test("region: a region must end below 2^64; ending exactly there is InvalidGuestRegion", () => {
   using ok = GuestRegionMmap.fromRange(U64_LIMIT - 0x1001n, 0x1000);
   assert.equal(ok.lastAddr, U64_LIMIT - 2n);
-  const e = expectError(() => GuestRegionMmap.fromRange(U64_LIMIT - 0x1000n, 0x1000), GuestMemoryError, {
+  const e = expectError(() => GuestRegionMmap.fromRange(U64_LIMIT - 0x1000n, 0x1000), InvalidGuestRegionError, {
     kind: "InvalidGuestRegion",
     op: "GuestRegionMmap.fromRange",
     mentions: ["0xfffffffffffff000", "0x1000", "2^64"],
   });
-  assert.equal(e.name, "GuestMemoryError");
+  assert.equal(e.name, "InvalidGuestRegionError");
+  assert.equal(e.base, U64_LIMIT - 0x1000n);
+  assert.equal(e.size, 0x1000);
   using mmap = MmapRegion.anonymous(0x1000);
   expectError(() => new GuestRegionMmap(mmap, U64_MAX), GuestMemoryError, {
     kind: "InvalidGuestRegion",

@@ -25,7 +25,6 @@ import {
   SliceRevokedError,
   type VolatileSlice,
 } from "../mod.ts";
-import { iotlbWatcherCount } from "../src/iommu/iotlb.ts";
 import { leaseCount } from "../src/mmap/mmap_region.ts";
 import { type CaseRun, runCase, survived } from "./fixtures/child_process.ts";
 import { expectError } from "./fixtures/guest_assert.ts";
@@ -112,7 +111,7 @@ Deno.test("revocation views: unrelated IOTLB changes keep views working and the 
   iotlb.setMapping(IOVA + PAGE, GPA + PAGE, PAGE, RW); // merges: one entry of two pages
   const slice = mem.getSlice(IOVA + 0x10, 0x20, Permissions.Write);
   const [u8, dv] = liveViews(ram, slice, GPA + 0x10);
-  assert.equal(iotlbWatcherCount(iotlb), 1);
+  assert.equal(iotlb.watcherCount, 1);
   const { hits, misses, accessFailures } = iotlb.counters;
   iotlb.setMapping(0x9000_0000, 0x8000, PAGE, Permissions.Read); // elsewhere
   iotlb.invalidate(IOVA + PAGE, PAGE); // the other page of the same entry
@@ -130,7 +129,7 @@ Deno.test("revocation views: unrelated IOTLB changes keep views working and the 
     [hits, misses, accessFailures],
     "re-checking the guard at each change is not IOTLB traffic",
   );
-  assert.equal(iotlbWatcherCount(iotlb), 1);
+  assert.equal(iotlb.watcherCount, 1);
   assert.equal(leaseCount(region), 1, "bytes() and dataView() of one slice share one leased buffer");
 });
 
@@ -148,7 +147,7 @@ Deno.test("revocation views: each fragment's views go with their own translation
   assert.equal(ua.length, 0x10);
   da.setUint8(0xf, 0x77);
   assert.equal(ram.readU8(GPA + PAGE - 1), 0x77);
-  assert.equal(iotlbWatcherCount(iotlb), 1, "the revoked guard stopped watching, the other did not");
+  assert.equal(iotlb.watcherCount, 1, "the revoked guard stopped watching, the other did not");
 });
 
 Deno.test("revocation views: a view covers exactly its slice's range, and subslices lease their own", () => {
@@ -186,7 +185,7 @@ Deno.test("revocation methods (default): methods throw after revocation, but vie
   dv.setUint8(4, 0x22);
   assert.equal(ram.readU8(GPA + 1), 0x11);
   assert.equal(ram.readU8(GPA + 4), 0x22);
-  assert.equal(iotlbWatcherCount(iotlb), 0, "nothing watches the IOTLB in this mode");
+  assert.equal(iotlb.watcherCount, 0, "nothing watches the IOTLB in this mode");
 });
 
 Deno.test("revocation off: no IOTLB change revokes a slice or its views", () => {
@@ -231,13 +230,13 @@ Deno.test("revocation views: close() of the guest memory detaches leased views w
   const { ram, iotlb, mem, region } = setup("views");
   const host = ram.getHostAddress(GPA);
   const [u8, dv] = liveViews(ram, mem.getSlice(IOVA, 0x40, Permissions.Write), GPA);
-  assert.equal(iotlbWatcherCount(iotlb), 1);
+  assert.equal(iotlb.watcherCount, 1);
   ram.close();
   assertDetached(u8, dv);
   assert.equal(region.quarantined, false);
   assert.equal(hostProtection(host), undefined, "unmapped, not quarantined");
   assert.equal(leaseCount(region), 0);
-  assert.equal(iotlbWatcherCount(iotlb), 0, "the guard stopped watching: its views are gone");
+  assert.equal(iotlb.watcherCount, 0, "the guard stopped watching: its views are gone");
 });
 
 Deno.test("revocation views: a protect() that removes write access detaches leased views", () => {

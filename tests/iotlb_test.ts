@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
 import { InvalidArgumentError, type IovaRange } from "../src/errors.ts";
-import { Iotlb, type IotlbEntry, type IotlbLookup, unwatchIotlb, watchIotlb } from "../src/iommu/iotlb.ts";
+import { Iotlb, type IotlbEntry, type IotlbLookup } from "../src/iommu/iotlb.ts";
 import { IotlbRecorder } from "../src/iommu/iotlb_recorder.ts";
 import { assign, carve, editPaths } from "../src/iommu/range_edit.ts";
 import { CHUNK, RangeTable } from "../src/iommu/range_table.ts";
@@ -906,7 +906,7 @@ Deno.test("iotlb fast paths: each records its event, bumps the generation once a
   tlb.record(rec);
   let told = 0;
   const watcher = () => told++;
-  watchIotlb(tlb, watcher);
+  tlb.watch(watcher);
   const steps: Array<[() => void, Partial<typeof editPaths>]> = [
     [() => tlb.setMapping(0x1000, 0x11000, 0x1000, Read), { gapInsert: 1 }],
     [() => tlb.setMapping(0x3000, 0x13000, 0x1000, Write), { gapInsert: 1 }],
@@ -922,7 +922,7 @@ Deno.test("iotlb fast paths: each records its event, bumps the generation once a
     assert.equal(tlb.generation, generation + (i === 6 ? 2 : 1), `step ${i}: the eviction is a change too`);
     assert.equal(told, i + 1, `step ${i}`);
   }
-  unwatchIotlb(tlb, watcher);
+  tlb.unwatch(watcher);
   assert.deepEqual(
     rec.events().map((e) => [e.seq, e.kind, e.iova, e.size, e.target, e.perm]),
     [
@@ -1216,4 +1216,35 @@ Deno.test("iotlb: translateRanges writes one (target, length) pair per entry, or
   assert.deepEqual([...out.subarray(0, 2)], [0x1000, 0x1000]);
   assert.equal(high.translateRanges(0x1000, 0x1000, Permissions.Read, out), -1, "a target past 2^53 is not a number");
   assert.equal(high.translateRanges(0x1000, 0x800, Permissions.Read, out), 1);
+});
+
+Deno.test("iotlb: watch calls a watcher once per change, twice-watched once, until unwatched", () => {
+  const tlb = new Iotlb();
+  const told: string[] = [];
+  const a = () => told.push("a");
+  const b = () => told.push("b");
+  tlb.watch(a);
+  tlb.watch(a);
+  tlb.watch(b);
+  assert.equal(tlb.watcherCount, 2);
+  tlb.setMapping(0x1000, 0x5000, 0x1000, Read);
+  tlb.unwatch(a);
+  tlb.invalidate(0x1000, 0x1000);
+  tlb.unwatch(b);
+  tlb.unwatch(b);
+  tlb.invalidateAll();
+  assert.deepEqual(told, ["a", "b", "b"]);
+  assert.equal(tlb.watcherCount, 0);
+  for (const bad of [null, {}, 5]) {
+    assert.throws(() => tlb.watch(bad as unknown as () => void), {
+      name: "InvalidArgumentError",
+      kind: "InvalidArgument",
+      argument: "watcher",
+      message: "Iotlb.watch: watcher must be a function",
+    });
+    assert.throws(() => tlb.unwatch(bad as unknown as () => void), {
+      name: "InvalidArgumentError",
+      op: "Iotlb.unwatch",
+    });
+  }
 });

@@ -2,16 +2,17 @@ import assert from "node:assert/strict";
 import {
   BufferEscapedError,
   FileOffset,
-  GuestMemoryError,
   hostDiagnostics,
   hostProtection,
   InvalidArgumentError,
+  InvalidPointerError,
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_NORESERVE,
   MAP_POPULATE,
   MAP_PRIVATE,
   MAP_SHARED,
+  MapFixedError,
   MappingPastEofError,
   MmapRegion,
   MmapRegionBuilder,
@@ -371,10 +372,13 @@ Deno.test("mmap: a failed file mapping leaves no descriptor open", () => {
 Deno.test("mmap: builder refuses MAP_FIXED, misaligned raw pointers and contradictory flags", () => {
   const fixed = throwsError(
     () => new MmapRegionBuilder(PAGE).withMmapFlags(MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED).build(),
-    GuestMemoryError,
+    MapFixedError,
   );
   assert.equal(fixed.kind, "MapFixed");
-  const ptr = throwsError(() => new MmapRegionBuilder(PAGE).withRawMmapPointer(0x1001).build(), GuestMemoryError);
+  assert.equal(fixed.flags, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED);
+  const ptr = throwsError(() => new MmapRegionBuilder(PAGE).withRawMmapPointer(0x1001).build(), InvalidPointerError);
+  assert.equal(ptr.addr, 0x1001n);
+  assert.equal(ptr.unmappedAt, undefined);
   assert.equal(ptr.kind, "InvalidPointer");
   assert.equal(ptr.message, "MmapRegionBuilder.build: raw pointer 0x1001 must be non-null and page-aligned");
   const both = throwsError(

@@ -26,12 +26,13 @@ import { hex } from "../format.ts";
 import { ByteAccess } from "../memory/byte_access.ts";
 import { copyError, copyRange, CopyStatus } from "../memory/copy_range.ts";
 import type { GuestMemoryBackend, SlicesResult } from "../memory/guest_memory_backend.ts";
+import { NoMemoryRegionError } from "../memory/region_errors.ts";
 import type { VolatileSlice } from "../memory/volatile_slice.ts";
 import { explainRequest, type Explanation } from "./explain.ts";
 import type { GuestMemory, PhysicalMemory } from "./guest_memory.ts";
 import { inspectIommuMemory, type IommuMemoryJson, iommuMemoryJson } from "./inspect_iommu.ts";
 import type { Iommu } from "./iommu.ts";
-import type { Iotlb } from "./iotlb.ts";
+import { type Iotlb, IOVA_PAGE_SCALE } from "./iotlb.ts";
 import { TranslationGuard } from "./translation_guard.ts";
 import { type Permission, Permissions, toPermission } from "./permissions.ts";
 
@@ -93,7 +94,7 @@ class TranslationSlot {
   views: RegionViews | undefined = undefined;
   log: DirtyLog | undefined = undefined;
 }
-const PAGE_SCALE = 2 ** -12; // IOVA -> 4 KiB page number, exactly (a power of two)
+const PAGE_SCALE = IOVA_PAGE_SCALE; // a local copy, folded by V8 (see iotlb.ts)
 const TWO_53_BIG = 1n << 53n;
 
 /** Access an atomic asks for: loads read, stores write, read-modify-writes do both. */
@@ -867,7 +868,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     // A zero-length slice needs somewhere to point; the first region's start is always valid.
     const r = this.#backend.regions()[0];
     if (r === undefined) {
-      throw new GuestMemoryError("NoMemoryRegion", op, `no memory behind ${hex(toAddress(addr, op, "addr"))}`);
+      throw new NoMemoryRegionError(op, `no memory behind ${hex(toAddress(addr, op, "addr"))}`);
     }
     return r.getSlice(0, 0);
   }

@@ -7,7 +7,7 @@
 import { type GuestMemoryError, type IovaRange, SliceRevokedError } from "../errors.ts";
 import { LEASE_VIEW, type SliceGuard } from "../memory/slice_guard.ts";
 import { type BufferLease, leaseBuffer, type MmapRegion } from "../mmap/mmap_region.ts";
-import { type Iotlb, unwatchIotlb, watchIotlb } from "./iotlb.ts";
+import type { Iotlb } from "./iotlb.ts";
 import type { Permission } from "./permissions.ts";
 
 /** How many of its latest leases a guard shares with new views of the same range. */
@@ -130,7 +130,7 @@ export class TranslationGuard implements SliceGuard {
     recent.push(lease);
     if (this.#watcher === undefined) {
       this.#watcher = () => this.#changed();
-      watchIotlb(this.#iotlb, this.#watcher);
+      this.#iotlb.watch(this.#watcher);
     }
     // Made in this same job, so not yet collectable.
     return lease.buffer!;
@@ -170,7 +170,7 @@ export class TranslationGuard implements SliceGuard {
 
   #unwatch(): void {
     if (this.#watcher === undefined) return;
-    unwatchIotlb(this.#iotlb, this.#watcher);
+    this.#iotlb.unwatch(this.#watcher);
     this.#watcher = undefined;
   }
 

@@ -5,7 +5,6 @@
 
 import { type AddressLike, toAddress, toLength } from "../address.ts";
 import {
-  GuestMemoryError,
   InvalidArgumentError,
   InvalidBackendAddressError,
   InvalidGuestAddressError,
@@ -17,6 +16,7 @@ import { AtomicBitmap, type SharedBitmap } from "../bitmap/atomic_bitmap.ts";
 import type { FileOffset } from "../mmap/file_offset.ts";
 import { MmapRegion } from "../mmap/mmap_region.ts";
 import { ByteAccess } from "./byte_access.ts";
+import { MemoryRegionOverlapError, NoMemoryRegionError, UnsortedMemoryRegionsError } from "./region_errors.ts";
 import { checkAtomic, copyError, copyRange, CopyStatus } from "./copy_range.ts";
 import type { GuestMemoryBackend, SlicesResult } from "./guest_memory_backend.ts";
 import { GuestRegionMmap, type GuestRegionOptions } from "./guest_region_mmap.ts";
@@ -562,7 +562,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
     const b = toAddress(base, op, "base");
     const n = toLength(size, op, "size");
     const i = this.#regions.findIndex((r) => r.startAddr === b && r.len === n);
-    if (i < 0) throw new GuestMemoryError("NoMemoryRegion", op, `no region starts at ${hex(b)} with ${hex(n)} bytes`);
+    if (i < 0) throw new NoMemoryRegionError(op, `no region starts at ${hex(b)} with ${hex(n)} bytes`);
     return [new GuestMemoryMmap(Object.freeze(this.#regions.filter((_, j) => j !== i))), this.#regions[i]];
   }
 
@@ -829,7 +829,7 @@ function closedError(op: string, p: RegionPart): RegionClosedError {
  */
 function validated(op: string, regions: readonly GuestRegionMmap[], allowEmpty = false): readonly GuestRegionMmap[] {
   if (!Array.isArray(regions)) throw new InvalidArgumentError(op, "regions", regions, "must be an array");
-  if (regions.length === 0 && !allowEmpty) throw new GuestMemoryError("NoMemoryRegion", op, "no memory region given");
+  if (regions.length === 0 && !allowEmpty) throw new NoMemoryRegionError(op, "no memory region given");
   for (const r of regions) {
     if (!(r instanceof GuestRegionMmap)) {
       throw new InvalidArgumentError(op, "regions", r, "must hold GuestRegionMmap objects");
@@ -838,19 +838,13 @@ function validated(op: string, regions: readonly GuestRegionMmap[], allowEmpty =
   for (let i = 1; i < regions.length; i++) {
     const prev = regions[i - 1], next = regions[i];
     if (prev.startAddr > next.startAddr) {
-      throw new GuestMemoryError(
-        "UnsortedMemoryRegions",
-        op,
-        `region at ${hex(next.startAddr)} comes after the region at ${hex(prev.startAddr)}`,
-      );
+      throw new UnsortedMemoryRegionsError(op, prev.startAddr, next.startAddr);
     }
     if (prev.lastAddr >= next.startAddr) {
-      throw new GuestMemoryError(
-        "MemoryRegionOverlap",
+      throw new MemoryRegionOverlapError(
         op,
-        `region [${hex(prev.startAddr)}, ${hex(prev.lastAddr)}] overlaps region [${hex(next.startAddr)}, ${
-          hex(next.lastAddr)
-        }]`,
+        { start: prev.startAddr, last: prev.lastAddr },
+        { start: next.startAddr, last: next.lastAddr },
       );
     }
   }

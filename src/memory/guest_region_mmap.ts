@@ -6,7 +6,8 @@
 
 import { type AddressLike, toAddress, toLength } from "../address.ts";
 import { AtomicBitmap } from "../bitmap/atomic_bitmap.ts";
-import { GuestMemoryError, InvalidArgumentError, InvalidBackendAddressError, ViewSeamError } from "../errors.ts";
+import { InvalidArgumentError, InvalidBackendAddressError, ViewSeamError } from "../errors.ts";
+import { InvalidGuestRegionError } from "./region_errors.ts";
 import { hex } from "../format.ts";
 import type { FileOffset } from "../mmap/file_offset.ts";
 import { MmapRegion } from "../mmap/mmap_region.ts";
@@ -86,11 +87,7 @@ export class GuestRegionMmap extends ByteAccess implements Disposable {
     if (!(mmap instanceof MmapRegion)) throw new InvalidArgumentError(op, "mmap", mmap, "must be an MmapRegion");
     const base = toAddress(guestBase, op, "guestBase");
     if (base + BigInt(mmap.size) >= U64_LIMIT) {
-      throw new GuestMemoryError(
-        "InvalidGuestRegion",
-        op,
-        `region at ${hex(base)} of ${hex(mmap.size)} bytes would end at or past 2^64`,
-      );
+      throw new InvalidGuestRegionError(op, base, mmap.size);
     }
     if (bitmap !== undefined && logReach(bitmap) < mmap.size) {
       // Refused here: the writes past its end would be dropped by the bitmap, silently.
@@ -143,11 +140,7 @@ export class GuestRegionMmap extends ByteAccess implements Disposable {
     const base = toAddress(addr, op, "addr");
     toLength(size, op, "size", false);
     if (base + BigInt(size) >= U64_LIMIT) {
-      throw new GuestMemoryError(
-        "InvalidGuestRegion",
-        op,
-        `region at ${hex(base)} of ${hex(size)} bytes would end at or past 2^64`,
-      );
+      throw new InvalidGuestRegionError(op, base, size);
     }
     const { dirtyPageSize, ...mapOptions } = options;
     const bitmap = dirtyPageSize === undefined ? undefined : new AtomicBitmap(size, dirtyPageSize);

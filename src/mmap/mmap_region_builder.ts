@@ -4,9 +4,10 @@
  */
 
 import { type AddressLike, isPowerOfTwo, toAddress, toLength } from "../address.ts";
-import { GuestMemoryError, InvalidArgumentError } from "../errors.ts";
+import { InvalidArgumentError } from "../errors.ts";
 import { native } from "../ffi/native.ts";
 import { hex } from "../format.ts";
+import { InvalidPointerError, MapFixedError } from "./mmap_errors.ts";
 import {
   MAP_ANONYMOUS,
   MAP_FIXED,
@@ -299,7 +300,7 @@ export class MmapRegionBuilder {
     if (this.#flags === undefined && !this.#noReserve) flags &= ~MAP_NORESERVE;
     if (this.#populate) flags |= MAP_POPULATE;
     if ((flags & MAP_FIXED) !== 0) {
-      throw new GuestMemoryError("MapFixed", op, "MAP_FIXED is not allowed: it would replace whatever is mapped there");
+      throw new MapFixedError(op, flags);
     }
     if (((flags & MAP_SHARED) !== 0) === ((flags & MAP_PRIVATE) !== 0)) {
       throw new InvalidArgumentError(op, "flags", flags, "must contain exactly one of MAP_SHARED and MAP_PRIVATE");
@@ -418,7 +419,7 @@ export class MmapRegionBuilder {
   #buildBorrowed(op: string, page: number): MmapRegion {
     const addr = this.#rawPointer!;
     if (addr === 0n || addr % BigInt(page) !== 0n) {
-      throw new GuestMemoryError("InvalidPointer", op, `raw pointer ${hex(addr)} must be non-null and page-aligned`);
+      throw new InvalidPointerError(op, addr, this.#size);
     }
     if (addr + BigInt(this.#size) > 1n << 64n) {
       throw new InvalidArgumentError(
@@ -458,11 +459,7 @@ function checkBorrowable(op: string, addr: bigint, size: number, prot: number, p
   for (const at of addr === last ? [addr] : [addr, last]) {
     const have = n.residentIn(at, BigInt(page)) < 0n ? -1 : n.vmaProt(at);
     if (have < 0) {
-      throw new GuestMemoryError(
-        "InvalidPointer",
-        op,
-        `raw pointer range [${hex(addr)}, ${hex(addr + BigInt(size))}) is not mapped at ${hex(at)}`,
-      );
+      throw new InvalidPointerError(op, addr, size, at);
     }
     if ((prot & ~have & (PROT_READ | PROT_WRITE | PROT_EXEC)) !== 0) {
       throw new InvalidArgumentError(
