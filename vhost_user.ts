@@ -43,3 +43,48 @@ export {
   type RetryOwner,
   retryTranslations,
 } from "./src/virtio/translation_retry.ts";
+export { BackendChannel } from "./src/vhost_user/backend_channel.ts";
+export { VhostUserBackend, type VhostUserBackendOptions } from "./src/vhost_user/backend.ts";
+export {
+  type BackendEvent,
+  emptyCounters,
+  type MappedRegionInfo,
+  type VhostUserCounters,
+} from "./src/vhost_user/backend_events.ts";
+export type { VhostUserDevice } from "./src/vhost_user/device.ts";
+export { FdWatcher } from "./src/vhost_user/fd_watcher.ts";
+export { type MappedRegion, MemoryTable, type MemoryTableOptions } from "./src/vhost_user/memory_table.ts";
+export { MessageSocket, type MessageSocketEvents } from "./src/vhost_user/message_socket.ts";
+export {
+  BackendRequest,
+  type ConfigAccess,
+  configPayload,
+  encodeMessage,
+  FLAG_NEED_REPLY,
+  FLAG_REPLY,
+  FrontendRequest,
+  HEADER_SIZE,
+  MAX_FDS,
+  MAX_MEMORY_REGIONS,
+  MAX_PAYLOAD,
+  type MemoryRegionDescription,
+  memoryTablePayload,
+  PROTOCOL_FEATURES_BIT,
+  ProtocolFeature,
+  readConfig,
+  readMemoryTable,
+  readState,
+  readU64,
+  readVringAddress,
+  requestName,
+  statePayload,
+  u64Payload,
+  VERSION,
+  type VhostUserMessage,
+  VRING_NOFD,
+  type VringAddress,
+  vringAddressPayload,
+} from "./src/vhost_user/protocol.ts";
+export { QueueRunner, type QueueRunnerHooks } from "./src/vhost_user/queue_runner.ts";
+export { Session, type SessionContext } from "./src/vhost_user/session.ts";
+export { VhostUserServer, type VhostUserServerOptions } from "./src/vhost_user/server.ts";

@@ -731,6 +731,7 @@ export class SliceRevokedError extends GuestMemoryError {
  * - `Permission`: the IOMMU maps the address without the access the descriptor needs;
  * - `HeadInFlight`: the driver made a chain available again before the device used it;
  * - `UnknownHead`: the device completed a chain it does not hold (a device bug, not the guest's);
+ * - `Device`: the device failed on a request in a way it could not report to the guest;
  * - `Broken`: the queue refused an earlier request and is out of service until it is reset.
  */
 export type VirtqueueFault =
@@ -752,6 +753,7 @@ export type VirtqueueFault =
   | "Permission"
   | "HeadInFlight"
   | "UnknownHead"
+  | "Device"
   | "Broken";
 
 /** Where in guest memory a virtqueue fault happened, when it is about an address. */
