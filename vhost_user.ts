@@ -88,3 +88,12 @@ export {
 export { QueueRunner, type QueueRunnerHooks } from "./src/vhost_user/queue_runner.ts";
 export { Session, type SessionContext } from "./src/vhost_user/session.ts";
 export { VhostUserServer, type VhostUserServerOptions } from "./src/vhost_user/server.ts";
+export {
+  closeIoFile,
+  type IoFile,
+  openIoFile,
+  preadSlices,
+  pwriteSlices,
+  readSlices,
+  syncData,
+} from "./src/vhost_user/fragment_io.ts";
