@@ -17,6 +17,7 @@ import { bootGuest, type GuestRun } from "./guest/boot_guest.ts";
 import { GuestUnavailable } from "./guest/errors.ts";
 import { fetchGuest, type GuestFiles } from "./guest/fetch_guest.ts";
 import { GmemBackend } from "./guest/gmem_backend.ts";
+import { runDeno } from "./fixtures/child_process.ts";
 
 async function guestFiles(): Promise<GuestFiles | string> {
   try {
@@ -142,4 +143,37 @@ Deno.test({
     "gmem guest: blk and rng served by gmem without an IOMMU: pattern, checksums, no IOTLB traffic, nothing refused",
   ignore: skip !== undefined,
   fn: () => bootWithGmem(false),
+});
+
+Deno.test({
+  name: "deno task guest: narrates the real guest's DMA behind the IOMMU, a revoked slice included, and draws it",
+  ignore: skip !== undefined,
+  async fn() {
+    const out = await Deno.makeTempDir({ prefix: "gmem-guest-story-" });
+    try {
+      const run = await runDeno(new URL("../src/tools/guest_demo.ts", import.meta.url).pathname, ["--allow-all"], [
+        "--out",
+        out,
+      ]);
+      assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+      for (
+        const line of [
+          /the memory table arrived: the guest's RAM, passed as a memfd and mapped here/,
+          /guest physical \[0x0, 0x10000000\) 256 MiB: QEMU has it at user address 0x[0-9a-f]+, gmem mapped it at host 0x[0-9a-f]+/,
+          /blk: the first IOTLB miss: the device needs IOVA 0x[0-9a-f]+ \(Read\), asks QEMU/,
+          /QEMU answered: IOVA \[0x[0-9a-f]+, 0x[0-9a-f]+\) -> user 0x[0-9a-f]+ -> guest physical 0x[0-9a-f]+, ReadWrite/,
+          /device writes  4096 bytes at 0x[0-9a-f]+ -> guest 0x[0-9a-f]+ \(host 0x[0-9a-f]+\)/,
+          /the slice the device kept is revoked: VolatileSlice\.readU8: the translation of I\/O virtual address range 0x[0-9a-f]+\+0x200 this slice came from was invalidated or changed/,
+          /blk: the pattern the guest wrote and read back agree/,
+          /blk back-end: .*refused 0, iotlbMisses [1-9]\d*, iotlbUpdates [1-9]\d*, iotlbInvalidations [1-9]\d*/,
+          /\d+ dirty pages in \d+ runs/,
+        ]
+      ) assert.match(run.stdout, line);
+      const svg = await Deno.readTextFile(`${out}/guest-address-space.svg`);
+      assert.match(svg, /^<svg /);
+      assert.match(svg, /the real guest&apos;s blk DMA, request \d+ in flight/);
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  },
 });

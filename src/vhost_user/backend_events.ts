@@ -3,7 +3,7 @@
  * @module
  */
 
-import type { GuestMemoryError } from "../../mod.ts";
+import type { GuestMemoryError, Permission } from "../../mod.ts";
 import type { VhostUserError, VirtqueueError } from "../errors.ts";
 
 /** Counters of a back-end over all its connections. */
@@ -74,9 +74,9 @@ export type BackendEvent =
   | { type: "vring-started"; index: number; size: number; desc: bigint; avail: bigint; used: bigint; iommu: boolean }
   | { type: "vring-stopped"; index: number; base: number }
   | { type: "vring-enabled"; index: number; enabled: boolean }
-  | { type: "iotlb-update"; iova: bigint; size: bigint; uaddr: bigint; gpa: bigint; perm: number }
+  | { type: "iotlb-update"; iova: bigint; size: bigint; uaddr: bigint; gpa: bigint; perm: Permission }
   | { type: "iotlb-invalidate"; iova: bigint; size: bigint }
-  | { type: "iotlb-miss"; iova: bigint; perm: number }
+  | { type: "iotlb-miss"; iova: bigint; perm: Permission }
   | {
     type: "request";
     queue: number;

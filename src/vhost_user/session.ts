@@ -491,7 +491,9 @@ export class Session {
   }
 
   #iommu(): IommuMemory {
-    return this.#iommuMemory ??= new IommuMemory(this.#table!.memory, this.iommu);
+    // With dirty bitmaps, translated writes are logged by guest physical address (vhost-user's log).
+    const logBy = this.#ctx.dirtyPageSize === undefined ? "iova" : "gpa";
+    return this.#iommuMemory ??= new IommuMemory(this.#table!.memory, this.iommu, { logBy });
   }
 
   // ---- vrings ----
