@@ -162,7 +162,7 @@ Deno.test({
           /guest physical \[0x0, 0x10000000\) 256 MiB: QEMU has it at user address 0x[0-9a-f]+, gmem mapped it at host 0x[0-9a-f]+/,
           /blk: the first IOTLB miss: the device needs IOVA 0x[0-9a-f]+ \(Read\), asks QEMU/,
           /QEMU answered: IOVA \[0x[0-9a-f]+, 0x[0-9a-f]+\) -> user 0x[0-9a-f]+ -> guest physical 0x[0-9a-f]+, ReadWrite/,
-          /device writes  4096 bytes at 0x[0-9a-f]+ -> guest 0x[0-9a-f]+ \(host 0x[0-9a-f]+\)/,
+          /device writes {2}4096 bytes at 0x[0-9a-f]+ -> guest 0x[0-9a-f]+ \(host 0x[0-9a-f]+\)/,
           /the slice the device kept is revoked: VolatileSlice\.readU8: the translation of I\/O virtual address range 0x[0-9a-f]+\+0x200 this slice came from was invalidated or changed/,
           /blk: the pattern the guest wrote and read back agree/,
           /blk back-end: .*refused 0, iotlbMisses [1-9]\d*, iotlbUpdates [1-9]\d*, iotlbInvalidations [1-9]\d*/,
