@@ -198,10 +198,16 @@ Deno.test("vhost-user: with the IOMMU, misses go out on the back-end channel, up
   }
 });
 
-Deno.test("vhost-user: a buffer the guest mapped read-only for the device to write is refused and the error eventfd fires", async () => {
+/**
+ * A chain whose output buffer the guest mapped read-only: refused (Permission), the queue broken,
+ * the error eventfd signalled, nothing written there and nothing completed. With `checkBuffers`
+ * the chain is refused when popped, before the device sees it; without, at the device's write.
+ */
+async function readOnlyOutput(checkBuffers: boolean): Promise<void> {
   const { path, dir } = await tempSocket();
   const events: BackendEvent[] = [];
-  const server = VhostUserServer.listen(path, upperDevice(), { onEvent: (e) => events.push(e) });
+  const device = upperDevice();
+  const server = VhostUserServer.listen(path, device, { checkBuffers, onEvent: (e) => events.push(e) });
   using ram = new GuestRam(1 << 20);
   const fe = TestFrontend.connect(path);
   const n = native();
@@ -223,6 +229,7 @@ Deno.test("vhost-user: a buffer the guest mapped read-only for the device to wri
       used: IOVA_BASE + 0x3000,
       iommu: true,
     });
+    ram.memory.write(text("abcd"), 0x10000);
     driver.submit(driver.addChain([
       { addr: IOVA_BASE + 0x10000, len: 4, write: false },
       { addr: IOVA_BASE + 0x20000, len: 4, write: true },
@@ -234,10 +241,14 @@ Deno.test("vhost-user: a buffer the guest mapped read-only for the device to wri
     assert.ok(refused?.type === "refused");
     assert.equal(refused.error.fault, "Permission");
     assert.deepEqual(refused.error.where, { addr: BigInt(IOVA_BASE + 0x20000), length: 4, access: 2 });
-    assert.match(
+    const op = checkBuffers ? "SplitQueue.pop" : "DescriptorChain.writeTo";
+    assert.equal(
       refused.error.message,
-      /^SplitQueue.pop: queue 0: refused the write of 4 bytes at 0x700020000: the IOTLB maps 0x700020000\+0x4 without write permission$/,
+      `${op}: queue 0: refused the write of 4 bytes at 0x700020000: the IOTLB maps 0x700020000+0x4 without write permission`,
     );
+    // Without the check the device ran (twice: once more after each miss its accesses raised).
+    assert.equal(device.handled, checkBuffers ? 0 : 2, "refused at pop, or at the device's write");
+    assert.equal(ram.memory.readU32(0x20000), 0, "nothing was written to the read-only buffer");
     assert.equal(server.backend.counters.refused, 1);
     assert.equal(server.backend.counters.requests, 0);
     assert.deepEqual(driver.takeUsed(), [], "nothing was completed");
@@ -249,7 +260,17 @@ Deno.test("vhost-user: a buffer the guest mapped read-only for the device to wri
     await server.close();
     await Deno.remove(dir, { recursive: true });
   }
-});
+}
+
+Deno.test(
+  "vhost-user: a buffer the guest mapped read-only for the device to write is refused at the write, the error eventfd fires",
+  () => readOnlyOutput(false),
+);
+
+Deno.test(
+  "vhost-user: with checkBuffers, a read-only output buffer is refused when popped, before the device sees the chain",
+  () => readOnlyOutput(true),
+);
 
 Deno.test("vhost-user: a miss the front-end never answers is refused after the timeout, not waited on forever", async () => {
   const { path, dir } = await tempSocket();

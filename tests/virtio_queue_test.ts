@@ -344,3 +344,22 @@ Deno.test("virtqueue: behind an IOMMU, a missing translation is retryable and co
   q.addUsed(chain, 1);
   assert.deepEqual(driver.takeUsed(), [{ id: 0, len: 1 }]);
 });
+
+Deno.test("virtqueue: readU32 reads a field across a buffer boundary; writeU8 writes the last writable byte", () => {
+  using s = setup();
+  s.driver.submit(s.driver.addChain([
+    { addr: 0x10000, len: 6, write: false },
+    { addr: 0x10100, len: 10, write: false },
+    { addr: 0x20000, len: 3, write: true },
+  ]));
+  s.mem.write(new Uint8Array([1, 2, 3, 4, 0x11, 0x22]), 0x10000);
+  s.mem.write(new Uint8Array([0x33, 0x44, 5, 6]), 0x10100);
+  const chain = s.queue.pop()!;
+  assert.equal(chain.readU32(0), 0x04030201);
+  assert.equal(chain.readU32(4), 0x44332211, "two bytes in each buffer");
+  assert.equal(chain.readU32(12), 0);
+  assert.throws(() => chain.readU32(13), /DescriptorChain.readU32: offset must leave 4 bytes in the 16-byte part/);
+  chain.writeU8(2, 0x7f);
+  assert.equal(s.mem.readU8(0x20002), 0x7f);
+  assert.throws(() => chain.writeU8(3, 0), /offset must leave 1 bytes in the 3-byte part/);
+});

@@ -151,6 +151,49 @@ export class DescriptorChain {
   }
 
   /**
+   * Reads a little-endian u32 at byte `offset` of the readable part (a request header's field):
+   * one scalar access when the four bytes lie in one buffer. Errors as
+   * {@link DescriptorChain.readFrom}; `InvalidArgumentError` past the part.
+   *
+   * @example
+   * ```ts ignore
+   * const type = chain.readU32(0);
+   * ```
+   */
+  readU32(offset: number): number {
+    const op = "DescriptorChain.readU32";
+    const addr = this.#scalar(offset, 4, false, op);
+    if (addr === undefined) {
+      this.#copy(offset, this.#scratch4, false, op);
+      return this.#scratchView.getUint32(0, true);
+    }
+    try {
+      return this.#owner.memory.readU32(addr);
+    } catch (e) {
+      throw this.#fault(e, op, addr, 4, Permissions.Read);
+    }
+  }
+
+  /**
+   * Writes a byte at `offset` of the writable part (a status byte): one scalar access. Errors as
+   * {@link DescriptorChain.readFrom}; `InvalidArgumentError` past the part.
+   *
+   * @example
+   * ```ts ignore
+   * chain.writeU8(chain.writableLength - 1, 0);
+   * ```
+   */
+  writeU8(offset: number, value: number): void {
+    const op = "DescriptorChain.writeU8";
+    const addr = this.#scalar(offset, 1, true, op)!;
+    try {
+      this.#owner.memory.writeU8(addr, value);
+    } catch (e) {
+      throw this.#fault(e, op, addr, 1, Permissions.Write);
+    }
+  }
+
+  /**
    * The memory of `[offset, offset + length)` of the readable or writable part as slices, for I/O
    * (e.g. one `preadv` into all of them). Asks the memory with the part's access, so an IOMMU
    * checks Read or Write. Errors as {@link DescriptorChain.readFrom}; a range past the part is an
@@ -170,11 +213,22 @@ export class DescriptorChain {
     if (offset + length > part) {
       throw new InvalidArgumentError(op, "range", `${offset}+${length}`, `runs past the ${part}-byte part`);
     }
-    const out: VolatileSlice[] = [];
     const mem = this.#owner.memory;
     const access: Permission = writable ? Permissions.Write : Permissions.Read;
     let i = writable ? this.#readable : 0;
     const end = writable ? this.#count : this.#readable;
+    // The common case, a range inside one buffer: the memory's own list, no copy of it.
+    let skip0 = offset, k = i;
+    while (k < end && skip0 >= this.#lens[k]) skip0 -= this.#lens[k++];
+    if (k < end && skip0 + length <= this.#lens[k] && length > 0) {
+      const addr = this.#at(k, skip0);
+      try {
+        return mem.getSlices(addr, length, access);
+      } catch (e) {
+        throw this.#fault(e, op, addr, length, access);
+      }
+    }
+    const out: VolatileSlice[] = [];
     let skip = offset, left = length;
     for (; i < end && left > 0; i++) {
       const len = this.#lens[i];
@@ -224,6 +278,23 @@ export class DescriptorChain {
   }
 
   // ---- internals ----
+
+  readonly #scratch4 = new Uint8Array(4);
+  readonly #scratchView = new DataView(this.#scratch4.buffer);
+
+  /**
+   * The address of `[offset, offset + size)` of a part when it lies in one buffer, `undefined` when
+   * it spans two; throws `InvalidArgumentError` past the part.
+   */
+  #scalar(offset: number, size: number, writable: boolean, op: string): AddressLike | undefined {
+    const part = writable ? this.#writableLength : this.#readableLength;
+    if (!Number.isSafeInteger(offset) || offset < 0 || offset + size > part) {
+      throw new InvalidArgumentError(op, "offset", offset, `must leave ${size} bytes in the ${part}-byte part`);
+    }
+    let i = writable ? this.#readable : 0, skip = offset;
+    for (; skip >= this.#lens[i]; i++) skip -= this.#lens[i];
+    return skip + size <= this.#lens[i] ? this.#at(i, skip) : undefined;
+  }
 
   #index(i: number, op: string): void {
     if (!Number.isInteger(i) || i < 0 || i >= this.#count) {

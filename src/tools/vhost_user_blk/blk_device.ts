@@ -70,9 +70,6 @@ export class BlkDevice implements VhostUserDevice {
   readonly #image: IoFile;
   readonly #readOnly: boolean;
   readonly #id: Uint8Array;
-  readonly #header = new Uint8Array(BLK_HEADER_SIZE);
-  readonly #headerView = new DataView(this.#header.buffer);
-  readonly #status = new Uint8Array(1);
   readonly #counters: BlkCounters = {
     reads: 0,
     writes: 0,
@@ -119,10 +116,9 @@ export class BlkDevice implements VhostUserDevice {
       c.errors++;
       return 0;
     }
-    if (chain.readFrom(0, this.#header) < BLK_HEADER_SIZE) return this.#finish(chain, BlkStatus.IoErr, 0, "errors");
-    const h = this.#headerView;
-    const type = h.getUint32(0, true);
-    const sectorLo = h.getUint32(8, true), sectorHi = h.getUint32(12, true);
+    if (chain.readableLength < BLK_HEADER_SIZE) return this.#finish(chain, BlkStatus.IoErr, 0, "errors");
+    const type = chain.readU32(0);
+    const sectorLo = chain.readU32(8), sectorHi = chain.readU32(12);
     switch (type) {
       case BlkRequestType.In: {
         const len = wlen - 1;
@@ -185,8 +181,7 @@ export class BlkDevice implements VhostUserDevice {
     bytes?: "bytesRead" | "bytesWritten",
     n = 0,
   ): number {
-    this.#status[0] = status;
-    chain.writeTo(chain.writableLength - 1, this.#status);
+    chain.writeU8(chain.writableLength - 1, status);
     this.#counters[counter]++;
     if (bytes !== undefined) this.#counters[bytes] += n;
     return data + 1;
