@@ -238,3 +238,38 @@ Deno.test("virtqueue: a translation the resolver refuses breaks the queue with t
   );
   assert.equal(calls, 1);
 });
+
+Deno.test("virtqueue: 10,000 chains of queue-size buffers pass through the same two chain slots (memory fixed by the size)", () => {
+  using mem = GuestMemoryMmap.fromRanges([[0, 0x100000]]);
+  const size = 64;
+  const layout = { size, desc: 0x1000, avail: 0x2000, used: 0x3000 };
+  const queue = new SplitQueue(mem, { ...layout, indirect: true, maxInFlight: 2 });
+  // One head per ring slot, each an indirect table of `size` buffers (the longest chain allowed).
+  for (let h = 0; h < size; h++) {
+    const table = 0x10000 + h * 16 * size;
+    for (let k = 0; k < size; k++) {
+      mem.writeU64(table + 16 * k, BigInt(0x80000 + k));
+      mem.writeU32(table + 16 * k + 8, 1);
+      mem.writeU16(table + 16 * k + 12, k < size - 1 ? 1 : 0);
+      mem.writeU16(table + 16 * k + 14, k + 1);
+    }
+    mem.writeU64(layout.desc + 16 * h, BigInt(table));
+    mem.writeU32(layout.desc + 16 * h + 8, 16 * size);
+    mem.writeU16(layout.desc + 16 * h + 12, 4);
+    mem.writeU16(layout.avail + 4 + 2 * h, h);
+  }
+  const seen = new Set<object>();
+  let avail = 0;
+  for (let i = 0; i < 10_000; i += 2) {
+    if (((avail - queue.nextAvail) & 0xffff) < 2) mem.storeU16(layout.avail + 2, avail = (avail + size) & 0xffff);
+    const a = queue.pop()!, b = queue.pop()!;
+    assert.equal(queue.pop(), null, "a third chain waits for a free slot");
+    assert.equal(a.count, size);
+    seen.add(a).add(b);
+    queue.addUsed(b, 0);
+    queue.addUsed(a, 0);
+  }
+  assert.equal(seen.size, 2, "no chain storage was made after the queue was");
+  assert.equal(queue.inFlight, 0);
+  assert.equal(queue.broken, undefined);
+});
