@@ -13,6 +13,7 @@ import { guestMemoryCases } from "./guest_memory.ts";
 import { bitmapCases } from "./bitmap.ts";
 import { type AsyncBenchCase, iommuAsyncCases, iotlbCases } from "./iommu.ts";
 import { iommuMemoryCases } from "./iommu_memory.ts";
+import { vhostUserCases } from "./vhost_user.ts";
 
 interface Figure {
   name: string;
@@ -128,7 +129,14 @@ function formatRow(row: Row): string {
 async function main(): Promise<void> {
   const args = parseArgs(Deno.args);
   const options = DEFAULT_OPTIONS;
-  const cases = [...foundationCases(), ...guestMemoryCases(), ...bitmapCases(), ...iotlbCases(), ...iommuMemoryCases()]
+  const cases = [
+    ...foundationCases(),
+    ...guestMemoryCases(),
+    ...bitmapCases(),
+    ...iotlbCases(),
+    ...iommuMemoryCases(),
+    ...vhostUserCases(),
+  ]
     .filter((c) => args.filter === undefined || c.name.includes(args.filter));
   const asyncCases = iommuAsyncCases().filter((c) => args.filter === undefined || c.name.includes(args.filter));
   if (cases.length === 0 && asyncCases.length === 0) {

@@ -899,3 +899,233 @@ uint64_t gm_bench_iotlb_insert(uint64_t len, uint32_t per_round, uint32_t iters)
   ns = (uint64_t)((double)ns * iters / (double)done);
   return ns ? ns : 1;
 }
+
+/* ---- vhost-user: Unix sockets with descriptors, eventfds, positioned vectored I/O, waiting. ---- */
+
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+
+/* Fills a sockaddr_un for `path`; -ENAMETOOLONG when it does not fit (or is empty). */
+static int unix_address(const char *path, struct sockaddr_un *addr) {
+  memset(addr, 0, sizeof *addr);
+  addr->sun_family = AF_UNIX;
+  size_t plen = strlen(path);
+  if (plen == 0 || plen >= sizeof addr->sun_path) return -ENAMETOOLONG;
+  memcpy(addr->sun_path, path, plen);
+  return 0;
+}
+
+/* A listening Unix stream socket at `path` (non-blocking, close-on-exec); the fd or -errno. */
+int32_t gm_unix_listen(const char *path, int32_t backlog) {
+  struct sockaddr_un addr;
+  int rc = unix_address(path, &addr);
+  if (rc) return rc;
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (s < 0) return -errno;
+  if (bind(s, (struct sockaddr *)&addr, sizeof addr) != 0 || listen(s, backlog) != 0) {
+    int e = errno;
+    close(s);
+    return -e;
+  }
+  return s;
+}
+
+/* One pending connection of a listening socket (non-blocking, close-on-exec); -EAGAIN if none. */
+int32_t gm_unix_accept(int32_t fd) {
+  int c;
+  do c = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK); while (c < 0 && errno == EINTR);
+  return c < 0 ? -errno : c;
+}
+
+/* Connects to the Unix stream socket at `path`; the connected fd (non-blocking afterwards) or -errno. */
+int32_t gm_unix_connect(const char *path) {
+  struct sockaddr_un addr;
+  int rc = unix_address(path, &addr);
+  if (rc) return rc;
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return -errno;
+  int r;
+  do r = connect(s, (struct sockaddr *)&addr, sizeof addr); while (r != 0 && errno == EINTR);
+  if (r != 0 || fcntl(s, F_SETFL, fcntl(s, F_GETFL) | O_NONBLOCK) != 0) {
+    int e = errno;
+    close(s);
+    return -e;
+  }
+  return s;
+}
+
+/* A connected pair of Unix stream sockets (non-blocking, close-on-exec) into out[0], out[1]. */
+int32_t gm_socketpair(int32_t *out) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0) return -errno;
+  out[0] = sv[0];
+  out[1] = sv[1];
+  return 0;
+}
+
+/*
+ * Sends all `len` bytes with `nfds` descriptors (SCM_RIGHTS, on the first byte). The socket is
+ * non-blocking; when its buffer is full, waits for room at most `timeout_ms` per step, so a peer
+ * that stops reading costs a bounded wait, never a hang. Returns `len` or -errno (-ETIMEDOUT).
+ */
+int64_t gm_send_fds(int32_t fd, const uint8_t *buf, uint32_t len, const int32_t *fds, uint32_t nfds,
+                    int32_t timeout_ms) {
+  if (nfds > 64) return -EINVAL;
+  union { char raw[CMSG_SPACE(64 * sizeof(int))]; struct cmsghdr align; } control;
+  uint32_t done = 0;
+  int first = 1;
+  while (done < len || (len == 0 && first)) {
+    struct iovec iov = { .iov_base = (void *)(buf + done), .iov_len = len - done };
+    struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+    if (first && nfds > 0) {
+      memset(&control, 0, sizeof control);
+      msg.msg_control = control.raw;
+      msg.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+      struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+      c->cmsg_level = SOL_SOCKET;
+      c->cmsg_type = SCM_RIGHTS;
+      c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+      memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
+    }
+    ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) return -errno;
+      struct pollfd p = { .fd = fd, .events = POLLOUT };
+      int r;
+      do r = poll(&p, 1, timeout_ms); while (r < 0 && errno == EINTR);
+      if (r < 0) return -errno;
+      if (r == 0) return -ETIMEDOUT;
+      continue;
+    }
+    first = 0;
+    done += (uint32_t)n;
+    if (len == 0) break;
+  }
+  return (int64_t)len;
+}
+
+/*
+ * One non-blocking recvmsg of at most `len` bytes, with up to `max_fds` SCM_RIGHTS descriptors into
+ * `fds` (unused slots -1; descriptors beyond `max_fds` are closed, never leaked). Returns the bytes
+ * read (0 at end of stream), -EAGAIN when nothing is there, -EPROTO when the kernel truncated the
+ * descriptors (all of them closed), or another -errno.
+ */
+int64_t gm_recv_fds(int32_t fd, uint8_t *buf, uint32_t len, int32_t *fds, uint32_t max_fds) {
+  for (uint32_t i = 0; i < max_fds; i++) fds[i] = -1;
+  union { char raw[CMSG_SPACE(64 * sizeof(int))]; struct cmsghdr align; } control;
+  struct iovec iov = { .iov_base = buf, .iov_len = len };
+  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.raw,
+                        .msg_controllen = sizeof control.raw };
+  ssize_t n;
+  do n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC); while (n < 0 && errno == EINTR);
+  if (n < 0) return -errno;
+  uint32_t kept = 0;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    int *got = (int *)CMSG_DATA(c);
+    for (size_t i = 0; i < count; i++) {
+      int d;
+      memcpy(&d, got + i, sizeof d);
+      if (kept < max_fds) fds[kept++] = d; else close(d);
+    }
+  }
+  if (msg.msg_flags & MSG_CTRUNC) {
+    for (uint32_t i = 0; i < kept; i++) { close(fds[i]); fds[i] = -1; }
+    return -EPROTO;
+  }
+  return (int64_t)n;
+}
+
+/* A non-blocking, close-on-exec eventfd; the fd or -errno. */
+int32_t gm_eventfd(uint32_t initval) {
+  int fd = eventfd(initval, EFD_NONBLOCK | EFD_CLOEXEC);
+  return fd < 0 ? -errno : fd;
+}
+
+/* Reads (and so resets) an eventfd's counter: the value, or -errno (-EAGAIN when it is 0). */
+int64_t gm_eventfd_read(int32_t fd) {
+  uint64_t v;
+  ssize_t n;
+  do n = read(fd, &v, sizeof v); while (n < 0 && errno == EINTR);
+  if (n < 0) return -errno;
+  if (n != sizeof v) return -EIO;
+  return (int64_t)(v & 0x7fffffffffffffffull);
+}
+
+/* Adds `value` to an eventfd's counter: 0 or -errno (-EAGAIN when it would overflow). */
+int32_t gm_eventfd_write(int32_t fd, uint64_t value) {
+  ssize_t n;
+  do n = write(fd, &value, sizeof value); while (n < 0 && errno == EINTR);
+  if (n < 0) return -errno;
+  return n == sizeof value ? 0 : -EIO;
+}
+
+int32_t gm_epoll_create(void) {
+  int fd = epoll_create1(EPOLL_CLOEXEC);
+  return fd < 0 ? -errno : fd;
+}
+
+/* epoll_ctl with the fd itself as the event's data; 0 or -errno. */
+int32_t gm_epoll_ctl(int32_t epfd, int32_t op, int32_t fd, uint32_t events) {
+  struct epoll_event ev = { .events = events, .data = { .fd = fd } };
+  return epoll_ctl(epfd, op, fd, &ev) == 0 ? 0 : -errno;
+}
+
+/*
+ * Waits at most `timeout_ms` (-1: no limit) for events; writes (fd, events) pairs into `out` (room
+ * for `max` pairs) and returns how many, 0 on timeout or signal, or -errno.
+ */
+int32_t gm_epoll_wait(int32_t epfd, int32_t *out, int32_t max, int32_t timeout_ms) {
+  struct epoll_event ev[64];
+  if (max > 64) max = 64;
+  if (max < 1) return -EINVAL;
+  int n = epoll_wait(epfd, ev, max, timeout_ms);
+  if (n < 0) return errno == EINTR ? 0 : -errno;
+  for (int i = 0; i < n; i++) {
+    out[2 * i] = ev[i].data.fd;
+    out[2 * i + 1] = (int32_t)ev[i].events;
+  }
+  return n;
+}
+
+/* The same, for a runtime that runs the call on a thread of its own (Deno's nonblocking FFI). */
+int32_t gm_epoll_wait_blocking(int32_t epfd, int32_t *out, int32_t max, int32_t timeout_ms) {
+  return gm_epoll_wait(epfd, out, max, timeout_ms);
+}
+
+/*
+ * One preadv/pwritev over `count` (address, length) pairs at file offset `offset`, retried on
+ * EINTR. Returns the bytes moved (possibly short; 0 at end of file) or -errno.
+ */
+int64_t gm_preadv(int32_t fd, const uint64_t *pairs, uint32_t count, uint64_t offset) {
+  struct iovec iov[1024];
+  if (count > 1024) return -EINVAL;
+  if (offset > (uint64_t)INT64_MAX) return -EINVAL;
+  for (uint32_t i = 0; i < count; i++) {
+    iov[i].iov_base = (void *)(uintptr_t)pairs[2 * i];
+    iov[i].iov_len = pairs[2 * i + 1];
+  }
+  ssize_t n;
+  do n = preadv(fd, iov, (int)count, (off_t)offset); while (n < 0 && errno == EINTR);
+  return n < 0 ? -errno : (int64_t)n;
+}
+
+int64_t gm_pwritev(int32_t fd, const uint64_t *pairs, uint32_t count, uint64_t offset) {
+  struct iovec iov[1024];
+  if (count > 1024) return -EINVAL;
+  if (offset > (uint64_t)INT64_MAX) return -EINVAL;
+  for (uint32_t i = 0; i < count; i++) {
+    iov[i].iov_base = (void *)(uintptr_t)pairs[2 * i];
+    iov[i].iov_len = pairs[2 * i + 1];
+  }
+  ssize_t n;
+  do n = pwritev(fd, iov, (int)count, (off_t)offset); while (n < 0 && errno == EINTR);
+  return n < 0 ? -errno : (int64_t)n;
+}
+
+int32_t gm_fdatasync(int32_t fd) {
+  return fdatasync(fd) == 0 ? 0 : -errno;
+}

@@ -186,6 +186,52 @@ export interface NativeBinding {
    * `timeoutMs` for each step. Returns the payload length, or `-errno`.
    */
   unixRecvFds(path: Uint8Array, buf: Uint8Array, fds: Int32Array, timeoutMs: number): bigint;
+  /** A listening Unix stream socket at `path` (NUL-terminated; non-blocking); the fd or `-errno`. */
+  unixListen(path: Uint8Array, backlog: number): number;
+  /** One pending connection of a listening socket (non-blocking); the fd, or `-EAGAIN` when none waits. */
+  unixAccept(fd: number): number;
+  /** Connects to the Unix stream socket at `path` (NUL-terminated); the fd (non-blocking) or `-errno`. */
+  unixConnect(path: Uint8Array): number;
+  /** A connected pair of Unix stream sockets (non-blocking) into `out[0]`, `out[1]`; 0 or `-errno`. */
+  socketPair(out: Int32Array): number;
+  /**
+   * Sends all of `buf` with the descriptors in `fds` (SCM_RIGHTS), waiting at most `timeoutMs` per
+   * step while the socket's buffer is full; the byte count or `-errno` (`-ETIMEDOUT`).
+   */
+  sendFds(fd: number, buf: Uint8Array, fds: Int32Array, timeoutMs: number): bigint;
+  /**
+   * One non-blocking receive into `buf`, descriptors into `fds` (unused slots -1, extra ones closed);
+   * the byte count (0 at end of stream), `-EAGAIN` when nothing is there, or `-errno`.
+   */
+  recvFds(fd: number, buf: Uint8Array, fds: Int32Array): bigint;
+  /** A non-blocking eventfd with counter `initval`; the fd or `-errno`. */
+  eventfd(initval: number): number;
+  /** Reads and resets an eventfd's counter: the value, or `-errno` (`-EAGAIN` when it is 0). */
+  eventfdRead(fd: number): bigint;
+  /** Adds `value` to an eventfd's counter; 0 or `-errno`. */
+  eventfdWrite(fd: number, value: bigint): number;
+  /** `epoll_create1(EPOLL_CLOEXEC)`; the fd or `-errno`. */
+  epollCreate(): number;
+  /** `epoll_ctl(epfd, op, fd, {events, data: fd})`; 0 or `-errno`. */
+  epollCtl(epfd: number, op: number, fd: number, events: number): number;
+  /**
+   * `epoll_wait` into `out` as (fd, events) pairs (room for `out.length / 2`), blocking the calling
+   * thread at most `timeoutMs` (-1: no limit); how many, or `-errno`.
+   */
+  epollWait(epfd: number, out: Int32Array, timeoutMs: number): number;
+  /**
+   * The same without blocking the event loop: the wait runs on another thread (Deno: a nonblocking
+   * FFI call; Bun: a worker per `epfd`). `out` must not be touched until the promise settles.
+   */
+  epollWaitAsync(epfd: number, out: Int32Array, timeoutMs: number): Promise<number>;
+  /** Forgets what {@link NativeBinding.epollWaitAsync} keeps for `epfd` (Bun: its worker); no wait may be pending. */
+  epollRelease(epfd: number): void;
+  /** One `preadv` at file offset `offset` into `count` (address, length) pairs; bytes read, or `-errno`. */
+  preadv(fd: number, pairs: BigUint64Array, count: number, offset: bigint): bigint;
+  /** One `pwritev` at file offset `offset` from `count` (address, length) pairs; bytes written, or `-errno`. */
+  pwritev(fd: number, pairs: BigUint64Array, count: number, offset: bigint): bigint;
+  /** `fdatasync`; 0 or `-errno`. */
+  fdatasync(fd: number): number;
   /** `memmove(dst, src, n)` between host addresses. */
   memcpy(dst: bigint, src: bigint, length: bigint): void;
   /** Copies `count` (dst, src, len) triples from `ops`; returns the total bytes. */

@@ -10,6 +10,7 @@ import { NativeLibraryError } from "../errors.ts";
 import type { NativeBinding, RawPointer, RawPointerView, RuntimeFile } from "./binding.ts";
 import { fdOf, LIBRARY_ENV, libraryPath, MAX_VIEW_ENV, maxViewBytes, statFd } from "./binding_common.ts";
 import { BUILD_COMMAND, SYMBOLS } from "./deno_binding.ts";
+import { epollWaiter, releaseEpollWaiter } from "./bun_epoll_waiter.ts";
 
 /** A symbol as `bun:ffi` declares it. */
 interface BunSymbolSpec {
@@ -166,6 +167,23 @@ export function loadBunBinding(path: string = defaultBunLibraryPath()): NativeBi
     benchIotlbLookup: big(s.gm_bench_iotlb_lookup),
     benchIotlbOverwrite: big(s.gm_bench_iotlb_overwrite),
     benchIotlbInsert: big(s.gm_bench_iotlb_insert),
+    unixListen: i32(s.gm_unix_listen),
+    unixAccept: i32(s.gm_unix_accept),
+    unixConnect: i32(s.gm_unix_connect),
+    socketPair: i32(s.gm_socketpair),
+    sendFds: (fd, buf, fds, timeoutMs) => s.gm_send_fds(fd, buf, buf.length, fds, fds.length, timeoutMs) as bigint,
+    recvFds: (fd, buf, fds) => s.gm_recv_fds(fd, buf, buf.length, fds, fds.length) as bigint,
+    eventfd: i32(s.gm_eventfd),
+    eventfdRead: big(s.gm_eventfd_read),
+    eventfdWrite: i32(s.gm_eventfd_write),
+    epollCreate: i32(s.gm_epoll_create),
+    epollCtl: i32(s.gm_epoll_ctl),
+    epollWait: (epfd, out, timeoutMs) => s.gm_epoll_wait(epfd, out, out.length >> 1, timeoutMs) as number,
+    epollWaitAsync: (epfd, out, timeoutMs) => epollWaiter(epfd).wait(out, timeoutMs),
+    epollRelease: (epfd) => releaseEpollWaiter(epfd),
+    preadv: big(s.gm_preadv),
+    pwritev: big(s.gm_pwritev),
+    fdatasync: i32(s.gm_fdatasync),
     arrayBuffer(addr, length, hold = 0n) {
       if (addr === 0n) throw new RangeError("arrayBuffer: null address");
       if (hold === 0n) return toArrayBuffer(Number(addr), 0, length);

@@ -48,6 +48,23 @@ export const SYMBOLS = {
   gm_bench_iotlb_lookup: { parameters: ["buffer", "u32", "u64", "u64", "u64", "u32"], result: "u64" },
   gm_bench_iotlb_overwrite: { parameters: ["buffer", "u32", "u64", "u64", "u32"], result: "u64" },
   gm_bench_iotlb_insert: { parameters: ["u64", "u32", "u32"], result: "u64" },
+  gm_unix_listen: { parameters: ["buffer", "i32"], result: "i32" },
+  gm_unix_accept: { parameters: ["i32"], result: "i32" },
+  gm_unix_connect: { parameters: ["buffer"], result: "i32" },
+  gm_socketpair: { parameters: ["buffer"], result: "i32" },
+  gm_send_fds: { parameters: ["i32", "buffer", "u32", "buffer", "u32", "i32"], result: "i64" },
+  gm_recv_fds: { parameters: ["i32", "buffer", "u32", "buffer", "u32"], result: "i64" },
+  gm_eventfd: { parameters: ["u32"], result: "i32" },
+  gm_eventfd_read: { parameters: ["i32"], result: "i64" },
+  gm_eventfd_write: { parameters: ["i32", "u64"], result: "i32" },
+  gm_epoll_create: { parameters: [], result: "i32" },
+  gm_epoll_ctl: { parameters: ["i32", "i32", "i32", "u32"], result: "i32" },
+  gm_epoll_wait: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32" },
+  // Runs on a thread of Deno's own, so waiting does not block the event loop (Bun: see bun_binding.ts).
+  gm_epoll_wait_blocking: { parameters: ["i32", "buffer", "i32", "i32"], result: "i32", nonblocking: true },
+  gm_preadv: { parameters: ["i32", "buffer", "u32", "u64"], result: "i64" },
+  gm_pwritev: { parameters: ["i32", "buffer", "u32", "u64"], result: "i64" },
+  gm_fdatasync: { parameters: ["i32"], result: "i32" },
 } as const;
 
 /** The command that builds the helper, quoted in the error when it is missing. */
@@ -151,6 +168,23 @@ export function loadDenoBinding(path: string = defaultLibraryPath()): NativeBind
     benchIotlbOverwrite: (table, n, mask, length, iters) =>
       s.gm_bench_iotlb_overwrite(table, n, mask, length, iters) as bigint,
     benchIotlbInsert: (length, perRound, iters) => s.gm_bench_iotlb_insert(length, perRound, iters) as bigint,
+    unixListen: (path, backlog) => s.gm_unix_listen(path, backlog),
+    unixAccept: (fd) => s.gm_unix_accept(fd),
+    unixConnect: (path) => s.gm_unix_connect(path),
+    socketPair: (out) => s.gm_socketpair(out),
+    sendFds: (fd, buf, fds, timeoutMs) => s.gm_send_fds(fd, buf, buf.length, fds, fds.length, timeoutMs) as bigint,
+    recvFds: (fd, buf, fds) => s.gm_recv_fds(fd, buf, buf.length, fds, fds.length) as bigint,
+    eventfd: (initval) => s.gm_eventfd(initval),
+    eventfdRead: (fd) => s.gm_eventfd_read(fd) as bigint,
+    eventfdWrite: (fd, value) => s.gm_eventfd_write(fd, value),
+    epollCreate: () => s.gm_epoll_create(),
+    epollCtl: (epfd, op, fd, events) => s.gm_epoll_ctl(epfd, op, fd, events),
+    epollWait: (epfd, out, timeoutMs) => s.gm_epoll_wait(epfd, out, out.length >> 1, timeoutMs),
+    epollWaitAsync: (epfd, out, timeoutMs) => s.gm_epoll_wait_blocking(epfd, out, out.length >> 1, timeoutMs),
+    epollRelease: () => {},
+    preadv: (fd, pairs, count, offset) => s.gm_preadv(fd, pairs, count, offset) as bigint,
+    pwritev: (fd, pairs, count, offset) => s.gm_pwritev(fd, pairs, count, offset) as bigint,
+    fdatasync: (fd) => s.gm_fdatasync(fd),
     arrayBuffer(addr, length) {
       const p = Deno.UnsafePointer.create(addr);
       if (p === null) throw new RangeError("arrayBuffer: null address");

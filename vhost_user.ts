@@ -1,0 +1,99 @@
+/**
+ * gmem's device back-end layer, over the guest memory and IOMMU of `mod.ts`: the split virtqueue as
+ * a device sees it (`src/virtio/`) and the back-end side of the vhost-user protocol
+ * (`src/vhost_user/`), which serves a real QEMU guest behind its virtual IOMMU.
+ *
+ * A separate entry point because this layer is built on `mod.ts` and imports it; it re-exports all
+ * of `mod.ts` too, so a back-end needs only this import.
+ *
+ * @example
+ * ```ts
+ * import { GuestMemoryMmap } from "./mod.ts";
+ * import { SplitQueue } from "./vhost_user.ts";
+ * using mem = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
+ * const queue = new SplitQueue(mem, { size: 16, desc: 0x1000, avail: 0x2000, used: 0x3000 });
+ * console.log(queue.pop()); // null
+ * ```
+ * @module
+ */
+
+// The whole library too: this entry point is a superset of mod.ts, so one import serves a back-end.
+export * from "./mod.ts";
+export {
+  VhostUserError,
+  type VhostUserFault,
+  VirtqueueError,
+  type VirtqueueFault,
+  type VirtqueueFaultAddress,
+} from "./src/errors.ts";
+export {
+  AVAIL_F_NO_INTERRUPT,
+  DESCRIPTOR_SIZE,
+  DescriptorFlag,
+  featureMask,
+  MAX_QUEUE_SIZE,
+  USED_F_NO_NOTIFY,
+  VirtioFeature,
+} from "./src/virtio/constants.ts";
+export { type ChainOwner, DescriptorChain } from "./src/virtio/descriptor_chain.ts";
+export { SplitQueue, type SplitQueueConfig } from "./src/virtio/split_queue.ts";
+export {
+  MAX_RESOLVE_ROUNDS,
+  type MissResolver,
+  type RetryOwner,
+  retryTranslations,
+} from "./src/virtio/translation_retry.ts";
+export { BackendChannel } from "./src/vhost_user/backend_channel.ts";
+export { VhostUserBackend, type VhostUserBackendOptions } from "./src/vhost_user/backend.ts";
+export {
+  type BackendEvent,
+  emptyCounters,
+  type MappedRegionInfo,
+  type VhostUserCounters,
+} from "./src/vhost_user/backend_events.ts";
+export type { VhostUserDevice } from "./src/vhost_user/device.ts";
+export { FdWatcher } from "./src/vhost_user/fd_watcher.ts";
+export { type MappedRegion, MemoryTable, type MemoryTableOptions } from "./src/vhost_user/memory_table.ts";
+export { MessageSocket, type MessageSocketEvents } from "./src/vhost_user/message_socket.ts";
+export {
+  BackendRequest,
+  type ConfigAccess,
+  configPayload,
+  encodeMessage,
+  FLAG_NEED_REPLY,
+  FLAG_REPLY,
+  FrontendRequest,
+  HEADER_SIZE,
+  MAX_FDS,
+  MAX_MEMORY_REGIONS,
+  MAX_PAYLOAD,
+  type MemoryRegionDescription,
+  memoryTablePayload,
+  PROTOCOL_FEATURES_BIT,
+  ProtocolFeature,
+  readConfig,
+  readMemoryTable,
+  readState,
+  readU64,
+  readVringAddress,
+  requestName,
+  statePayload,
+  u64Payload,
+  VERSION,
+  type VhostUserMessage,
+  VRING_NOFD,
+  type VringAddress,
+  vringAddressPayload,
+} from "./src/vhost_user/protocol.ts";
+export { QueueRunner, type QueueRunnerHooks } from "./src/vhost_user/queue_runner.ts";
+export { Session, type SessionContext } from "./src/vhost_user/session.ts";
+export { VhostUserServer, type VhostUserServerOptions } from "./src/vhost_user/server.ts";
+export {
+  closeIoFile,
+  type IoFile,
+  openIoFile,
+  preadSlices,
+  pwriteSlices,
+  readSlices,
+  syncData,
+} from "./src/vhost_user/fragment_io.ts";
