@@ -36,6 +36,7 @@ import {
   SyscallError,
   UnsortedMemoryRegionsError,
 } from "../mod.ts";
+import { VhostUserError, VirtqueueError } from "../vhost_user.ts";
 
 type ErrorClass = abstract new (...args: never[]) => GuestMemoryError;
 
@@ -65,6 +66,8 @@ const CLASS_OF_KIND: Record<GuestMemoryErrorKind, ErrorClass> = {
   InvalidGuestRegion: InvalidGuestRegionError,
   IommuError: IommuError,
   SliceRevoked: SliceRevokedError,
+  Virtqueue: VirtqueueError,
+  VhostUser: VhostUserError,
 };
 
 function thrown<T extends GuestMemoryError>(fn: () => unknown, type: abstract new (...args: never[]) => T): T {
@@ -81,8 +84,8 @@ function thrown<T extends GuestMemoryError>(fn: () => unknown, type: abstract ne
 
 Deno.test("errors: every kind names one distinct class derived from GuestMemoryError", () => {
   const classes = Object.values(CLASS_OF_KIND);
-  assert.equal(classes.length, 24);
-  assert.equal(new Set(classes).size, 24, "no two kinds share a class");
+  assert.equal(classes.length, 26);
+  assert.equal(new Set(classes).size, 26, "no two kinds share a class");
   for (const c of classes) assert.ok(c.prototype instanceof GuestMemoryError, c.name);
   const e = new CannotResolveError("op", { base: 0x1000n, length: 4 }, "no mapping");
   assert.equal(e.kind, "IommuError");

@@ -1,5 +1,5 @@
 /**
- * The real guest (tests/guest/): a Debian cloud kernel and a busybox initramfs booted under QEMU
+ * The real guest (src/tools/qemu_guest/): a Debian cloud kernel and a busybox initramfs booted under QEMU
  * (TCG, q35, qboot), with the emulated Intel IOMMU in strict mode and without it, and the blk job
  * served by QEMU's own vhost-user-blk back-end (`qemu-storage-daemon`) as the native peer that a
  * gmem back-end will be compared with.
@@ -11,12 +11,12 @@
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { bootGuest, type GuestRun } from "./guest/boot_guest.ts";
-import { parseConsole } from "./guest/console.ts";
-import { GuestOptionError, GuestUnavailable } from "./guest/errors.ts";
-import { fetchGuest, type GuestFiles } from "./guest/fetch_guest.ts";
-import { hostCommand } from "./guest/host_command.ts";
-import { StorageDaemon } from "./guest/storage_daemon.ts";
+import { bootGuest, type GuestRun } from "../src/tools/qemu_guest/boot_guest.ts";
+import { parseConsole } from "../src/tools/qemu_guest/console.ts";
+import { GuestOptionError, GuestUnavailable } from "../src/tools/qemu_guest/errors.ts";
+import { fetchGuest, type GuestFiles } from "../src/tools/qemu_guest/fetch_guest.ts";
+import { hostCommand } from "../src/tools/qemu_guest/host_command.ts";
+import { StorageDaemon } from "../src/tools/qemu_guest/storage_daemon.ts";
 
 async function guestFiles(): Promise<GuestFiles | string> {
   try {

@@ -13,10 +13,10 @@
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { bootGuest, type GuestRun } from "./guest/boot_guest.ts";
-import { GuestUnavailable } from "./guest/errors.ts";
-import { fetchGuest, type GuestFiles } from "./guest/fetch_guest.ts";
-import { GmemBackend } from "./guest/gmem_backend.ts";
+import { bootGuest, type GuestRun } from "../src/tools/qemu_guest/boot_guest.ts";
+import { GuestUnavailable } from "../src/tools/qemu_guest/errors.ts";
+import { fetchGuest, type GuestFiles } from "../src/tools/qemu_guest/fetch_guest.ts";
+import { GmemBackend } from "./fixtures/gmem_backend.ts";
 import { runDeno } from "./fixtures/child_process.ts";
 
 async function guestFiles(): Promise<GuestFiles | string> {

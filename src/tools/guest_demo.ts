@@ -18,7 +18,7 @@ Usage: deno task guest [--iommu on|off] [--quiet] [--out DIR]
   --help          this text
 
 QEMU and the guest kernel come from Debian's packages, fetched once into a cache
-(tests/guest/fetch_guest.ts). Exit status 0 when the guest ran every job and nothing was refused.
+(src/tools/qemu_guest/fetch_guest.ts). Exit status 0 when the guest ran every job and nothing was refused.
 `;
 
 function parse(args: string[]): { iommu: boolean; quiet: boolean; outDir: string | undefined } | "help" | string {

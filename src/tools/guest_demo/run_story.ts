@@ -6,8 +6,8 @@
  */
 
 import { closeIoFile, hex, openIoFile, type VhostUserServer, VhostUserServer as Server } from "../../../vhost_user.ts";
-import { bootGuest } from "../../../tests/guest/boot_guest.ts";
-import { fetchGuest } from "../../../tests/guest/fetch_guest.ts";
+import { bootGuest } from "../qemu_guest/boot_guest.ts";
+import { fetchGuest } from "../qemu_guest/fetch_guest.ts";
 import { BlkDevice } from "../vhost_user_blk/blk_device.ts";
 import { RngDevice } from "../vhost_user_rng/rng_device.ts";
 import { countersLine } from "../vhost_user_common/backend_cli.ts";

@@ -11,7 +11,7 @@
  * The cache is `$GMEM_GUEST_CACHE`, else `$XDG_CACHE_HOME/gmem-guest`, else `~/.cache/gmem-guest`
  * (outside the repository). Once filled it is used without asking apt again; `--refresh` asks.
  *
- * Run by hand: `npx -y deno@2 run --allow-run --allow-read --allow-write --allow-env tests/guest/fetch_guest.ts [--refresh]`
+ * Run by hand: `npx -y deno@2 run --allow-run --allow-read --allow-write --allow-env src/tools/qemu_guest/fetch_guest.ts [--refresh]`
  * @module
  */
 

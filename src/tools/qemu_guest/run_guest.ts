@@ -2,7 +2,7 @@
  * Boots the real guest by hand: fetches what it needs (cached), boots it, shows the console as it
  * comes and then the run's summary. For trying jobs and QEMU devices outside the test suite.
  *
- *   npx -y deno@2 run --allow-all tests/guest/run_guest.ts [options] [-- more QEMU arguments]
+ *   npx -y deno@2 run --allow-all src/tools/qemu_guest/run_guest.ts [options] [-- more QEMU arguments]
  *
  * Exits 0 when the guest powered off after every job succeeded, 1 otherwise, 2 on bad usage or
  * when QEMU or the packages cannot be had.
@@ -18,7 +18,7 @@ const HELP = `run_guest: boot the gmem test guest under QEMU and show what it re
 Options:
   --job LIST        jobs to run, comma-separated (${GUEST_JOBS.join(", ")}; default hello)
   --iommu on|off    the emulated Intel IOMMU in strict mode, or none (default on)
-  --param KEY=VALUE a job parameter, passed as gmem.KEY=VALUE (repeatable; see tests/guest/init.sh)
+  --param KEY=VALUE a job parameter, passed as gmem.KEY=VALUE (repeatable; see src/tools/qemu_guest/init.sh)
   --memory MIB      guest RAM (default 256)
   --timeout SECONDS QEMU is killed after this long (default 60)
   --quiet           show only the guest's GMEM- lines, not the kernel's log

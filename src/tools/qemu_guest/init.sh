@@ -1,5 +1,5 @@
 #!/bin/busybox sh
-# The guest's /init (tests/guest/fetch_guest.ts packs it into the initramfs beside busybox and the
+# The guest's /init (src/tools/qemu_guest/fetch_guest.ts packs it into the initramfs beside busybox and the
 # virtio modules). It takes its work from the kernel command line, because that is the only input
 # a guest booted with -kernel/-initrd has without a disk or network:
 #   gmem.job=hello,blk,rng   the jobs to run, in order (default: hello)
@@ -7,7 +7,7 @@
 #   gmem.blk_seek=N          where it writes them, in 4 KiB blocks (default 256, i.e. at 1 MiB)
 #   gmem.rng_bytes=N         bytes the rng job reads from /dev/hwrng (default 4096)
 # Every line meant for the host starts with GMEM- so that the host can pick them out of the serial
-# console (tests/guest/boot_guest.ts parses them):
+# console (src/tools/qemu_guest/boot_guest.ts parses them):
 #   GMEM-INIT uptime=S               init started, S seconds after the kernel did
 #   GMEM-JOB start NAME / GMEM-JOB end NAME status=N
 #   GMEM-RESULT key=value            one measured fact (keys are unique across jobs)
