@@ -338,9 +338,15 @@ Deno.test("vhost-user hostile: a front-end that hangs up in the middle of a mess
     const kick = n.eventfd(0);
     fe.sendRaw(msg.subarray(0, 14), [kick]); // the header and 2 of 8 payload bytes, with the eventfd
     n.close(kick);
-    await new Promise((r) => setTimeout(r, 20));
+    // Asked before the event loop turns, so the server has not accepted yet: the connection waiting
+    // in the backlog is the one nextDisconnect waits for.
+    const gone = server.nextDisconnect();
+    let settled = false;
+    void gone.then(() => (settled = true));
+    await Promise.resolve(); // microtasks only: the watcher cannot have run
+    assert.equal(settled, false, "nextDisconnect waits for the connection in the backlog");
     await fe.close();
-    await server.nextDisconnect();
+    await within(gone, "the disconnect of a connection not yet accepted");
     const end = events.findLast((e) => e.type === "disconnected");
     assert.ok(end?.type === "disconnected");
     assert.equal(

@@ -10,8 +10,10 @@ import { SyscallError } from "../../mod.ts";
 import { errnoName } from "../ffi/errno.ts";
 import { native } from "../ffi/native.ts";
 
-const EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2;
-const EPOLLIN = 0x1, EPOLLRDHUP = 0x2000;
+/** epoll_ctl(2) operations. */
+export const EPOLL_CTL_ADD = 1, EPOLL_CTL_DEL = 2;
+/** epoll(7) events: readable, and the peer hung up its writing side. */
+export const EPOLLIN = 0x1, EPOLLRDHUP = 0x2000;
 /** Events taken from one wait (the C side caps it at 64). */
 const BATCH = 64;
 

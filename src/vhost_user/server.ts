@@ -11,7 +11,7 @@ import { errnoName } from "../ffi/errno.ts";
 import { native } from "../ffi/native.ts";
 import { VhostUserBackend, type VhostUserBackendOptions } from "./backend.ts";
 import type { VhostUserDevice } from "./device.ts";
-import { FdWatcher } from "./fd_watcher.ts";
+import { EPOLL_CTL_ADD, EPOLLIN, FdWatcher } from "./fd_watcher.ts";
 
 const EAGAIN = 11;
 
@@ -91,7 +91,8 @@ export class VhostUserServer implements AsyncDisposable {
   }
 
   /**
-   * Resolves when the connection being served ends (at once if none is).
+   * Resolves when the connection being served, or one waiting to be accepted, ends (at once if there
+   * is none, or the server is closed).
    *
    * @example
    * ```ts ignore
@@ -99,8 +100,23 @@ export class VhostUserServer implements AsyncDisposable {
    * ```
    */
   nextDisconnect(): Promise<void> {
-    if (this.#serving === undefined) return Promise.resolve();
+    // A front-end that has connected but is not accepted yet counts as served: the caller who just
+    // connected means that connection, whether or not the watcher has run.
+    if (this.#closed || (this.#serving === undefined && !this.#acceptPending())) return Promise.resolve();
     return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  /** Whether a connection waits in the backlog: a zero-timeout look at the listening socket. */
+  #acceptPending(): boolean {
+    const n = native();
+    const epfd = n.epollCreate();
+    if (epfd < 0) return false;
+    try {
+      if (n.epollCtl(epfd, EPOLL_CTL_ADD, this.#listenFd, EPOLLIN) < 0) return false;
+      return n.epollWait(epfd, new Int32Array(2), 0) > 0;
+    } finally {
+      n.close(epfd);
+    }
   }
 
   /**
@@ -123,6 +139,7 @@ export class VhostUserServer implements AsyncDisposable {
     await this.backend.disconnect();
     await this.#serving;
     await this.#watcher.close();
+    for (const w of this.#waiters.splice(0)) w(); // a connection never accepted ends with the server
   }
 
   /** Same as {@link VhostUserServer.close}. */
