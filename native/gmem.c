@@ -430,6 +430,38 @@ int64_t gm_writev(int32_t fd, const uint64_t *pairs, uint32_t count) {
 }
 
 /*
+ * One recvmsg on socket `s` (with `flags`, retried on EINTR): up to `len` payload bytes to `buf`, up
+ * to `max_fds` SCM_RIGHTS descriptors to `fds` (close-on-exec; the rest closed, never leaked).
+ * Returns the payload length, or -errno (EPROTO: the kernel truncated the descriptors, and none is
+ * kept). The caller sets every slot of `fds` to -1 first.
+ */
+static int64_t recv_with_fds(int s, int flags, uint8_t *buf, uint32_t len, int32_t *fds, uint32_t max_fds) {
+  union { char raw[CMSG_SPACE(64 * sizeof(int))]; struct cmsghdr align; } control;
+  struct iovec iov = { .iov_base = buf, .iov_len = len };
+  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.raw,
+                        .msg_controllen = sizeof control.raw };
+  ssize_t n;
+  do n = recvmsg(s, &msg, flags | MSG_CMSG_CLOEXEC); while (n < 0 && errno == EINTR);
+  if (n < 0) return -errno;
+  uint32_t kept = 0;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    int *got = (int *)CMSG_DATA(c);
+    for (size_t i = 0; i < count; i++) {
+      int d;
+      memcpy(&d, got + i, sizeof d);
+      if (kept < max_fds) fds[kept++] = d; else close(d);
+    }
+  }
+  if (msg.msg_flags & MSG_CTRUNC) {
+    for (uint32_t i = 0; i < kept; i++) { close(fds[i]); fds[i] = -1; }
+    return -EPROTO;
+  }
+  return (int64_t)n;
+}
+
+/*
  * Receives descriptors another process hands over (a memfd of guest RAM): connects to the Unix
  * stream socket at `path`, takes ONE message and closes the socket. Up to `len` payload bytes go to
  * `buf`, up to `max_fds` SCM_RIGHTS descriptors to `fds` (unused slots -1; descriptors beyond
@@ -451,31 +483,9 @@ int64_t gm_unix_recv_fds(const char *path, uint8_t *buf, uint32_t len, int32_t *
   setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
   if (connect(s, (struct sockaddr *)&addr, sizeof addr) != 0) { int e = errno; close(s); return -e; }
-  union { char raw[CMSG_SPACE(64 * sizeof(int))]; struct cmsghdr align; } control;
-  struct iovec iov = { .iov_base = buf, .iov_len = len };
-  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.raw,
-                        .msg_controllen = sizeof control.raw };
-  ssize_t n;
-  do n = recvmsg(s, &msg, MSG_CMSG_CLOEXEC); while (n < 0 && errno == EINTR);
-  int err = n < 0 ? errno : 0;
+  int64_t n = recv_with_fds(s, 0, buf, len, fds, max_fds);
   close(s);
-  if (n < 0) return -err;
-  uint32_t kept = 0;
-  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    int *got = (int *)CMSG_DATA(c);
-    for (size_t i = 0; i < count; i++) {
-      int fd;
-      memcpy(&fd, got + i, sizeof fd);
-      if (kept < max_fds) fds[kept++] = fd; else close(fd);
-    }
-  }
-  if (msg.msg_flags & MSG_CTRUNC) {
-    for (uint32_t i = 0; i < kept; i++) { close(fds[i]); fds[i] = -1; }
-    return -EPROTO;
-  }
-  return (int64_t)n;
+  return n;
 }
 
 /* ---- Process diagnostics (no Deno permission needed to read them through here). ---- */
@@ -1014,29 +1024,7 @@ int64_t gm_send_fds(int32_t fd, const uint8_t *buf, uint32_t len, const int32_t 
  */
 int64_t gm_recv_fds(int32_t fd, uint8_t *buf, uint32_t len, int32_t *fds, uint32_t max_fds) {
   for (uint32_t i = 0; i < max_fds; i++) fds[i] = -1;
-  union { char raw[CMSG_SPACE(64 * sizeof(int))]; struct cmsghdr align; } control;
-  struct iovec iov = { .iov_base = buf, .iov_len = len };
-  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.raw,
-                        .msg_controllen = sizeof control.raw };
-  ssize_t n;
-  do n = recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC); while (n < 0 && errno == EINTR);
-  if (n < 0) return -errno;
-  uint32_t kept = 0;
-  for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    int *got = (int *)CMSG_DATA(c);
-    for (size_t i = 0; i < count; i++) {
-      int d;
-      memcpy(&d, got + i, sizeof d);
-      if (kept < max_fds) fds[kept++] = d; else close(d);
-    }
-  }
-  if (msg.msg_flags & MSG_CTRUNC) {
-    for (uint32_t i = 0; i < kept; i++) { close(fds[i]); fds[i] = -1; }
-    return -EPROTO;
-  }
-  return (int64_t)n;
+  return recv_with_fds(fd, MSG_DONTWAIT, buf, len, fds, max_fds);
 }
 
 /* A non-blocking, close-on-exec eventfd; the fd or -errno. */
