@@ -16,11 +16,7 @@ import { closeIoFile, GuestMemoryError, type IoFile, openIoFile } from "../../..
 import {
   COMMON_OPTIONS,
   EXIT_FAILED,
-  EXIT_USAGE,
-  helpText,
-  intOption,
-  parseOptions,
-  queueSizeOption,
+  parseBackendArgs,
   runBackend,
   UsageError,
 } from "../vhost_user_common/backend_cli.ts";
@@ -44,44 +40,33 @@ const OPTIONS = [
  * ```
  */
 export async function main(argv: readonly string[]): Promise<number> {
-  let opts: Record<string, string>;
-  let queueSize: number, missTimeoutMs: number;
-  try {
-    opts = parseOptions(argv, OPTIONS);
-    if (opts.help) {
-      console.log(
-        helpText(
-          NAME,
-          "a vhost-user block device back-end over a raw image file",
-          "--socket PATH --image FILE [options]",
-          OPTIONS,
-        ),
-      );
-      return 0;
-    }
-    if (opts.socket === undefined) throw new UsageError("--socket PATH is required");
-    if (opts.image === undefined) throw new UsageError("--image FILE is required");
-    queueSize = queueSizeOption(opts);
-    missTimeoutMs = intOption(opts, "miss-timeout", 5000, 1, 2 ** 31 - 1);
-    if (opts.serial !== undefined && new TextEncoder().encode(opts.serial).length > 20) {
-      throw new UsageError(`--serial ${opts.serial} is longer than 20 bytes`);
-    }
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    console.error(`${NAME}: ${e.message}`);
-    return EXIT_USAGE;
-  }
+  const args = parseBackendArgs(
+    argv,
+    NAME,
+    "a vhost-user block device back-end over a raw image file",
+    "--socket PATH --image FILE [options]",
+    OPTIONS,
+    (opts) => {
+      if (opts.image === undefined) throw new UsageError("--image FILE is required");
+      if (opts.serial !== undefined && new TextEncoder().encode(opts.serial).length > 20) {
+        throw new UsageError(`--serial ${opts.serial} is longer than 20 bytes`);
+      }
+    },
+  );
+  if (typeof args === "number") return args;
+  const { opts, queueSize, missTimeoutMs } = args;
+  const imagePath = opts.image!;
   const readOnly = opts["read-only"] === "true";
   let image: IoFile;
   try {
-    image = openIoFile(opts.image, !readOnly);
+    image = openIoFile(imagePath, !readOnly);
   } catch (e) {
     console.error(`${NAME}: ${e instanceof GuestMemoryError ? e.message : String(e)}`);
     return EXIT_FAILED;
   }
   if (image.size < SECTOR || image.size % SECTOR !== 0) {
     closeIoFile(image.fd);
-    console.error(`${NAME}: ${opts.image} is ${image.size} bytes, not a positive multiple of ${SECTOR}`);
+    console.error(`${NAME}: ${imagePath} is ${image.size} bytes, not a positive multiple of ${SECTOR}`);
     return EXIT_FAILED;
   }
   const device = new BlkDevice(image, { maxQueueSize: queueSize, readOnly, serial: opts.serial });
@@ -89,11 +74,11 @@ export async function main(argv: readonly string[]): Promise<number> {
   return await runBackend({
     name: NAME,
     device,
-    serving: `${opts.image} (${Number.isInteger(mib) ? mib : mib.toFixed(2)} MiB, ${device.sectors} sectors, ${
+    serving: `${imagePath} (${Number.isInteger(mib) ? mib : mib.toFixed(2)} MiB, ${device.sectors} sectors, ${
       readOnly ? "read-only" : "read-write"
     })`,
     deviceCounters: () => device.counters,
-    socket: opts.socket,
+    socket: opts.socket!,
     once: opts.once === "true",
     json: opts.json === "true",
     verbose: opts.verbose === "true",

@@ -131,6 +131,52 @@ export function queueSizeOption(opts: Record<string, string>): number {
   return v;
 }
 
+/** What {@link parseBackendArgs} read: the options, and the two every back-end takes. */
+export interface BackendArgs {
+  opts: Record<string, string>;
+  queueSize: number;
+  missTimeoutMs: number;
+}
+
+/**
+ * Reads a device tool's arguments: prints its help (exit 0), or checks `--socket`, the queue size,
+ * the miss timeout and then the tool's own `check` (which throws `UsageError`), printing a usage
+ * error (exit 2). Returns the arguments, or the exit status when the tool is to stop.
+ *
+ * @example
+ * ```ts ignore
+ * const args = parseBackendArgs(argv, "vhost-user-rng", "an entropy device", "--socket PATH", OPTIONS);
+ * if (typeof args === "number") return args;
+ * ```
+ */
+export function parseBackendArgs(
+  argv: readonly string[],
+  name: string,
+  summary: string,
+  usage: string,
+  options: readonly CliOption[],
+  check: (opts: Record<string, string>) => void = () => {},
+): BackendArgs | number {
+  try {
+    const opts = parseOptions(argv, options);
+    if (opts.help) {
+      console.log(helpText(name, summary, usage, options));
+      return 0;
+    }
+    if (opts.socket === undefined) throw new UsageError("--socket PATH is required");
+    check(opts);
+    return {
+      opts,
+      queueSize: queueSizeOption(opts),
+      missTimeoutMs: intOption(opts, "miss-timeout", 5000, 1, 2 ** 31 - 1),
+    };
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    console.error(`${name}: ${e.message}`);
+    return EXIT_USAGE;
+  }
+}
+
 /** One line for a counters object: `name value` pairs, in order. */
 export function countersLine(counters: object): string {
   return Object.entries(counters).map(([k, v]) => `${k} ${v}`).join(", ");

@@ -13,17 +13,7 @@
 
 import process from "node:process";
 import { closeIoFile, GuestMemoryError, type IoFile, openIoFile } from "../../../vhost_user.ts";
-import {
-  COMMON_OPTIONS,
-  EXIT_FAILED,
-  EXIT_USAGE,
-  helpText,
-  intOption,
-  parseOptions,
-  queueSizeOption,
-  runBackend,
-  UsageError,
-} from "../vhost_user_common/backend_cli.ts";
+import { COMMON_OPTIONS, EXIT_FAILED, parseBackendArgs, runBackend } from "../vhost_user_common/backend_cli.ts";
 import { RngDevice } from "./rng_device.ts";
 
 const NAME = "vhost-user-rng";
@@ -41,24 +31,15 @@ const OPTIONS = [
  * ```
  */
 export async function main(argv: readonly string[]): Promise<number> {
-  let opts: Record<string, string>;
-  let queueSize: number, missTimeoutMs: number;
-  try {
-    opts = parseOptions(argv, OPTIONS);
-    if (opts.help) {
-      console.log(
-        helpText(NAME, "a vhost-user entropy device back-end", "--socket PATH [--source FILE] [options]", OPTIONS),
-      );
-      return 0;
-    }
-    if (opts.socket === undefined) throw new UsageError("--socket PATH is required");
-    queueSize = queueSizeOption(opts);
-    missTimeoutMs = intOption(opts, "miss-timeout", 5000, 1, 2 ** 31 - 1);
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    console.error(`${NAME}: ${e.message}`);
-    return EXIT_USAGE;
-  }
+  const args = parseBackendArgs(
+    argv,
+    NAME,
+    "a vhost-user entropy device back-end",
+    "--socket PATH [--source FILE] [options]",
+    OPTIONS,
+  );
+  if (typeof args === "number") return args;
+  const { opts, queueSize, missTimeoutMs } = args;
   const path = opts.source ?? "/dev/urandom";
   let source: IoFile;
   try {
@@ -73,7 +54,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     device,
     serving: source.size > 0 ? `${path} (${source.size} bytes, read in a loop)` : path,
     deviceCounters: () => device.counters,
-    socket: opts.socket,
+    socket: opts.socket!,
     once: opts.once === "true",
     json: opts.json === "true",
     verbose: opts.verbose === "true",
