@@ -21,7 +21,7 @@
  * @module
  */
 
-export { type AddressLike, U64_LIMIT, U64_MAX } from "./src/address.ts";
+export { type AddressLike, U64_LIMIT, U64_MAX } from "./src/core/address.ts";
 export {
   BufferEscapedError,
   GuestAddressOverflowError,
@@ -42,9 +42,9 @@ export {
   RegionClosedError,
   SyscallError,
   ViewSeamError,
-} from "./src/errors.ts";
+} from "./src/core/errors.ts";
 export type { RawPointer, RawPointerView, RuntimeFile } from "./src/ffi/binding.ts";
-export { hex } from "./src/format.ts";
+export { hex } from "./src/core/format.ts";
 export {
   type HostDiagnostics,
   hostDiagnostics,
@@ -68,7 +68,7 @@ export {
   PROT_READ,
   PROT_WRITE,
   protToString,
-} from "./src/mmap/constants.ts";
+} from "./src/core/constants.ts";
 export { FileOffset, type FileSource } from "./src/mmap/file_offset.ts";
 export { type FileIdentity, MmapRegion } from "./src/mmap/mmap_region.ts";
 export {
@@ -78,25 +78,27 @@ export {
   MmapRegionBuilder,
 } from "./src/mmap/mmap_region_builder.ts";
 export { InvalidPointerError, MapFixedError } from "./src/mmap/mmap_errors.ts";
-export { ByteAccess } from "./src/memory/byte_access.ts";
-export type { DirtyLog } from "./src/memory/dirty_log.ts";
-export type { RegionViews } from "./src/memory/region_views.ts";
-export type { RegionPart } from "./src/memory/region_part.ts";
-export type { SliceGuard } from "./src/memory/slice_guard.ts";
-export type { GuestMemoryBackend, GuestMemoryRegion, SlicesResult } from "./src/memory/guest_memory_backend.ts";
-export { GuestMemoryMmap, type SharedGuestMemory, type SharedGuestRegion } from "./src/memory/guest_memory_mmap.ts";
-export { GuestRegionMmap, type GuestRegionOptions } from "./src/memory/guest_region_mmap.ts";
-export { VolatileSlice } from "./src/memory/volatile_slice.ts";
+export { Bytes } from "./src/core/bytes.ts";
+export type { DirtyLog } from "./src/core/dirty_log.ts";
+export type { RegionViews } from "./src/core/region_views.ts";
+export type { RegionPart } from "./src/mmap/region_part.ts";
+export type { SliceGuard } from "./src/core/slice_guard.ts";
+export type { Mapping } from "./src/core/mapping.ts";
+export type { GuestMemoryBackend, GuestMemoryRegion, SlicesResult } from "./src/core/guest_memory_backend.ts";
+export { GuestMemoryMmap, type SharedGuestMemory, type SharedGuestRegion } from "./src/mmap/guest_memory_mmap.ts";
+export { GuestRegionMmap, type GuestRegionOptions } from "./src/mmap/guest_region_mmap.ts";
+export { VolatileSlice } from "./src/core/volatile_slice.ts";
 export {
   type GuestRange,
   InvalidGuestRegionError,
   MemoryRegionOverlapError,
   NoMemoryRegionError,
   UnsortedMemoryRegionsError,
-} from "./src/memory/region_errors.ts";
-export type { GuestMemoryJson, RegionJson, VolatileSliceJson } from "./src/memory/inspect_memory.ts";
-export type { VolatileIo } from "./src/memory/volatile_io.ts";
-export type { AsyncReader, AsyncWriter } from "./src/memory/volatile_io_async.ts";
+} from "./src/core/region_errors.ts";
+export type { GuestMemoryJson, RegionJson } from "./src/mmap/inspect_memory.ts";
+export type { VolatileSliceJson } from "./src/core/inspect_slice.ts";
+export type { VolatileIo } from "./src/core/volatile_io.ts";
+export type { AsyncReader, AsyncWriter } from "./src/core/volatile_io_async.ts";
 export {
   AtomicBitmap,
   type AtomicBitmapJson,
@@ -115,7 +117,7 @@ export {
   IommuMisconfiguredError,
   type IovaRange,
   SliceRevokedError,
-} from "./src/errors.ts";
+} from "./src/core/errors.ts";
 export {
   allows,
   hasWrite,
@@ -125,7 +127,7 @@ export {
   Permissions,
   toPermission,
   union,
-} from "./src/iommu/permissions.ts";
+} from "./src/core/permissions.ts";
 export {
   Iotlb,
   type IotlbCounters,
@@ -140,7 +142,7 @@ export {
   IotlbRecorder,
   type IotlbRecorderJson,
 } from "./src/iommu/iotlb_recorder.ts";
-export type { GuestMemory, PhysicalMemory } from "./src/iommu/guest_memory.ts";
+export type { GuestMemory, PhysicalMemory } from "./src/core/guest_memory.ts";
 export {
   type AsyncMissHandler,
   type Iommu,

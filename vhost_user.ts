@@ -25,7 +25,7 @@ export {
   VirtqueueError,
   type VirtqueueFault,
   type VirtqueueFaultAddress,
-} from "./src/errors.ts";
+} from "./src/core/errors.ts";
 export {
   AVAIL_F_NO_INTERRUPT,
   DESCRIPTOR_SIZE,

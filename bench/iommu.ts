@@ -24,7 +24,7 @@
 
 import { IotlbIommu } from "../src/iommu/iommu.ts";
 import { Iotlb } from "../src/iommu/iotlb.ts";
-import { Permissions } from "../src/iommu/permissions.ts";
+import { Permissions } from "../src/core/permissions.ts";
 import { native } from "../src/ffi/native.ts";
 import type { BenchCase, Side } from "./foundation.ts";
 import { consume, type Measurement, median, timed } from "./harness.ts";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { InvalidArgumentError, U64_MAX } from "../mod.ts";
-import { isPowerOfTwo, toAddress, toLength } from "../src/address.ts";
-import { hex } from "../src/format.ts";
+import { isPowerOfTwo, toAddress, toLength } from "../src/core/address.ts";
+import { hex } from "../src/core/format.ts";
 
 function argumentError(fn: () => unknown): InvalidArgumentError {
   try {

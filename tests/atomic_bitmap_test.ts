@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { InvalidArgumentError } from "../src/errors.ts";
+import { InvalidArgumentError } from "../src/core/errors.ts";
 import { AtomicBitmap, type Bitmap, BitmapSlice } from "../src/bitmap/atomic_bitmap.ts";
 import type { BitmapWorkerRequest } from "./fixtures/bitmap_worker.ts";
 

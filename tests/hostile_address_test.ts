@@ -34,7 +34,7 @@ function invokeIo(name: string): Method {
 
 const WIDTHS = ["U8", "U16", "U32", "U64"];
 
-/** Every method of ByteAccess that takes an address, called with valid other arguments. */
+/** Every method of Bytes that takes an address, called with valid other arguments. */
 const BYTE_ACCESS: Record<string, Method> = Object.fromEntries([
   ...["write", "read", "writeSlice", "readSlice"].map((n) => [n, invokeBuffer(n)]),
   ...["readVolatileFrom", "readExactVolatileFrom", "writeVolatileTo", "writeAllVolatileTo"].map((

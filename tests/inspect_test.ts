@@ -1,14 +1,14 @@
 import assert from "node:assert/strict";
 import { inspect } from "node:util";
 import { AtomicBitmap } from "../src/bitmap/atomic_bitmap.ts";
-import { hex } from "../src/format.ts";
-import { rangeText, sizeText } from "../src/inspect_text.ts";
+import { hex } from "../src/core/format.ts";
+import { rangeText, sizeText } from "../src/core/inspect_text.ts";
 import { IotlbIommu } from "../src/iommu/iommu.ts";
 import { IommuMemory } from "../src/iommu/iommu_memory.ts";
 import { Iotlb } from "../src/iommu/iotlb.ts";
-import { Permissions } from "../src/iommu/permissions.ts";
-import { GuestMemoryMmap } from "../src/memory/guest_memory_mmap.ts";
-import { GuestRegionMmap } from "../src/memory/guest_region_mmap.ts";
+import { Permissions } from "../src/core/permissions.ts";
+import { GuestMemoryMmap } from "../src/mmap/guest_memory_mmap.ts";
+import { GuestRegionMmap } from "../src/mmap/guest_region_mmap.ts";
 import { MmapRegion } from "../src/mmap/mmap_region.ts";
 
 const { Read, Write, ReadWrite } = Permissions;

@@ -6,10 +6,10 @@
  */
 
 import assert from "node:assert/strict";
-import { CannotResolveError, InvalidArgumentError, IommuMisconfiguredError } from "../src/errors.ts";
+import { CannotResolveError, InvalidArgumentError, IommuMisconfiguredError } from "../src/core/errors.ts";
 import { type AsyncMissHandler, IotlbIommu, MAX_TIMEOUT_MS } from "../src/iommu/iommu.ts";
 import { Iotlb } from "../src/iommu/iotlb.ts";
-import { Permissions } from "../src/iommu/permissions.ts";
+import { Permissions } from "../src/core/permissions.ts";
 
 const { Read, ReadWrite } = Permissions;
 

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { IotlbIommu } from "../src/iommu/iommu.ts";
 import { intervalSteps } from "../src/iommu/interval_index.ts";
 import { Iotlb } from "../src/iommu/iotlb.ts";
-import { Permissions } from "../src/iommu/permissions.ts";
+import { Permissions } from "../src/core/permissions.ts";
 import { VhostIotlbChannel, vhostIotlbUpdate } from "../src/iommu/vhost_iotlb.ts";
 import { readMessages, send, socketPair } from "./fixtures/socket_pair.ts";
 

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { Iotlb, type IotlbEntry } from "../src/iommu/iotlb.ts";
 import { IotlbRecorder } from "../src/iommu/iotlb_recorder.ts";
-import { type Permission, Permissions } from "../src/iommu/permissions.ts";
+import { type Permission, Permissions } from "../src/core/permissions.ts";
 
 const { ReadWrite } = Permissions;
 const PAGE = 0x1000;

@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { InvalidArgumentError, type IovaRange } from "../src/errors.ts";
+import { InvalidArgumentError, type IovaRange } from "../src/core/errors.ts";
 import { Iotlb, type IotlbEntry, type IotlbLookup } from "../src/iommu/iotlb.ts";
 import { IotlbRecorder } from "../src/iommu/iotlb_recorder.ts";
 import { assign, carve, editPaths } from "../src/iommu/range_edit.ts";
 import { CHUNK, RangeTable } from "../src/iommu/range_table.ts";
-import { type Permission, Permissions } from "../src/iommu/permissions.ts";
+import { type Permission, Permissions } from "../src/core/permissions.ts";
 
 const { No, Read, Write, ReadWrite } = Permissions;
 const TWO_53 = 2 ** 53;

@@ -18,9 +18,9 @@ function tree(files: Record<string, string>): string {
 Deno.test("import lint: a clean tree, with imports only in comments going up, has no problem", () => {
   const root = tree({
     "mod.ts": 'export { a } from "./src/mmap/a.ts";\n',
-    "src/errors.ts":
-      '/*\nimport { a } from "./mmap/a.ts";\n*/\n// import { b } from "./iommu/b.ts";\nexport const e = 1;\n',
-    "src/mmap/a.ts": 'import { e } from "../errors.ts";\nexport const a = e;\n',
+    "src/core/errors.ts":
+      '/*\nimport { a } from "../mmap/a.ts";\n*/\n// import { b } from "../iommu/b.ts";\nexport const e = 1;\n',
+    "src/mmap/a.ts": 'import { e } from "../core/errors.ts";\nexport const a = e;\n',
   });
   try {
     assert.deepEqual(lintImports(root, new Set()), []);
@@ -31,33 +31,33 @@ Deno.test("import lint: a clean tree, with imports only in comments going up, ha
 
 Deno.test("import lint: names an import up the layers, a value cycle and a type-only cycle", () => {
   const root = tree({
-    "src/errors.ts": 'import { a } from "./mmap/a.ts";\nexport const e = a;\n',
+    "src/core/errors.ts": 'import { a } from "../mmap/a.ts";\nexport const e = a;\n',
     "src/mmap/a.ts": 'import {\n  b,\n} from "./b.ts";\nexport const a = b;\n',
     "src/mmap/b.ts": 'export const b = 1;\nexport async function later() {\n  return await import("./a.ts");\n}\n',
-    "src/memory/c.ts": 'import type { D } from "./d.ts";\nexport type C = D | 1;\n',
-    "src/memory/d.ts": 'import type { C } from "./c.ts";\nexport type D = C | 2;\n',
-    "src/memory/e.ts": 'import { type F } from "./f.ts";\nexport type E = F | 1;\n',
-    "src/memory/f.ts": 'export { type E } from "./e.ts";\nexport type F = 2;\n',
+    "src/iommu/c.ts": 'import type { D } from "./d.ts";\nexport type C = D | 1;\n',
+    "src/iommu/d.ts": 'import type { C } from "./c.ts";\nexport type D = C | 2;\n',
+    "src/iommu/e.ts": 'import { type F } from "./f.ts";\nexport type E = F | 1;\n',
+    "src/iommu/f.ts": 'export { type E } from "./e.ts";\nexport type F = 2;\n',
   });
   try {
     assert.deepEqual(lintImports(root, new Set()), [
-      "src/errors.ts (layer 0) imports src/mmap/a.ts (layer 2): up the layers",
+      "src/core/errors.ts (layer 0) imports src/mmap/a.ts (layer 4): up the layers",
       "import cycle between src/mmap/a.ts, src/mmap/b.ts",
-      "import cycle (through type imports) between src/memory/c.ts, src/memory/d.ts",
-      "import cycle (through type imports) between src/memory/e.ts, src/memory/f.ts",
+      "import cycle (through type imports) between src/iommu/c.ts, src/iommu/d.ts",
+      "import cycle (through type imports) between src/iommu/e.ts, src/iommu/f.ts",
     ]);
     assert.deepEqual(
       lintImports(
         root,
         new Set([
-          "src/memory/c.ts src/memory/d.ts",
-          "src/memory/e.ts src/memory/f.ts",
+          "src/iommu/c.ts src/iommu/d.ts",
+          "src/iommu/e.ts src/iommu/f.ts",
           "src/mmap/a.ts src/mmap/b.ts",
           "src/x.ts src/y.ts",
         ]),
       ),
       [
-        "src/errors.ts (layer 0) imports src/mmap/a.ts (layer 2): up the layers",
+        "src/core/errors.ts (layer 0) imports src/mmap/a.ts (layer 4): up the layers",
         "known cycle src/x.ts src/y.ts is gone or changed: update KNOWN_CYCLES",
       ],
     );

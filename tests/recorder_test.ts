@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { InvalidArgumentError } from "../src/errors.ts";
+import { InvalidArgumentError } from "../src/core/errors.ts";
 import { Iotlb } from "../src/iommu/iotlb.ts";
 import { type IotlbEvent, IotlbRecorder } from "../src/iommu/iotlb_recorder.ts";
-import { type Permission, Permissions } from "../src/iommu/permissions.ts";
+import { type Permission, Permissions } from "../src/core/permissions.ts";
 
 const { No, Read, Write, ReadWrite } = Permissions;
 const TWO_64 = 2n ** 64n;

@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { AtomicBitmap } from "../src/bitmap/atomic_bitmap.ts";
 import { IotlbIommu } from "../src/iommu/iommu.ts";
 import { IommuMemory } from "../src/iommu/iommu_memory.ts";
-import { Permissions } from "../src/iommu/permissions.ts";
-import { GuestMemoryMmap } from "../src/memory/guest_memory_mmap.ts";
+import { Permissions } from "../src/core/permissions.ts";
+import { GuestMemoryMmap } from "../src/mmap/guest_memory_mmap.ts";
 import { BrokenScale } from "../src/tools/map/scale.ts";
 import { renderMap, renderMapHtml } from "../src/tools/render_map.ts";
 

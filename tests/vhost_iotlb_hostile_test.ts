@@ -6,11 +6,11 @@
  */
 
 import assert from "node:assert/strict";
-import { InvalidArgumentError, IommuMisconfiguredError } from "../src/errors.ts";
+import { InvalidArgumentError, IommuMisconfiguredError } from "../src/core/errors.ts";
 import { IotlbIommu } from "../src/iommu/iommu.ts";
 import { intervalSteps } from "../src/iommu/interval_index.ts";
 import { Iotlb, type IotlbLookup } from "../src/iommu/iotlb.ts";
-import { type Permission, Permissions } from "../src/iommu/permissions.ts";
+import { type Permission, Permissions } from "../src/core/permissions.ts";
 import {
   decodeVhostIotlbMsg,
   encodeVhostIotlbMsg,

@@ -23,10 +23,10 @@
  * @module
  */
 
-import { isPowerOfTwo, toLength } from "../address.ts";
-import { sharedBytesLength } from "../caller_bytes.ts";
-import { describeValue } from "../format.ts";
-import { InvalidArgumentError } from "../errors.ts";
+import { isPowerOfTwo, toLength } from "../core/address.ts";
+import { sharedBytesLength } from "../core/caller_bytes.ts";
+import { describeValue } from "../core/format.ts";
+import { InvalidArgumentError } from "../core/errors.ts";
 import { inspectBitmap } from "./inspect_bitmap.ts";
 
 /**

@@ -4,8 +4,8 @@
  * @module
  */
 
-import { hex } from "../format.ts";
-import { plural, sizeText } from "../inspect_text.ts";
+import { hex } from "../core/format.ts";
+import { plural, sizeText } from "../core/inspect_text.ts";
 
 /** Runs listed before the rest are summarised in one line. */
 const MAX_RUNS = 16;

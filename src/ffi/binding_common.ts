@@ -4,7 +4,7 @@
  * @module
  */
 
-import { NativeLibraryError } from "../errors.ts";
+import { NativeLibraryError } from "../core/errors.ts";
 import type { RuntimeFileStat } from "./binding.ts";
 import { errnoName } from "./errno.ts";
 

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { NativeLibraryError } from "../errors.ts";
+import { NativeLibraryError } from "../core/errors.ts";
 import type { NativeBinding, RawPointer, RawPointerView, RuntimeFile } from "./binding.ts";
 import { fdOf, LIBRARY_ENV, libraryPath, MAX_VIEW_ENV, maxViewBytes, statFd } from "./binding_common.ts";
 import { BUILD_COMMAND, SYMBOLS } from "./deno_binding.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { InvalidArgumentError } from "../errors.ts";
+import { InvalidArgumentError } from "../core/errors.ts";
 
 /**
  * The UTF-8 bytes of `text` plus a terminating NUL, or an {@link InvalidArgumentError} naming

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { NativeLibraryError } from "../errors.ts";
+import { NativeLibraryError } from "../core/errors.ts";
 import type { NativeBinding, RawPointer, RawPointerView } from "./binding.ts";
 import { fdOf, LIBRARY_ENV, libraryPath, MAX_VIEW_ENV, maxViewBytes, statFd } from "./binding_common.ts";
 import { fsFileMethods, ownFsFileDescriptor } from "./deno_file.ts";

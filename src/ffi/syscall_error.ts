@@ -3,7 +3,7 @@
  * @module
  */
 
-import { SyscallError } from "../errors.ts";
+import { SyscallError } from "../core/errors.ts";
 import { errnoName } from "./errno.ts";
 import { native } from "./native.ts";
 

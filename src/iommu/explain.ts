@@ -5,14 +5,14 @@
  * @module
  */
 
-import { type AddressLike, toAddress, toLength, U64_LIMIT } from "../address.ts";
-import { InvalidArgumentError, RegionClosedError } from "../errors.ts";
-import { hex } from "../format.ts";
-import type { GuestRegionMmap } from "../memory/guest_region_mmap.ts";
-import type { PhysicalMemory } from "./guest_memory.ts";
+import { type AddressLike, toAddress, toLength, U64_LIMIT } from "../core/address.ts";
+import { InvalidArgumentError, RegionClosedError } from "../core/errors.ts";
+import { hex } from "../core/format.ts";
+import type { GuestRegionMmap } from "../mmap/guest_region_mmap.ts";
+import type { PhysicalMemory } from "../core/guest_memory.ts";
 import type { Iommu } from "./iommu.ts";
 import type { Iotlb, IotlbEntry } from "./iotlb.ts";
-import { allows, type Permission, permissionName, toPermission } from "./permissions.ts";
+import { allows, type Permission, permissionName, toPermission } from "../core/permissions.ts";
 
 /** One fragment of an explained request: where a piece of it lands. */
 export interface ExplainedFragment {
@@ -73,7 +73,7 @@ export interface Explanation {
 /** What {@link explainRequest} needs to know about the memory it explains. */
 export interface ExplainTarget {
   /** The physical memory. */
-  backend: PhysicalMemory;
+  backend: PhysicalMemory<GuestRegionMmap>;
   /** The IOMMU. */
   iommu: Iommu;
   /** Whether translation is on. */
@@ -193,7 +193,7 @@ export function explainRequest(target: ExplainTarget, iova: AddressLike, len: nu
 
 /** Adds the fragments of `length` bytes at `gpa` (IOVA `iova`); the failure if RAM runs out. */
 function place(
-  backend: PhysicalMemory,
+  backend: PhysicalMemory<GuestRegionMmap>,
   out: Explanation,
   iova: bigint,
   gpa: bigint,

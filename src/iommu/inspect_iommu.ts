@@ -7,14 +7,14 @@
 
 import { AtomicBitmap, type AtomicBitmapJson } from "../bitmap/atomic_bitmap.ts";
 import { dirtyPageCount } from "../bitmap/inspect_bitmap.ts";
-import { hex } from "../format.ts";
-import { columns, plural, rangeText, sizeText } from "../inspect_text.ts";
-import { type GuestMemoryJson, inspectMemory, memoryJson, memoryRows } from "../memory/inspect_memory.ts";
+import { hex } from "../core/format.ts";
+import { columns, plural, rangeText, sizeText } from "../core/inspect_text.ts";
+import { type GuestMemoryJson, inspectMemory, memoryJson, memoryRows } from "../mmap/inspect_memory.ts";
 import type { IommuMemory } from "./iommu_memory.ts";
 import type { IotlbIommuCounters } from "./iommu.ts";
 import type { IotlbCounters, IotlbEntry, IotlbJson } from "./iotlb.ts";
 import type { IotlbEvent } from "./iotlb_recorder.ts";
-import { permissionName } from "./permissions.ts";
+import { permissionName } from "../core/permissions.ts";
 
 /** Entries listed before the rest are summarised in one line. */
 const MAX_ENTRIES = 32;

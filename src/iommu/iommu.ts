@@ -14,12 +14,12 @@
  */
 
 import { setImmediate } from "node:timers";
-import { type AddressLike, toAddress, toLength } from "../address.ts";
-import { CannotResolveError, InvalidArgumentError, IommuMisconfiguredError, type IovaRange } from "../errors.ts";
-import { hex } from "../format.ts";
+import { type AddressLike, toAddress, toLength } from "../core/address.ts";
+import { CannotResolveError, InvalidArgumentError, IommuMisconfiguredError, type IovaRange } from "../core/errors.ts";
+import { hex } from "../core/format.ts";
 import { IntervalIndex, type IntervalNode } from "./interval_index.ts";
 import { Iotlb, type IotlbLookup } from "./iotlb.ts";
-import { type Permission, permissionName, toPermission } from "./permissions.ts";
+import { type Permission, permissionName, toPermission } from "../core/permissions.ts";
 
 /**
  * Translates I/O virtual addresses to the physical (guest) address space.

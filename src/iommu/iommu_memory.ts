@@ -4,10 +4,10 @@
  * @module
  */
 
-import { type AddressLike, toAddress, toLength } from "../address.ts";
-import { bytesWindow } from "../caller_bytes.ts";
-import { type DirtyLog, logReach } from "../memory/dirty_log.ts";
-import type { RegionViews } from "../memory/region_views.ts";
+import { type AddressLike, toAddress, toLength } from "../core/address.ts";
+import { bytesWindow } from "../core/caller_bytes.ts";
+import { type DirtyLog, logReach } from "../core/dirty_log.ts";
+import type { RegionViews } from "../core/region_views.ts";
 import {
   CannotResolveError,
   FragmentedError,
@@ -21,20 +21,21 @@ import {
   NoAccessError,
   ReadOnlyError,
   RegionClosedError,
-} from "../errors.ts";
-import { hex } from "../format.ts";
-import { ByteAccess } from "../memory/byte_access.ts";
-import { copyError, copyRange, CopyStatus } from "../memory/copy_range.ts";
-import type { GuestMemoryBackend, SlicesResult } from "../memory/guest_memory_backend.ts";
-import { NoMemoryRegionError } from "../memory/region_errors.ts";
-import type { VolatileSlice } from "../memory/volatile_slice.ts";
+} from "../core/errors.ts";
+import { hex } from "../core/format.ts";
+import { Bytes } from "../core/bytes.ts";
+import { copyError, copyRange, CopyStatus } from "../core/copy_range.ts";
+import type { GuestMemoryBackend, SlicesResult } from "../core/guest_memory_backend.ts";
+import { NoMemoryRegionError } from "../core/region_errors.ts";
+import type { VolatileSlice } from "../core/volatile_slice.ts";
 import { explainRequest, type Explanation } from "./explain.ts";
-import type { GuestMemory, PhysicalMemory } from "./guest_memory.ts";
+import type { GuestMemory, PhysicalMemory } from "../core/guest_memory.ts";
+import type { GuestRegionMmap } from "../mmap/guest_region_mmap.ts";
 import { inspectIommuMemory, type IommuMemoryJson, iommuMemoryJson } from "./inspect_iommu.ts";
 import type { Iommu } from "./iommu.ts";
 import { type Iotlb, IOVA_PAGE_SCALE } from "./iotlb.ts";
 import { TranslationGuard } from "./translation_guard.ts";
-import { type Permission, Permissions, toPermission } from "./permissions.ts";
+import { type Permission, Permissions, toPermission } from "../core/permissions.ts";
 
 /**
  * Which address a write through an enabled IOMMU is logged by:
@@ -123,10 +124,10 @@ function atomicAccess(op: string, write: boolean): Permission {
  * console.log(ram.readU32(0x4010)); // 7
  * ```
  */
-export class IommuMemory extends ByteAccess implements GuestMemory {
+export class IommuMemory extends Bytes implements GuestMemory {
   /** Class name used in errors. */
   protected readonly typeName: string = "IommuMemory";
-  readonly #backend: PhysicalMemory;
+  readonly #backend: PhysicalMemory<GuestRegionMmap>;
   readonly #iommu: Iommu;
   readonly #iotlb: Iotlb | undefined;
   readonly #bitmap: DirtyLog | undefined;
@@ -153,10 +154,10 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
    * @throws {InvalidArgumentError} for a backend or IOMMU of the wrong kind, a bitmap with `logBy: "gpa"`,
    *   or an unknown `revocation`.
    */
-  constructor(backend: PhysicalMemory, iommu: Iommu, options: IommuMemoryOptions = {}) {
+  constructor(backend: PhysicalMemory<GuestRegionMmap>, iommu: Iommu, options: IommuMemoryOptions = {}) {
     super();
     const op = "IommuMemory";
-    if (!(backend instanceof ByteAccess) || typeof (backend as Partial<GuestMemoryBackend>).regions !== "function") {
+    if (!(backend instanceof Bytes) || typeof (backend as Partial<GuestMemoryBackend>).regions !== "function") {
       throw new InvalidArgumentError(op, "backend", backend, "must be guest memory (e.g. a GuestMemoryMmap)");
     }
     if (iommu === null || typeof iommu !== "object" || typeof iommu.translate !== "function") {
@@ -190,7 +191,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
   }
 
   /** The physical memory behind the IOMMU. @example `mem.backend.numRegions` */
-  get backend(): PhysicalMemory {
+  get backend(): PhysicalMemory<GuestRegionMmap> {
     return this.#backend;
   }
 
@@ -265,7 +266,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
    * console.log(mem.withReplacedBackend(b).iommu === mem.iommu); // true
    * ```
    */
-  withReplacedBackend(newBackend: PhysicalMemory): IommuMemory {
+  withReplacedBackend(newBackend: PhysicalMemory<GuestRegionMmap>): IommuMemory {
     return new IommuMemory(newBackend, this.#iommu, {
       enabled: this.#enabled,
       bitmap: this.#bitmap,
@@ -285,7 +286,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
    * console.log(new IommuMemory(ram, new IotlbIommu()).physicalMemory()); // undefined
    * ```
    */
-  physicalMemory(): PhysicalMemory | undefined {
+  physicalMemory(): PhysicalMemory<GuestRegionMmap> | undefined {
     return this.#enabled ? undefined : this.#backend;
   }
 
@@ -499,9 +500,9 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     return explainRequest({ backend: this.#backend, iommu: this.#iommu, enabled: this.#enabled }, iova, len, access);
   }
 
-  // ---- ByteAccess hooks ----
+  // ---- Bytes hooks ----
 
-  /** Where a one-region range lies, for the scalar fast path (see `ByteAccess.locate`). */
+  /** Where a one-region range lies, for the scalar fast path (see `Bytes.locate`). */
   protected locate(addr: AddressLike, size: number, write: boolean): number {
     if (!this.#enabled) return this.locateThrough(this.#backend, addr, size, write);
     const iotlb = this.#iotlb;
@@ -562,7 +563,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     e.log = this.hitLog;
   }
 
-  /** Copies as far as the memory reaches (see `ByteAccess.transfer`). */
+  /** Copies as far as the memory reaches (see `Bytes.transfer`). */
   protected transfer(buf: Uint8Array, len: number, addr: AddressLike, write: boolean, op: string): number {
     if (len !== 0 && typeof addr === "number") {
       const o = this.locate(addr, len, write);
@@ -609,7 +610,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     return done;
   }
 
-  /** The checked target of an atomic (see `ByteAccess.atomicTarget`). */
+  /** The checked target of an atomic (see `Bytes.atomicTarget`). */
   protected atomicTarget(addr: AddressLike, size: number, write: boolean, op: string): number {
     const backend = this.#backend;
     if (!this.#enabled) return this.atomicTargetThrough(backend, addr, size, write, op);
@@ -643,12 +644,12 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     return o;
   }
 
-  /** Zero-byte I/O is translated too while translation is on (see `ByteAccess.checkEmptyIo`). */
+  /** Zero-byte I/O is translated too while translation is on (see `Bytes.checkEmptyIo`). */
   protected override checkEmptyIo(addr: AddressLike, write: boolean, op: string): void {
     if (this.#enabled) this.#slices(addr, 0, write ? Permissions.Write : Permissions.Read, op);
   }
 
-  /** The fragments volatile I/O goes through (see `ByteAccess.ioSlices`). */
+  /** The fragments volatile I/O goes through (see `Bytes.ioSlices`). */
   protected ioSlices(addr: AddressLike, count: number, write: boolean, op: string): VolatileSlice[] {
     const r = this.#slices(addr, count, write ? Permissions.Write : Permissions.Read, op, write);
     if (r.error !== undefined && r.slices.length === 0) throw r.error;
@@ -875,7 +876,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
 }
 
 /** The backend's fragments of a physical range, its errors named under `op`. */
-function physicalSlices(backend: PhysicalMemory, gpa: bigint, len: number, op: string): SlicesResult {
+function physicalSlices(backend: PhysicalMemory<GuestRegionMmap>, gpa: bigint, len: number, op: string): SlicesResult {
   let r: SlicesResult;
   try {
     r = backend.getSlicesResult(gpa, len);

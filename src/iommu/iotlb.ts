@@ -5,12 +5,12 @@
  * @module
  */
 
-import { type AddressLike, toAddress, toLength, U64_LIMIT } from "../address.ts";
-import { InvalidArgumentError, type IovaRange } from "../errors.ts";
-import { hex } from "../format.ts";
+import { type AddressLike, toAddress, toLength, U64_LIMIT } from "../core/address.ts";
+import { InvalidArgumentError, type IovaRange } from "../core/errors.ts";
+import { hex } from "../core/format.ts";
 import { inspectIotlb, iotlbJson } from "./inspect_iommu.ts";
 import type { IotlbRecorder } from "./iotlb_recorder.ts";
-import { type Permission, toPermission } from "./permissions.ts";
+import { type Permission, toPermission } from "../core/permissions.ts";
 import { assign, carve } from "./range_edit.ts";
 import { DIFF_F, DIFF_R, END_F, END_R, PERM, RangeTable, STAMP, START_R, STRIDE } from "./range_table.ts";
 import { EXACT_LIMIT, joinU64, keyDistance, keyLess, residual, rounded, sumU64 } from "./u64_key.ts";

@@ -5,12 +5,12 @@
  * @module
  */
 
-import { toLength, U64_LIMIT } from "../address.ts";
-import { InvalidArgumentError } from "../errors.ts";
-import { hex } from "../format.ts";
+import { toLength, U64_LIMIT } from "../core/address.ts";
+import { InvalidArgumentError } from "../core/errors.ts";
+import { hex } from "../core/format.ts";
 import { inspectRecorder } from "./inspect_iommu.ts";
 import { Iotlb, type IotlbEntry } from "./iotlb.ts";
-import { type Permission, permissionName } from "./permissions.ts";
+import { type Permission, permissionName } from "../core/permissions.ts";
 
 /**
  * What happened: `map` (a `setMapping`), `invalidate` (an `invalidate`, or `invalidateAll` as

@@ -4,11 +4,11 @@
  * @module
  */
 
-import { type GuestMemoryError, type IovaRange, SliceRevokedError } from "../errors.ts";
-import { LEASE_VIEW, type SliceGuard } from "../memory/slice_guard.ts";
-import { type BufferLease, leaseBuffer, type MmapRegion } from "../mmap/mmap_region.ts";
+import { type GuestMemoryError, type IovaRange, SliceRevokedError } from "../core/errors.ts";
+import { LEASE_VIEW, type SliceGuard } from "../core/slice_guard.ts";
+import { type BufferLease, LEASE, type Mapping } from "../core/mapping.ts";
 import type { Iotlb } from "./iotlb.ts";
-import type { Permission } from "./permissions.ts";
+import type { Permission } from "../core/permissions.ts";
 
 /** How many of its latest leases a guard shares with new views of the same range. */
 const RECENT = 4;
@@ -110,8 +110,9 @@ export class TranslationGuard implements SliceGuard {
    * ```ts ignore
    * const buffer = guard[LEASE_VIEW](mmap, 0x1000, 16, "VolatileSlice.bytes");
    * ```
+   * @ignore
    */
-  [LEASE_VIEW](region: MmapRegion, offset: number, length: number, op: string): ArrayBuffer | undefined {
+  [LEASE_VIEW](region: Mapping, offset: number, length: number, op: string): ArrayBuffer | undefined {
     if (!this.#revokeViews || this.#revoked) return undefined;
     // Views of a range leased lately share its buffer: bytes() of a slice (or of a few subslices in
     // turn) taken again costs no new buffer.
@@ -124,7 +125,7 @@ export class TranslationGuard implements SliceGuard {
       }
     }
     const onGone = this.#onGone ??= (lease) => this.#forget(lease);
-    const lease = leaseBuffer(region, offset, length, op, onGone);
+    const lease = region[LEASE](offset, length, op, onGone);
     (this.#leases ??= new Set()).add(lease);
     if (recent.length === RECENT) recent.shift();
     recent.push(lease);

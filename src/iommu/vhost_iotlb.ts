@@ -9,13 +9,13 @@
  * @module
  */
 
-import { type AddressLike, toAddress } from "../address.ts";
-import { InvalidArgumentError } from "../errors.ts";
-import { hex } from "../format.ts";
+import { type AddressLike, toAddress } from "../core/address.ts";
+import { InvalidArgumentError } from "../core/errors.ts";
+import { hex } from "../core/format.ts";
 import { IntervalIndex, type IntervalNode } from "./interval_index.ts";
 import type { AsyncMissHandler } from "./iommu.ts";
 import type { Iotlb } from "./iotlb.ts";
-import { type Permission, toPermission } from "./permissions.ts";
+import { type Permission, toPermission } from "../core/permissions.ts";
 
 /** Message types of `struct vhost_iotlb_msg` (Linux `VHOST_IOTLB_*`). */
 export const VhostIotlbType = {

@@ -3,12 +3,12 @@
  * @module
  */
 
-import { toAddress } from "../address.ts";
-import { InvalidArgumentError } from "../errors.ts";
+import { toAddress } from "../core/address.ts";
+import { InvalidArgumentError } from "../core/errors.ts";
 import type { RuntimeFile } from "../ffi/binding.ts";
 import { cString } from "../ffi/c_string.ts";
 import { native } from "../ffi/native.ts";
-import { hex } from "../format.ts";
+import { hex } from "../core/format.ts";
 
 /** Where a {@link FileOffset}'s file comes from. */
 export type FileSource =

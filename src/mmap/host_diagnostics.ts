@@ -4,7 +4,7 @@
  * @module
  */
 
-import { toAddress, toLength } from "../address.ts";
+import { toAddress, toLength } from "../core/address.ts";
 import { native } from "../ffi/native.ts";
 import { syscallError } from "../ffi/syscall_error.ts";
 

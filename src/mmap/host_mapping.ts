@@ -7,7 +7,7 @@
 import { MAP_STEP_SYSCALL, MapOption, MapStep, Req } from "../ffi/binding.ts";
 import { native } from "../ffi/native.ts";
 import { syscallError } from "../ffi/syscall_error.ts";
-import { mapFlagsToString, protToString } from "./constants.ts";
+import { mapFlagsToString, protToString } from "../core/constants.ts";
 
 /** Everything the native map call needs. Sizes are validated by the caller. */
 export interface MapSpec {

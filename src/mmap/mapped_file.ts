@@ -5,7 +5,7 @@
  * @module
  */
 
-import { InvalidArgumentError, MappingPastEofError } from "../errors.ts";
+import { InvalidArgumentError, MappingPastEofError } from "../core/errors.ts";
 import { cString } from "../ffi/c_string.ts";
 import { native } from "../ffi/native.ts";
 import { syscallError } from "../ffi/syscall_error.ts";

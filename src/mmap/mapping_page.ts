@@ -5,10 +5,10 @@
  * @module
  */
 
-import { InvalidArgumentError } from "../errors.ts";
+import { InvalidArgumentError } from "../core/errors.ts";
 import { native } from "../ffi/native.ts";
 import { syscallError } from "../ffi/syscall_error.ts";
-import { MAP_HUGE_SHIFT, MAP_HUGETLB } from "./constants.ts";
+import { MAP_HUGE_SHIFT, MAP_HUGETLB } from "../core/constants.ts";
 import { HUGETLBFS_MAGIC, type MappedFile } from "./mapped_file.ts";
 
 /** The largest huge page any Linux host has (16 GiB, on some arm64 and ppc64 configurations). */

@@ -4,8 +4,8 @@
  * @module
  */
 
-import { GuestMemoryError } from "../errors.ts";
-import { hex } from "../format.ts";
+import { GuestMemoryError } from "../core/errors.ts";
+import { hex } from "../core/format.ts";
 
 /**
  * The mapping flags asked for `MAP_FIXED` (vm-memory's `MapFixed`). Refused because a fixed mapping

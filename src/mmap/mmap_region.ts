@@ -3,7 +3,7 @@
  * @module
  */
 
-import { type AddressLike, toAddress, toLength } from "../address.ts";
+import { type AddressLike, toAddress, toLength } from "../core/address.ts";
 import {
   bytesLength,
   bytesWindow,
@@ -11,7 +11,7 @@ import {
   fewerBytesError,
   TYPED_SET,
   unreadableError,
-} from "../caller_bytes.ts";
+} from "../core/caller_bytes.ts";
 import {
   BufferEscapedError,
   InvalidArgumentError,
@@ -20,13 +20,14 @@ import {
   ReadOnlyError,
   RegionClosedError,
   ViewSeamError,
-} from "../errors.ts";
+} from "../core/errors.ts";
 import type { RawPointer } from "../ffi/binding.ts";
 import { native } from "../ffi/native.ts";
 import { syscallError } from "../ffi/syscall_error.ts";
-import { hex } from "../format.ts";
-import { mapFlagsToString, PROT_EXEC, PROT_READ, PROT_WRITE, protToString } from "./constants.ts";
+import { hex } from "../core/format.ts";
+import { mapFlagsToString, PROT_EXEC, PROT_READ, PROT_WRITE, protToString } from "../core/constants.ts";
 import type { FileOffset } from "./file_offset.ts";
+import { BACKING, type BufferLease, LEASE, type Mapping, PIN, VIEW_BUFFER } from "../core/mapping.ts";
 import { type MapOptions, MmapRegionBuilder } from "./mmap_region_builder.ts";
 
 /** The identity of a mapped file, for {@link MmapRegion.fdsOverlap}. */
@@ -56,42 +57,12 @@ export interface RegionInit {
   guardAfter: number;
 }
 
-let construct: (init: RegionInit) => MmapRegion;
-let bufferOf: (region: MmapRegion, op: string, index: number) => ArrayBuffer;
-let pinOf: (region: MmapRegion, op: string) => Disposable;
-let leaseOf: (
-  region: MmapRegion,
-  offset: number,
-  length: number,
-  op: string,
-  onGone: ((lease: BufferLease) => void) | undefined,
-) => BufferLease;
-let releaseOf: (region: MmapRegion, lease: Lease) => void;
-let leasesOf: (region: MmapRegion) => number;
+// Methods the library calls on a region but users do not: keyed by symbols this module keeps.
+const FROM_INIT: unique symbol = Symbol("gmem.MmapRegion.fromInit");
+const RELEASE: unique symbol = Symbol("gmem.MmapRegion.release");
+const LEASE_COUNT: unique symbol = Symbol("gmem.MmapRegion.leaseCount");
 
-/**
- * A buffer of its own over part of a region (see {@link leaseBuffer}), so that views over it can be
- * revoked without touching the region's other views. Internal to the library.
- *
- * @example
- * ```ts ignore
- * const lease = leaseBuffer(region, 0x1000, 0x100, "VolatileSlice.bytes", undefined);
- * const view = new Uint8Array(lease.buffer!);
- * lease.release(); // view.length is 0 now
- * ```
- */
-export interface BufferLease {
-  /** The region the buffer lies in. */
-  readonly region: MmapRegion;
-  /** Region offset of the buffer's first byte. */
-  readonly offset: number;
-  /** Bytes the buffer covers. */
-  readonly length: number;
-  /** The buffer, or `undefined` once released, detached by its region, or garbage. */
-  readonly buffer: ArrayBuffer | undefined;
-  /** Detaches the buffer and forgets it; later calls do nothing. */
-  release(): void;
-}
+export type { BufferLease };
 
 /**
  * The lease record. The buffer is held weakly (a long-running process takes views by the million),
@@ -127,7 +98,7 @@ class Lease implements BufferLease {
   }
 
   release(): void {
-    releaseOf(this.region, this);
+    this.region[RELEASE](this);
   }
 }
 
@@ -143,7 +114,7 @@ const RECENT_LEASES = 256;
  * ```
  */
 export function createRegion(init: RegionInit): MmapRegion {
-  return construct(init);
+  return MmapRegion[FROM_INIT](init);
 }
 
 /**
@@ -157,7 +128,7 @@ export function createRegion(init: RegionInit): MmapRegion {
  * ```
  */
 export function regionArrayBuffer(region: MmapRegion, op: string, index = 0): ArrayBuffer {
-  return bufferOf(region, op, index);
+  return region[VIEW_BUFFER](op, index);
 }
 
 /**
@@ -175,7 +146,7 @@ export function regionArrayBuffer(region: MmapRegion, op: string, index = 0): Ar
  * ```
  */
 export function pinRegion(region: MmapRegion, op: string): Disposable {
-  return pinOf(region, op);
+  return region[PIN](op);
 }
 
 /**
@@ -205,7 +176,7 @@ export function leaseBuffer(
   op: string,
   onGone: ((lease: BufferLease) => void) | undefined,
 ): BufferLease {
-  return leaseOf(region, offset, length, op, onGone);
+  return region[LEASE](offset, length, op, onGone);
 }
 
 /**
@@ -218,7 +189,7 @@ export function leaseBuffer(
  * ```
  */
 export function leaseCount(region: MmapRegion): number {
-  return leasesOf(region);
+  return region[LEASE_COUNT]();
 }
 
 /**
@@ -245,7 +216,7 @@ export function leaseCount(region: MmapRegion): number {
  * console.log(new TextDecoder().decode(out)); // "hello"
  * ```
  */
-export class MmapRegion implements Disposable {
+export class MmapRegion implements Disposable, Mapping {
   #addr: bigint;
   #size: number;
   /** What munmap and mprotect must be given: for hugetlb memory, `#size` rounded up to a huge page. */
@@ -286,16 +257,69 @@ export class MmapRegion implements Disposable {
   /** Lease count at which the next lease first forgets the collected ones (amortised). */
   #pruneAt = 64;
 
-  static {
-    construct = (init) => new MmapRegion(init);
-    bufferOf = (region, op, index) => region.#arrayBuffer(op, index);
-    pinOf = (region, op) => region.#pin(op);
-    leaseOf = (region, offset, length, op, onGone) => region.#lease(offset, length, op, onGone);
-    releaseOf = (region, lease) => region.#release(lease);
-    leasesOf = (region) => {
-      if (region.#leases !== undefined) region.#pruneLeases();
-      return region.#leases?.size ?? 0;
-    };
+  /**
+   * Makes the region object for a finished mapping (see `createRegion`).
+   * @ignore
+   */
+  static [FROM_INIT](init: RegionInit): MmapRegion {
+    return new MmapRegion(init);
+  }
+
+  /**
+   * See `regionArrayBuffer`.
+   * @ignore
+   */
+  [VIEW_BUFFER](op: string, index: number): ArrayBuffer {
+    return this.#arrayBuffer(op, index);
+  }
+
+  /**
+   * See `pinRegion`.
+   * @ignore
+   */
+  [PIN](op: string): Disposable {
+    return this.#pin(op);
+  }
+
+  /**
+   * See `leaseBuffer`.
+   * @ignore
+   */
+  [LEASE](
+    offset: number,
+    length: number,
+    op: string,
+    onGone: ((lease: BufferLease) => void) | undefined,
+  ): BufferLease {
+    return this.#lease(offset, length, op, onGone);
+  }
+
+  /**
+   * Drops a lease its holder released.
+   * @ignore
+   */
+  [RELEASE](lease: Lease): void {
+    this.#release(lease);
+  }
+
+  /**
+   * See `leaseCount`.
+   * @ignore
+   */
+  [LEASE_COUNT](): number {
+    if (this.#leases !== undefined) this.#pruneLeases();
+    return this.#leases?.size ?? 0;
+  }
+
+  /**
+   * What memory this is, for inspection: `anonymous`, `memfd fd N`, `file …@OFFSET` or `borrowed`.
+   * @ignore
+   */
+  [BACKING](): string {
+    if (!this.#owned) return "borrowed";
+    if (!this.#closed && this.#memfd >= 0) return `memfd fd ${this.#memfd}`;
+    if (this.#fileOffset !== undefined) return `file ${this.#fileOffset}`;
+    return "anonymous";
   }
 
   private constructor(init: RegionInit) {

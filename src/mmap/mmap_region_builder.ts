@@ -3,10 +3,10 @@
  * @module
  */
 
-import { type AddressLike, isPowerOfTwo, toAddress, toLength } from "../address.ts";
-import { InvalidArgumentError } from "../errors.ts";
+import { type AddressLike, isPowerOfTwo, toAddress, toLength } from "../core/address.ts";
+import { InvalidArgumentError } from "../core/errors.ts";
 import { native } from "../ffi/native.ts";
-import { hex } from "../format.ts";
+import { hex } from "../core/format.ts";
 import { InvalidPointerError, MapFixedError } from "./mmap_errors.ts";
 import {
   MAP_ANONYMOUS,
@@ -22,7 +22,7 @@ import {
   PROT_EXEC,
   PROT_READ,
   PROT_WRITE,
-} from "./constants.ts";
+} from "../core/constants.ts";
 import { FileOffset } from "./file_offset.ts";
 import { mapHost } from "./host_mapping.ts";
 import { openMappedFile, reserveFileSpace } from "./mapped_file.ts";

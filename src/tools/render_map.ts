@@ -6,13 +6,13 @@
  * @module
  */
 
-import { hex } from "../format.ts";
+import { hex } from "../core/format.ts";
 import { inspectIommuMemory } from "../iommu/inspect_iommu.ts";
 import { IommuMemory } from "../iommu/iommu_memory.ts";
-import { permissionName } from "../iommu/permissions.ts";
-import { plural, sizeText } from "../inspect_text.ts";
-import { inspectMemory } from "../memory/inspect_memory.ts";
-import type { GuestMemoryMmap } from "../memory/guest_memory_mmap.ts";
+import { permissionName } from "../core/permissions.ts";
+import { plural, sizeText } from "../core/inspect_text.ts";
+import { inspectMemory } from "../mmap/inspect_memory.ts";
+import type { GuestMemoryMmap } from "../mmap/guest_memory_mmap.ts";
 import { BAND_HEIGHT, type BandShape, drawBand } from "./map/band.ts";
 import { type MapModel, mapModel, type Run } from "./map/model.ts";
 import { BrokenScale } from "./map/scale.ts";

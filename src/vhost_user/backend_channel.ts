@@ -6,7 +6,7 @@
  */
 
 import type { VhostStream } from "../../mod.ts";
-import { VhostUserError } from "../errors.ts";
+import { VhostUserError } from "../core/errors.ts";
 import { errnoName } from "../ffi/errno.ts";
 import { native } from "../ffi/native.ts";
 import type { FdWatcher } from "./fd_watcher.ts";

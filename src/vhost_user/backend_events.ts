@@ -4,7 +4,7 @@
  */
 
 import type { GuestMemoryError, Permission } from "../../mod.ts";
-import type { VhostUserError, VirtqueueError } from "../errors.ts";
+import type { VhostUserError, VirtqueueError } from "../core/errors.ts";
 
 /** Counters of a back-end over all its connections. */
 export interface VhostUserCounters {

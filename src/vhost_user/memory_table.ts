@@ -15,7 +15,7 @@ import {
   hex,
   MmapRegion,
 } from "../../mod.ts";
-import { VhostUserError } from "../errors.ts";
+import { VhostUserError } from "../core/errors.ts";
 import { native } from "../ffi/native.ts";
 import type { MemoryRegionDescription } from "./protocol.ts";
 

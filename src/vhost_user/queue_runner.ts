@@ -8,7 +8,7 @@
  */
 
 import { GuestMemoryError, hex } from "../../mod.ts";
-import { VirtqueueError, type VirtqueueFaultAddress } from "../errors.ts";
+import { VirtqueueError, type VirtqueueFaultAddress } from "../core/errors.ts";
 import type { DescriptorChain } from "../virtio/descriptor_chain.ts";
 import type { SplitQueue } from "../virtio/split_queue.ts";
 import { MAX_RESOLVE_ROUNDS, type MissResolver } from "../virtio/translation_retry.ts";

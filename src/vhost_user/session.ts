@@ -20,7 +20,7 @@ import {
   VhostIotlbType,
   type VhostStream,
 } from "../../mod.ts";
-import { VhostUserError, VirtqueueError } from "../errors.ts";
+import { VhostUserError, VirtqueueError } from "../core/errors.ts";
 import { native } from "../ffi/native.ts";
 import { featureMask, VirtioFeature } from "../virtio/constants.ts";
 import { SplitQueue } from "../virtio/split_queue.ts";

@@ -6,7 +6,7 @@
  */
 
 import { type AddressLike, CannotResolveError, GuestMemoryError, hex, type Permission } from "../../mod.ts";
-import { VirtqueueError } from "../errors.ts";
+import { VirtqueueError } from "../core/errors.ts";
 
 /**
  * The error for an access of `length` bytes at `addr` that threw `e`: `Translation` (retryable,

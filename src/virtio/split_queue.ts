@@ -25,7 +25,7 @@ import {
   type Permission,
   Permissions,
 } from "../../mod.ts";
-import { VirtqueueError, type VirtqueueFault, type VirtqueueFaultAddress } from "../errors.ts";
+import { VirtqueueError, type VirtqueueFault, type VirtqueueFaultAddress } from "../core/errors.ts";
 import {
   AVAIL_F_NO_INTERRUPT,
   DESCRIPTOR_SIZE,

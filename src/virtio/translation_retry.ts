@@ -9,7 +9,7 @@
  */
 
 import { hex, type Permission } from "../../mod.ts";
-import { VirtqueueError, type VirtqueueFaultAddress } from "../errors.ts";
+import { VirtqueueError, type VirtqueueFaultAddress } from "../core/errors.ts";
 
 /**
  * Asks for the translation of `[addr, addr + length)` with `access` and resolves once it is there.

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { InvalidArgumentError } from "../../errors.ts";
+import { InvalidArgumentError } from "../../core/errors.ts";
 
 /** One option of the tool. */
 export interface OptionSpec {

@@ -5,13 +5,13 @@
  * @module
  */
 
-import { InvalidArgumentError } from "../../errors.ts";
-import { hex } from "../../format.ts";
+import { InvalidArgumentError } from "../../core/errors.ts";
+import { hex } from "../../core/format.ts";
 import { native } from "../../ffi/native.ts";
 import { syscallError } from "../../ffi/syscall_error.ts";
 import { FileOffset } from "../../mmap/file_offset.ts";
-import { PROT_READ, PROT_WRITE } from "../../mmap/constants.ts";
-import { GuestMemoryMmap } from "../../memory/guest_memory_mmap.ts";
+import { PROT_READ, PROT_WRITE } from "../../core/constants.ts";
+import { GuestMemoryMmap } from "../../mmap/guest_memory_mmap.ts";
 import { type LayoutRange, parseLayout } from "./layout.ts";
 import { receiveFd } from "./memfd_socket.ts";
 import { type FileIdentity, type GuestFile, identityOf } from "./output_guard.ts";

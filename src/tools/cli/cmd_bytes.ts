@@ -3,9 +3,9 @@
  * @module
  */
 
-import { InvalidArgumentError, InvalidGuestAddressError } from "../../errors.ts";
-import { hex } from "../../format.ts";
-import type { GuestMemoryMmap } from "../../memory/guest_memory_mmap.ts";
+import { InvalidArgumentError, InvalidGuestAddressError } from "../../core/errors.ts";
+import { hex } from "../../core/format.ts";
+import type { GuestMemoryMmap } from "../../mmap/guest_memory_mmap.ts";
 import { hasFlag } from "./args.ts";
 import { type Command, type Context, MEMORY_OPTIONS, withMemory, words } from "./command.ts";
 import { formatHexdump, hexString } from "./hexdump.ts";

@@ -4,8 +4,8 @@
  * @module
  */
 
-import { InvalidArgumentError } from "../../errors.ts";
-import type { GuestMemoryMmap } from "../../memory/guest_memory_mmap.ts";
+import { InvalidArgumentError } from "../../core/errors.ts";
+import type { GuestMemoryMmap } from "../../mmap/guest_memory_mmap.ts";
 import { hasFlag, optionValue, type ParsedArgs } from "./args.ts";
 import { attach, type Attached } from "./attach.ts";
 import { DirtySession, sessionPathFor } from "./dirty_session.ts";

@@ -17,10 +17,10 @@
  */
 
 import { AtomicBitmap } from "../../bitmap/atomic_bitmap.ts";
-import { InvalidArgumentError } from "../../errors.ts";
-import { hex } from "../../format.ts";
-import type { GuestMemoryMmap } from "../../memory/guest_memory_mmap.ts";
-import type { GuestRegionMmap } from "../../memory/guest_region_mmap.ts";
+import { InvalidArgumentError } from "../../core/errors.ts";
+import { hex } from "../../core/format.ts";
+import type { GuestMemoryMmap } from "../../mmap/guest_memory_mmap.ts";
+import type { GuestRegionMmap } from "../../mmap/guest_region_mmap.ts";
 import type { Attached } from "./attach.ts";
 import {
   encodeSession,

@@ -5,11 +5,11 @@
  * @module
  */
 
-import { InvalidArgumentError, type IovaRange } from "../../errors.ts";
-import { hex } from "../../format.ts";
+import { InvalidArgumentError, type IovaRange } from "../../core/errors.ts";
+import { hex } from "../../core/format.ts";
 import type { Iotlb, IotlbLookup } from "../../iommu/iotlb.ts";
-import { allows, type Permission, permissionName, Permissions } from "../../iommu/permissions.ts";
-import type { GuestMemoryMmap } from "../../memory/guest_memory_mmap.ts";
+import { allows, type Permission, permissionName, Permissions } from "../../core/permissions.ts";
+import type { GuestMemoryMmap } from "../../mmap/guest_memory_mmap.ts";
 import { splitByRegions } from "./segments.ts";
 
 /** One piece of an explained range. */

@@ -11,7 +11,7 @@
  * @module
  */
 
-import { InvalidArgumentError } from "../../errors.ts";
+import { InvalidArgumentError } from "../../core/errors.ts";
 
 /** Quotes `text` for a POSIX shell. */
 function shellQuote(text: string): string {

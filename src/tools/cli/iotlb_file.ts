@@ -5,9 +5,9 @@
  * @module
  */
 
-import { InvalidArgumentError } from "../../errors.ts";
+import { InvalidArgumentError } from "../../core/errors.ts";
 import { Iotlb } from "../../iommu/iotlb.ts";
-import { toPermission } from "../../iommu/permissions.ts";
+import { toPermission } from "../../core/permissions.ts";
 import { parseU64 } from "./numbers.ts";
 
 /** Largest piece handed to `setMapping` at once (its length is a safe integer); pieces merge again. */

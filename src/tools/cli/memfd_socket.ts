@@ -7,7 +7,7 @@
  * @module
  */
 
-import { InvalidArgumentError } from "../../errors.ts";
+import { InvalidArgumentError } from "../../core/errors.ts";
 import { cString } from "../../ffi/c_string.ts";
 import { errnoName } from "../../ffi/errno.ts";
 import { native } from "../../ffi/native.ts";

@@ -4,8 +4,8 @@
  * @module
  */
 
-import { InvalidArgumentError } from "../../errors.ts";
-import { U64_LIMIT } from "../../address.ts";
+import { InvalidArgumentError } from "../../core/errors.ts";
+import { U64_LIMIT } from "../../core/address.ts";
 
 const SUFFIX: Readonly<Record<string, bigint>> = {
   "": 1n,

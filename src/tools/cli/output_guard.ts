@@ -8,7 +8,7 @@
  * @module
  */
 
-import { InvalidArgumentError } from "../../errors.ts";
+import { InvalidArgumentError } from "../../core/errors.ts";
 
 /**
  * A file's identity: its device and inode, as `stat` gives them (as numbers, the way Deno's

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { InvalidArgumentError } from "../../errors.ts";
+import { InvalidArgumentError } from "../../core/errors.ts";
 
 /** How each unit is printed: hex, signed or unsigned decimal, octal, or a quoted character. */
 export type XpFormat = "x" | "d" | "u" | "o" | "c";

@@ -4,8 +4,8 @@
  * @module
  */
 
-import type { GuestMemoryMmap } from "../../memory/guest_memory_mmap.ts";
-import type { VolatileSlice } from "../../memory/volatile_slice.ts";
+import type { GuestMemoryMmap } from "../../mmap/guest_memory_mmap.ts";
+import type { VolatileSlice } from "../../core/volatile_slice.ts";
 import type { Device } from "./device.ts";
 import type { FrontEnd } from "./frontend.ts";
 import type { Narrator } from "./narrator.ts";

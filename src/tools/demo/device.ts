@@ -11,7 +11,7 @@ import { IommuMemory } from "../../iommu/iommu_memory.ts";
 import { Iotlb } from "../../iommu/iotlb.ts";
 import { IotlbRecorder } from "../../iommu/iotlb_recorder.ts";
 import { VhostIotlbChannel } from "../../iommu/vhost_iotlb.ts";
-import type { GuestMemoryMmap } from "../../memory/guest_memory_mmap.ts";
+import type { GuestMemoryMmap } from "../../mmap/guest_memory_mmap.ts";
 
 /** Everything the device holds. */
 export interface Device {

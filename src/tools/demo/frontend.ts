@@ -6,7 +6,7 @@
  * @module
  */
 
-import { hex } from "../../format.ts";
+import { hex } from "../../core/format.ts";
 import {
   decodeVhostIotlbMsg,
   encodeVhostIotlbMsg,
@@ -16,8 +16,8 @@ import {
   vhostIotlbUpdate,
   VhostUserRequest,
 } from "../../iommu/vhost_iotlb.ts";
-import { Permissions } from "../../iommu/permissions.ts";
-import type { GuestMemoryMmap } from "../../memory/guest_memory_mmap.ts";
+import { Permissions } from "../../core/permissions.ts";
+import type { GuestMemoryMmap } from "../../mmap/guest_memory_mmap.ts";
 import type { DriverMapping } from "./guest.ts";
 
 const MESSAGE = VHOST_USER_HEADER_SIZE + VHOST_IOTLB_MSG_SIZE;

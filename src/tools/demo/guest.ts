@@ -6,9 +6,9 @@
  */
 
 import { AtomicBitmap } from "../../bitmap/atomic_bitmap.ts";
-import { type Permission, Permissions } from "../../iommu/permissions.ts";
-import { GuestMemoryMmap } from "../../memory/guest_memory_mmap.ts";
-import { GuestRegionMmap } from "../../memory/guest_region_mmap.ts";
+import { type Permission, Permissions } from "../../core/permissions.ts";
+import { GuestMemoryMmap } from "../../mmap/guest_memory_mmap.ts";
+import { GuestRegionMmap } from "../../mmap/guest_region_mmap.ts";
 import { MmapRegion } from "../../mmap/mmap_region.ts";
 
 /** Bytes per page: the unit of IOMMU mappings and dirty tracking here. */

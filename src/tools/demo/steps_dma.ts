@@ -5,8 +5,8 @@
  * @module
  */
 
-import { hex } from "../../format.ts";
-import { Permissions } from "../../iommu/permissions.ts";
+import { hex } from "../../core/format.ts";
+import { Permissions } from "../../core/permissions.ts";
 import { renderMap, renderMapHtml } from "../render_map.ts";
 import type { DemoContext } from "./context.ts";
 import { uaddrToGpa } from "./device.ts";

@@ -5,8 +5,8 @@
  */
 
 import { inspect } from "node:util";
-import { GuestMemoryError, IommuError } from "../../errors.ts";
-import { hex } from "../../format.ts";
+import { GuestMemoryError, IommuError } from "../../core/errors.ts";
+import { hex } from "../../core/format.ts";
 import type { DemoContext } from "./context.ts";
 import { DATA, DATA_SIZE, REQUEST } from "./guest.ts";
 import { waitUntil } from "./narrator.ts";

@@ -6,9 +6,9 @@
 
 import { inspect } from "node:util";
 import { AtomicBitmap } from "../../bitmap/atomic_bitmap.ts";
-import { hex } from "../../format.ts";
+import { hex } from "../../core/format.ts";
 import { Iotlb } from "../../iommu/iotlb.ts";
-import { plural } from "../../inspect_text.ts";
+import { plural } from "../../core/inspect_text.ts";
 import type { DemoContext } from "./context.ts";
 import { RAM_LAYOUT } from "./guest.ts";
 

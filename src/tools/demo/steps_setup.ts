@@ -5,8 +5,8 @@
  */
 
 import { inspect } from "node:util";
-import { hex } from "../../format.ts";
-import { permissionName } from "../../iommu/permissions.ts";
+import { hex } from "../../core/format.ts";
+import { permissionName } from "../../core/permissions.ts";
 import type { DemoContext } from "./context.ts";
 import { DATA, MAPPINGS, RAM_LAYOUT, REQUEST, SECTOR, STATUS, writeRequest } from "./guest.ts";
 import { waitUntil } from "./narrator.ts";

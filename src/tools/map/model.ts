@@ -7,9 +7,9 @@
 import { AtomicBitmap } from "../../bitmap/atomic_bitmap.ts";
 import { IommuMemory } from "../../iommu/iommu_memory.ts";
 import type { IotlbEntry } from "../../iommu/iotlb.ts";
-import { describeRegion, holesBetween, type RegionInfo } from "../../memory/inspect_memory.ts";
-import type { GuestRegionMmap } from "../../memory/guest_region_mmap.ts";
-import type { GuestMemoryMmap } from "../../memory/guest_memory_mmap.ts";
+import { describeRegion, holesBetween, type RegionInfo } from "../../mmap/inspect_memory.ts";
+import type { GuestRegionMmap } from "../../mmap/guest_region_mmap.ts";
+import type { GuestMemoryMmap } from "../../mmap/guest_memory_mmap.ts";
 
 /** A dirty run: `[start, end)` in its space. */
 export type Run = readonly [start: bigint, end: bigint];

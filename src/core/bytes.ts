@@ -1,13 +1,13 @@
 /**
- * `ByteAccess`: vm-memory's `Bytes` (buffers, scalars, atomics) written once for guest memory,
- * regions and slices. A subclass says where an address lives ({@link ByteAccess.locate}) and how a
- * bulk transfer behaves at its edges ({@link ByteAccess.transfer}); everything else is here.
+ * `Bytes`: vm-memory's trait of the same name (buffers, scalars, atomics) written once for guest memory,
+ * regions and slices. A subclass says where an address lives ({@link Bytes.locate}) and how a
+ * bulk transfer behaves at its edges ({@link Bytes.transfer}); everything else is here.
  * @module
  */
 
-import { type AddressLike, toAddress, toLength } from "../address.ts";
-import { bytesLength, claimedLength, unreadableError } from "../caller_bytes.ts";
-import { InvalidArgumentError, PartialBufferError } from "../errors.ts";
+import { type AddressLike, toAddress, toLength } from "./address.ts";
+import { bytesLength, claimedLength, unreadableError } from "./caller_bytes.ts";
+import { InvalidArgumentError, PartialBufferError } from "./errors.ts";
 import type { DirtyLog } from "./dirty_log.ts";
 import type { RegionViews } from "./region_views.ts";
 import { readInto, type VolatileIo, writeFrom } from "./volatile_io.ts";
@@ -65,12 +65,12 @@ function bswap64(v: bigint): bigint {
  * console.log(mem.readU32(0x1004).toString(16)); // "deadbeef"
  * ```
  */
-export abstract class ByteAccess {
-  /** Set by {@link ByteAccess.locate}: the views that hold the located range. */
+export abstract class Bytes {
+  /** Set by {@link Bytes.locate}: the views that hold the located range. */
   protected hitViews!: RegionViews;
-  /** Set by {@link ByteAccess.locate}: where writes to the located range are logged. */
+  /** Set by {@link Bytes.locate}: where writes to the located range are logged. */
   protected hitLog: DirtyLog | undefined = undefined;
-  /** Set by {@link ByteAccess.locate}: added to a view offset to get the log offset. */
+  /** Set by {@link Bytes.locate}: added to a view offset to get the log offset. */
   protected hitLogBase = 0;
 
   /** The class name used in error messages. */
@@ -274,7 +274,7 @@ export abstract class ByteAccess {
    * Reads exactly `count` bytes from `source` into memory at `addr`, reading each fragment until it
    * is full. Rejects with `PartialBufferError` `{expected: count, completed}` when the source ends
    * early or the range runs into a hole (the bytes read stay written and dirty). Same lifetime rules
-   * as {@link ByteAccess.readVolatileFromAsync}.
+   * as {@link Bytes.readVolatileFromAsync}.
    *
    * @example
    * ```ts
@@ -756,11 +756,11 @@ export abstract class ByteAccess {
   // ---- for translation layers ----
 
   /**
-   * {@link ByteAccess.locate} on `target` (the memory behind a translation layer such as an
+   * {@link Bytes.locate} on `target` (the memory behind a translation layer such as an
    * IOMMU), adopting its hit: on success this object's `hitViews`, `hitLog` and `hitLogBase` are
    * the target's, so the scalar fast paths here work on the target's memory. Allocates nothing.
    */
-  protected locateThrough(target: ByteAccess, addr: AddressLike, size: number, write: boolean): number {
+  protected locateThrough(target: Bytes, addr: AddressLike, size: number, write: boolean): number {
     const o = target.locate(addr, size, write);
     if (o >= 0) {
       this.hitViews = target.hitViews;
@@ -770,9 +770,9 @@ export abstract class ByteAccess {
     return o;
   }
 
-  /** {@link ByteAccess.atomicTarget} on `target`, adopting its hit as {@link ByteAccess.locateThrough} does. */
+  /** {@link Bytes.atomicTarget} on `target`, adopting its hit as {@link Bytes.locateThrough} does. */
   protected atomicTargetThrough(
-    target: ByteAccess,
+    target: Bytes,
     addr: AddressLike,
     size: number,
     write: boolean,

@@ -3,15 +3,15 @@
  * @module
  */
 
-import { type AddressLike, toAddress, toLength } from "../address.ts";
-import { bytesLength, bytesWindow, claimedLength, unreadableError } from "../caller_bytes.ts";
-import { InvalidArgumentError, OutOfBoundsError } from "../errors.ts";
+import { type AddressLike, toAddress, toLength } from "./address.ts";
+import { bytesLength, bytesWindow, claimedLength, unreadableError } from "./caller_bytes.ts";
+import { InvalidArgumentError, OutOfBoundsError } from "./errors.ts";
 import type { RawPointer, RawPointerView } from "../ffi/binding.ts";
 import { native } from "../ffi/native.ts";
-import { ByteAccess } from "./byte_access.ts";
+import { Bytes } from "./bytes.ts";
 import { checkAtomic, copyError, copyRange, CopyStatus } from "./copy_range.ts";
 import { type DirtyLog, logReach } from "./dirty_log.ts";
-import { inspectSlice, sliceJson, type SliceShape, type VolatileSliceJson } from "./inspect_memory.ts";
+import { inspectSlice, sliceJson, type SliceShape, type VolatileSliceJson } from "./inspect_slice.ts";
 import type { RegionViews } from "./region_views.ts";
 import { LEASE_VIEW, type SliceGuard, type ViewLeasingGuard } from "./slice_guard.ts";
 
@@ -32,7 +32,7 @@ import { LEASE_VIEW, type SliceGuard, type ViewLeasingGuard } from "./slice_guar
  * console.log(mem.readU32(0x1000)); // 51966
  * ```
  */
-export class VolatileSlice extends ByteAccess {
+export class VolatileSlice extends Bytes {
   /** Class name used in errors. */
   protected readonly typeName: string = "VolatileSlice";
   /** Addresses here are offsets into the region or slice. */
@@ -263,7 +263,7 @@ export class VolatileSlice extends ByteAccess {
     const len = claimedLength(buf);
     if (len < 0) throw unreadableError("VolatileSlice.copyTo", "buf", buf, len);
     if (len === 0 || this.#len === 0) return 0;
-    // A read fills the first bytes of buf, no window needed (see ByteAccess.transfer).
+    // A read fills the first bytes of buf, no window needed (see Bytes.transfer).
     return this.transfer(buf, Math.min(len, this.#len), 0, false, "copyTo");
   }
 
@@ -435,7 +435,7 @@ export class VolatileSlice extends ByteAccess {
     return this.hostAddress;
   }
 
-  /** The fragments volatile I/O goes through (see `ByteAccess.ioSlices`). */
+  /** The fragments volatile I/O goes through (see `Bytes.ioSlices`). */
   protected ioSlices(addr: AddressLike, count: number, _write: boolean, op: string): VolatileSlice[] {
     const full = `VolatileSlice.${op}`;
     this.#checkGuard(full);
@@ -454,7 +454,7 @@ export class VolatileSlice extends ByteAccess {
     ];
   }
 
-  /** Where a one-region range lies, for the scalar fast path (see `ByteAccess.locate`). */
+  /** Where a one-region range lies, for the scalar fast path (see `Bytes.locate`). */
   protected locate(addr: AddressLike, size: number, _write: boolean): number {
     // A revoked slice takes the slow path, which throws.
     const guard = this.#guard;
@@ -465,7 +465,7 @@ export class VolatileSlice extends ByteAccess {
     return -1;
   }
 
-  /** Copies as far as the memory reaches (see `ByteAccess.transfer`). */
+  /** Copies as far as the memory reaches (see `Bytes.transfer`). */
   protected transfer(buf: Uint8Array, len: number, addr: AddressLike, write: boolean, op: string): number {
     const full = `VolatileSlice.${op}`;
     this.#checkGuard(full);
@@ -504,7 +504,7 @@ export class VolatileSlice extends ByteAccess {
     return n;
   }
 
-  /** The checked target of an atomic (see `ByteAccess.atomicTarget`). */
+  /** The checked target of an atomic (see `Bytes.atomicTarget`). */
   protected atomicTarget(addr: AddressLike, size: number, write: boolean, op: string): number {
     const full = `VolatileSlice.${op}`;
     this.#checkGuard(full);

@@ -4,20 +4,20 @@
  * @module
  */
 
-import { type AddressLike, toAddress, toLength } from "../address.ts";
+import { type AddressLike, toAddress, toLength } from "../core/address.ts";
 import { AtomicBitmap } from "../bitmap/atomic_bitmap.ts";
-import { InvalidArgumentError, InvalidBackendAddressError, ViewSeamError } from "../errors.ts";
-import { InvalidGuestRegionError } from "./region_errors.ts";
-import { hex } from "../format.ts";
-import type { FileOffset } from "../mmap/file_offset.ts";
-import { MmapRegion } from "../mmap/mmap_region.ts";
-import type { MapOptions } from "../mmap/mmap_region_builder.ts";
-import { ByteAccess } from "./byte_access.ts";
-import { checkAtomic, copyError, copyRange, CopyStatus } from "./copy_range.ts";
-import { type DirtyLog, logReach } from "./dirty_log.ts";
+import { InvalidArgumentError, InvalidBackendAddressError, ViewSeamError } from "../core/errors.ts";
+import { InvalidGuestRegionError } from "../core/region_errors.ts";
+import { hex } from "../core/format.ts";
+import type { FileOffset } from "./file_offset.ts";
+import { MmapRegion } from "./mmap_region.ts";
+import type { MapOptions } from "./mmap_region_builder.ts";
+import { Bytes } from "../core/bytes.ts";
+import { checkAtomic, copyError, copyRange, CopyStatus } from "../core/copy_range.ts";
+import { type DirtyLog, logReach } from "../core/dirty_log.ts";
 import { RegionPart } from "./region_part.ts";
-import { RegionViews } from "./region_views.ts";
-import { VolatileSlice } from "./volatile_slice.ts";
+import { RegionViews } from "../core/region_views.ts";
+import { VolatileSlice } from "../core/volatile_slice.ts";
 
 const SAFE_LIMIT = 2n ** 53n;
 const U64_LIMIT = 1n << 64n;
@@ -40,7 +40,7 @@ export interface GuestRegionOptions extends MapOptions {
  * console.log(region.startAddr, region.lastAddr); // 1048576n 1052671n
  * ```
  */
-export class GuestRegionMmap extends ByteAccess implements Disposable {
+export class GuestRegionMmap extends Bytes implements Disposable {
   /** Class name used in errors. */
   protected readonly typeName: string = "GuestRegionMmap";
   /** Addresses here are offsets into the region or slice. */
@@ -324,7 +324,7 @@ export class GuestRegionMmap extends ByteAccess implements Disposable {
     return `GuestRegionMmap([${hex(this.startAddr)}, ${hex(this.lastAddr)}], ${hex(this.len)} bytes, ${this.mmap})`;
   }
 
-  /** The fragments volatile I/O goes through (see `ByteAccess.ioSlices`). */
+  /** The fragments volatile I/O goes through (see `Bytes.ioSlices`). */
   protected ioSlices(addr: AddressLike, count: number, _write: boolean, op: string): VolatileSlice[] {
     const full = `GuestRegionMmap.${op}`;
     const o = toAddress(addr, full, "offset");
@@ -343,7 +343,7 @@ export class GuestRegionMmap extends ByteAccess implements Disposable {
     return slices;
   }
 
-  /** Where a one-region range lies, for the scalar fast path (see `ByteAccess.locate`). */
+  /** Where a one-region range lies, for the scalar fast path (see `Bytes.locate`). */
   protected locate(addr: AddressLike, size: number, _write: boolean): number {
     if (!(typeof addr === "number" && Number.isInteger(addr) && addr >= 0 && addr <= this.len - size)) return -1;
     if (this.parts.length === 1) return addr;
@@ -355,7 +355,7 @@ export class GuestRegionMmap extends ByteAccess implements Disposable {
     return off;
   }
 
-  /** Copies as far as the memory reaches (see `ByteAccess.transfer`). */
+  /** Copies as far as the memory reaches (see `Bytes.transfer`). */
   protected transfer(buf: Uint8Array, len: number, addr: AddressLike, write: boolean, op: string): number {
     const full = `GuestRegionMmap.${op}`;
     // Validated before the empty-buffer shortcut: a bad offset is an error even when nothing moves.
@@ -388,7 +388,7 @@ export class GuestRegionMmap extends ByteAccess implements Disposable {
     return n;
   }
 
-  /** The checked target of an atomic (see `ByteAccess.atomicTarget`). */
+  /** The checked target of an atomic (see `Bytes.atomicTarget`). */
   protected atomicTarget(addr: AddressLike, size: number, write: boolean, op: string): number {
     const full = `GuestRegionMmap.${op}`;
     const o = toAddress(addr, full, "offset");

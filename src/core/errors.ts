@@ -45,7 +45,7 @@ export type GuestMemoryErrorKind =
  *
  * @example
  * ```ts
- * import { GuestMemoryError, MmapRegion } from "../mod.ts";
+ * import { GuestMemoryError, MmapRegion } from "../../mod.ts";
  * try {
  *   MmapRegion.anonymous(0);
  * } catch (e) {
@@ -74,7 +74,7 @@ export class GuestMemoryError extends Error {
  *
  * @example
  * ```ts
- * import { InvalidArgumentError, MmapRegion } from "../mod.ts";
+ * import { InvalidArgumentError, MmapRegion } from "../../mod.ts";
  * try { MmapRegion.anonymous(-1); } catch (e) {
  *   console.log(e instanceof InvalidArgumentError && e.argument); // "size"
  * }
@@ -102,7 +102,7 @@ export class InvalidArgumentError extends GuestMemoryError {
  *
  * @example
  * ```ts
- * import { MmapRegion, RegionClosedError } from "../mod.ts";
+ * import { MmapRegion, RegionClosedError } from "../../mod.ts";
  * const r = MmapRegion.anonymous(4096);
  * r.close();
  * try { r.bytes(); } catch (e) { console.log(e instanceof RegionClosedError); } // true
@@ -123,7 +123,7 @@ export class RegionClosedError extends GuestMemoryError {
  *
  * @example
  * ```ts
- * import { MmapRegion, OutOfBoundsError } from "../mod.ts";
+ * import { MmapRegion, OutOfBoundsError } from "../../mod.ts";
  * using r = MmapRegion.anonymous(4096);
  * try { r.bytes(4000, 200); } catch (e) { console.log(e instanceof OutOfBoundsError && e.offset); } // 4000n
  * ```
@@ -155,7 +155,7 @@ export class OutOfBoundsError extends GuestMemoryError {
  *
  * @example
  * ```ts
- * import { MmapRegion, PROT_READ, ReadOnlyError } from "../mod.ts";
+ * import { MmapRegion, PROT_READ, ReadOnlyError } from "../../mod.ts";
  * using r = MmapRegion.builder(4096).withMmapProt(PROT_READ).build();
  * try { r.write(new Uint8Array([1]), 0); } catch (e) { console.log(e instanceof ReadOnlyError); } // true
  * ```
@@ -187,7 +187,7 @@ export class ReadOnlyError extends GuestMemoryError {
  *
  * @example
  * ```ts
- * import { MmapRegion, NoAccessError, PROT_NONE } from "../mod.ts";
+ * import { MmapRegion, NoAccessError, PROT_NONE } from "../../mod.ts";
  * using r = MmapRegion.builder(4096).withMmapProt(PROT_NONE).build();
  * try { r.read(new Uint8Array(1), 0); } catch (e) { console.log(e instanceof NoAccessError); } // true
  * ```
@@ -218,7 +218,7 @@ export class NoAccessError extends GuestMemoryError {
  *
  * @example
  * ```ts
- * import { MmapRegion, SyscallError } from "../mod.ts";
+ * import { MmapRegion, SyscallError } from "../../mod.ts";
  * try { MmapRegion.builder(2 * 1024 * 1024).withHugePages("2M").build(); } catch (e) {
  *   if (e instanceof SyscallError) console.log(e.syscall, e.errnoName); // "mmap" "ENOMEM" without huge pages
  * }
@@ -263,7 +263,7 @@ export class SyscallError extends GuestMemoryError {
  *
  * @example
  * ```ts
- * import { FileOffset, MappingPastEofError, MmapRegion } from "../mod.ts";
+ * import { FileOffset, MappingPastEofError, MmapRegion } from "../../mod.ts";
  * try { MmapRegion.fromFile(FileOffset.fromPath("/etc/hostname"), 1 << 20); } catch (e) {
  *   console.log(e instanceof MappingPastEofError); // true
  * }
@@ -299,7 +299,7 @@ export class MappingPastEofError extends GuestMemoryError {
  *
  * @example
  * ```ts
- * import { BufferEscapedError, MmapRegion, PROT_READ } from "../mod.ts";
+ * import { BufferEscapedError, MmapRegion, PROT_READ } from "../../mod.ts";
  * using r = MmapRegion.anonymous(4096);
  * const stolen = r.bytes().buffer.transfer();
  * try { r.protect(PROT_READ); } catch (e) { console.log(e instanceof BufferEscapedError, stolen.byteLength); }
@@ -324,7 +324,7 @@ export class BufferEscapedError extends GuestMemoryError {
  *
  * @example
  * ```ts
- * import { NativeLibraryError } from "../mod.ts";
+ * import { NativeLibraryError } from "../../mod.ts";
  * const e = new NativeLibraryError("load", "/x/libgmem.so", "not found");
  * console.log(e.kind); // "NativeLibrary"
  * ```
@@ -348,7 +348,7 @@ export class NativeLibraryError extends GuestMemoryError {
  *
  * @example
  * ```ts
- * import { InvalidGuestAddressError } from "../mod.ts";
+ * import { InvalidGuestAddressError } from "../../mod.ts";
  * const e = new InvalidGuestAddressError("GuestMemoryMmap.read", 0x5000n);
  * console.log(e.addr); // 20480n
  * ```
@@ -372,7 +372,7 @@ export class InvalidGuestAddressError extends GuestMemoryError {
  *
  * @example
  * ```ts
- * import { InvalidBackendAddressError } from "../mod.ts";
+ * import { InvalidBackendAddressError } from "../../mod.ts";
  * const e = new InvalidBackendAddressError("GuestRegionMmap.read", "region offset 0x2000 is past the end (0x1000 bytes)");
  * console.log(e.kind); // "InvalidBackendAddress"
  * ```
@@ -395,7 +395,7 @@ export class InvalidBackendAddressError extends GuestMemoryError {
  *
  * @example
  * ```ts
- * import { ViewSeamError } from "../mod.ts";
+ * import { ViewSeamError } from "../../mod.ts";
  * const e = new ViewSeamError("GuestMemoryMmap.getSlice", "guest address", 0xffff_fff0n, 0x20, 0x1_0000_0000n, 2 ** 32);
  * console.log(e.kind, e.seam); // "InvalidBackendAddress" 4294967296n
  * ```
@@ -434,7 +434,7 @@ export class ViewSeamError extends InvalidBackendAddressError {
  *
  * @example
  * ```ts
- * import { PartialBufferError } from "../mod.ts";
+ * import { PartialBufferError } from "../../mod.ts";
  * const e = new PartialBufferError("GuestMemoryMmap.writeSlice", 0x13ffn, 5, 1);
  * console.log(e.expected, e.completed); // 5 1
  * ```
@@ -475,7 +475,7 @@ export class PartialBufferError extends GuestMemoryError {
  *
  * @example
  * ```ts
- * import { GuestAddressOverflowError } from "../mod.ts";
+ * import { GuestAddressOverflowError } from "../../mod.ts";
  * const e = new GuestAddressOverflowError("GuestMemoryMmap.read", 2n ** 64n - 1n, 2);
  * console.log(e.kind); // "GuestAddressOverflow"
  * ```
@@ -502,7 +502,7 @@ export class GuestAddressOverflowError extends GuestMemoryError {
  *
  * @example
  * ```ts
- * import { MisalignedError } from "../mod.ts";
+ * import { MisalignedError } from "../../mod.ts";
  * const e = new MisalignedError("GuestMemoryMmap.loadU32", 0x1002n, 4);
  * console.log(e.alignment); // 4
  * ```
@@ -529,7 +529,7 @@ export class MisalignedError extends GuestMemoryError {
  *
  * @example
  * ```ts
- * import { HostAddressNotAvailableError } from "../mod.ts";
+ * import { HostAddressNotAvailableError } from "../../mod.ts";
  * console.log(new HostAddressNotAvailableError("getHostAddress").kind); // "HostAddressNotAvailable"
  * ```
  */
@@ -545,7 +545,7 @@ export class HostAddressNotAvailableError extends GuestMemoryError {
  *
  * @example
  * ```ts
- * import { GuestIOError } from "../mod.ts";
+ * import { GuestIOError } from "../../mod.ts";
  * const e = new GuestIOError("readVolatileFrom", new Error("EOF"));
  * console.log(e.kind); // "IOError"
  * ```
@@ -566,7 +566,7 @@ export class GuestIOError extends GuestMemoryError {
  *
  * @example
  * ```ts
- * import type { IovaRange } from "../mod.ts";
+ * import type { IovaRange } from "../../mod.ts";
  * const r: IovaRange = { base: 0x1000n, length: 0x200 };
  * ```
  */
@@ -591,7 +591,7 @@ function rangeText(r: IovaRange): string {
  *
  * @example
  * ```ts
- * import { IommuError } from "../mod.ts";
+ * import { IommuError } from "../../mod.ts";
  * function isMiss(e: unknown): boolean {
  *   return e instanceof IommuError && e.variant === "CannotResolve";
  * }
@@ -614,7 +614,7 @@ export class IommuError extends GuestMemoryError {
  *
  * @example
  * ```ts
- * import { CannotResolveError } from "../mod.ts";
+ * import { CannotResolveError } from "../../mod.ts";
  * const e = new CannotResolveError("IommuMemory.readU32", { base: 0x1000n, length: 4 }, "no mapping");
  * console.log(e.message); // "IommuMemory.readU32: cannot translate I/O virtual address range 0x1000+0x4: no mapping"
  * ```
@@ -643,7 +643,7 @@ export class CannotResolveError extends IommuError {
  *
  * @example
  * ```ts
- * import { FragmentedError } from "../mod.ts";
+ * import { FragmentedError } from "../../mod.ts";
  * const e = new FragmentedError("IommuMemory.getSlice", { base: 0x1000n, length: 0x2000 }, 0x1000);
  * console.log(e.continuousLength); // 4096
  * ```
@@ -672,7 +672,7 @@ export class FragmentedError extends IommuError {
  *
  * @example
  * ```ts
- * import { IommuMisconfiguredError } from "../mod.ts";
+ * import { IommuMisconfiguredError } from "../../mod.ts";
  * console.log(new IommuMisconfiguredError("Iommu.translate", "no miss handler").variant); // "IommuMisconfigured"
  * ```
  */
@@ -693,7 +693,7 @@ export class IommuMisconfiguredError extends IommuError {
  *
  * @example
  * ```ts
- * import { SliceRevokedError } from "../mod.ts";
+ * import { SliceRevokedError } from "../../mod.ts";
  * const e = new SliceRevokedError("VolatileSlice.readU32", { base: 0x1000n, length: 0x100 });
  * console.log(e.message); // "VolatileSlice.readU32: the translation of I/O virtual address range 0x1000+0x100 this slice came from was invalidated or changed"
  * ```
@@ -775,7 +775,7 @@ export interface VirtqueueFaultAddress {
  *
  * @example
  * ```ts
- * import { VirtqueueError } from "../vhost_user.ts";
+ * import { VirtqueueError } from "../../vhost_user.ts";
  * const e = new VirtqueueError("SplitQueue.pop", 0, "DescriptorLoop", "descriptor 3 is used twice in one chain");
  * console.log(e.message); // "SplitQueue.pop: queue 0: descriptor 3 is used twice in one chain"
  * ```
@@ -838,7 +838,7 @@ export type VhostUserFault =
  *
  * @example
  * ```ts
- * import { VhostUserError } from "../vhost_user.ts";
+ * import { VhostUserError } from "../../vhost_user.ts";
  * const e = new VhostUserError("VhostUserBackend.SET_VRING_NUM", "QueueState", "queue size 3 is not a power of two", 8);
  * console.log(e.fault, e.request); // "QueueState" 8
  * ```

@@ -4,8 +4,8 @@
  * @module
  */
 
-import type { AddressLike } from "../address.ts";
-import type { GuestMemoryError } from "../errors.ts";
+import type { AddressLike } from "./address.ts";
+import type { GuestMemoryError } from "./errors.ts";
 import type { DirtyLog } from "./dirty_log.ts";
 import type { VolatileSlice } from "./volatile_slice.ts";
 

@@ -4,9 +4,9 @@
  * @module
  */
 
-import type { DirtyLog } from "./dirty_log.ts";
+import type { DirtyLog } from "../core/dirty_log.ts";
 import type { GuestRegionMmap } from "./guest_region_mmap.ts";
-import type { RegionViews } from "./region_views.ts";
+import type { RegionViews } from "../core/region_views.ts";
 
 /**
  * One view's worth of a guest region. A region is one part unless the runtime caps an ArrayBuffer

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { GuestIOError, InvalidArgumentError, ReadOnlyError } from "../errors.ts";
+import { GuestIOError, InvalidArgumentError, ReadOnlyError } from "./errors.ts";
 import type { RuntimeFile } from "../ffi/binding.ts";
 import { native } from "../ffi/native.ts";
 import type { VolatileSlice } from "./volatile_slice.ts";

@@ -4,8 +4,8 @@
  * @module
  */
 
-import type { GuestMemoryError } from "../errors.ts";
-import type { MmapRegion } from "../mmap/mmap_region.ts";
+import type { GuestMemoryError } from "./errors.ts";
+import type { Mapping } from "./mapping.ts";
 
 /**
  * Decides whether a slice may still be used. `isValid` runs before every access through the slice,
@@ -56,5 +56,5 @@ export interface ViewLeasingGuard extends SliceGuard {
    * A buffer over region offsets `[offset, offset + length)` of `region` to build a view on, or
    * `undefined` to use the region's own buffer. Called right after `isValid()` said yes.
    */
-  [LEASE_VIEW](region: MmapRegion, offset: number, length: number, op: string): ArrayBuffer | undefined;
+  [LEASE_VIEW](region: Mapping, offset: number, length: number, op: string): ArrayBuffer | undefined;
 }

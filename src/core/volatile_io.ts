@@ -7,8 +7,8 @@
  * @module
  */
 
-import { bytesLength, bytesWindow } from "../caller_bytes.ts";
-import { GuestIOError, InvalidArgumentError, PartialBufferError } from "../errors.ts";
+import { bytesLength, bytesWindow } from "./caller_bytes.ts";
+import { GuestIOError, InvalidArgumentError, PartialBufferError } from "./errors.ts";
 import type { RuntimeFile } from "../ffi/binding.ts";
 import { native } from "../ffi/native.ts";
 import { errnoName } from "../ffi/errno.ts";

@@ -7,9 +7,9 @@
  * @module
  */
 
-import { GuestIOError, InvalidArgumentError, PartialBufferError, RegionClosedError } from "../errors.ts";
-import { hex } from "../format.ts";
-import { pinRegion } from "../mmap/mmap_region.ts";
+import { GuestIOError, InvalidArgumentError, PartialBufferError, RegionClosedError } from "./errors.ts";
+import { hex } from "./format.ts";
+import { PIN } from "./mapping.ts";
 import type { RegionViews } from "./region_views.ts";
 import type { VolatileSlice } from "./volatile_slice.ts";
 
@@ -214,7 +214,7 @@ function pinAll(fragments: readonly IoFragment[], write: boolean, op: string): D
       f.slice.ioAddress(write, op);
       const mmap = f.views.mmap;
       if (pinned.includes(mmap)) continue;
-      pins.push(pinRegion(mmap, op));
+      pins.push(mmap[PIN](op));
       pinned.push(mmap);
     }
   } catch (e) {

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { GuestMemoryError } from "../errors.ts";
-import { hex } from "../format.ts";
+import { GuestMemoryError } from "./errors.ts";
+import { hex } from "./format.ts";
 
 /**
  * No memory region was given, or none matched (vm-memory's `NoMemoryRegion`): an empty region list,

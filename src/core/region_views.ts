@@ -3,9 +3,9 @@
  * @module
  */
 
-import { RegionClosedError } from "../errors.ts";
-import { PROT_READ, PROT_WRITE } from "../mmap/constants.ts";
-import { type MmapRegion, regionArrayBuffer } from "../mmap/mmap_region.ts";
+import { RegionClosedError } from "./errors.ts";
+import { PROT_READ, PROT_WRITE } from "./constants.ts";
+import { type Mapping, VIEW_BUFFER } from "./mapping.ts";
 
 /**
  * Typed arrays over one view of a mapping (the whole mapping unless the runtime caps an
@@ -44,7 +44,7 @@ export class RegionViews {
   /** The mapping could be written when the views were made. */
   writable = false;
   /** The mapping behind the views. */
-  readonly mmap: MmapRegion;
+  readonly mmap: Mapping;
   /** Which of the mapping's views these are. */
   readonly index: number;
   /** The mapping offset of byte 0 of these views. */
@@ -53,7 +53,7 @@ export class RegionViews {
   readonly length: number;
 
   /** Makes the views for view `index` of a mapping (the whole of it by default). */
-  constructor(mmap: MmapRegion, op: string, index = 0) {
+  constructor(mmap: Mapping, op: string, index = 0) {
     this.mmap = mmap;
     this.index = index;
     this.offset = index * mmap.viewSize;
@@ -68,7 +68,7 @@ export class RegionViews {
   refresh(op: string): void {
     const mmap = this.mmap;
     if (mmap.closed) throw new RegionClosedError(op, `the region's mapping (${mmap.size} bytes)`);
-    const ab = regionArrayBuffer(mmap, op, this.index);
+    const ab = mmap[VIEW_BUFFER](op, this.index);
     if (this.u8.buffer !== ab) {
       const size = this.length;
       this.u8 = new Uint8Array(ab);

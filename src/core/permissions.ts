@@ -4,7 +4,7 @@
  * @module
  */
 
-import { InvalidArgumentError } from "../errors.ts";
+import { InvalidArgumentError } from "./errors.ts";
 
 /**
  * The four permission values. An access asks for one of them; a mapping grants one of them.

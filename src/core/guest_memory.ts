@@ -4,11 +4,10 @@
  * @module
  */
 
-import type { AddressLike } from "../address.ts";
-import type { ByteAccess } from "../memory/byte_access.ts";
-import type { GuestMemoryBackend, SlicesResult } from "../memory/guest_memory_backend.ts";
-import type { GuestRegionMmap } from "../memory/guest_region_mmap.ts";
-import type { VolatileSlice } from "../memory/volatile_slice.ts";
+import type { AddressLike } from "./address.ts";
+import type { Bytes } from "./bytes.ts";
+import type { GuestMemoryBackend, GuestMemoryRegion, SlicesResult } from "./guest_memory_backend.ts";
+import type { VolatileSlice } from "./volatile_slice.ts";
 import type { Permission } from "./permissions.ts";
 
 /**
@@ -22,11 +21,11 @@ import type { Permission } from "./permissions.ts";
  * const phys: PhysicalMemory = ram;
  * ```
  */
-export type PhysicalMemory = ByteAccess & GuestMemoryBackend<GuestRegionMmap>;
+export type PhysicalMemory<R extends GuestMemoryRegion = GuestMemoryRegion> = Bytes & GuestMemoryBackend<R>;
 
 /**
  * Guest memory addressed through a possibly permission-checking translation. All of the byte
- * accessors (`read`, `write`, scalars, atomics, volatile I/O) come from {@link ByteAccess}: reads
+ * accessors (`read`, `write`, scalars, atomics, volatile I/O) come from {@link Bytes}: reads
  * ask for Read, writes and `readVolatileFrom` ask for Write, atomic loads Read, stores Write and
  * read-modify-writes ReadWrite.
  *
@@ -38,7 +37,7 @@ export type PhysicalMemory = ByteAccess & GuestMemoryBackend<GuestRegionMmap>;
  * }
  * ```
  */
-export interface GuestMemory extends ByteAccess {
+export interface GuestMemory extends Bytes {
   /**
    * Whether all of `[addr, addr + len)` can be accessed with `access`. `len` 0 needs no memory, but
    * a translation may still refuse it (vm-memory's `IommuMemory` does inside an entry that denies

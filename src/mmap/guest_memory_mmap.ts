@@ -3,26 +3,26 @@
  * @module
  */
 
-import { type AddressLike, toAddress, toLength } from "../address.ts";
+import { type AddressLike, toAddress, toLength } from "../core/address.ts";
 import {
   InvalidArgumentError,
   InvalidBackendAddressError,
   InvalidGuestAddressError,
   RegionClosedError,
   ViewSeamError,
-} from "../errors.ts";
-import { hex } from "../format.ts";
+} from "../core/errors.ts";
+import { hex } from "../core/format.ts";
 import { AtomicBitmap, type SharedBitmap } from "../bitmap/atomic_bitmap.ts";
-import type { FileOffset } from "../mmap/file_offset.ts";
-import { MmapRegion } from "../mmap/mmap_region.ts";
-import { ByteAccess } from "./byte_access.ts";
-import { MemoryRegionOverlapError, NoMemoryRegionError, UnsortedMemoryRegionsError } from "./region_errors.ts";
-import { checkAtomic, copyError, copyRange, CopyStatus } from "./copy_range.ts";
-import type { GuestMemoryBackend, SlicesResult } from "./guest_memory_backend.ts";
+import type { FileOffset } from "./file_offset.ts";
+import { MmapRegion } from "./mmap_region.ts";
+import { Bytes } from "../core/bytes.ts";
+import { MemoryRegionOverlapError, NoMemoryRegionError, UnsortedMemoryRegionsError } from "../core/region_errors.ts";
+import { checkAtomic, copyError, copyRange, CopyStatus } from "../core/copy_range.ts";
+import type { GuestMemoryBackend, SlicesResult } from "../core/guest_memory_backend.ts";
 import { GuestRegionMmap, type GuestRegionOptions } from "./guest_region_mmap.ts";
 import { type GuestMemoryJson, inspectMemory, memoryJson } from "./inspect_memory.ts";
 import type { RegionPart } from "./region_part.ts";
-import { VolatileSlice } from "./volatile_slice.ts";
+import { VolatileSlice } from "../core/volatile_slice.ts";
 
 /** One region in a {@link SharedGuestMemory}. */
 export interface SharedGuestRegion {
@@ -64,7 +64,7 @@ export interface SharedGuestMemory {
  * console.log(mem.getSlices(0xfffe, 4).map((s) => s.len)); // [2, 2]
  * ```
  */
-export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<GuestRegionMmap>, Disposable {
+export class GuestMemoryMmap extends Bytes implements GuestMemoryBackend<GuestRegionMmap>, Disposable {
   /** Class name used in errors. */
   protected readonly typeName: string = "GuestMemoryMmap";
   readonly #regions: readonly GuestRegionMmap[];
@@ -585,7 +585,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
     this.close();
   }
 
-  /** The fragments volatile I/O goes through (see `ByteAccess.ioSlices`). */
+  /** The fragments volatile I/O goes through (see `Bytes.ioSlices`). */
   protected ioSlices(addr: AddressLike, count: number, _write: boolean, op: string): VolatileSlice[] {
     // Walk under the caller's op so a hole at the start is reported as, e.g., readVolatileFrom.
     const result = this.#walk(op, addr, count, true);
@@ -593,7 +593,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
     return result.slices;
   }
 
-  /** Where a one-region range lies, for the scalar fast path (see `ByteAccess.locate`). */
+  /** Where a one-region range lies, for the scalar fast path (see `Bytes.locate`). */
   protected locate(addr: AddressLike, size: number, _write: boolean): number {
     if (typeof addr !== "number") return -1;
     const off = addr - this.#smallStart;
@@ -617,7 +617,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
   }
 
   /**
-   * Copies as far as the memory reaches (see `ByteAccess.transfer`): up to the first hole, as
+   * Copies as far as the memory reaches (see `Bytes.transfer`): up to the first hole, as
    * vm-memory does. A closed region is different: it is still listed (a collection that outlived a
    * hot-unplug), so the caller holds memory it gave up, a bug of its own rather than a gap in the
    * guest's address map. A short count would pass it off as a hole, and bytes written before it
@@ -670,7 +670,7 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
     return done;
   }
 
-  /** The checked target of an atomic (see `ByteAccess.atomicTarget`). */
+  /** The checked target of an atomic (see `Bytes.atomicTarget`). */
   protected atomicTarget(
     addr: AddressLike,
     size: number,

@@ -3,8 +3,8 @@
  * @module
  */
 
-import { bytesWindow, fewerBytesError, TYPED_SET } from "../caller_bytes.ts";
-import { MisalignedError, NoAccessError, ReadOnlyError } from "../errors.ts";
+import { bytesWindow, fewerBytesError, TYPED_SET } from "./caller_bytes.ts";
+import { MisalignedError, NoAccessError, ReadOnlyError } from "./errors.ts";
 import type { DirtyLog } from "./dirty_log.ts";
 import type { RegionViews } from "./region_views.ts";
 
