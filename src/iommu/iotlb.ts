@@ -318,19 +318,7 @@ export class Iotlb {
       entry.end.setNumber(iova + len);
       entry.diff.setNumber(target - iova);
     } else {
-      const s = toAddress(iova, op, "iova");
-      const t = toAddress(target, op, "target");
-      const n = toLength(len, op, "len", false);
-      const e = s + BigInt(n);
-      if (e > U64_LIMIT) {
-        throw new InvalidArgumentError(op, "len", len, `${hex(n)} from iova ${hex(s)} runs past 2^64`);
-      }
-      if (t + BigInt(n) > U64_LIMIT) {
-        throw new InvalidArgumentError(op, "target", target, `range ${hex(t)} + ${hex(n)} runs past 2^64`);
-      }
-      entry.start.setBigInt(s);
-      entry.end.setBigInt(e);
-      entry.diff.setBigInt(t - s);
+      this.#exactMapping(iova, target, len);
     }
     entry.perm = toPermission(perm, op, "perm");
     entry.stamp = ++this.#tick;
@@ -850,6 +838,28 @@ export class Iotlb {
     if (this.#lru) t.setStamp(h, ++this.#tick);
     this.#hits++;
     return target;
+  }
+
+  /**
+   * setMapping's range as exact pairs in #entry, for arguments past the number fast path: bigints,
+   * values at or above 2^53, and everything it must refuse.
+   */
+  #exactMapping(iova: AddressLike, target: AddressLike, len: number): void {
+    const op = "Iotlb.setMapping";
+    const s = toAddress(iova, op, "iova");
+    const t = toAddress(target, op, "target");
+    const n = toLength(len, op, "len", false);
+    const e = s + BigInt(n);
+    if (e > U64_LIMIT) {
+      throw new InvalidArgumentError(op, "len", len, `${hex(n)} from iova ${hex(s)} runs past 2^64`);
+    }
+    if (t + BigInt(n) > U64_LIMIT) {
+      throw new InvalidArgumentError(op, "target", target, `range ${hex(t)} + ${hex(n)} runs past 2^64`);
+    }
+    const entry = this.#entry;
+    entry.start.setBigInt(s);
+    entry.end.setBigInt(e);
+    entry.diff.setBigInt(t - s);
   }
 
   /** {@link Iotlb.lookup} of the empty range `[iova, iova)` (see there). */

@@ -94,8 +94,10 @@ export class RangeEntry {
 export class RangeTable {
   readonly #stamped: boolean;
   // The blocks (see the module doc), the residuals in the same layout, and the stamps by entry.
+  // The residuals are allocated when a value at or above 2^53 first enters (only those read them):
+  // a table below 2^53 would otherwise zero and fault in as many bytes again at every growth.
   #pool = new Float64Array(BLOCK * 2);
-  #res = new Float64Array(BLOCK * 2);
+  #res = new Float64Array(0);
   #stamps = new Float64Array(CHUNK * 2);
   // By chunk id: 1 if the chunk's residuals may hold a nonzero value; entries; a lower bound of its
   // smallest stamp (stamps only ever rise in place).
@@ -132,7 +134,7 @@ export class RangeTable {
   /** Drops every entry and shrinks the pool back. */
   clear(): void {
     this.#pool = new Float64Array(BLOCK * 2);
-    this.#res = new Float64Array(BLOCK * 2);
+    this.#res = new Float64Array(0);
     this.#stamps = new Float64Array(CHUNK * 2);
     this.#resUsed = new Uint8Array(2);
     this.#count = new Int32Array(2);
@@ -454,6 +456,7 @@ export class RangeTable {
    */
   #setValue(j: number, v: U64Pair): void {
     const pool = this.#pool;
+    if (Math.abs(v.rounded) >= EXACT_LIMIT) this.#holdResiduals();
     if (v.residual !== 0) {
       this.#resUsed[Math.floor(j / BLOCK)] = 1;
       this.#res[j] = v.residual;
@@ -511,6 +514,7 @@ export class RangeTable {
     if (i < n) this.#move(h, h + STRIDE, n - i, this.#resUsed[c]);
     const pool = this.#pool;
     const start = entry.start, end = entry.end, diff = entry.diff;
+    if (end.rounded >= EXACT_LIMIT || Math.abs(diff.rounded) >= EXACT_LIMIT) this.#holdResiduals();
     pool[h] = start.rounded;
     pool[h + END] = end.rounded;
     pool[h + DIFF] = diff.rounded;
@@ -646,6 +650,11 @@ export class RangeTable {
     }
   }
 
+  /** Allocates the residuals, before a value at or above 2^53 is stored (see #res). */
+  #holdResiduals(): void {
+    if (this.#res.length === 0) this.#res = new Float64Array(this.#pool.length);
+  }
+
   #newChunk(): number {
     const reused = this.#free.pop();
     const c = reused ?? this.#pooled++;
@@ -654,11 +663,13 @@ export class RangeTable {
       const pool = new Float64Array(cap * BLOCK);
       pool.set(this.#pool);
       this.#pool = pool;
-      const res = new Float64Array(cap * BLOCK);
-      // Below 2^53 every residual is zero, and so is the new array: copying megabytes of zeros
-      // would only fault its pages in.
-      if (this.#resUsed.includes(1)) res.set(this.#res);
-      this.#res = res;
+      if (this.#res.length !== 0) {
+        const res = new Float64Array(cap * BLOCK);
+        // Below 2^53 every residual is zero, and so is the new array: copying megabytes of zeros
+        // would only fault its pages in.
+        if (this.#resUsed.includes(1)) res.set(this.#res);
+        this.#res = res;
+      }
       if (this.#stamped) {
         const stamps = new Float64Array(cap * CHUNK);
         stamps.set(this.#stamps);
