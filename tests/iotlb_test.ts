@@ -4,7 +4,8 @@ import { InvalidArgumentError, type IovaRange } from "../src/core/errors.ts";
 import { Iotlb, type IotlbEntry, type IotlbLookup } from "../src/iommu/iotlb.ts";
 import { IotlbRecorder } from "../src/iommu/iotlb_recorder.ts";
 import { assign, carve, editPaths } from "../src/iommu/range_edit.ts";
-import { CHUNK, RangeTable } from "../src/iommu/range_table.ts";
+import { CHUNK, RangeEntry, RangeTable } from "../src/iommu/range_table.ts";
+import { U64Pair } from "../src/iommu/u64_key.ts";
 import { type Permission, Permissions } from "../src/core/permissions.ts";
 
 const { No, Read, Write, ReadWrite } = Permissions;
@@ -610,14 +611,29 @@ Deno.test("iotlb: translateFast stays exact when many pages share its answer cac
   assert.equal(tlb.counters.hits, answers);
 });
 
+/** Maps `[start, end)` in a bare table, identity, read-only. */
+function mapRange(t: RangeTable, start: number, end: number, stamp: number): void {
+  const e = new RangeEntry();
+  e.start.setNumber(start);
+  e.end.setNumber(end);
+  e.perm = Read;
+  e.stamp = stamp;
+  assign(t, e);
+}
+
+/** Unmaps `[start, end)` in a bare table. */
+function unmapRange(t: RangeTable, start: number, end: number): void {
+  carve(t, new U64Pair().setNumber(start), new U64Pair().setNumber(end));
+}
+
 Deno.test("iotlb storage: removing most entries joins the emptied chunks, so the table stays at least half full", () => {
   for (const keep of [16, 2, 10]) {
-    const t = new RangeTable();
+    const t = new RangeTable(false);
     const n = CHUNK * 40;
-    for (let i = 0; i < n; i++) assign(t, i * 2, 0, i * 2 + 1, 0, 0, 0, 1, i);
-    for (let i = 0; i < n; i++) if (i % keep !== 0) carve(t, i * 2, 0, i * 2 + 1, 0);
+    for (let i = 0; i < n; i++) mapRange(t, i * 2, i * 2 + 1, i);
+    for (let i = 0; i < n; i++) if (i % keep !== 0) unmapRange(t, i * 2, i * 2 + 1);
     assert.equal(t.size, n / keep);
-    assert.ok(t.size >= (t.chunks * CHUNK) / 2, `keep 1/${keep}: ${t.size} entries in ${t.chunks} chunks`);
+    assert.ok(t.size >= (t.chunkCount * CHUNK) / 2, `keep 1/${keep}: ${t.size} entries in ${t.chunkCount} chunks`);
   }
 });
 
@@ -965,17 +981,26 @@ Deno.test("iotlb fast paths: translateFast never answers from an entry re-mapped
   assert.equal(tlb.translateFast(0x2010, 8, Write), -1, "removed");
 });
 
-Deno.test("iotlb storage: the editing search finds the same entry as floor, across uneven chunks", () => {
+Deno.test("iotlb storage: floor finds the entry starting last at or below x, across uneven chunks", () => {
   for (const n of [0, 1, 7, 8, 9, 63, 64, 65, 1000]) {
-    const t = new RangeTable();
-    for (let i = 0; i < n; i++) assign(t, i * 16, 0, i * 16 + 8, 0, 0, 0, 1, i);
+    const t = new RangeTable(false);
+    for (let i = 0; i < n; i++) mapRange(t, i * 16, i * 16 + 8, i);
     // Thin some chunks out (uneven counts, some joined), keep others full.
-    for (let i = 0; i < n; i++) if (i % 5 === 1 || (i > 300 && i % 3 === 0)) carve(t, i * 16, 0, i * 16 + 8, 0);
+    const kept: number[] = [];
+    for (let i = 0; i < n; i++) {
+      if (i % 5 === 1 || (i > 300 && i % 3 === 0)) unmapRange(t, i * 16, i * 16 + 8);
+      else kept.push(i * 16);
+    }
     for (let x = 0; x <= n * 16 + 1; x++) {
-      const e = t.seekFloor(x);
-      assert.equal(e, t.floor(x), `n ${n}, x ${x}`);
-      assert.equal(t.entry(t.k, t.i), e < 0 ? t.entry(0, 0) : e, `n ${n}, x ${x}: the cursor`);
-      if (e >= 0) assert.ok(t.keys[e] <= x && t.keys[e] % 16 === 0, `n ${n}, x ${x}: start ${t.keys[e]}`);
+      const want = kept.findLast((start) => start <= x);
+      const h = t.floor(x);
+      if (want === undefined) {
+        assert.equal(h, -1, `n ${n}, x ${x}`);
+        continue;
+      }
+      assert.deepEqual([t.start(h), t.end(h), t.diff(h), t.perm(h)], [want, want + 8, 0, Read], `n ${n}, x ${x}`);
+      assert.equal(t.here(), h, `n ${n}, x ${x}: the cursor`);
+      assert.equal(t.rank(), kept.indexOf(want), `n ${n}, x ${x}: the rank`);
     }
   }
 });

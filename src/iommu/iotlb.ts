@@ -12,8 +12,8 @@ import { inspectIotlb, iotlbJson } from "./inspect_iommu.ts";
 import type { IotlbRecorder } from "./iotlb_recorder.ts";
 import { type Permission, toPermission } from "../core/permissions.ts";
 import { assign, carve } from "./range_edit.ts";
-import { DIFF_F, DIFF_R, END_F, END_R, PERM, RangeTable, STAMP, START_R, STRIDE } from "./range_table.ts";
-import { EXACT_LIMIT, joinU64, keyDistance, keyLess, residual, rounded, sumU64 } from "./u64_key.ts";
+import { RangeEntry, RangeTable } from "./range_table.ts";
+import { EXACT_LIMIT, U64Pair } from "./u64_key.ts";
 
 /**
  * Options of an {@link Iotlb}.
@@ -133,7 +133,7 @@ const FROM = 0; // first IOVA it answers for (the entry's start)
 const TO = 1; // end of what it answers for: the entry's end, clipped so IOVA and target stay <= 2^53
 const DIFF = 2; // target − IOVA
 const ALLOWS = 3; // permission bits
-const STAMP_AT = 4; // where the entry's stamp is in the range table's records
+const STAMP_AT = 4; // the entry's handle in the range table, to stamp its use
 const END = 5; // the entry's end, or 2^53 if above (lastHitEnd)
 /**
  * IOVA → 4 KiB page number, exactly (a power of two), for the number-keyed caches of the IOMMU path
@@ -165,7 +165,7 @@ const PAGE_SCALE = IOVA_PAGE_SCALE;
  * ```
  */
 export class Iotlb {
-  readonly #table = new RangeTable();
+  readonly #table: RangeTable;
   readonly #max: number;
   readonly #policy: number;
   readonly #lru: boolean;
@@ -185,11 +185,17 @@ export class Iotlb {
   #recorder: IotlbRecorder | undefined = undefined;
   // Told after each change (see watch); undefined while nobody watches, so a change costs one check.
   #watchers: Set<() => void> | undefined = undefined;
-  // The range being worked on, as exact pairs (see u64_key.ts); set by #range.
-  #sF = 0;
-  #sR = 0;
-  #eF = 0;
-  #eR = 0;
+  // The mapping setMapping writes; the range the other calls work on (set by #range); the pairs a
+  // lookup walks with; the entry entries() reads. Reused: a call allocates none of them.
+  readonly #entry = new RangeEntry();
+  readonly #from = new U64Pair();
+  readonly #to = new U64Pair();
+  readonly #cur = new U64Pair();
+  readonly #at = new U64Pair();
+  readonly #over = new U64Pair();
+  readonly #stop = new U64Pair();
+  readonly #diff = new U64Pair();
+  readonly #read = new RangeEntry();
 
   /**
    * Creates an empty IOTLB.
@@ -219,6 +225,8 @@ export class Iotlb {
     }
     this.#policy = policy;
     this.#lru = policy === LRU;
+    // Only a bounded table evicts, so only it keeps the stamps eviction orders by.
+    this.#table = new RangeTable(this.#max !== Infinity);
     this.#rng = seed;
   }
 
@@ -300,40 +308,25 @@ export class Iotlb {
    */
   setMapping(iova: AddressLike, target: AddressLike, len: number, perm: Permission): void {
     const op = "Iotlb.setMapping";
-    let sF: number, sR = 0, eF: number, eR = 0, dF: number, dR = 0;
+    const entry = this.#entry;
     if (
       typeof iova === "number" && typeof target === "number" && typeof len === "number" &&
       Number.isSafeInteger(iova) && iova >= 0 && Number.isSafeInteger(target) && target >= 0 &&
       Number.isSafeInteger(len) && len > 0 && iova <= EXACT_LIMIT - len && target <= EXACT_LIMIT - len
     ) {
-      sF = iova;
-      eF = iova + len;
-      dF = target - iova;
+      entry.start.setNumber(iova);
+      entry.end.setNumber(iova + len);
+      entry.diff.setNumber(target - iova);
     } else {
-      const s = toAddress(iova, op, "iova");
-      const t = toAddress(target, op, "target");
-      const n = toLength(len, op, "len", false);
-      const e = s + BigInt(n);
-      if (e > U64_LIMIT) {
-        throw new InvalidArgumentError(op, "len", len, `${hex(n)} from iova ${hex(s)} runs past 2^64`);
-      }
-      if (t + BigInt(n) > U64_LIMIT) {
-        throw new InvalidArgumentError(op, "target", target, `range ${hex(t)} + ${hex(n)} runs past 2^64`);
-      }
-      const d = t - s;
-      sF = rounded(s);
-      sR = residual(s, sF);
-      eF = rounded(e);
-      eR = residual(e, eF);
-      dF = rounded(d);
-      dR = residual(d, dF);
+      this.#exactMapping(iova, target, len);
     }
-    const p = toPermission(perm, op, "perm");
+    entry.perm = toPermission(perm, op, "perm");
+    entry.stamp = ++this.#tick;
     const table = this.#table;
-    assign(table, sF, sR, eF, eR, dF, dR, p, ++this.#tick);
+    assign(table, entry);
     this.#changed();
-    this.#recorder?.onEvent("map", BigInt(iova), BigInt(len), BigInt(target), p);
-    if (table.size > this.#max) this.#evict(sF, sR);
+    this.#recorder?.onEvent("map", BigInt(iova), BigInt(len), BigInt(target), entry.perm as Permission);
+    if (table.size > this.#max) this.#evict(entry.start);
     if (this.#watchers !== undefined) this.#notify();
   }
 
@@ -354,11 +347,11 @@ export class Iotlb {
   invalidate(iova: AddressLike, len: number): void {
     this.#range("Iotlb.invalidate", iova, len);
     const table = this.#table;
-    carve(table, this.#sF, this.#sR, this.#eF, this.#eR);
+    carve(table, this.#from, this.#to);
     this.#changed();
     this.#recorder?.onEvent("invalidate", BigInt(iova), BigInt(len), null, 0);
     // Removing the middle of an entry splits it in two: a bounded table must evict to stay bounded.
-    if (table.size > this.#max) this.#evict(NaN, 0);
+    if (table.size > this.#max) this.#evict(undefined);
     if (this.#watchers !== undefined) this.#notify();
   }
 
@@ -408,54 +401,43 @@ export class Iotlb {
     if (len === 0) return this.#lookupEmpty(iova, access, op);
     this.#range(op, iova, len);
     const want = toPermission(access, op, "access");
-    const sF = this.#sF, sR = this.#sR, eF = this.#eF, eR = this.#eR;
+    const from = this.#from, to = this.#to;
     const t = this.#table;
-    const keys = t.keys, rec = t.rec;
-    if (eF <= EXACT_LIMIT && eR === 0) {
+    if (to.rounded <= EXACT_LIMIT && to.residual === 0) {
       // Below 2^53 the common answer, one entry holding the whole request, needs no cursor walk.
-      const x = t.floor(sF), p = x * STRIDE;
-      if (x >= 0 && eF <= rec[p + END_F] && (rec[p + PERM] & want) === want) {
+      const h = t.floor(from.rounded);
+      if (h >= 0 && to.rounded <= t.end(h) && (t.perm(h) & want) === want) {
         this.#hits++;
-        if (this.#lru) rec[p + STAMP] = ++this.#tick;
-        return {
-          ok: true,
-          ranges: [{ base: sumU64(sF, 0, rec[p + DIFF_F], t.residualOf(x, DIFF_R, rec[p + DIFF_F])), length: len }],
-        };
+        if (this.#lru) t.setStamp(h, ++this.#tick);
+        return { ok: true, ranges: [{ base: from.plus(t.readDiff(h, this.#diff)), length: len }] };
       }
     }
     const ranges: IovaRange[] = [];
     const used: number[] | undefined = this.#lru ? [] : undefined;
     let misses: IovaRange[] | undefined;
     let fails: IovaRange[] | undefined;
-    let cF = sF, cR = sR; // the first byte not yet accounted for
-    for (t.locate(sF, sR); !t.atEnd(); t.advance()) {
-      const x = t.entry(t.k, t.i), p = x * STRIDE;
-      const aF = keys[x], aR = t.residualOf(x, START_R, aF);
-      if (!keyLess(aF, aR, eF, eR)) break;
-      let oF = cF, oR = cR; // overlap start: the entry's start or the request's, whichever is later
-      if (keyLess(cF, cR, aF, aR)) {
-        (misses ??= []).push({ base: joinU64(cF, cR), length: keyDistance(aF, aR, cF, cR) });
-        oF = aF;
-        oR = aR;
+    const cur = this.#cur.copy(from); // the first byte not yet accounted for
+    for (t.locate(from); !t.atEnd(); t.advance()) {
+      const h = t.here();
+      const at = t.readStart(h, this.#at);
+      if (!at.isBelow(to)) break;
+      const over = this.#over.copy(cur); // the entry's start or the request's, whichever is later
+      if (cur.isBelow(at)) {
+        (misses ??= []).push({ base: cur.toBigInt(), length: at.distanceFrom(cur) });
+        over.copy(at);
       }
-      let zF = rec[p + END_F], zR = t.residualOf(x, END_R, zF);
-      if (keyLess(eF, eR, zF, zR)) {
-        zF = eF;
-        zR = eR;
-      }
-      const length = keyDistance(zF, zR, oF, oR);
-      const perm = rec[p + PERM];
-      if ((perm & want) !== want) {
-        (fails ??= []).push({ base: joinU64(oF, oR), length });
+      const stop = t.readEnd(h, this.#stop);
+      if (to.isBelow(stop)) stop.copy(to);
+      const length = stop.distanceFrom(over);
+      if ((t.perm(h) & want) !== want) {
+        (fails ??= []).push({ base: over.toBigInt(), length });
       } else if (misses === undefined && fails === undefined) {
-        const dF = rec[p + DIFF_F];
-        ranges.push({ base: sumU64(oF, oR, dF, t.residualOf(x, DIFF_R, dF)), length });
-        used?.push(p);
+        ranges.push({ base: over.plus(t.readDiff(h, this.#diff)), length });
+        used?.push(h);
       }
-      cF = zF;
-      cR = zR;
+      cur.copy(stop);
     }
-    if (keyLess(cF, cR, eF, eR)) (misses ??= []).push({ base: joinU64(cF, cR), length: keyDistance(eF, eR, cF, cR) });
+    if (cur.isBelow(to)) (misses ??= []).push({ base: cur.toBigInt(), length: to.distanceFrom(cur) });
     if (misses !== undefined || fails !== undefined) {
       if (misses !== undefined) this.#misses++;
       if (fails !== undefined) this.#accessFailures++;
@@ -467,7 +449,7 @@ export class Iotlb {
       return { ok: false, misses: misses ?? [], accessFails: fails ?? [] };
     }
     this.#hits++;
-    if (used !== undefined) { for (const p of used) rec[p + STAMP] = ++this.#tick; }
+    if (used !== undefined) { for (const h of used) t.setStamp(h, ++this.#tick); }
     return { ok: true, ranges };
   }
 
@@ -528,7 +510,7 @@ export class Iotlb {
       return this.#search(iova, len, access, s);
     }
     this.#last = s;
-    if (this.#lru) this.#table.rec[c[s + STAMP_AT]] = ++this.#tick;
+    if (this.#lru) this.#table.setStamp(c[s + STAMP_AT], ++this.#tick);
     this.#hits++;
     return iova + c[s + DIFF];
   }
@@ -556,20 +538,20 @@ export class Iotlb {
       !(access === 0 || access === 1 || access === 2 || access === 3) || !(out instanceof Float64Array)
     ) return -1;
     const t = this.#table;
-    const keys = t.keys, rec = t.rec;
     const end = iova + len;
+    const from = this.#cur.setNumber(iova);
     let cur = iova, n = 0;
-    for (t.locate(iova, 0); !t.atEnd(); t.advance()) {
-      const x = t.entry(t.k, t.i), p = x * STRIDE;
-      const start = keys[x];
+    for (t.locate(from); !t.atEnd(); t.advance()) {
+      const h = t.here();
+      const start = t.start(h);
       if (start >= end) break;
       // A gap before this entry is a miss; a start with a residual lies above 2^53, past `end`.
-      if (start > cur || t.residualOf(x, START_R, start) !== 0) return -1;
-      if ((rec[p + PERM] & access) !== access) return -1;
-      const diff = rec[p + DIFF_F];
-      if (t.residualOf(x, DIFF_R, diff) !== 0) return -1;
+      if (start > cur || !t.startIsExact(h)) return -1;
+      if ((t.perm(h) & access) !== access) return -1;
+      const diff = t.diff(h);
+      if (!t.diffIsExact(h)) return -1;
       // An end at or above 2^53 rounds to at least 2^53 >= end, so clipping to `end` is exact.
-      const stop = Math.min(rec[p + END_F], end);
+      const stop = Math.min(t.end(h), end);
       const target = cur + diff;
       if (target < 0 || target > EXACT_LIMIT - (stop - cur) || 2 * n + 2 > out.length) return -1;
       out[2 * n] = target;
@@ -582,10 +564,10 @@ export class Iotlb {
     this.#hits++;
     if (this.#lru) {
       // Stamp the entries used, as lookup does; rare enough (LRU tables only) to walk again.
-      for (t.locate(iova, 0); !t.atEnd(); t.advance()) {
-        const x = t.entry(t.k, t.i);
-        if (keys[x] >= end) break;
-        rec[x * STRIDE + STAMP] = ++this.#tick;
+      for (t.locate(from); !t.atEnd(); t.advance()) {
+        const h = t.here();
+        if (t.start(h) >= end) break;
+        t.setStamp(h, ++this.#tick);
       }
     }
     return n;
@@ -652,22 +634,9 @@ export class Iotlb {
    * ```
    */
   entries(): IotlbEntry[] {
-    const t = this.#table, keys = t.keys, rec = t.rec, res = t.res;
+    const t = this.#table;
     const out: IotlbEntry[] = [];
-    for (let k = 0; k < t.chunks; k++) {
-      const n = t.countAt(k);
-      for (let i = 0; i < n; i++) {
-        const x = t.entry(k, i), p = x * STRIDE;
-        const sR = res[p + START_R];
-        const iova = joinU64(keys[x], sR);
-        out.push({
-          iova,
-          target: sumU64(keys[x], sR, rec[p + DIFF_F], res[p + DIFF_R]),
-          size: joinU64(rec[p + END_F], res[p + END_R]) - iova,
-          perm: rec[p + PERM] as Permission,
-        });
-      }
-    }
+    for (t.seekFirst(); !t.atEnd(); t.advance()) out.push(this.#entryAt(t.here()));
     return out;
   }
 
@@ -687,20 +656,10 @@ export class Iotlb {
    */
   entriesIn(iova: AddressLike, len: number): IotlbEntry[] {
     this.#range("Iotlb.entriesIn", iova, len);
-    const sF = this.#sF, sR = this.#sR, eF = this.#eF, eR = this.#eR;
-    const t = this.#table, keys = t.keys, rec = t.rec, res = t.res;
+    const t = this.#table;
     const out: IotlbEntry[] = [];
-    for (t.locate(sF, sR); !t.atEnd(); t.advance()) {
-      const x = t.entry(t.k, t.i), p = x * STRIDE;
-      const startR = res[p + START_R];
-      if (!keyLess(keys[x], startR, eF, eR)) break;
-      const start = joinU64(keys[x], startR);
-      out.push({
-        iova: start,
-        target: sumU64(keys[x], startR, rec[p + DIFF_F], res[p + DIFF_R]),
-        size: joinU64(rec[p + END_F], res[p + END_R]) - start,
-        perm: rec[p + PERM] as Permission,
-      });
+    for (t.locate(this.#from); !t.atEnd() && t.startsBelow(t.here(), this.#to); t.advance()) {
+      out.push(this.#entryAt(t.here()));
     }
     return out;
   }
@@ -857,45 +816,63 @@ export class Iotlb {
       (access !== 0 && access !== 1 && access !== 2 && access !== 3)
     ) return -1;
     const t = this.#table;
-    const e = t.floor(iova);
-    if (e < 0) return -1;
-    const rec = t.rec;
-    const p = e * STRIDE;
+    const h = t.floor(iova);
+    if (h < 0) return -1;
     // An end at or above 2^53 rounds to >= 2^53 >= iova + len, so the rounded end compares exactly.
-    const end = rec[p + END_F];
-    const perm = rec[p + PERM];
+    const end = t.end(h);
+    const perm = t.perm(h);
     if (iova + len > end || (perm & access) !== access) return -1;
     // A usable diff is below 2^53 in size (the target stays in [0, 2^53]), hence exact.
-    const diff = rec[p + DIFF_F];
+    const diff = t.diff(h);
     const target = iova + diff;
     if (target > EXACT_LIMIT - len) return -1;
     const c = this.#cache;
-    c[s + FROM] = t.keys[e];
+    c[s + FROM] = t.start(h);
     c[s + TO] = Math.min(end, EXACT_LIMIT, EXACT_LIMIT - diff);
     c[s + DIFF] = diff;
     c[s + ALLOWS] = perm;
-    c[s + STAMP_AT] = p + STAMP;
+    c[s + STAMP_AT] = h;
     c[s + END] = Math.min(end, EXACT_LIMIT);
     this.#last = s;
     this.#cacheFilled = true;
-    if (this.#lru) rec[p + STAMP] = ++this.#tick;
+    if (this.#lru) t.setStamp(h, ++this.#tick);
     this.#hits++;
     return target;
+  }
+
+  /**
+   * setMapping's range as exact pairs in #entry, for arguments past the number fast path: bigints,
+   * values at or above 2^53, and everything it must refuse.
+   */
+  #exactMapping(iova: AddressLike, target: AddressLike, len: number): void {
+    const op = "Iotlb.setMapping";
+    const s = toAddress(iova, op, "iova");
+    const t = toAddress(target, op, "target");
+    const n = toLength(len, op, "len", false);
+    const e = s + BigInt(n);
+    if (e > U64_LIMIT) {
+      throw new InvalidArgumentError(op, "len", len, `${hex(n)} from iova ${hex(s)} runs past 2^64`);
+    }
+    if (t + BigInt(n) > U64_LIMIT) {
+      throw new InvalidArgumentError(op, "target", target, `range ${hex(t)} + ${hex(n)} runs past 2^64`);
+    }
+    const entry = this.#entry;
+    entry.start.setBigInt(s);
+    entry.end.setBigInt(e);
+    entry.diff.setBigInt(t - s);
   }
 
   /** {@link Iotlb.lookup} of the empty range `[iova, iova)` (see there). */
   #lookupEmpty(iova: AddressLike, access: Permission, op: string): IotlbLookup {
     const a = toAddress(iova, op, "iova");
     const want = toPermission(access, op, "access");
-    const aF = rounded(a), aR = residual(a, aF);
+    const at = this.#from.setBigInt(a);
     const t = this.#table;
-    t.locate(aF, aR); // the entry whose end lies above `a`, or the next one
+    t.locate(at); // the entry whose end lies above `a`, or the next one
     if (!t.atEnd()) {
-      const x = t.entry(t.k, t.i);
+      const h = t.here();
       // Only an entry that starts strictly before `a` overlaps `[a, a)` in vm-memory's range map.
-      if (
-        keyLess(t.keys[x], t.residualOf(x, START_R, t.keys[x]), aF, aR) && (t.rec[x * STRIDE + PERM] & want) !== want
-      ) {
+      if (t.startsBelow(h, at) && (t.perm(h) & want) !== want) {
         this.#accessFailures++;
         this.#recorder?.onEvent("access-failure", a, 0n, null, want);
         return { ok: false, misses: [], accessFails: [{ base: a, length: 0 }] };
@@ -905,26 +882,22 @@ export class Iotlb {
     return { ok: true, ranges: [] };
   }
 
-  /** Validates `[iova, iova + len)` and stores it in #sF/#sR/#eF/#eR. */
+  /** Validates `[iova, iova + len)` and stores it in #from and #to. */
   #range(op: string, iova: AddressLike, len: number): void {
     if (
       typeof iova === "number" && typeof len === "number" && Number.isSafeInteger(iova) && iova >= 0 &&
       Number.isSafeInteger(len) && len > 0 && iova <= EXACT_LIMIT - len
     ) {
-      this.#sF = iova;
-      this.#sR = 0;
-      this.#eF = iova + len;
-      this.#eR = 0;
+      this.#from.setNumber(iova);
+      this.#to.setNumber(iova + len);
       return;
     }
     const s = toAddress(iova, op, "iova");
     const n = toLength(len, op, "len", false);
     const e = s + BigInt(n);
     if (e > U64_LIMIT) throw new InvalidArgumentError(op, "len", len, `${hex(n)} from iova ${hex(s)} runs past 2^64`);
-    this.#sF = rounded(s);
-    this.#sR = residual(s, this.#sF);
-    this.#eF = rounded(e);
-    this.#eR = residual(e, this.#eF);
+    this.#from.setBigInt(s);
+    this.#to.setBigInt(e);
   }
 
   /** Records a change: a new generation, and the translateFast cache emptied. */
@@ -942,45 +915,40 @@ export class Iotlb {
     for (const watcher of this.#watchers!) watcher();
   }
 
-  /** Records the eviction of entry `x` (as {@link Iotlb.entries} reads it). */
-  #noteEviction(recorder: IotlbRecorder, x: number): void {
-    const t = this.#table, rec = t.rec, res = t.res, p = x * STRIDE;
-    const sR = res[p + START_R];
-    const iova = joinU64(t.keys[x], sR);
-    const target = sumU64(t.keys[x], sR, rec[p + DIFF_F], res[p + DIFF_R]);
-    recorder.onEvent(
-      "eviction",
-      iova,
-      joinU64(rec[p + END_F], res[p + END_R]) - iova,
-      target,
-      rec[p + PERM] as Permission,
-    );
+  /** Entry h, as {@link Iotlb.entries} shows it. */
+  #entryAt(h: number): IotlbEntry {
+    const e = this.#table.read(h, this.#read);
+    const iova = e.start.toBigInt();
+    return { iova, target: e.start.plus(e.diff), size: e.end.toBigInt() - iova, perm: e.perm as Permission };
   }
 
   /**
-   * Evicts until the table fits, never the entry that contains `keep` (the one just written); a
-   * `keepF` of NaN keeps none (after an invalidation split an entry).
+   * Evicts until the table fits, never the entry that contains `keep` (the start of the one just
+   * written); `undefined` keeps none (after an invalidation split an entry).
    */
-  #evict(keepF: number, keepR: number): void {
+  #evict(keep: U64Pair | undefined): void {
     const t = this.#table;
     while (t.size > this.#max) {
       if (this.#policy === RANDOM) {
-        let keep = t.size;
-        if (!Number.isNaN(keepF)) {
-          t.locate(keepF, keepR);
-          keep = t.rank();
+        let kept = t.size;
+        if (keep !== undefined) {
+          t.locate(keep);
+          kept = t.rank();
         }
-        const choices = keep < t.size ? t.size - 1 : t.size;
+        const choices = kept < t.size ? t.size - 1 : t.size;
         this.#rng = (Math.imul(this.#rng, 1664525) + 1013904223) >>> 0;
         // The high bits of an LCG are its good ones: scale rather than take a remainder.
         let r = Math.floor((this.#rng / 2 ** 32) * choices);
-        if (r >= keep) r++;
-        t.seek(r);
+        if (r >= kept) r++;
+        t.seekRank(r);
       } else {
-        t.oldest();
+        t.seekOldest();
       }
-      if (this.#recorder !== undefined) this.#noteEviction(this.#recorder, t.entry(t.k, t.i));
-      t.remove(t.k, t.i, 1);
+      if (this.#recorder !== undefined) {
+        const e = this.#entryAt(t.here());
+        this.#recorder.onEvent("eviction", e.iova, e.size, e.target, e.perm);
+      }
+      t.remove(1);
       this.#evictions++;
       this.#changed();
     }

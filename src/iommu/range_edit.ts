@@ -10,44 +10,14 @@
  * @module
  */
 
-import { DIFF_F, DIFF_R, END_R, PERM, type RangeTable, STAMP, START_R, STRIDE } from "./range_table.ts";
-import { EXACT_LIMIT } from "./u64_key.ts";
+import { RangeEntry, type RangeTable } from "./range_table.ts";
+import { U64Pair } from "./u64_key.ts";
 
-// Comparisons of an entry's start or end with a pair (yF, yR). Residuals are all zero below 2^53,
-// so `res` (another cache miss on a large table) is read only when the rounded values tie there.
-
-/** Whether entry x starts below y. */
-function startsBelow(t: RangeTable, x: number, yF: number, yR: number): boolean {
-  const f = t.keys[x];
-  return f < yF || (f === yF && f >= EXACT_LIMIT && t.res[x * STRIDE + START_R] < yR);
-}
-
-/** Whether entry x starts exactly at y. */
-function startsAt(t: RangeTable, x: number, yF: number, yR: number): boolean {
-  return t.keys[x] === yF && (yF < EXACT_LIMIT || t.res[x * STRIDE + START_R] === yR);
-}
-
-/** Whether entry x ends above y. */
-function endsAbove(t: RangeTable, x: number, yF: number, yR: number): boolean {
-  const f = t.ends[x];
-  return f > yF || (f === yF && f >= EXACT_LIMIT && t.res[x * STRIDE + END_R] > yR);
-}
-
-/** Whether entry x ends exactly at y. */
-function endsAt(t: RangeTable, x: number, yF: number, yR: number): boolean {
-  return t.ends[x] === yF && (yF < EXACT_LIMIT || t.res[x * STRIDE + END_R] === yR);
-}
-
-/** Whether entry x translates with diff d and has `perm`. */
-function translatesAs(t: RangeTable, x: number, dF: number, dR: number, perm: number): boolean {
-  const p = x * STRIDE;
-  return t.rec[p + DIFF_F] === dF && t.rec[p + PERM] === perm && t.residualOf(x, DIFF_R, dF) === dR;
-}
-
-/** Entry x's end residual. */
-function endResidual(t: RangeTable, x: number): number {
-  return t.residualOf(x, END_R, t.ends[x]);
-}
+// Scratch records of the general paths; no edit calls another while it uses them.
+const splitOff = new RangeEntry();
+const start = new U64Pair();
+const end = new U64Pair();
+const diff = new U64Pair();
 
 /**
  * How many edits took each path, for tests that must know the fast paths ran (a count costs less
@@ -55,10 +25,12 @@ function endResidual(t: RangeTable, x: number): number {
  *
  * @example
  * ```ts
- * import { RangeTable } from "./range_table.ts";
+ * import { RangeEntry, RangeTable } from "./range_table.ts";
  * import { assign, editPaths } from "./range_edit.ts";
  * const before = editPaths.gapInsert;
- * assign(new RangeTable(), 0, 0, 0x1000, 0, 0x5000, 0, 3, 1);
+ * const e = new RangeEntry();
+ * e.end.setNumber(0x1000);
+ * assign(new RangeTable(false), e);
  * console.log(editPaths.gapInsert - before); // 1
  * ```
  */
@@ -76,246 +48,179 @@ export const editPaths = {
 };
 
 /**
- * Removes the coverage of `[s, e)` and leaves the table's cursor where an entry for `[s, e)` would
- * be inserted (the first entry starting at or after `e`).
+ * Removes the coverage of `[from, to)` and leaves the table's cursor where an entry for it would
+ * be inserted (the first entry starting at or after `to`).
  *
  * @example
  * ```ts
- * import { RangeTable } from "./range_table.ts";
- * import { carve } from "./range_edit.ts";
- * const t = new RangeTable();
- * t.insert(0, 0, 0, 0, 100, 0, 5, 0, 3, 1);
- * carve(t, 10, 0, 20, 0); // [0, 10) and [20, 100) remain
+ * import { RangeEntry, RangeTable } from "./range_table.ts";
+ * import { assign, carve } from "./range_edit.ts";
+ * import { U64Pair } from "./u64_key.ts";
+ * const t = new RangeTable(false);
+ * const e = new RangeEntry();
+ * e.end.setNumber(100);
+ * assign(t, e);
+ * carve(t, new U64Pair().setNumber(10), new U64Pair().setNumber(20)); // [0, 10) and [20, 100) remain
  * console.log(t.size); // 2
  * ```
  */
-export function carve(t: RangeTable, sF: number, sR: number, eF: number, eR: number): void {
-  if (seek(t, sF, sR)) {
-    const x = t.entry(t.k, t.i);
-    if (startsAt(t, x, sF, sR) && endsAt(t, x, eF, eR)) {
+export function carve(t: RangeTable, from: U64Pair, to: U64Pair): void {
+  t.locate(from);
+  if (!t.atEnd()) {
+    const h = t.here();
+    if (t.startsAt(h, from) && t.endsAt(h, to)) {
       // Exactly one entry (unmapping what was mapped page by page): what the general path ends in,
       // without its second search for the end.
       editPaths.removeWhole++;
-      t.remove(t.k, t.i, 1);
+      t.remove(1);
       return;
     }
   }
   editPaths.carveGeneral++;
-  carveAt(t, sF, sR, eF, eR);
+  carveAt(t, from, to);
 }
 
-/**
- * The cursor to the first entry whose end lies above `s` (as {@link RangeTable.locate} leaves it),
- * by the branch-free search below 2^53; false when there is no such entry.
- */
-function seek(t: RangeTable, sF: number, sR: number): boolean {
-  if (sF < EXACT_LIMIT) {
-    const x = t.seekFloor(sF);
-    if (x >= 0 && !endsAbove(t, x, sF, 0)) t.advance();
-  } else {
-    t.locate(sF, sR);
-  }
-  return !t.atEnd();
-}
-
-/** {@link carve} with the cursor already on the first entry whose end lies above `s`. */
-function carveAt(t: RangeTable, sF: number, sR: number, eF: number, eR: number): void {
+/** {@link carve} with the cursor already on the first entry whose end lies above `from`. */
+function carveAt(t: RangeTable, from: U64Pair, to: U64Pair): void {
   if (t.atEnd()) return;
-  let x = t.entry(t.k, t.i);
-  if (!startsBelow(t, x, eF, eR)) return;
-  if (startsBelow(t, x, sF, sR)) {
-    const p = x * STRIDE;
-    const oldEndF = t.ends[x], oldEndR = endResidual(t, x);
-    const inside = endsAbove(t, x, eF, eR);
-    t.setEnd(x, sF, sR);
+  let h = t.here();
+  if (!t.startsBelow(h, to)) return;
+  if (t.startsBelow(h, from)) {
+    const inside = t.endsAbove(h, to);
+    if (inside) t.read(h, splitOff);
+    t.setEnd(h, from);
     t.advance();
     if (inside) {
       // The range lies strictly inside one entry: its right part becomes an entry of its own.
-      const rec = t.rec, dF = rec[p + DIFF_F];
-      t.insert(t.k, t.i, eF, eR, oldEndF, oldEndR, dF, t.residualOf(x, DIFF_R, dF), rec[p + PERM], rec[p + STAMP]);
+      splitOff.start.copy(to);
+      t.insert(splitOff);
       return;
     }
     if (t.atEnd()) return;
-    x = t.entry(t.k, t.i);
-    if (!startsBelow(t, x, eF, eR)) return;
+    h = t.here();
+    if (!t.startsBelow(h, to)) return;
   }
-  // The cursor's entry starts inside [s, e).
-  if (endsAbove(t, x, eF, eR)) {
-    t.setStart(t.k, t.i, eF, eR);
+  // The cursor's entry starts inside [from, to).
+  if (t.endsAbove(h, to)) {
+    t.setStartHere(to);
     return;
   }
-  const k0 = t.k, i0 = t.i;
-  t.locate(eF, eR);
-  t.remove(k0, i0, between(t, k0, i0, t.k, t.i));
-  if (t.atEnd()) return;
-  x = t.entry(t.k, t.i);
-  if (startsBelow(t, x, eF, eR)) t.setStart(t.k, t.i, eF, eR);
+  t.removeThrough(to);
+  if (!t.atEnd() && t.startsBelow(t.here(), to)) t.setStartHere(to);
 }
 
 /**
- * Maps `[s, e)` with diff `d` and `perm`, overwriting what was there and merging with touching
- * neighbours that continue the same translation with the same permissions. The merged or new
- * entry gets `stamp`.
+ * Maps `[entry.start, entry.end)` with `entry.diff` and `entry.perm`, overwriting what was there
+ * and merging with touching neighbours that continue the same translation with the same
+ * permissions. The merged or new entry gets `entry.stamp`.
  *
  * @example
  * ```ts
- * import { RangeTable } from "./range_table.ts";
+ * import { RangeEntry, RangeTable } from "./range_table.ts";
  * import { assign } from "./range_edit.ts";
- * const t = new RangeTable();
- * assign(t, 0, 0, 0x1000, 0, 0x5000, 0, 3, 1);
- * assign(t, 0x1000, 0, 0x2000, 0, 0x5000, 0, 3, 2); // continues the first: one entry
+ * const t = new RangeTable(false);
+ * const e = new RangeEntry();
+ * e.end.setNumber(0x1000);
+ * e.diff.setNumber(0x5000);
+ * e.perm = 3;
+ * assign(t, e);
+ * e.start.setNumber(0x1000);
+ * e.end.setNumber(0x2000); // continues the first: one entry
+ * assign(t, e);
  * console.log(t.size); // 1
  * ```
  */
-export function assign(
-  t: RangeTable,
-  sF: number,
-  sR: number,
-  eF: number,
-  eR: number,
-  dF: number,
-  dR: number,
-  perm: number,
-  stamp: number,
-): void {
+export function assign(t: RangeTable, entry: RangeEntry): void {
   // The fast paths come first and call nothing that does not inline; the general path is
   // assignAt. On a large table their cost is the search's cache misses and the record's write.
-  if (seek(t, sF, sR)) {
-    const k = t.k, i = t.i, x = t.entry(k, i);
-    if (startsAt(t, x, sF, sR)) {
-      if (endsAt(t, x, eF, eR) && !continues(t, t.before(k, i), t.after(k, i), sF, sR, eF, eR, dF, dR, perm)) {
+  const from = entry.start, to = entry.end;
+  t.locate(from);
+  if (!t.atEnd()) {
+    const h = t.here();
+    if (t.startsAt(h, from)) {
+      if (t.endsAt(h, to) && !continues(t, t.before(), t.after(), entry)) {
         // Exactly one entry's range, and nothing to merge with: rewrite it in place. Its old
         // translation is not read (another cache miss): had it been the same, no neighbour could
         // continue it either, as the table never holds two entries that could merge.
-        t.setDiff(x, dF, dR);
-        const rec = t.rec, p = x * STRIDE;
-        rec[p + PERM] = perm;
-        rec[p + STAMP] = stamp;
+        t.setTranslation(h, entry.diff, entry.perm, entry.stamp);
         editPaths.overwrite++;
         return;
       }
-    } else if (
-      !startsBelow(t, x, eF, eR) && !continues(t, t.before(k, i), x, sF, sR, eF, eR, dF, dR, perm)
-    ) {
-      // In the gap before entry x, continuing neither neighbour.
+    } else if (!t.startsBelow(h, to) && !continues(t, t.before(), h, entry)) {
+      // In the gap before entry h, continuing neither neighbour.
       editPaths.gapInsert++;
-      t.insert(k, i, sF, sR, eF, eR, dF, dR, perm, stamp);
+      t.insert(entry);
       return;
     }
-  } else if (!continues(t, t.before(t.chunks, 0), -1, sF, sR, eF, eR, dF, dR, perm)) {
+  } else if (!continues(t, t.before(), -1, entry)) {
     // Past every entry, continuing none.
     editPaths.gapInsert++;
-    t.insert(t.chunks, 0, sF, sR, eF, eR, dF, dR, perm, stamp);
+    t.insert(entry);
     return;
   }
   editPaths.assignGeneral++;
-  assignAt(t, sF, sR, eF, eR, dF, dR, perm, stamp);
+  assignAt(t, entry);
 }
 
 /**
- * Whether a mapping of `[s, e)` with diff d and `perm` would merge with entry `left` (ending at s)
- * or entry `right` (starting at e); -1 stands for no entry.
+ * Whether `entry` would merge with entry `left` (ending at its start) or entry `right` (starting
+ * at its end); -1 stands for no entry.
  */
-function continues(
-  t: RangeTable,
-  left: number,
-  right: number,
-  sF: number,
-  sR: number,
-  eF: number,
-  eR: number,
-  dF: number,
-  dR: number,
-  perm: number,
-): boolean {
-  return (left >= 0 && endsAt(t, left, sF, sR) && translatesAs(t, left, dF, dR, perm)) ||
-    (right >= 0 && startsAt(t, right, eF, eR) && translatesAs(t, right, dF, dR, perm));
+function continues(t: RangeTable, left: number, right: number, entry: RangeEntry): boolean {
+  return (left >= 0 && t.endsAt(left, entry.start) && t.translatesAs(left, entry.diff, entry.perm)) ||
+    (right >= 0 && t.startsAt(right, entry.end) && t.translatesAs(right, entry.diff, entry.perm));
 }
 
-/** {@link assign} in general, with the cursor on the first entry whose end lies above `s`. */
-function assignAt(
-  t: RangeTable,
-  sF: number,
-  sR: number,
-  eF: number,
-  eR: number,
-  dF: number,
-  dR: number,
-  perm: number,
-  stamp: number,
-): void {
+/** {@link assign} in general, with the cursor on the first entry whose end lies above the start. */
+function assignAt(t: RangeTable, entry: RangeEntry): void {
+  const from = entry.start, to = entry.end;
   if (!t.atEnd()) {
-    const x = t.entry(t.k, t.i);
-    if (startsAt(t, x, sF, sR) && endsAt(t, x, eF, eR)) {
+    const h = t.here();
+    if (t.startsAt(h, from) && t.endsAt(h, to)) {
       // Exactly one entry's range, with a new translation that continues a neighbour's.
-      t.setDiff(x, dF, dR);
-      t.rec[x * STRIDE + PERM] = perm;
-      t.rec[x * STRIDE + STAMP] = stamp;
-      coalesce(t, t.k, t.i, stamp);
+      t.setTranslation(h, entry.diff, entry.perm, entry.stamp);
+      coalesce(t, entry.stamp);
       return;
     }
   }
-  carveAt(t, sF, sR, eF, eR);
-  const k = t.k, i = t.i;
+  carveAt(t, from, to);
   let right = -1;
   if (!t.atEnd()) {
-    const x = t.entry(k, i);
-    if (startsAt(t, x, eF, eR) && translatesAs(t, x, dF, dR, perm)) right = x;
+    const h = t.here();
+    if (t.startsAt(h, to) && t.translatesAs(h, entry.diff, entry.perm)) right = h;
   }
-  let left = -1;
-  if (t.retreat()) {
-    const x = t.entry(t.k, t.i);
-    if (endsAt(t, x, sF, sR) && translatesAs(t, x, dF, dR, perm)) left = x;
-  }
+  let left = t.before();
+  if (left >= 0 && !(t.endsAt(left, from) && t.translatesAs(left, entry.diff, entry.perm))) left = -1;
   if (left >= 0 && right >= 0) {
-    t.setEnd(left, t.ends[right], endResidual(t, right));
-    t.rec[left * STRIDE + STAMP] = stamp;
-    t.remove(k, i, 1);
+    t.setEnd(left, t.readEnd(right, end));
+    t.renew(left, entry.stamp);
+    t.remove(1);
   } else if (left >= 0) {
-    t.setEnd(left, eF, eR);
-    t.rec[left * STRIDE + STAMP] = stamp;
+    t.setEnd(left, to);
+    t.renew(left, entry.stamp);
   } else if (right >= 0) {
-    t.setStart(k, i, sF, sR);
-    t.rec[right * STRIDE + STAMP] = stamp;
+    t.setStartHere(from);
+    t.renew(right, entry.stamp);
   } else {
-    t.insert(k, i, sF, sR, eF, eR, dF, dR, perm, stamp);
+    t.insert(entry);
   }
 }
 
-/** Merges the entry at `(k, i)` with the neighbours that continue it; the result gets `stamp`. */
-function coalesce(t: RangeTable, k: number, i: number, stamp: number): void {
-  const x = t.entry(k, i), p = x * STRIDE;
-  const dF = t.rec[p + DIFF_F], dR = t.residualOf(x, DIFF_R, dF), perm = t.rec[p + PERM];
-  const endF = t.ends[x], endR = endResidual(t, x);
-  let right = -1;
-  const rk = i + 1 < t.countAt(k) ? k : k + 1, ri = rk === k ? i + 1 : 0;
-  if (rk < t.chunks) {
-    const y = t.entry(rk, ri);
-    if (startsAt(t, y, endF, endR) && translatesAs(t, y, dF, dR, perm)) right = y;
-  }
-  let left = -1;
-  t.k = k;
-  t.i = i;
-  if (t.retreat()) {
-    const y = t.entry(t.k, t.i);
-    const sF = t.keys[x];
-    if (endsAt(t, y, sF, t.residualOf(x, START_R, sF)) && translatesAs(t, y, dF, dR, perm)) left = y;
-  }
-  const last = right >= 0 ? right : x;
+/** Merges the entry at the cursor with the neighbours that continue it; the result gets `stamp`. */
+function coalesce(t: RangeTable, stamp: number): void {
+  const h = t.here(), perm = t.perm(h);
+  t.readDiff(h, diff);
+  let right = t.after();
+  if (right >= 0 && !(t.startsAt(right, t.readEnd(h, end)) && t.translatesAs(right, diff, perm))) right = -1;
+  let left = t.before();
+  if (left >= 0 && !(t.endsAt(left, t.readStart(h, start)) && t.translatesAs(left, diff, perm))) left = -1;
   if (left >= 0) {
-    t.setEnd(left, t.ends[last], endResidual(t, last));
-    t.rec[left * STRIDE + STAMP] = stamp;
-    t.remove(k, i, right >= 0 ? 2 : 1);
+    t.setEnd(left, t.readEnd(right >= 0 ? right : h, end));
+    t.renew(left, stamp);
+    t.remove(right >= 0 ? 2 : 1);
   } else if (right >= 0) {
-    t.setEnd(x, t.ends[right], endResidual(t, right));
-    t.remove(rk, ri, 1);
+    t.setEnd(h, t.readEnd(right, end));
+    t.advance();
+    t.remove(1);
   }
-}
-
-/** Entries from position (k0, i0) up to, not including, position (k1, i1). */
-function between(t: RangeTable, k0: number, i0: number, k1: number, i1: number): number {
-  if (k0 === k1) return i1 - i0;
-  let n = t.countAt(k0) - i0;
-  for (let k = k0 + 1; k < k1; k++) n += t.countAt(k);
-  return n + i1;
 }

@@ -1,335 +1,291 @@
 /**
  * The IOTLB's storage: sorted, non-overlapping byte ranges of the u64 IOVA space, each with a
- * translation and permissions, coalesced like vm-memory's range map (neighbours merge only when
- * contiguous in both spaces with equal permissions).
+ * translation, permissions and an eviction stamp. {@link RangeTable} keeps the entries and offers a
+ * cursor and accessors; range_edit.ts builds vm-memory's range-map edits on them, and the IOTLB
+ * its policy (eviction, counters, recording).
  *
- * Layout, chosen for a 100k+ entry table: entries live in chunks of {@link CHUNK} inside pooled
- * typed arrays, and a directory lists the chunks in IOVA order with each chunk's first start. An
- * insert moves at most one chunk instead of the whole table. Entry `e` (= chunk id × CHUNK + index)
- * keeps its fields in three arrays, split by how often a translation reads them, because on a large
- * table every array a lookup touches costs a cache miss:
- * - `keys[e]`: the rounded start, so a search reads 512 contiguous bytes per chunk;
- * - `rec[e * STRIDE + …]`: rounded end, rounded diff, permissions, stamp (32 bytes);
- * - `ends[e]`: the rounded end again, for the editing paths: an insert or re-map searches a chunk's
- *   starts and ends together, so the end it checks next is already in the cache (a read of `rec`
- *   there measured about as long as the whole search); lookups read the end from `rec`, beside
- *   the diff and permissions they need anyway;
- * - `res[e * STRIDE + …]`: the residuals, all zero below 2^53, read only for values above it;
- *   a chunk whose residuals are all zero (`resUsed` 0) does not even move them on an insert.
- * Values are exact u64 pairs (see u64_key.ts): `*_F` the rounded double, `*_R` the residual.
+ * Layout, chosen for a 100k+ entry table: entries live in chunks of {@link CHUNK}, and a directory
+ * lists the chunks in IOVA order with each chunk's first start, so an insert moves at most one
+ * chunk's entries. A chunk is one block of a pooled Float64Array, an entry a record of four
+ * doubles in it (start, end, diff, permissions: 32 bytes, two to a cache line). So the fields a
+ * lookup needs arrive with the start its search compared, and an insert shifts the records after
+ * it with one `copyWithin` (a call costs about 35 ns, while a loop moves a double in about 1 ns:
+ * four runs of a field-per-array layout, moved by loop or by call, measured two to three times
+ * slower). Values are exact u64 pairs (see u64_key.ts): the rounded doubles live in the record,
+ * the residuals (zero below 2^53) in a second array of the same layout that is read only for
+ * values at or above 2^53 and moved only for chunks that hold a nonzero one. Eviction stamps live
+ * in a third array, by entry, kept only by a table that evicts.
+ *
+ * An entry is named by a handle, the index of its record in the pool: valid until the next edit.
  * @module
  */
 
-import { EXACT_LIMIT } from "./u64_key.ts";
-
-/** Doubles per entry in `rec` and in `res`. */
-export const STRIDE = 4;
-/** `rec` field: rounded end (exclusive; may be 2^64). */
-export const END_F = 0;
-/** `rec` field: rounded diff `target − start` (a signed integer, never reduced mod 2^64). */
-export const DIFF_F = 1;
-/** `rec` field: permission bits 0–3. */
-export const PERM = 2;
-/** `rec` field: eviction stamp, the insertion sequence (fifo) or the last use (lru). */
-export const STAMP = 3;
-/** `res` field: residual of the start (the rounded start is in `keys`). */
-export const START_R = 0;
-/** `res` field: residual of the end. */
-export const END_R = 1;
-/** `res` field: residual of the diff. */
-export const DIFF_R = 2;
+import { EXACT_LIMIT, U64Pair } from "./u64_key.ts";
 
 /** Entries per chunk: 64 measured better than 32 (inserts) and 128 (lookups, re-mapping). */
 export const CHUNK = 64;
-const CHUNK_DOUBLES = CHUNK * STRIDE;
+// An entry's record: the start at the handle, then these fields.
+const STRIDE = 4;
+const END = 1;
+const DIFF = 2;
+const PERM = 3;
+const BLOCK = CHUNK * STRIDE;
+// Up to this many doubles a loop moves them faster than copyWithin's call.
+const COPY_LOOP_MAX = 16;
 // A chunk that shrinks below a quarter joins a neighbour if the two fit in three quarters, so a
-// table that shrank does not keep one mostly empty 4 KiB chunk per entry.
+// table that shrank does not keep one mostly empty block per entry.
 const SMALL = CHUNK >> 2;
 const JOINED_MAX = (CHUNK * 3) >> 2;
 
 /**
- * Sorted range storage with a cursor: searches leave their answer in `k` (directory position) and
- * `i` (index in that chunk); `k === chunks` is the end. Positions are normalized: `i` is always
- * below the chunk's count, and every chunk in the directory holds at least one entry.
+ * One entry's fields: `[start, end)` translates by `diff` (target − start, signed, exact) with
+ * `perm`; `stamp` orders entries for eviction. What {@link RangeTable.insert} takes and
+ * {@link RangeTable.read} fills; callers keep one and reuse it.
  *
  * @example
  * ```ts
- * import { RangeTable } from "./range_table.ts";
- * const t = new RangeTable();
- * t.insert(0, 0, 0x1000, 0, 0x2000, 0, 0x4000, 0, 3, 1); // [0x1000, 0x2000) → 0x5000, ReadWrite
- * console.log(t.floor(0x1800) === t.entry(0, 0)); // true
+ * import { RangeEntry } from "./range_table.ts";
+ * const e = new RangeEntry();
+ * e.start.setNumber(0x1000);
+ * e.end.setNumber(0x2000);
+ * e.diff.setNumber(0x4000); // [0x1000, 0x2000) → [0x5000, 0x6000)
+ * e.perm = 3;
+ * ```
+ */
+export class RangeEntry {
+  /** First IOVA. */
+  readonly start: U64Pair = new U64Pair();
+  /** End IOVA (exclusive; may be 2^64). */
+  readonly end: U64Pair = new U64Pair();
+  /** Target minus start, never reduced mod 2^64. */
+  readonly diff: U64Pair = new U64Pair();
+  /** Permission bits 0–3. */
+  perm = 0;
+  /** Eviction stamp: the insertion sequence (fifo) or the last use (lru). */
+  stamp = 0;
+}
+
+/**
+ * Sorted range storage with one cursor. Searches move the cursor and return the handle of the
+ * entry they found; `atEnd()` is the position past the last entry. Accessors read an entry by its
+ * handle: the `rounded` halves directly (exact below 2^53, which is all a number-keyed fast path
+ * needs), exact pairs into a {@link U64Pair}, and comparisons with a pair that read a residual
+ * only when the rounded values tie at or above 2^53. Edits keep the order; the caller
+ * (range_edit.ts) keeps entries from overlapping.
+ *
+ * Stamps are kept only by a `stamped` table (a bounded IOTLB, which evicts by them); an unbounded
+ * one neither stores nor moves them.
+ *
+ * @example
+ * ```ts
+ * import { RangeEntry, RangeTable } from "./range_table.ts";
+ * const t = new RangeTable(false);
+ * const e = new RangeEntry();
+ * e.start.setNumber(0x1000);
+ * e.end.setNumber(0x2000);
+ * e.diff.setNumber(0x4000);
+ * e.perm = 3;
+ * t.locate(e.start);
+ * t.insert(e);
+ * const h = t.floor(0x1800);
+ * console.log(t.start(h), t.end(h), t.diff(h), t.perm(h)); // 4096 8192 16384 3
  * ```
  */
 export class RangeTable {
-  /** Rounded starts by entry. */
-  keys: Float64Array = new Float64Array(CHUNK * 2);
-  /** Rounded ends by entry, a copy of `rec`'s END_F (see the module doc). */
-  ends: Float64Array = new Float64Array(CHUNK * 2);
-  /** End, diff, permissions and stamp, {@link STRIDE} doubles per entry. */
-  rec: Float64Array = new Float64Array(CHUNK_DOUBLES * 2);
-  /** The residuals of start, end and diff, {@link STRIDE} doubles per entry. */
-  res: Float64Array = new Float64Array(CHUNK_DOUBLES * 2);
-  /** By chunk id: 1 if the chunk's `res` may hold a nonzero value, 0 if all of it is zero. */
-  resUsed: Uint8Array = new Uint8Array(2);
-  /** Entries in each chunk, by chunk id. */
-  count: Int32Array = new Int32Array(2);
-  /** A lower bound of each chunk's smallest stamp, by chunk id (stamps only ever rise in place). */
-  minStamp: Float64Array = new Float64Array(2);
-  /** Chunk ids in IOVA order. */
-  dirChunk: Int32Array = new Int32Array(2);
-  /** Rounded start of each directory chunk's first entry. */
-  dirFirst: Float64Array = new Float64Array(2);
-  /** Chunks in the directory. */
-  chunks = 0;
-  /** Entries in the table. */
-  size = 0;
-  /** Cursor: directory position. */
-  k = 0;
-  /** Cursor: index inside the chunk. */
-  i = 0;
+  readonly #stamped: boolean;
+  // The blocks (see the module doc), the residuals in the same layout, and the stamps by entry.
+  // The residuals are allocated when a value at or above 2^53 first enters (only those read them):
+  // a table below 2^53 would otherwise zero and fault in as many bytes again at every growth.
+  #pool = new Float64Array(BLOCK * 2);
+  #res = new Float64Array(0);
+  #stamps = new Float64Array(CHUNK * 2);
+  // By chunk id: 1 if the chunk's residuals may hold a nonzero value; entries; a lower bound of its
+  // smallest stamp (stamps only ever rise in place).
+  #resUsed = new Uint8Array(2);
+  #count = new Int32Array(2);
+  #minStamp = new Float64Array(2);
+  // The directory: chunk ids in IOVA order, and the rounded start of each one's first entry.
+  #dirChunk = new Int32Array(2);
+  #dirFirst = new Float64Array(2);
+  #chunks = 0;
+  #size = 0;
+  // The cursor: directory position and index in that chunk, always below the chunk's count (every
+  // chunk in the directory holds at least one entry); #k === #chunks is the end.
+  #k = 0;
+  #i = 0;
   #pooled = 0;
   #free: number[] = [];
 
+  /** An empty table; `stamped` keeps eviction stamps (see the class doc). */
+  constructor(stamped: boolean) {
+    this.#stamped = stamped;
+  }
+
+  /** Entries in the table. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /** Chunks in use (for tests of how full the table stays). */
+  get chunkCount(): number {
+    return this.#chunks;
+  }
+
   /** Drops every entry and shrinks the pool back. */
   clear(): void {
-    this.keys = new Float64Array(CHUNK * 2);
-    this.ends = new Float64Array(CHUNK * 2);
-    this.rec = new Float64Array(CHUNK_DOUBLES * 2);
-    this.res = new Float64Array(CHUNK_DOUBLES * 2);
-    this.resUsed = new Uint8Array(2);
-    this.count = new Int32Array(2);
-    this.minStamp = new Float64Array(2);
-    this.dirChunk = new Int32Array(2);
-    this.dirFirst = new Float64Array(2);
-    this.chunks = 0;
-    this.size = 0;
-    this.k = 0;
-    this.i = 0;
+    this.#pool = new Float64Array(BLOCK * 2);
+    this.#res = new Float64Array(0);
+    this.#stamps = new Float64Array(CHUNK * 2);
+    this.#resUsed = new Uint8Array(2);
+    this.#count = new Int32Array(2);
+    this.#minStamp = new Float64Array(2);
+    this.#dirChunk = new Int32Array(2);
+    this.#dirFirst = new Float64Array(2);
+    this.#chunks = 0;
+    this.#size = 0;
+    this.#k = 0;
+    this.#i = 0;
     this.#pooled = 0;
     this.#free = [];
   }
 
-  /** The entry number of directory position `k`, index `i` (its key index; × STRIDE for `rec`, `res`). */
-  entry(k: number, i: number): number {
-    return this.dirChunk[k] * CHUNK + i;
-  }
-
-  /** Entries in the chunk at directory position `k`. */
-  countAt(k: number): number {
-    return this.count[this.dirChunk[k]];
-  }
+  // ---- the cursor ----
 
   /** Whether the cursor is past the last entry. */
   atEnd(): boolean {
-    return this.k >= this.chunks;
+    return this.#k >= this.#chunks;
   }
 
-  /** Rewrites the start of the entry at `(k, i)`, keeping the directory's first key current. */
-  setStart(k: number, i: number, sF: number, sR: number): void {
-    const e = this.entry(k, i);
-    this.setResidual(e, START_R, sR, this.keys[e]);
-    this.keys[e] = sF;
-    if (i === 0) this.dirFirst[k] = sF;
+  /** The handle of the entry at the cursor (not at the end). */
+  here(): number {
+    return this.#dirChunk[this.#k] * BLOCK + this.#i * STRIDE;
   }
 
-  /**
-   * The residual of entry e's `field` (START_R, END_R or DIFF_R) whose rounded value is `rounded`.
-   * Residuals are zero unless the rounded value is 2^53 or more in size, and only then is `res`
-   * (a cache miss on a large table) read.
-   */
-  residualOf(e: number, field: number, rounded: number): number {
-    return Math.abs(rounded) < EXACT_LIMIT ? 0 : this.res[e * STRIDE + field];
-  }
-
-  /**
-   * Stores a residual, before the rounded value it belongs to changes from `oldRounded`. The store
-   * is skipped when both are zero, which keeps `res` out of the cache below 2^53.
-   */
-  setResidual(e: number, field: number, value: number, oldRounded: number): void {
-    if (value !== 0) {
-      this.resUsed[Math.floor(e / CHUNK)] = 1;
-      this.res[e * STRIDE + field] = value;
-    } else if (Math.abs(oldRounded) >= EXACT_LIMIT) {
-      this.res[e * STRIDE + field] = 0;
-    }
-  }
-
-  /** The entry before position `(k, i)`, or -1 if it is the first. */
-  before(k: number, i: number): number {
-    if (i > 0) return this.dirChunk[k] * CHUNK + i - 1;
+  /** The handle of the entry before the cursor (the last one at the end), or -1 if there is none. */
+  before(): number {
+    const k = this.#k, i = this.#i;
+    if (i > 0) return this.#dirChunk[k] * BLOCK + (i - 1) * STRIDE;
     if (k === 0) return -1;
-    const c = this.dirChunk[k - 1];
-    return c * CHUNK + this.count[c] - 1;
+    const c = this.#dirChunk[k - 1];
+    return c * BLOCK + (this.#count[c] - 1) * STRIDE;
   }
 
-  /** The entry after the normalized position `(k, i)`, or -1 if it is the last. */
-  after(k: number, i: number): number {
-    const c = this.dirChunk[k];
-    if (i + 1 < this.count[c]) return c * CHUNK + i + 1;
-    return k + 1 < this.chunks ? this.dirChunk[k + 1] * CHUNK : -1;
-  }
-
-  /** Sets entry e's end (in `rec` and `ends`). */
-  setEnd(e: number, eF: number, eR: number): void {
-    const p = e * STRIDE;
-    this.setResidual(e, END_R, eR, this.rec[p + END_F]);
-    this.rec[p + END_F] = eF;
-    this.ends[e] = eF;
-  }
-
-  /**
-   * Sets entry e's diff. Its old value is read only when a residual may have to be cleared: on a
-   * large table that read would be a cache miss of its own.
-   */
-  setDiff(e: number, dF: number, dR: number): void {
-    const p = e * STRIDE;
-    if (dR !== 0 || this.resUsed[Math.floor(e / CHUNK)] !== 0) this.setResidual(e, DIFF_R, dR, this.rec[p + DIFF_F]);
-    this.rec[p + DIFF_F] = dF;
+  /** The handle of the entry after the cursor's (not at the end), or -1 if it is the last. */
+  after(): number {
+    const c = this.#dirChunk[this.#k];
+    if (this.#i + 1 < this.#count[c]) return c * BLOCK + (this.#i + 1) * STRIDE;
+    return this.#k + 1 < this.#chunks ? this.#dirChunk[this.#k + 1] * BLOCK : -1;
   }
 
   /** Moves the cursor to the next entry (or the end). */
   advance(): void {
-    if (++this.i === this.countAt(this.k)) {
-      this.k++;
-      this.i = 0;
+    if (++this.#i === this.#count[this.#dirChunk[this.#k]]) {
+      this.#k++;
+      this.#i = 0;
     }
   }
 
   /** Moves the cursor to the entry before it; false (cursor unchanged) if there is none. */
   retreat(): boolean {
-    if (this.i > 0) {
-      this.i--;
+    if (this.#i > 0) {
+      this.#i--;
       return true;
     }
-    if (this.k === 0) return false;
-    this.k--;
-    this.i = this.countAt(this.k) - 1;
+    if (this.#k === 0) return false;
+    this.#k--;
+    this.#i = this.#count[this.#dirChunk[this.#k]] - 1;
     return true;
   }
 
-  /**
-   * The entry with the greatest start at or below `x`, a number below 2^53, or -1 if every entry
-   * starts above it. Exact with rounded starts alone: a start at or above 2^53 rounds to at least
-   * 2^53 > x. Both searches branch: a branch-free chunk search (tried) was no faster on scattered
-   * lookups, where predicted branches let the next loads start early, and slower for inserts; hot
-   * lookups are answered before this by the IOTLB's answer cache.
-   */
-  floor(x: number): number {
-    if (this.chunks === 0 || this.dirFirst[0] > x) return -1;
-    return this.#floorFrom(x);
-  }
-
-  /**
-   * The search of {@link floor} and {@link locate}, for an `x` at or above the first start: the
-   * entry with the greatest start at or below `x`, with the cursor left on it.
-   */
-  #floorFrom(x: number): number {
-    const dirFirst = this.dirFirst;
-    let lo = 0, hi = this.chunks - 1;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      if (dirFirst[mid] <= x) lo = mid;
-      else hi = mid - 1;
-    }
-    const keys = this.keys;
-    const first = this.dirChunk[lo] * CHUNK;
-    let a = 0, b = this.count[this.dirChunk[lo]] - 1;
-    while (a < b) {
-      const m = (a + b + 1) >> 1;
-      if (keys[first + m] <= x) a = m;
-      else b = m - 1;
-    }
-    this.k = lo;
-    this.i = a;
-    return first + a;
-  }
-
-  /**
-   * {@link floor} for the editing paths, leaving the cursor on the entry found (or on the first
-   * entry, at `(0, 0)`, when it returns -1). An insert or re-map lands on a random chunk, so this
-   * search is built for cache misses rather than for hits: it probes every 8th entry at once (the
-   * loads are independent, so their misses overlap) and only then bisects, branch-free (a
-   * branching search mispredicts about every other step). In the chunk it probes the ends as
-   * well, which bounds the answer too and brings in the ends the caller checks next. Measured on a
-   * 131072-entry table: the search and an end check about half the time of {@link locate} and a
-   * read of `rec`.
-   */
-  seekFloor(x: number): number {
-    const dirFirst = this.dirFirst;
-    if (this.chunks === 0 || dirFirst[0] > x) {
-      this.k = 0;
-      this.i = 0;
-      return -1;
-    }
-    const k = floorIndex(dirFirst, 0, this.chunks, x);
-    const keys = this.keys, ends = this.ends;
-    const c = this.dirChunk[k];
-    const first = c * CHUNK;
-    const n = this.count[c];
-    let lo = 0, len = n;
-    if (n > 8) {
-      // The probed entry 8m + 7 starting at or below x puts the answer at or after it; ending at or
-      // below x, after it; starting above x (so also ending above), before it.
-      let starts = 0, ended = 0;
-      for (let j = first + 7; j < first + n; j += 8) {
-        starts += +(keys[j] <= x);
-        ended += +(ends[j] <= x);
-      }
-      lo = Math.max(8 * starts - 1, 8 * ended - 1, 0);
-      len = Math.min(8 * starts + 6, 8 * ended + 7, n - 1) - lo + 1;
-    }
-    const i = lo + floorIndex(keys, first + lo, len, x);
-    this.k = k;
-    this.i = i;
-    return first + i;
-  }
-
-  /** Cursor to the first entry whose end lies above `x`: the entry containing x, or the next one. */
-  locate(xF: number, xR: number): void {
-    if (this.chunks === 0 || this.dirFirst[0] > xF) {
-      this.k = 0;
-      this.i = 0;
-      return;
-    }
-    let e = this.#floorFrom(xF);
-    const keys = this.keys;
-    // The search compared rounded starts only; entries that share x's rounded start (possible at or
-    // above 2^53) order by residual, so step back over those above x.
-    if (xF >= EXACT_LIMIT) {
-      while (keys[e] === xF && this.res[e * STRIDE + START_R] > xR) {
-        if (!this.retreat()) return; // x precedes every entry: the cursor is on the first
-        e = this.entry(this.k, this.i);
-      }
-    }
-    const endF = this.rec[e * STRIDE + END_F];
-    if (!(xF < endF || (xF === endF && xF >= EXACT_LIMIT && xR < this.res[e * STRIDE + END_R]))) this.advance();
-  }
-
-  /** Cursor to the entry with global rank `rank` (0-based, below `size`). */
-  seek(rank: number): void {
-    let k = 0;
-    while (rank >= this.countAt(k)) rank -= this.countAt(k++);
-    this.k = k;
-    this.i = rank;
+  /** Cursor to the first entry (the end in an empty table). */
+  seekFirst(): void {
+    this.#k = 0;
+    this.#i = 0;
   }
 
   /** Global rank of the entry at the cursor. */
   rank(): number {
-    let r = this.i;
-    for (let k = 0; k < this.k; k++) r += this.countAt(k);
+    let r = this.#i;
+    for (let k = 0; k < this.#k; k++) r += this.#count[this.#dirChunk[k]];
     return r;
   }
 
+  /** Cursor to the entry with global rank `rank` (0-based, below `size`). */
+  seekRank(rank: number): void {
+    let k = 0;
+    while (rank >= this.#count[this.#dirChunk[k]]) rank -= this.#count[this.#dirChunk[k++]];
+    this.#k = k;
+    this.#i = rank;
+  }
+
+  // ---- searches ----
+
   /**
-   * Cursor to an entry with the smallest stamp (the first such in IOVA order). The per-chunk lower
-   * bounds pick a chunk; its true minimum is scanned, and if hits raised it the bound is tightened
-   * and the choice made again.
+   * The entry with the greatest start at or below `x`, a number below 2^53, with the cursor on it;
+   * -1 if every entry starts above `x` (the cursor then on the first entry, or the end). Exact with
+   * rounded starts alone: a start at or above 2^53 rounds to at least 2^53 > x.
+   *
+   * Built for cache misses, as lookups at scattered addresses and inserts make them: after the
+   * directory, it compares every 8th start of the chunk at once, then the up to 7 starts after the
+   * last one at or below x, counting instead of branching (the loads are independent, so their
+   * misses overlap, and nothing mispredicts, where a bisection waits for each miss in turn and
+   * mispredicts about every other step). The record found is then in the cache, end and all.
    */
-  oldest(): void {
-    const rec = this.rec, dirChunk = this.dirChunk, minStamp = this.minStamp;
+  floor(x: number): number {
+    const dirFirst = this.#dirFirst;
+    if (this.#chunks === 0 || dirFirst[0] > x) {
+      this.#k = 0;
+      this.#i = 0;
+      return -1;
+    }
+    const k = floorIndex(dirFirst, 0, this.#chunks, x);
+    const pool = this.#pool;
+    const c = this.#dirChunk[k];
+    const first = c * BLOCK;
+    const stop = first + this.#count[c] * STRIDE;
+    let passed = 0;
+    for (let j = first + 7 * STRIDE; j < stop; j += 8 * STRIDE) passed += +(pool[j] <= x);
+    // Entry 8·passed − 1 starts at or below x and entry 8·passed + 7 (if any) above it.
+    const group = first + 8 * STRIDE * passed;
+    const last = Math.min(group + 7 * STRIDE, stop);
+    let below = 0;
+    for (let j = group; j < last; j += STRIDE) below += +(pool[j] <= x);
+    const i = 8 * passed + below - 1;
+    this.#k = k;
+    this.#i = i;
+    return first + i * STRIDE;
+  }
+
+  /** Cursor to the first entry whose end lies above `x`: the entry containing x, or the next one. */
+  locate(x: U64Pair): void {
+    const xF = x.rounded;
+    if (xF < EXACT_LIMIT) {
+      const h = this.floor(xF);
+      if (h >= 0 && !(this.#pool[h + END] > xF)) this.advance();
+      return;
+    }
+    // At or above 2^53 rounded values may tie: search on the rounded value, then step back over
+    // entries sharing x's rounded start that lie above x, and on past one that ends at or below x.
+    if (this.floor(xF) < 0) return;
+    const pool = this.#pool, res = this.#res;
+    let h = this.here();
+    while (pool[h] === xF && res[h] > x.residual) {
+      if (!this.retreat()) return; // x precedes every entry: the cursor is on the first
+      h = this.here();
+    }
+    if (!this.endsAbove(h, x)) this.advance();
+  }
+
+  /**
+   * Cursor to an entry with the smallest stamp (the first such in IOVA order), in a stamped table.
+   * The per-chunk lower bounds pick a chunk; its true minimum is scanned, and if hits raised it the
+   * bound is tightened and the choice made again.
+   */
+  seekOldest(): void {
+    const stamps = this.#stamps, dirChunk = this.#dirChunk, minStamp = this.#minStamp;
     for (;;) {
       let best = 0, bound = Infinity;
-      for (let k = 0; k < this.chunks; k++) {
+      for (let k = 0; k < this.#chunks; k++) {
         const v = minStamp[dirChunk[k]];
         if (v < bound) {
           bound = v;
@@ -337,55 +293,199 @@ export class RangeTable {
         }
       }
       const c = dirChunk[best];
-      const base = c * CHUNK_DOUBLES + STAMP;
-      const cnt = this.count[c];
+      const base = c * CHUNK;
+      const cnt = this.#count[c];
       let at = 0, low = Infinity;
       for (let j = 0; j < cnt; j++) {
-        const s = rec[base + j * STRIDE];
+        const s = stamps[base + j];
         if (s < low) {
           low = s;
           at = j;
         }
       }
-      if (low === bound) {
-        this.k = best;
-        this.i = at;
+      if (low === bound || !this.#stamped) {
+        this.#k = best;
+        this.#i = at;
         return;
       }
       minStamp[c] = low;
     }
   }
 
+  // ---- accessors by handle ----
+
+  /** The rounded start of entry h (its start, below 2^53). */
+  start(h: number): number {
+    return this.#pool[h];
+  }
+
+  /** The rounded end of entry h (its end, below 2^53). */
+  end(h: number): number {
+    return this.#pool[h + END];
+  }
+
+  /** The rounded diff of entry h (its diff, below 2^53 in size). */
+  diff(h: number): number {
+    return this.#pool[h + DIFF];
+  }
+
+  /** Whether entry h's diff is exact as {@link diff} returns it (no residual). */
+  diffIsExact(h: number): boolean {
+    return Math.abs(this.#pool[h + DIFF]) < EXACT_LIMIT || this.#res[h + DIFF] === 0;
+  }
+
+  /** Whether entry h's start is exact as {@link start} returns it (no residual). */
+  startIsExact(h: number): boolean {
+    return this.#pool[h] < EXACT_LIMIT || this.#res[h] === 0;
+  }
+
+  /** Entry h's permission bits. */
+  perm(h: number): number {
+    return this.#pool[h + PERM];
+  }
+
+  /** Entry h's eviction stamp (0 in a table without stamps). */
+  stamp(h: number): number {
+    return this.#stamped ? this.#stamps[h / STRIDE] : 0;
+  }
+
+  /** Sets entry h's stamp to a value at least its current one (a use, for lru). */
+  setStamp(h: number, stamp: number): void {
+    if (this.#stamped) this.#stamps[h / STRIDE] = stamp;
+  }
+
+  /** Entry h's exact start, into `out`. */
+  readStart(h: number, out: U64Pair): U64Pair {
+    return out.set(this.#pool[h], this.#residual(h));
+  }
+
+  /** Entry h's exact end, into `out`. */
+  readEnd(h: number, out: U64Pair): U64Pair {
+    return out.set(this.#pool[h + END], this.#residual(h + END));
+  }
+
+  /** Entry h's exact diff, into `out`. */
+  readDiff(h: number, out: U64Pair): U64Pair {
+    return out.set(this.#pool[h + DIFF], this.#residual(h + DIFF));
+  }
+
+  /** Every field of entry h, into `out`. */
+  read(h: number, out: RangeEntry): RangeEntry {
+    this.readStart(h, out.start);
+    this.readEnd(h, out.end);
+    this.readDiff(h, out.diff);
+    out.perm = this.#pool[h + PERM];
+    out.stamp = this.stamp(h);
+    return out;
+  }
+
+  /** Whether entry h starts below y. */
+  startsBelow(h: number, y: U64Pair): boolean {
+    const f = this.#pool[h];
+    return f < y.rounded || (f === y.rounded && f >= EXACT_LIMIT && this.#res[h] < y.residual);
+  }
+
+  /** Whether entry h starts exactly at y. */
+  startsAt(h: number, y: U64Pair): boolean {
+    return this.#pool[h] === y.rounded && (y.rounded < EXACT_LIMIT || this.#res[h] === y.residual);
+  }
+
+  /** Whether entry h ends above y. */
+  endsAbove(h: number, y: U64Pair): boolean {
+    const f = this.#pool[h + END];
+    return f > y.rounded || (f === y.rounded && f >= EXACT_LIMIT && this.#res[h + END] > y.residual);
+  }
+
+  /** Whether entry h ends exactly at y. */
+  endsAt(h: number, y: U64Pair): boolean {
+    return this.#pool[h + END] === y.rounded && (y.rounded < EXACT_LIMIT || this.#res[h + END] === y.residual);
+  }
+
+  /** Whether entry h translates by `diff` with `perm`. */
+  translatesAs(h: number, diff: U64Pair, perm: number): boolean {
+    const f = this.#pool[h + DIFF];
+    return f === diff.rounded && this.#pool[h + PERM] === perm &&
+      (Math.abs(f) < EXACT_LIMIT ? 0 : this.#res[h + DIFF]) === diff.residual;
+  }
+
+  /** The residual at pool index j, read only when its rounded value is 2^53 or more in size. */
+  #residual(j: number): number {
+    return Math.abs(this.#pool[j]) < EXACT_LIMIT ? 0 : this.#res[j];
+  }
+
+  // ---- edits ----
+
+  /** Sets entry h's end. */
+  setEnd(h: number, end: U64Pair): void {
+    this.#setValue(h + END, end);
+  }
+
   /**
-   * Inserts an entry before the cursor position `(k, i)` (`k === chunks`: at the end) and leaves
-   * the cursor on it. The caller guarantees order and no overlap.
+   * Sets the start of the entry at the cursor (keeping the directory's first start current); it
+   * must stay above the previous entry's end.
    */
-  insert(
-    k: number,
-    i: number,
-    sF: number,
-    sR: number,
-    eF: number,
-    eR: number,
-    dF: number,
-    dR: number,
-    perm: number,
-    stamp: number,
-  ): void {
-    if (this.chunks === 0) {
+  setStartHere(start: U64Pair): void {
+    this.#setValue(this.here(), start);
+    if (this.#i === 0) this.#dirFirst[this.#k] = start.rounded;
+  }
+
+  /**
+   * Gives entry h a new translation, permissions and stamp. Its old diff is read only when a
+   * residual may have to be cleared: on a large table that read is a cache miss of its own.
+   */
+  setTranslation(h: number, diff: U64Pair, perm: number, stamp: number): void {
+    const pool = this.#pool;
+    if (diff.residual !== 0 || this.#resUsed[Math.floor(h / BLOCK)] !== 0) this.#setValue(h + DIFF, diff);
+    else pool[h + DIFF] = diff.rounded;
+    pool[h + PERM] = perm;
+    if (this.#stamped) this.#renew(h, stamp);
+  }
+
+  /** Sets entry h's stamp to a newer one (a re-map or merge), for eviction by age. */
+  renew(h: number, stamp: number): void {
+    if (this.#stamped) this.#renew(h, stamp);
+  }
+
+  #renew(h: number, stamp: number): void {
+    this.#stamps[h / STRIDE] = stamp;
+  }
+
+  /**
+   * Stores a pair at pool index j, its residual first; the residual store is skipped when both the
+   * new and the old one are zero, which keeps the residual array out of the cache below 2^53.
+   */
+  #setValue(j: number, v: U64Pair): void {
+    const pool = this.#pool;
+    if (Math.abs(v.rounded) >= EXACT_LIMIT) this.#holdResiduals();
+    if (v.residual !== 0) {
+      this.#resUsed[Math.floor(j / BLOCK)] = 1;
+      this.#res[j] = v.residual;
+    } else if (Math.abs(pool[j]) >= EXACT_LIMIT) {
+      this.#res[j] = 0;
+    }
+    pool[j] = v.rounded;
+  }
+
+  /**
+   * Inserts `entry` before the cursor (at the end when the cursor is there) and leaves the cursor
+   * on it. The caller guarantees order and no overlap.
+   */
+  insert(entry: RangeEntry): void {
+    let k = this.#k, i = this.#i;
+    if (this.#chunks === 0) {
       this.#dirInsert(0, this.#newChunk());
       k = 0;
       i = 0;
-    } else if (k === this.chunks) {
+    } else if (k === this.#chunks) {
       k--;
-      i = this.countAt(k);
-    } else if (i === 0 && k > 0 && this.countAt(k - 1) < CHUNK) {
+      i = this.#count[this.#dirChunk[k]];
+    } else if (i === 0 && k > 0 && this.#count[this.#dirChunk[k - 1]] < CHUNK) {
       // Filling the previous chunk's tail moves nothing; shifting this chunk would move it all.
       k--;
-      i = this.countAt(k);
+      i = this.#count[this.#dirChunk[k]];
     }
-    let c = this.dirChunk[k];
-    let n = this.count[c];
+    let c = this.#dirChunk[k];
+    let n = this.#count[c];
     if (n === CHUNK) {
       const d = this.#newChunk();
       this.#dirInsert(k + 1, d);
@@ -396,59 +496,59 @@ export class RangeTable {
         i = 0;
       } else {
         const half = CHUNK >> 1;
-        this.#move(c * CHUNK + half, d * CHUNK, CHUNK - half, this.resUsed[c]);
-        this.resUsed[d] = this.resUsed[c];
-        this.count[d] = CHUNK - half;
-        this.count[c] = half;
-        this.minStamp[d] = this.minStamp[c];
-        this.dirFirst[k + 1] = this.keys[d * CHUNK];
+        this.#move(c * BLOCK + half * STRIDE, d * BLOCK, CHUNK - half, this.#resUsed[c]);
+        this.#resUsed[d] = this.#resUsed[c];
+        this.#count[d] = CHUNK - half;
+        this.#count[c] = half;
+        this.#minStamp[d] = this.#minStamp[c];
+        this.#dirFirst[k + 1] = this.#pool[d * BLOCK];
         if (i > half) {
           k++;
           c = d;
           i -= half;
         }
       }
-      n = this.count[c];
+      n = this.#count[c];
     }
-    const e = c * CHUNK + i;
-    if (i < n) this.#move(e, e + 1, n - i, this.resUsed[c]);
-    this.keys[e] = sF;
-    const rec = this.rec;
-    const p = e * STRIDE;
-    rec[p + END_F] = eF;
-    this.ends[e] = eF;
-    rec[p + DIFF_F] = dF;
-    rec[p + PERM] = perm;
-    rec[p + STAMP] = stamp;
-    if (sR !== 0 || eR !== 0 || dR !== 0) this.resUsed[c] = 1;
-    if (this.resUsed[c] !== 0) {
-      const res = this.res;
-      res[p + START_R] = sR;
-      res[p + END_R] = eR;
-      res[p + DIFF_R] = dR;
+    const h = c * BLOCK + i * STRIDE;
+    if (i < n) this.#move(h, h + STRIDE, n - i, this.#resUsed[c]);
+    const pool = this.#pool;
+    const start = entry.start, end = entry.end, diff = entry.diff;
+    if (end.rounded >= EXACT_LIMIT || Math.abs(diff.rounded) >= EXACT_LIMIT) this.#holdResiduals();
+    pool[h] = start.rounded;
+    pool[h + END] = end.rounded;
+    pool[h + DIFF] = diff.rounded;
+    pool[h + PERM] = entry.perm;
+    if (start.residual !== 0 || end.residual !== 0 || diff.residual !== 0) this.#resUsed[c] = 1;
+    if (this.#resUsed[c] !== 0) {
+      const res = this.#res;
+      res[h] = start.residual;
+      res[h + END] = end.residual;
+      res[h + DIFF] = diff.residual;
     }
-    this.count[c] = n + 1;
-    if (stamp < this.minStamp[c]) this.minStamp[c] = stamp;
-    if (i === 0) this.dirFirst[k] = sF;
-    this.size++;
-    this.k = k;
-    this.i = i;
+    if (this.#stamped) {
+      this.#stamps[c * CHUNK + i] = entry.stamp;
+      if (entry.stamp < this.#minStamp[c]) this.#minStamp[c] = entry.stamp;
+    }
+    this.#count[c] = n + 1;
+    if (i === 0) this.#dirFirst[k] = start.rounded;
+    this.#size++;
+    this.#k = k;
+    this.#i = i;
   }
 
-  /**
-   * Removes `n` entries starting at the normalized position `(k, i)` and leaves the cursor on the
-   * entry that followed them (or the end).
-   */
-  remove(k: number, i: number, n: number): void {
-    this.size -= n;
-    const first = this.dirChunk[k];
-    const firstCount = this.count[first];
+  /** Removes `n` entries from the cursor on and leaves the cursor on the entry after them (or the end). */
+  remove(n: number): void {
+    let k = this.#k, i = this.#i;
+    this.#size -= n;
+    const first = this.#dirChunk[k];
+    const firstCount = this.#count[first];
     if (i > 0 || n < firstCount) {
       const take = Math.min(n, firstCount - i);
       this.#cut(first, i, take);
-      if (i === 0) this.dirFirst[k] = this.keys[first * CHUNK];
+      if (i === 0) this.#dirFirst[k] = this.#pool[first * BLOCK];
       n -= take;
-      if (i < this.count[first]) {
+      if (i < this.#count[first]) {
         this.#settle(k, i);
         return;
       }
@@ -456,48 +556,68 @@ export class RangeTable {
       i = 0;
     }
     let whole = k;
-    while (n > 0 && n >= this.countAt(whole)) {
-      n -= this.countAt(whole);
-      this.#free.push(this.dirChunk[whole]);
+    while (n > 0 && n >= this.#count[this.#dirChunk[whole]]) {
+      n -= this.#count[this.#dirChunk[whole]];
+      this.#free.push(this.#dirChunk[whole]);
       whole++;
     }
     if (whole > k) this.#dirRemove(k, whole - k);
     if (n > 0) {
-      const c = this.dirChunk[k];
+      const c = this.#dirChunk[k];
       this.#cut(c, 0, n);
-      this.dirFirst[k] = this.keys[c * CHUNK];
+      this.#dirFirst[k] = this.#pool[c * BLOCK];
     }
     const before = k - 1;
     this.#settle(k, 0);
     // The chunk before the removal point may have shrunk too.
-    if (before >= 0 && before < this.chunks) this.#joinSmall(before);
+    if (before >= 0 && before < this.#chunks) this.#joinSmall(before);
+  }
+
+  /**
+   * Removes the entries from the cursor on that end at or below `end`, leaving the cursor on the
+   * entry after them (or the end).
+   */
+  removeThrough(end: U64Pair): void {
+    const k0 = this.#k, i0 = this.#i;
+    this.locate(end);
+    let n: number;
+    if (k0 === this.#k) {
+      n = this.#i - i0;
+    } else {
+      n = this.#count[this.#dirChunk[k0]] - i0;
+      for (let k = k0 + 1; k < this.#k; k++) n += this.#count[this.#dirChunk[k]];
+      n += this.#i;
+    }
+    this.#k = k0;
+    this.#i = i0;
+    if (n > 0) this.remove(n);
   }
 
   /** Removes `n` entries from index `i` of chunk `c`, closing the gap. */
   #cut(c: number, i: number, n: number): void {
-    const cnt = this.count[c];
-    const e = c * CHUNK + i;
-    this.#move(e + n, e, cnt - i - n, this.resUsed[c]);
-    this.count[c] = cnt - n;
+    const cnt = this.#count[c];
+    const h = c * BLOCK + i * STRIDE;
+    this.#move(h + n * STRIDE, h, cnt - i - n, this.#resUsed[c]);
+    this.#count[c] = cnt - n;
   }
 
   /**
-   * Copies `n` entries from entry `from` to entry `to` (the ranges may overlap), their residuals
-   * only if `withRes` (otherwise both places hold zeros).
+   * Copies `n` entries from handle `from` to handle `to` (the ranges may overlap), their stamps
+   * only in a stamped table and their residuals only if `withRes` (otherwise both places hold
+   * zeros).
    */
   #move(from: number, to: number, n: number, withRes: number): void {
     if (n <= 0) return;
-    copy(this.keys, to, from, n);
-    copy(this.ends, to, from, n);
-    copy(this.rec, to * STRIDE, from * STRIDE, n * STRIDE);
-    if (withRes !== 0) copy(this.res, to * STRIDE, from * STRIDE, n * STRIDE);
+    copy(this.#pool, to, from, n * STRIDE);
+    if (this.#stamped) copy(this.#stamps, to / STRIDE, from / STRIDE, n);
+    if (withRes !== 0) copy(this.#res, to, from, n * STRIDE);
   }
 
   /** Sets the cursor to (k, i) after joining the chunk at k if it became small. */
   #settle(k: number, i: number): void {
-    this.k = k;
-    this.i = i;
-    if (k < this.chunks) this.#joinSmall(k);
+    this.#k = k;
+    this.#i = i;
+    if (k < this.#chunks) this.#joinSmall(k);
   }
 
   /**
@@ -505,94 +625,96 @@ export class RangeTable {
    * keeping the cursor on the same entry.
    */
   #joinSmall(k: number): void {
-    const n = this.countAt(k);
+    const n = this.#count[this.#dirChunk[k]];
     if (n >= SMALL) return;
-    if (k + 1 < this.chunks && n + this.countAt(k + 1) <= JOINED_MAX) this.#join(k);
-    else if (k > 0 && n + this.countAt(k - 1) <= JOINED_MAX) this.#join(k - 1);
+    if (k + 1 < this.#chunks && n + this.#count[this.#dirChunk[k + 1]] <= JOINED_MAX) this.#join(k);
+    else if (k > 0 && n + this.#count[this.#dirChunk[k - 1]] <= JOINED_MAX) this.#join(k - 1);
   }
 
   /** Appends the chunk at k + 1 to the chunk at k and drops it from the directory. */
   #join(k: number): void {
-    const left = this.dirChunk[k], right = this.dirChunk[k + 1];
-    const ln = this.count[left], rn = this.count[right];
-    const withRes = this.resUsed[left] | this.resUsed[right];
-    this.#move(right * CHUNK, left * CHUNK + ln, rn, withRes);
-    this.resUsed[left] = withRes;
-    this.count[left] = ln + rn;
-    if (this.minStamp[right] < this.minStamp[left]) this.minStamp[left] = this.minStamp[right];
+    const left = this.#dirChunk[k], right = this.#dirChunk[k + 1];
+    const ln = this.#count[left], rn = this.#count[right];
+    const withRes = this.#resUsed[left] | this.#resUsed[right];
+    this.#move(right * BLOCK, left * BLOCK + ln * STRIDE, rn, withRes);
+    this.#resUsed[left] = withRes;
+    this.#count[left] = ln + rn;
+    if (this.#minStamp[right] < this.#minStamp[left]) this.#minStamp[left] = this.#minStamp[right];
     this.#free.push(right);
     this.#dirRemove(k + 1, 1);
-    if (this.k === k + 1) {
-      this.k = k;
-      this.i += ln;
-    } else if (this.k > k + 1) {
-      this.k--;
+    if (this.#k === k + 1) {
+      this.#k = k;
+      this.#i += ln;
+    } else if (this.#k > k + 1) {
+      this.#k--;
     }
+  }
+
+  /** Allocates the residuals, before a value at or above 2^53 is stored (see #res). */
+  #holdResiduals(): void {
+    if (this.#res.length === 0) this.#res = new Float64Array(this.#pool.length);
   }
 
   #newChunk(): number {
     const reused = this.#free.pop();
     const c = reused ?? this.#pooled++;
-    if (c >= this.count.length) {
-      const cap = this.count.length * 2;
-      const keys = new Float64Array(cap * CHUNK);
-      keys.set(this.keys);
-      this.keys = keys;
-      const ends = new Float64Array(cap * CHUNK);
-      ends.set(this.ends);
-      this.ends = ends;
-      const rec = new Float64Array(cap * CHUNK_DOUBLES);
-      rec.set(this.rec);
-      this.rec = rec;
-      const res = new Float64Array(cap * CHUNK_DOUBLES);
-      // Below 2^53 every residual is zero, and so is the new array: copying 4 MiB of zeros (at
-      // 131072 entries) would only fault its pages in.
-      if (this.resUsed.includes(1)) res.set(this.res);
-      this.res = res;
+    if (c >= this.#count.length) {
+      const cap = this.#count.length * 2;
+      const pool = new Float64Array(cap * BLOCK);
+      pool.set(this.#pool);
+      this.#pool = pool;
+      if (this.#res.length !== 0) {
+        const res = new Float64Array(cap * BLOCK);
+        // Below 2^53 every residual is zero, and so is the new array: copying megabytes of zeros
+        // would only fault its pages in.
+        if (this.#resUsed.includes(1)) res.set(this.#res);
+        this.#res = res;
+      }
+      if (this.#stamped) {
+        const stamps = new Float64Array(cap * CHUNK);
+        stamps.set(this.#stamps);
+        this.#stamps = stamps;
+      }
       const resUsed = new Uint8Array(cap);
-      resUsed.set(this.resUsed);
-      this.resUsed = resUsed;
+      resUsed.set(this.#resUsed);
+      this.#resUsed = resUsed;
       const count = new Int32Array(cap);
-      count.set(this.count);
-      this.count = count;
+      count.set(this.#count);
+      this.#count = count;
       const minStamp = new Float64Array(cap);
-      minStamp.set(this.minStamp);
-      this.minStamp = minStamp;
+      minStamp.set(this.#minStamp);
+      this.#minStamp = minStamp;
     }
-    if (this.resUsed[c] !== 0) {
-      this.res.fill(0, c * CHUNK_DOUBLES, (c + 1) * CHUNK_DOUBLES);
-      this.resUsed[c] = 0;
+    if (this.#resUsed[c] !== 0) {
+      this.#res.fill(0, c * BLOCK, (c + 1) * BLOCK);
+      this.#resUsed[c] = 0;
     }
-    this.count[c] = 0;
-    this.minStamp[c] = Infinity;
+    this.#count[c] = 0;
+    this.#minStamp[c] = Infinity;
     return c;
   }
 
   #dirInsert(k: number, c: number): void {
-    if (this.chunks === this.dirChunk.length) {
-      const dirChunk = new Int32Array(this.chunks * 2);
-      dirChunk.set(this.dirChunk);
-      this.dirChunk = dirChunk;
-      const dirFirst = new Float64Array(this.chunks * 2);
-      dirFirst.set(this.dirFirst);
-      this.dirFirst = dirFirst;
+    if (this.#chunks === this.#dirChunk.length) {
+      const dirChunk = new Int32Array(this.#chunks * 2);
+      dirChunk.set(this.#dirChunk);
+      this.#dirChunk = dirChunk;
+      const dirFirst = new Float64Array(this.#chunks * 2);
+      dirFirst.set(this.#dirFirst);
+      this.#dirFirst = dirFirst;
     }
-    this.dirChunk.copyWithin(k + 1, k, this.chunks);
-    this.dirFirst.copyWithin(k + 1, k, this.chunks);
-    this.dirChunk[k] = c;
-    this.chunks++;
+    this.#dirChunk.copyWithin(k + 1, k, this.#chunks);
+    this.#dirFirst.copyWithin(k + 1, k, this.#chunks);
+    this.#dirChunk[k] = c;
+    this.#chunks++;
   }
 
   #dirRemove(k: number, n: number): void {
-    this.dirChunk.copyWithin(k, k + n, this.chunks);
-    this.dirFirst.copyWithin(k, k + n, this.chunks);
-    this.chunks -= n;
+    this.#dirChunk.copyWithin(k, k + n, this.#chunks);
+    this.#dirFirst.copyWithin(k, k + n, this.#chunks);
+    this.#chunks -= n;
   }
 }
-
-// Up to this many doubles, a loop moves them faster than copyWithin, which costs about 35 ns a call
-// (measured: 8 doubles 8.6 against 38 ns, 32 doubles 26 against 37 ns, 128 doubles 76 against 58 ns).
-const COPY_LOOP_MAX = 64;
 
 /** `a.copyWithin(to, from, from + n)`, by a loop when that is short. */
 function copy(a: Float64Array, to: number, from: number, n: number): void {
@@ -608,7 +730,7 @@ function copy(a: Float64Array, to: number, from: number, n: number): void {
 /**
  * The greatest index j in [0, n) with `a[from + j] <= x`, given `a[from] <= x` and `a` ascending
  * there. Probes every 8^m-th element at once, narrowing to 8^m elements per level, then bisects
- * without branches (see {@link RangeTable.seekFloor}).
+ * without branches (see {@link RangeTable.floor}).
  */
 function floorIndex(a: Float64Array, from: number, n: number, x: number): number {
   let lo = 0, len = n;

@@ -14,85 +14,76 @@
 export const EXACT_LIMIT = 2 ** 53;
 
 /**
- * The rounded half of a u64 (or of a signed difference of two).
+ * An exact u64 (or a signed difference of two) as the pair described in the module doc: a mutable
+ * record, so that the IOTLB's paths can keep a few and reuse them instead of allocating a bigint
+ * per value.
  *
  * @example
  * ```ts
- * import { rounded } from "./u64_key.ts";
- * console.log(rounded(2n ** 64n - 1n)); // 18446744073709552000 (that is 2^64)
+ * import { U64Pair } from "./u64_key.ts";
+ * const top = new U64Pair().setBigInt(2n ** 64n - 1n);
+ * console.log(top.rounded, top.residual, top.toBigInt()); // 18446744073709552000 -1 18446744073709551615n
  * ```
  */
-export function rounded(value: bigint): number {
-  return Number(value);
-}
+export class U64Pair {
+  /** The value rounded to the nearest double. */
+  rounded = 0;
+  /** The value minus `rounded`: a small integer (at most 2^11 in size for a u64), zero below 2^53. */
+  residual = 0;
 
-/**
- * The residual half: `value - rounded(value)`, a small integer (at most 2^11 in size for a u64).
- *
- * @example
- * ```ts
- * import { residual, rounded } from "./u64_key.ts";
- * const v = 2n ** 64n - 1n;
- * console.log(residual(v, rounded(v))); // -1
- * ```
- */
-export function residual(value: bigint, roundedValue: number): number {
-  return Number(value - BigInt(roundedValue));
-}
-
-/**
- * The exact value of a pair.
- *
- * @example
- * ```ts
- * import { joinU64 } from "./u64_key.ts";
- * console.log(joinU64(2 ** 64, -1)); // 18446744073709551615n
- * ```
- */
-export function joinU64(roundedValue: number, residualValue: number): bigint {
-  return residualValue === 0 ? BigInt(roundedValue) : BigInt(roundedValue) + BigInt(residualValue);
-}
-
-/**
- * Whether pair a is below pair b.
- *
- * @example
- * ```ts
- * import { keyLess } from "./u64_key.ts";
- * console.log(keyLess(2 ** 64, -1, 2 ** 64, 0)); // true
- * ```
- */
-export function keyLess(aF: number, aR: number, bF: number, bR: number): boolean {
-  return aF < bF || (aF === bF && aR < bR);
-}
-
-/**
- * `a - b` as a number, for pairs whose difference is known to be a safe integer (a length).
- *
- * @example
- * ```ts
- * import { keyDistance } from "./u64_key.ts";
- * console.log(keyDistance(2 ** 64, 0, 2 ** 64, -1)); // 1
- * ```
- */
-export function keyDistance(aF: number, aR: number, bF: number, bR: number): number {
-  if (aR === 0 && bR === 0 && aF < EXACT_LIMIT && bF < EXACT_LIMIT) return aF - bF;
-  return Number(joinU64(aF, aR) - joinU64(bF, bR));
-}
-
-/**
- * The exact sum of two pairs (an address plus a signed difference), as a bigint.
- *
- * @example
- * ```ts
- * import { sumU64 } from "./u64_key.ts";
- * console.log(sumU64(0x3000, 0, -0x2000, 0)); // 4096n
- * ```
- */
-export function sumU64(aF: number, aR: number, bF: number, bR: number): bigint {
-  if (aR === 0 && bR === 0) {
-    const s = aF + bF;
-    if (Math.abs(aF) < EXACT_LIMIT && Math.abs(bF) < EXACT_LIMIT && Math.abs(s) < EXACT_LIMIT) return BigInt(s);
+  /** Sets the pair from its two halves. */
+  set(rounded: number, residual: number): this {
+    this.rounded = rounded;
+    this.residual = residual;
+    return this;
   }
-  return joinU64(aF, aR) + joinU64(bF, bR);
+
+  /** Sets the pair to a safe integer, exact as it stands. */
+  setNumber(value: number): this {
+    this.rounded = value;
+    this.residual = 0;
+    return this;
+  }
+
+  /** Sets the pair to an exact bigint. */
+  setBigInt(value: bigint): this {
+    this.rounded = Number(value);
+    this.residual = Number(value - BigInt(this.rounded));
+    return this;
+  }
+
+  /** Sets the pair to another's value. */
+  copy(from: U64Pair): this {
+    this.rounded = from.rounded;
+    this.residual = from.residual;
+    return this;
+  }
+
+  /** Whether this value is below `other`'s (rounding is monotone, so pairs order lexicographically). */
+  isBelow(other: U64Pair): boolean {
+    return this.rounded < other.rounded || (this.rounded === other.rounded && this.residual < other.residual);
+  }
+
+  /** The exact value. */
+  toBigInt(): bigint {
+    return this.residual === 0 ? BigInt(this.rounded) : BigInt(this.rounded) + BigInt(this.residual);
+  }
+
+  /** `this − from` as a number, for pairs whose difference is known to be a safe integer (a length). */
+  distanceFrom(from: U64Pair): number {
+    if (this.residual === 0 && from.residual === 0 && this.rounded < EXACT_LIMIT && from.rounded < EXACT_LIMIT) {
+      return this.rounded - from.rounded;
+    }
+    return Number(this.toBigInt() - from.toBigInt());
+  }
+
+  /** The exact `this + offset` (an address plus a signed difference), as a bigint. */
+  plus(offset: U64Pair): bigint {
+    const a = this.rounded, b = offset.rounded;
+    if (this.residual === 0 && offset.residual === 0) {
+      const sum = a + b;
+      if (Math.abs(a) < EXACT_LIMIT && Math.abs(b) < EXACT_LIMIT && Math.abs(sum) < EXACT_LIMIT) return BigInt(sum);
+    }
+    return this.toBigInt() + offset.toBigInt();
+  }
 }
