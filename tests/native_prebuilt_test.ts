@@ -94,6 +94,79 @@ for (const target of PREBUILT_TARGETS) {
   });
 }
 
+/** What tests/fixtures/prebuilt_smoke.c prints for a working helper, on every target. */
+const SMOKE = [
+  "page 4096",
+  "map 0 aligned 1 fd -1",
+  "prot rw 3 guard 0",
+  "protect 0 prot 1",
+  "memfd map 0 fd>2 1 fstat 0 size 8192 regular 1 accmode 2",
+  "socketpair 0",
+  "send 5",
+  "recv 5 memfd fd>2 1 unused -1",
+  "received fstat 0 size 8192",
+  "writev 17",
+  "readv 17 through the memfd",
+  "pwritev 17",
+  "preadv 17 through the memfd",
+  "memfd_create fd>2 1 fstat 0 size 12288 dup>fd 1",
+  "open /dev/zero fd>2 1",
+  "open file fd>2 1 size 12 accmode 2 blocksize>0 1",
+  "file_info 0 size 12 mode 644",
+  "open dir -19",
+  "close bad -9 Bad file descriptor",
+  "unmap unaligned -22",
+  "epoll ctl 0 wait 1 fd match 1 events 1",
+  "hold refs 2",
+  "hold refs after release 1",
+];
+
+/** How to run a program built for `target` here: directly, under qemu-user, or not at all (why). */
+async function runnerFor(target: string): Promise<{ compiler: string; prefix: string[] } | string> {
+  const cc = await findCompiler(target);
+  if (cc === undefined) return `no compiler for ${target}`;
+  if (TARGETS[target].hostArch === Deno.build.arch) return { compiler: cc.command, prefix: [] };
+  const cpu = TARGETS[target].hostArch;
+  try {
+    const q = await new Deno.Command(`qemu-${cpu}`, { args: ["--version"], stdout: "null", stderr: "null" }).output();
+    if (!q.success) return `qemu-${cpu} does not run`;
+  } catch {
+    return `no qemu-${cpu} (Debian: qemu-user)`;
+  }
+  return { compiler: cc.command, prefix: [`qemu-${cpu}`, "-L", `/usr/${cpu}-linux-gnu`] };
+}
+
+for (const target of PREBUILT_TARGETS) {
+  const runner = await runnerFor(target);
+  Deno.test({
+    name:
+      `native prebuilt: the ${target} helper maps, passes a memfd, moves vectors, stats files and fails with errno` +
+      (typeof runner === "string" ? ` (ignored: ${runner})` : ""),
+    ignore: typeof runner === "string",
+    fn: async () => {
+      if (typeof runner === "string") return;
+      const dir = await Deno.makeTempDir({ prefix: "gmem-smoke-" });
+      try {
+        const exe = `${dir}/prebuilt_smoke`;
+        const src = decodeURIComponent(new URL("./fixtures/prebuilt_smoke.c", import.meta.url).pathname);
+        const built = await new Deno.Command(runner.compiler, {
+          args: ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-o", exe, src, "-ldl"],
+          stderr: "piped",
+        }).output();
+        assert.equal(built.code, 0, new TextDecoder().decode(built.stderr));
+        await Deno.mkdir(`${dir}/files`);
+        const lib = decodeURIComponent(new URL(`${target}/libgmem.so`, PREBUILT).pathname);
+        const [command, ...args] = [...runner.prefix, exe, lib, `${dir}/files`];
+        const run = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" }).output();
+        assert.equal(run.code, 0, new TextDecoder().decode(run.stderr));
+        assert.deepEqual(new TextDecoder().decode(run.stdout).trimEnd().split("\n"), SMOKE);
+      } finally {
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  });
+}
+
 Deno.test("native prebuilt: each helper asks for nothing newer than glibc 2.17", async () => {
   for (const target of PREBUILT_TARGETS) {
     const text = new TextDecoder("latin1").decode(await prebuilt(target));
