@@ -3,7 +3,7 @@
  * memfd handed over a Unix socket by a C peer, tests/fixtures/memfd_server.c): exact text output,
  * `--json` shapes, and one-line errors with a non-zero exit for bad input.
  *
- * The native helper must be built first (`deno task build`); the memfd peer is compiled with `cc`.
+ * The memfd peer is compiled with `cc`; without one, its TypeScript twin (memfd_server.ts) runs.
  * @module
  */
 
