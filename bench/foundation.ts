@@ -5,6 +5,7 @@
  */
 
 import { MAP_ANONYMOUS, MAP_NORESERVE, MAP_PRIVATE, MmapRegion } from "../mod.ts";
+import { benchNative } from "./native_bench.ts";
 import { native } from "../src/ffi/native.ts";
 import { consume, timed, type TimedLoop } from "./harness.ts";
 
@@ -49,13 +50,13 @@ const GIB = 1024 * MIB;
 const ANON_FLAGS = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
 
 function cMapUnmapRounds(size: bigint, rounds: number): number {
-  const ns = Number(native().benchMapUnmap(size, ANON_FLAGS, rounds));
+  const ns = Number(benchNative().benchMapUnmap(size, ANON_FLAGS, rounds));
   if (ns === 0) throw new Error(`C mmap of ${size} bytes failed`);
   return ns;
 }
 
 /**
- * The baselines of the map cases, both from `native/gmem.c`: the C loop doing all `iters` rounds of
+ * The baselines of the map cases, both from `bench/native/gmem_bench.c`: the C loop doing all `iters` rounds of
  * mmap + munmap in one call (timed in C), and the same C function called once per round from a JS
  * loop, which adds only the FFI boundary (and a syscall path made cold by the JS in between).
  */
@@ -170,7 +171,7 @@ function memcpy(name: string, size: number): BenchCase {
         consume(dstView[last]);
       });
       const cLoop: TimedLoop = (iters) => {
-        const ns = Number(n.benchMemcpy(dstAddr, srcAddr, len, iters));
+        const ns = Number(benchNative().benchMemcpy(dstAddr, srcAddr, len, iters));
         consume(dstView[last]);
         return ns;
       };

@@ -1,7 +1,7 @@
 /**
  * Guest memory benchmarks: the vm-memory workload of perf-baselines.md through `GuestMemoryMmap`'s
  * public API, same case names. Each case runs beside a bare DataView or typed-array loop over the
- * same memory at the same addresses and a C loop from `native/gmem.c` doing the same accesses,
+ * same memory at the same addresses and a C loop from `bench/native/gmem_bench.c` doing the same accesses,
  * with vm-memory 0.18's published figure printed alongside.
  *
  * Addresses come from the LCG (bench/lcg.ts), restarted at the seed by every loop call. `*_hot`:

@@ -1,11 +1,12 @@
 /**
  * The memory and the C baselines of the guest memory benchmark: the vm-memory workload's two
  * prefaulted anonymous regions `[0, 256 MiB)` and `[256 MiB, 512 MiB)`, and the loops of
- * `native/gmem.c` that do the same accesses at the same addresses.
+ * `bench/native/gmem_bench.c` that do the same accesses at the same addresses.
  * @module
  */
 
 import { GuestMemoryMmap, type GuestRegionOptions } from "../mod.ts";
+import { benchNative } from "./native_bench.ts";
 import { native } from "../src/ffi/native.ts";
 import type { Side } from "./foundation.ts";
 import { consume } from "./harness.ts";
@@ -21,7 +22,7 @@ export const REGION = 256 * MIB;
 /** Every byte of the memory starts as this (so loads return something other than zero). @example `low[0] === FILL` */
 export const FILL = 0x5a;
 
-/** The access kinds of `gm_bench_lcg` (`GM_BENCH_*` in `native/gmem.c`). @example `CKind.loadU64` */
+/** The access kinds of `gm_bench_lcg` (`GM_BENCH_*` in `bench/native/gmem_bench.c`). @example `CKind.loadU64` */
 export const CKind = {
   lcgOnly: 0,
   loadU64: 1,
@@ -105,7 +106,7 @@ export function checkLcgAgreement(): void {
     if (v !== reference[i]) throw new Error(`Lcg step ${i} gave ${v}, the reference ${reference[i]}`);
     sum += v;
   }
-  const n = native();
+  const n = benchNative();
   n.benchLcg(CKind.lcgOnly, 0n, 0xffff_ffffn, 0n, 0n, steps);
   const cSum = n.benchSink();
   if (cSum !== BigInt(sum)) throw new Error(`the C LCG summed ${cSum} over ${steps} steps, the TypeScript one ${sum}`);
@@ -122,7 +123,7 @@ export function checkLcgAgreement(): void {
  * ```
  */
 export function cLcgSide(name: string, kind: number, host: bigint, mask: number, buf = 0n, length = 0): Side {
-  const n = native();
+  const n = benchNative();
   const m = BigInt(mask), len = BigInt(length);
   return {
     name,
@@ -144,7 +145,7 @@ export function cLcgSide(name: string, kind: number, host: bigint, mask: number,
  * ```
  */
 export function cCopySide(name: string, copies: ReadonlyArray<readonly [bigint, bigint, number]>): Side {
-  const n = native();
+  const n = benchNative();
   const ops = new BigUint64Array(copies.flatMap(([dst, src, len]) => [dst, src, BigInt(len)]));
   return { name, loop: (iters) => Number(n.benchCopyOps(ops, copies.length, iters)) };
 }

@@ -2,7 +2,7 @@
  * IOTLB benchmark (perf-baselines.md, IOMMU table): 8-byte lookups at LCG addresses in the
  * identity4k table (131072 identity pages, merged into one entry) and the swapped4k table (IOVA
  * page i → physical page i ^ 1, 131072 entries that cannot merge), and re-mapping one 4 KiB page.
- * Each case runs beside a C loop over the same table as sorted u64 arrays (native/gmem.c, one FFI
+ * Each case runs beside a C loop over the same table as sorted u64 arrays (bench/native/gmem_bench.c, one FFI
  * call per batch) and prints vm-memory 0.18's published figure.
  *
  * `iotlb_set_mapping_4k` keeps the table size constant so every repetition measures the same work:
@@ -25,7 +25,7 @@
 import { IotlbIommu } from "../src/iommu/iommu.ts";
 import { Iotlb } from "../src/iommu/iotlb.ts";
 import { Permissions } from "../src/core/permissions.ts";
-import { native } from "../src/ffi/native.ts";
+import { benchNative } from "./native_bench.ts";
 import type { BenchCase, Side } from "./foundation.ts";
 import { consume, type Measurement, median, timed } from "./harness.ts";
 import { Lcg, lcgMask } from "./lcg.ts";
@@ -107,7 +107,7 @@ function lookupCase(name: string, table: Table, wide: boolean, via: "translateFa
       const bigBase = BigInt(base), bigMask = BigInt(mask);
       const c: Side = {
         name: `C binary search (${n} entries)`,
-        loop: (iters) => Number(native().benchIotlbLookup(ct, n, bigBase, bigMask, 8n, iters)),
+        loop: (iters) => Number(benchNative().benchIotlbLookup(ct, n, bigBase, bigMask, 8n, iters)),
       };
       crossCheck(name, step(1000), () => c.loop(1000));
       measure({ name: `Iotlb.${via}(iova, 8, Read)`, loop: timed((iters) => consume(step(iters))) }, [c]);
@@ -138,7 +138,7 @@ function setMappingCase(): BenchCase {
       const bigMask = BigInt(mask);
       const c: Side = {
         name: `C bsearch+overwrite (${n})`,
-        loop: (iters) => Number(native().benchIotlbOverwrite(ct, n, bigMask, BigInt(PAGE), iters)),
+        loop: (iters) => Number(benchNative().benchIotlbOverwrite(ct, n, bigMask, BigInt(PAGE), iters)),
       };
       measure({ name: "Iotlb.setMapping(iova, target, 4096, RW)", loop: ours }, [c]);
       if (tlb.size !== slots) throw new Error(`${name}: the table changed size to ${tlb.size}`);
@@ -181,14 +181,14 @@ function sparseInsertCase(): BenchCase {
       };
       const c: Side = {
         name: `C chunked insert (0 to ${SPARSE_ROUND})`,
-        loop: (iters) => Number(native().benchIotlbInsert(BigInt(PAGE), SPARSE_ROUND, iters)),
+        loop: (iters) => Number(benchNative().benchIotlbInsert(BigInt(PAGE), SPARSE_ROUND, iters)),
       };
       // Both sides must build the same table: its size after 5000 inserts, and after a round.
       for (const count of [5000, SPARSE_ROUND]) {
         const tlb = new Iotlb();
         insertSparse(tlb, count);
-        const cNs = native().benchIotlbInsert(BigInt(PAGE), count, count);
-        const cSize = Number(native().benchSink());
+        const cNs = benchNative().benchIotlbInsert(BigInt(PAGE), count, count);
+        const cSize = Number(benchNative().benchSink());
         if (cNs === 0n || tlb.size !== cSize) throw new Error(`${name}: ours has ${tlb.size} entries, C ${cSize}`);
       }
       measure({ name: "Iotlb.setMapping(new page, target, 4096, RW)", loop: ours }, [c]);
@@ -199,7 +199,7 @@ function sparseInsertCase(): BenchCase {
 /** Both sides must translate the same addresses to the same answers before they are timed. */
 function crossCheck(name: string, ours: number, runC: () => number): void {
   runC();
-  const theirs = Number(native().benchSink());
+  const theirs = Number(benchNative().benchSink());
   if (ours !== theirs) throw new Error(`${name}: ours summed ${ours}, the C loop ${theirs}`);
 }
 

@@ -1,12 +1,12 @@
 /**
  * IommuMemory benchmark (perf-baselines.md, IOMMU table): u64 reads and slice reads through an
  * IOTLB that never misses, beside the same reads on the physical memory with no translation (a bare
- * typed-array loop, and the C load loop from native/gmem.c) and vm-memory 0.18's published figure.
+ * typed-array loop, and the C load loop from bench/native/gmem_bench.c) and vm-memory 0.18's published figure.
  * @module
  */
 
 import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../mod.ts";
-import { native } from "../src/ffi/native.ts";
+import { benchNative } from "./native_bench.ts";
 import type { BenchCase, PublishedFigure, Side } from "./foundation.ts";
 import { consume, timed } from "./harness.ts";
 import { Lcg, lcgMask } from "./lcg.ts";
@@ -65,7 +65,7 @@ function cLoads(hostBase: bigint, span: number): Side {
   const mask = BigInt(lcgMask(span, 8));
   return {
     name: "C u64 load (no IOMMU)",
-    loop: (iters) => Number(native().benchLcg(C_LOAD_U64, hostBase, mask, 0n, 0n, iters)),
+    loop: (iters) => Number(benchNative().benchLcg(C_LOAD_U64, hostBase, mask, 0n, 0n, iters)),
   };
 }
 

@@ -4,8 +4,6 @@
  * Each child prints one JSON line of what it observed and exits 0; these tests assert that it did
  * not die of a signal and that the observations are exactly the expected ones. A positive control
  * proves the harness does see a crash when the unsafe thing is done on purpose.
- *
- * The native helper must be built first (`deno task build`).
  * @module
  */
 

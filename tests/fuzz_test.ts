@@ -6,7 +6,6 @@
  *
  * The seed is fixed and printed. Reproduce or explore with `GMEM_FUZZ_SEED=<u32>` (and
  * `GMEM_FUZZ_CALLS=<n>`); `GMEM_FUZZ_VERBOSE=1` makes the child log every call to stderr.
- * The native helper must be built first (`deno task build`).
  * @module
  */
 

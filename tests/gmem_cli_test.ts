@@ -3,7 +3,7 @@
  * memfd handed over a Unix socket by a C peer, tests/fixtures/memfd_server.c): exact text output,
  * `--json` shapes, and one-line errors with a non-zero exit for bad input.
  *
- * The native helper must be built first (`deno task build`); the memfd peer is compiled with `cc`.
+ * The memfd peer is compiled with `cc`; without one, its TypeScript twin (memfd_server.ts) runs.
  * @module
  */
 
@@ -559,18 +559,40 @@ Deno.test("gmem cli: a --session that is a FIFO or a directory is refused at onc
   });
 });
 
-/** Compiles the memfd peer once per test that needs it. */
-async function memfdServer(dir: string): Promise<string> {
+/** How to start the memfd peer: its program and the arguments before the peer's own. */
+interface Peer {
+  command: string;
+  args: string[];
+}
+
+/**
+ * The memfd peer: compiled from C once per test that needs it, an independent implementation of the
+ * socket side; or, on a machine without `cc`, the same peer in TypeScript (the library needs no
+ * compiler, and neither does its test suite).
+ */
+async function memfdServer(dir: string): Promise<Peer> {
   const exe = `${dir}/memfd_server`;
   const src = new URL("./fixtures/memfd_server.c", import.meta.url).pathname;
-  const cc = await new Deno.Command("cc", { args: ["-std=c11", "-O2", "-o", exe, src], stderr: "piped" }).output();
+  let cc: Deno.CommandOutput;
+  try {
+    cc = await new Deno.Command("cc", { args: ["-std=c11", "-O2", "-o", exe, src], stderr: "piped" }).output();
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    const script = new URL("./fixtures/memfd_server.ts", import.meta.url).href;
+    return { command: Deno.execPath(), args: ["run", "--no-prompt", "--allow-all", script] };
+  }
   assert.equal(cc.code, 0, new TextDecoder().decode(cc.stderr));
-  return exe;
+  return { command: exe, args: [] };
 }
 
 /** Starts the peer and waits for its "ready" line; returns the process and its remaining stdout. */
-async function startPeer(exe: string, args: string[]): Promise<{ child: Deno.ChildProcess; rest: Promise<string> }> {
-  const child = new Deno.Command(exe, { args, stdin: "piped", stdout: "piped", stderr: "inherit" }).spawn();
+async function startPeer(peer: Peer, args: string[]): Promise<{ child: Deno.ChildProcess; rest: Promise<string> }> {
+  const child = new Deno.Command(peer.command, {
+    args: [...peer.args, ...args],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
   while (!text.includes("\n")) {

@@ -4,8 +4,6 @@
  * throw, `"off"` never revokes. Everything runs on real mapped memory; the cases that would kill
  * the process if a view outlived its memory, and the leak checks that need `gc()`, run in child
  * processes (`tests/fixtures/revocation_cases.ts`).
- *
- * The native helper must be built first (`deno task build`).
  * @module
  */
 

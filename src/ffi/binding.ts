@@ -252,36 +252,6 @@ export interface NativeBinding {
   hugePagesFree(sizeKiB: bigint): bigint;
   /** Open file descriptors, or `-errno`. */
   countFds(): bigint;
-  /** Nanoseconds for `iters` C-loop rounds of mmap + munmap (0 if one failed). */
-  benchMapUnmap(size: bigint, flags: number, iters: number): bigint;
-  /** Nanoseconds for `iters` C-loop memcpy calls. */
-  benchMemcpy(dst: bigint, src: bigint, length: bigint, iters: number): bigint;
-  /**
-   * Nanoseconds for `iters` C accesses of `kind` (`GM_BENCH_*` in `native/gmem.c`) at the vm-memory
-   * workload's LCG addresses `base + ((x >> 32) & mask)`; `buf`/`length` for copies and dirty bits.
-   */
-  benchLcg(kind: number, base: bigint, mask: bigint, buf: bigint, length: bigint, iters: number): bigint;
-  /** What the last {@link NativeBinding.benchLcg} run summed (offsets or loaded values). */
-  benchSink(): bigint;
-  /** Nanoseconds for `iters` rounds of the `count` copies in `ops` (dst, src, len triples). */
-  benchCopyOps(ops: BigUint64Array, count: number, iters: number): bigint;
-  /**
-   * Nanoseconds for `iters` C binary searches of `[a, a + length)` at the LCG addresses
-   * `a = base + ((x >> 32) & mask)` in `table` (n starts, n ends, n diffs); the sink gets the sum
-   * of the translated addresses.
-   */
-  benchIotlbLookup(table: BigUint64Array, n: number, base: bigint, mask: bigint, length: bigint, iters: number): bigint;
-  /**
-   * Nanoseconds for `iters` C re-mappings of `length` bytes at `a = (x >> 32) & mask` (to
-   * `a / 2 + (i & 1) * 2^30`) by binary search and overwrite in `table`; the sink sums the indices.
-   */
-  benchIotlbOverwrite(table: BigUint64Array, n: number, mask: bigint, length: bigint, iters: number): bigint;
-  /**
-   * Nanoseconds for `iters` C inserts of `length`-byte mappings at `a = (x >> 32) * length` (to
-   * `a + length` for even pages, `a - length` for odd ones) into a chunked sorted table that starts
-   * empty every `perRound` inserts (whole rounds, scaled to `iters`); the sink gets the last size.
-   */
-  benchIotlbInsert(length: bigint, perRound: number, iters: number): bigint;
   /**
    * An ArrayBuffer over `[addr, addr + length)`; the caller has validated both (`length` at most
    * {@link NativeBinding.maxViewBytes}). With a `hold` (and {@link NativeBinding.collectsViews}),

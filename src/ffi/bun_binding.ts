@@ -8,12 +8,12 @@
 
 import { NativeLibraryError } from "../core/errors.ts";
 import type { NativeBinding, RawPointer, RawPointerView, RuntimeFile } from "./binding.ts";
-import { fdOf, LIBRARY_ENV, libraryPath, MAX_VIEW_ENV, maxViewBytes, statFd } from "./binding_common.ts";
-import { BUILD_COMMAND, SYMBOLS } from "./deno_binding.ts";
+import { fdOf, LIBRARY_ENV, libraryPath, loadFailure, MAX_VIEW_ENV, maxViewBytes, statFd } from "./binding_common.ts";
+import { SYMBOLS } from "./deno_binding.ts";
 import { epollWaiter, releaseEpollWaiter } from "./bun_epoll_waiter.ts";
 
 /** A symbol as `bun:ffi` declares it. */
-interface BunSymbolSpec {
+export interface BunSymbolSpec {
   args: string[];
   returns: string;
 }
@@ -49,8 +49,8 @@ interface BunFfi {
 /** JavaScriptCore's limit for one ArrayBuffer: 2^32 bytes (one more is a RangeError). */
 const BUN_VIEW_CAP = 2 ** 32;
 
-/** Symbols only this binding needs: the mapping holds behind the ArrayBuffer deallocators. */
-const HOLD_SYMBOLS: Record<string, BunSymbolSpec> = {
+/** Symbols only this binding needs: the mapping holds behind the ArrayBuffer deallocators (the helper exports them on every platform). */
+export const HOLD_SYMBOLS: Record<string, BunSymbolSpec> = {
   gm_hold_new: { args: ["u64", "u64"], returns: "u64" },
   gm_hold_ref: { args: ["u64"], returns: "void" },
   gm_hold_release: { args: ["u64", "i32"], returns: "void" },
@@ -74,15 +74,19 @@ function bunFfi(): BunFfi | undefined {
   return typeof meta.require === "function" ? meta.require("bun:ffi") as BunFfi : undefined;
 }
 
-/** An environment variable from `process.env`, or `undefined`. */
+/** Bun's `process` (a global there), as far as this binding reads it. */
+function bunProcess(): { env?: Record<string, string | undefined>; platform?: string; arch?: string } | undefined {
+  return (globalThis as { process?: ReturnType<typeof bunProcess> }).process;
+}
+
+/** An environment variable from `process.env`, or `undefined` when unset or empty. */
 function envVar(name: string): string | undefined {
-  const proc = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process;
-  return proc?.env?.[name];
+  return bunProcess()?.env?.[name] || undefined;
 }
 
 /**
- * Where the helper is expected on Bun: as on Deno, `native/build/libgmem.so` unless
- * `GMEM_NATIVE_LIB` names another file.
+ * Where the helper is on Bun: as on Deno, the file `GMEM_NATIVE_LIB` names, else the prebuilt one
+ * for this platform in `native/prebuilt/`.
  *
  * @example
  * ```ts ignore
@@ -90,7 +94,8 @@ function envVar(name: string): string | undefined {
  * ```
  */
 export function defaultBunLibraryPath(): string {
-  return libraryPath(envVar(LIBRARY_ENV));
+  const proc = bunProcess();
+  return libraryPath(envVar(LIBRARY_ENV), proc?.platform ?? "unknown", proc?.arch ?? "unknown");
 }
 
 /**
@@ -102,7 +107,9 @@ export function defaultBunLibraryPath(): string {
  * console.log(loadBunBinding().runtime); // "bun"
  * ```
  */
-export function loadBunBinding(path: string = defaultBunLibraryPath()): NativeBinding {
+export function loadBunBinding(path?: string): NativeBinding {
+  const overridden = path !== undefined || envVar(LIBRARY_ENV) !== undefined;
+  path ??= defaultBunLibraryPath();
   const ffi = bunFfi();
   if (ffi === undefined) throw new NativeLibraryError("load", path, "bun:ffi is only available on Bun");
   let s: Record<string, BunFunction>;
@@ -110,7 +117,7 @@ export function loadBunBinding(path: string = defaultBunLibraryPath()): NativeBi
     s = ffi.dlopen(path, bunSymbols()).symbols;
   } catch (cause) {
     const text = cause instanceof Error ? cause.message : String(cause);
-    throw new NativeLibraryError("load", path, `${text}. Build it with \`${BUILD_COMMAND}\``, { cause });
+    throw new NativeLibraryError("load", path, loadFailure(text, overridden), { cause });
   }
   const { toArrayBuffer, read } = ffi;
   const errText = new Uint8Array(256);
@@ -159,14 +166,6 @@ export function loadBunBinding(path: string = defaultBunLibraryPath()): NativeBi
     countFds: big(s.gm_count_fds),
     vmaProt: i32(s.gm_vma_prot),
     hugePagesFree: big(s.gm_hugepages_free),
-    benchMapUnmap: big(s.gm_bench_map_unmap),
-    benchMemcpy: big(s.gm_bench_memcpy),
-    benchLcg: big(s.gm_bench_lcg),
-    benchSink: big(s.gm_bench_sink),
-    benchCopyOps: big(s.gm_bench_copy_ops),
-    benchIotlbLookup: big(s.gm_bench_iotlb_lookup),
-    benchIotlbOverwrite: big(s.gm_bench_iotlb_overwrite),
-    benchIotlbInsert: big(s.gm_bench_iotlb_insert),
     unixListen: i32(s.gm_unix_listen),
     unixAccept: i32(s.gm_unix_accept),
     unixConnect: i32(s.gm_unix_connect),

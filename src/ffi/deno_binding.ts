@@ -6,7 +6,7 @@
 
 import { NativeLibraryError } from "../core/errors.ts";
 import type { NativeBinding, RawPointer, RawPointerView } from "./binding.ts";
-import { fdOf, LIBRARY_ENV, libraryPath, MAX_VIEW_ENV, maxViewBytes, statFd } from "./binding_common.ts";
+import { fdOf, LIBRARY_ENV, libraryPath, loadFailure, MAX_VIEW_ENV, maxViewBytes, statFd } from "./binding_common.ts";
 import { fsFileMethods, ownFsFileDescriptor } from "./deno_file.ts";
 
 /** The helper's symbols in Deno's notation; the Bun binding translates the same table. */
@@ -40,14 +40,6 @@ export const SYMBOLS = {
   gm_count_fds: { parameters: [], result: "i64" },
   gm_vma_prot: { parameters: ["u64"], result: "i32" },
   gm_hugepages_free: { parameters: ["u64"], result: "i64" },
-  gm_bench_map_unmap: { parameters: ["u64", "i32", "u32"], result: "u64" },
-  gm_bench_memcpy: { parameters: ["u64", "u64", "u64", "u32"], result: "u64" },
-  gm_bench_lcg: { parameters: ["i32", "u64", "u64", "u64", "u64", "u32"], result: "u64" },
-  gm_bench_sink: { parameters: [], result: "u64" },
-  gm_bench_copy_ops: { parameters: ["buffer", "u32", "u32"], result: "u64" },
-  gm_bench_iotlb_lookup: { parameters: ["buffer", "u32", "u64", "u64", "u64", "u32"], result: "u64" },
-  gm_bench_iotlb_overwrite: { parameters: ["buffer", "u32", "u64", "u64", "u32"], result: "u64" },
-  gm_bench_iotlb_insert: { parameters: ["u64", "u32", "u32"], result: "u64" },
   gm_unix_listen: { parameters: ["buffer", "i32"], result: "i32" },
   gm_unix_accept: { parameters: ["i32"], result: "i32" },
   gm_unix_connect: { parameters: ["buffer"], result: "i32" },
@@ -67,21 +59,18 @@ export const SYMBOLS = {
   gm_fdatasync: { parameters: ["i32"], result: "i32" },
 } as const;
 
-/** The command that builds the helper, quoted in the error when it is missing. */
-export const BUILD_COMMAND = "deno task build";
-
 /**
- * Where the helper is expected: `native/build/libgmem.so` next to the module's `src/` folder, unless
- * the environment variable `GMEM_NATIVE_LIB` names another file.
+ * Where the helper is: the file `GMEM_NATIVE_LIB` names (read only with `--allow-env`), else the
+ * prebuilt one for this platform in `native/prebuilt/`.
  */
 export function defaultLibraryPath(): string {
-  return libraryPath(envVar(LIBRARY_ENV));
+  return libraryPath(envVar(LIBRARY_ENV), Deno.build.os, Deno.build.arch);
 }
 
-/** An environment variable, or `undefined` when unset or not readable (no `--allow-env`). */
+/** An environment variable, or `undefined` when unset, empty or not readable (no `--allow-env`). */
 function envVar(name: string): string | undefined {
   try {
-    return Deno.env.get(name);
+    return Deno.env.get(name) || undefined;
   } catch {
     return undefined;
   }
@@ -100,7 +89,9 @@ const DENO_VIEW_CAP = Number.MAX_SAFE_INTEGER;
  * console.log(b.runtime); // "deno"
  * ```
  */
-export function loadDenoBinding(path: string = defaultLibraryPath()): NativeBinding {
+export function loadDenoBinding(path?: string): NativeBinding {
+  const overridden = path !== undefined || envVar(LIBRARY_ENV) !== undefined;
+  path ??= defaultLibraryPath();
   let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
   try {
     lib = Deno.dlopen(path, SYMBOLS);
@@ -108,7 +99,7 @@ export function loadDenoBinding(path: string = defaultLibraryPath()): NativeBind
     const text = cause instanceof Error ? cause.message : String(cause);
     const reason = /ffi access|NotCapable|--allow-ffi/i.test(text)
       ? "FFI is not permitted; run with --allow-ffi"
-      : `${text}. Build it with \`${BUILD_COMMAND}\``;
+      : loadFailure(text, overridden);
     throw new NativeLibraryError("load", path, reason, { cause });
   }
   const s = lib.symbols;
@@ -158,16 +149,6 @@ export function loadDenoBinding(path: string = defaultLibraryPath()): NativeBind
     countFds: () => s.gm_count_fds() as bigint,
     vmaProt: (addr) => s.gm_vma_prot(addr),
     hugePagesFree: (sizeKiB) => s.gm_hugepages_free(sizeKiB) as bigint,
-    benchMapUnmap: (size, flags, iters) => s.gm_bench_map_unmap(size, flags, iters) as bigint,
-    benchMemcpy: (dst, src, length, iters) => s.gm_bench_memcpy(dst, src, length, iters) as bigint,
-    benchLcg: (kind, base, mask, buf, length, iters) => s.gm_bench_lcg(kind, base, mask, buf, length, iters) as bigint,
-    benchSink: () => s.gm_bench_sink() as bigint,
-    benchCopyOps: (ops, count, iters) => s.gm_bench_copy_ops(ops, count, iters) as bigint,
-    benchIotlbLookup: (table, n, base, mask, length, iters) =>
-      s.gm_bench_iotlb_lookup(table, n, base, mask, length, iters) as bigint,
-    benchIotlbOverwrite: (table, n, mask, length, iters) =>
-      s.gm_bench_iotlb_overwrite(table, n, mask, length, iters) as bigint,
-    benchIotlbInsert: (length, perRound, iters) => s.gm_bench_iotlb_insert(length, perRound, iters) as bigint,
     unixListen: (path, backlog) => s.gm_unix_listen(path, backlog),
     unixAccept: (fd) => s.gm_unix_accept(fd),
     unixConnect: (path) => s.gm_unix_connect(path),

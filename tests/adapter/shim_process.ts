@@ -11,6 +11,7 @@ import * as os from "node:os";
 import process from "node:process";
 import { Readable, Writable } from "node:stream";
 import { fileURLToPath } from "node:url";
+import { denoErrorsFrom, translate as denoError } from "./shim_errors.ts";
 
 const SHIM = fileURLToPath(new URL("./deno_shim.ts", import.meta.url));
 
@@ -193,11 +194,14 @@ export class Command {
     const [cmd, args] = translate(this.#command, this.#options.args ?? []);
     const o = this.#options;
     return new Promise((resolve, reject) => {
-      const child = spawn(cmd, args, { stdio: stdio(o), env: childEnv(o), cwd: o.cwd, signal: o.signal });
+      // A program that is not there is Deno.errors.NotFound, as on Deno (Bun throws ENOENT here).
+      const child = denoErrorsFrom(() =>
+        spawn(cmd, args, { stdio: stdio(o), env: childEnv(o), cwd: o.cwd, signal: o.signal })
+      );
       const out: Uint8Array[] = [], err: Uint8Array[] = [];
       child.stdout?.on("data", (d: Uint8Array) => out.push(d));
       child.stderr?.on("data", (d: Uint8Array) => err.push(d));
-      child.on("error", reject);
+      child.on("error", (e) => reject(denoError(e)));
       child.on("close", (code, signal) => {
         resolve(result(code, signal, new Uint8Array(Buffer.concat(out)), new Uint8Array(Buffer.concat(err))));
       });
@@ -211,7 +215,9 @@ export class Command {
     const io: StdioOptions = [o.stdin ?? "inherit", o.stdout ?? "inherit", o.stderr ?? "inherit"].map((v) =>
       v === "null" ? "ignore" : v === "piped" ? "pipe" : "inherit"
     );
-    return new ChildProcess(spawn(cmd, args, { stdio: io, env: childEnv(o), cwd: o.cwd, signal: o.signal }));
+    return new ChildProcess(
+      denoErrorsFrom(() => spawn(cmd, args, { stdio: io, env: childEnv(o), cwd: o.cwd, signal: o.signal })),
+    );
   }
 
   /** Runs the child synchronously. */
@@ -219,7 +225,7 @@ export class Command {
     const [cmd, args] = translate(this.#command, this.#options.args ?? []);
     const o = this.#options;
     const r = spawnSync(cmd, args, { stdio: stdio(o), env: childEnv(o), cwd: o.cwd });
-    if (r.error) throw r.error;
+    if (r.error) throw denoError(r.error);
     return result(r.status, r.signal, new Uint8Array(r.stdout ?? []), new Uint8Array(r.stderr ?? []));
   }
 }
