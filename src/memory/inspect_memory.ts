@@ -148,7 +148,7 @@ export function protLetters(prot: number): string {
  * import { MmapRegion } from "../../mod.ts";
  * import { backingText } from "./inspect_memory.ts";
  * using r = MmapRegion.memfd(4096);
- * console.log(backingText(r)); // e.g. "memfd fd 7"
+ * console.log(backingText(r)); // "memfd fd …"
  * ```
  */
 export function backingText(mmap: MmapRegion): string {

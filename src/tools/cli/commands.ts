@@ -57,7 +57,7 @@ function optionLine(name: string): string {
  * @example
  * ```ts
  * import { COMMANDS, helpText } from "./commands.ts";
- * console.log(helpText(COMMANDS.find((c) => c.name === "hexdump")));
+ * console.log(helpText(COMMANDS.find((c) => c.name === "hexdump")).split("\n")[0]); // "usage: gmem hexdump ADDR LEN [options]"
  * ```
  */
 export function helpText(command?: Command): string {
