@@ -48,6 +48,22 @@ async function runtimeBin(dir: string): Promise<{ path: string; bun: string; den
   return { path: bin, bun: `${bin}/bun`, deno: `${bin}/deno` };
 }
 
+Deno.test("package: package.json and deno.json agree on name, version, license and each exported subpath", () => {
+  const npm = JSON.parse(Deno.readTextFileSync(new URL("package.json", ROOT)));
+  const deno = JSON.parse(Deno.readTextFileSync(new URL("deno.json", ROOT)));
+  assert.deepEqual([npm.name, npm.version, npm.license], [deno.name, deno.version, deno.license]);
+  assert.equal(npm.license, "Apache-2.0 OR BSD-3-Clause");
+  assert.equal(npm.type, "module");
+  const denoExports: Record<string, string> = typeof deno.exports === "string" ? { ".": deno.exports } : deno.exports;
+  for (const [sub, target] of Object.entries(denoExports)) {
+    assert.deepEqual(npm.exports[sub], { types: target, default: target }, `package.json exports ${sub}`);
+  }
+  for (const [sub, target] of Object.entries(npm.exports as Record<string, { types: string; default: string }>)) {
+    assert.equal(target.types, target.default, `${sub}: the TypeScript source is both the types and the code`);
+    assert.ok(npm.files.includes(target.default.slice(2)), `${sub}: ${target.default} is packed`);
+  }
+});
+
 Deno.test({
   name: "package: npm pack's tarball installs in fresh Bun and Deno projects that run README's example",
   // One run covers both runtimes (the children are Bun and Deno); the Bun pass of the suite skips it.
