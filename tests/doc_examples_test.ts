@@ -69,6 +69,30 @@ Deno.test("doc examples: imports point at the checkout and each console.log site
   ]);
 });
 
+Deno.test("doc examples: a bare call with a value comment is checked too; prose and continuation lines are not", () => {
+  const r = instrument(
+    [
+      "isPowerOfTwo(4096); // true",
+      "table.remove(10, 20); // [0, 10) and [20, 100) remain",
+      "const x = f(",
+      "  g(1)); // 3",
+      "mem.write(buf, 0); // runs into the hole",
+      "// h(2); // 2",
+    ].join("\n"),
+    "file:///d/x.ts",
+    {},
+  );
+  assert.deepEqual(r.code.split("\n").slice(1), [
+    "__docLog(0, isPowerOfTwo(4096)); // true",
+    "table.remove(10, 20); // [0, 10) and [20, 100) remain",
+    "const x = f(",
+    "  g(1)); // 3",
+    "mem.write(buf, 0); // runs into the hole",
+    "// h(2); // 2",
+  ]);
+  assert.deepEqual(r.sites, [{ line: 0, comment: "true" }]);
+});
+
 Deno.test({
   name: "doc examples: the runner fails a wrong comment, a throwing example and an unclaimed console.log, by line",
   // The runner is a Deno program (Deno.inspect, dynamic import of written modules); Bun runs the unit tests above.

@@ -39,28 +39,71 @@ export function instrument(code: string, fromUrl: string, packageMap: Record<str
       return target === undefined ? all : `${head}${q}${target}${q}`;
     },
   );
+  const claims = printClaims(imports);
   const sites: LogSite[] = [];
   let out = "";
   let i = 0;
   for (;;) {
-    const at = imports.indexOf("console.log(", i);
+    const at = claims.indexOf("console.log(", i);
     if (at < 0) break;
-    const lineStart = imports.lastIndexOf("\n", at) + 1;
-    if (/^\s*\/\//.test(imports.slice(lineStart, at))) {
-      out += imports.slice(i, at + "console.log(".length);
+    const lineStart = claims.lastIndexOf("\n", at) + 1;
+    if (/^\s*\/\//.test(claims.slice(lineStart, at))) {
+      out += claims.slice(i, at + "console.log(".length);
       i = at + "console.log(".length;
       continue;
     }
-    const close = closingParen(imports, at + "console.log(".length - 1);
-    const lineEnd = imports.indexOf("\n", close) < 0 ? imports.length : imports.indexOf("\n", close);
-    const tail = /^\)\s*;?\s*(?:\}\s*)*\/\/\s?(.*)$/.exec(imports.slice(close, lineEnd));
-    const line = imports.slice(0, at).split("\n").length - 1;
-    out += `${imports.slice(i, at)}__docLog(${sites.length}, `;
-    sites.push({ line, comment: tail ? tail[1].trim() : commentLinesAfter(imports, lineEnd) });
+    const close = closingParen(claims, at + "console.log(".length - 1);
+    const lineEnd = claims.indexOf("\n", close) < 0 ? claims.length : claims.indexOf("\n", close);
+    const tail = /^\)\s*;?\s*(?:\}\s*)*\/\/\s?(.*)$/.exec(claims.slice(close, lineEnd));
+    const line = claims.slice(0, at).split("\n").length - 1;
+    out += `${claims.slice(i, at)}__docLog(${sites.length}, `;
+    sites.push({ line, comment: tail ? tail[1].trim() : commentLinesAfter(claims, lineEnd) });
     i = at + "console.log(".length;
   }
-  out += imports.slice(i);
+  out += claims.slice(i);
   return { code: `const __docLog = globalThis.__gmemDocLog;\n${out}`, sites };
+}
+
+/**
+ * A statement that is a call followed by a comment that starts like a value: `f(1); // 3`. Not a
+ * comment that starts with a half-open range (`[0, 10) remains`), which describes, not prints.
+ */
+const CLAIM =
+  /^(\s*)(?!\/\/|(?:const|let|var|using|return|throw|if|for|while|import|export|yield|new)\b)([^=]*?\));\s*\/\/\s*(?!\[[^\]]*\))((?:true|false|null|undefined|-?\d|"|'|\[|\{).*)$/;
+
+/**
+ * The examples' claims made without console.log, written as console.log so that they are checked
+ * too: a line `f(1); // 3` that starts a statement and holds one whole call expression becomes
+ * `console.log(f(1)); // 3`.
+ */
+function printClaims(code: string): string {
+  const lines = code.split("\n");
+  let previous = "";
+  for (let k = 0; k < lines.length; k++) {
+    const m = CLAIM.exec(lines[k]);
+    const startsStatement = previous === "" || /[;{}]$/.test(previous) || previous.startsWith("//");
+    if (m && startsStatement && !m[2].includes("console.log") && balanced(m[2])) {
+      lines[k] = `${m[1]}console.log(${m[2]}); // ${m[3]}`;
+    }
+    if (lines[k].trim() !== "") previous = lines[k].trim();
+  }
+  return lines.join("\n");
+}
+
+/** Whether the parentheses, brackets and braces of `expr` (outside strings) close as they open. */
+function balanced(expr: string): boolean {
+  let depth = 0;
+  for (let i = 0; i < expr.length; i++) {
+    const c = expr[i];
+    if (c === '"' || c === "'" || c === "`") {
+      for (i++; i < expr.length && expr[i] !== c; i++) if (expr[i] === "\\") i++;
+    } else if ("([{".includes(c)) {
+      depth++;
+    } else if (")]}".includes(c) && --depth < 0) {
+      return false;
+    }
+  }
+  return depth === 0;
 }
 
 /**
