@@ -170,7 +170,10 @@ export function envLine(env: Record<string, string | number>, seconds: number): 
     ["", env.rustc],
     ["vm-memory", env.vmMemory],
   ];
-  const parts = named.filter(([, v]) => v !== undefined).map(([k, v]) => (k ? `${k} ${v}` : `${v}`));
+  // Under Bun the harness fills the Deno fields with "(Bun 1.4.5)" and "(JavaScriptCore)": print those as they are.
+  const parts = named.filter(([, v]) => v !== undefined).map(([k, v]) =>
+    typeof v === "string" && v.startsWith("(") ? v.slice(1, -1) : k ? `${k} ${v}` : `${v}`
+  );
   const cpu = env.cpuModel === undefined ? `${env.cpus} CPUs` : `${env.cpus} CPUs (${env.cpuModel})`;
   const where = [`${env.os}/${env.arch}`, cpu, `${env.pageSize}-byte pages`];
   const reps = env.reps === undefined ? [] : [`median of ${env.reps} interleaved reps of ~${env.targetMsPerRep} ms`];
