@@ -13,7 +13,7 @@ const decoder = new TextDecoder();
 const EXPECTED = [
   "cafef00d",
   "4",
-  "[[4096,4096],[651264,4096]]",
+  "true false true",
   "true GuestMemoryMmap.readU64: invalid guest address 0xa0000: no region contains it",
   "",
 ].join("\n");
