@@ -151,8 +151,8 @@ for (const [name, { from, to }] of scripts) {
   });
 }
 
-Deno.test("parity scripts: the differences from vm-memory are exactly those README lists", () => {
-  // Adding or removing one must be deliberate: README's "Compared with vm-memory" names each.
+Deno.test("parity scripts: the differences from vm-memory are exactly those docs/vm-memory.md lists", () => {
+  // Adding or removing one must be deliberate: docs/vm-memory.md names each.
   const differences = lines.filter((l) => l.vmMemory !== l.gmem).map((l) => l.text);
   assert.deepEqual(differences, [
     "map 0x10000 0xfffffffffffff800 0x1000 rw",

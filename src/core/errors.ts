@@ -220,7 +220,7 @@ export class NoAccessError extends GuestMemoryError {
  * ```ts
  * import { MmapRegion, SyscallError } from "../../mod.ts";
  * try { MmapRegion.builder(2 * 1024 * 1024).withHugePages("2M").build(); } catch (e) {
- *   if (e instanceof SyscallError) console.log(e.syscall, e.errnoName); // "mmap" "ENOMEM" without huge pages
+ *   if (e instanceof SyscallError) console.log(e.syscall, e.errnoName); // "mmap" "ENOMEM" (no huge pages reserved)
  * }
  * ```
  */
@@ -302,7 +302,7 @@ export class MappingPastEofError extends GuestMemoryError {
  * import { BufferEscapedError, MmapRegion, PROT_READ } from "../../mod.ts";
  * using r = MmapRegion.anonymous(4096);
  * const stolen = r.bytes().buffer.transfer();
- * try { r.protect(PROT_READ); } catch (e) { console.log(e instanceof BufferEscapedError, stolen.byteLength); }
+ * try { r.protect(PROT_READ); } catch (e) { console.log(e instanceof BufferEscapedError, stolen.byteLength); } // true 4096
  * ```
  */
 export class BufferEscapedError extends GuestMemoryError {

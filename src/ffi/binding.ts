@@ -107,7 +107,7 @@ export const MAP_STEP_SYSCALL: readonly string[] = [
  * ```ts
  * import { native } from "./native.ts";
  * const b = native();
- * console.log(b.pageSize); // 4096 on x86_64 Linux
+ * console.log(b.pageSize); // 4096 (x86_64 Linux)
  * ```
  */
 export interface NativeBinding {

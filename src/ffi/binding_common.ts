@@ -140,7 +140,7 @@ export function fdOf(value: unknown): number {
  * ```ts
  * import { statFd } from "./binding_common.ts";
  * import { native } from "./native.ts";
- * console.log(statFd((fd, out) => native().fstat(fd, out), 0).ok);
+ * console.log(statFd((fd, out) => native().fstat(fd, out), 0).ok); // true
  * ```
  */
 export function statFd(stat: (fd: number, out: BigUint64Array) => number, fd: number): RuntimeFileStat {

@@ -18,7 +18,7 @@ let loaded: NativeBinding | undefined;
  * @example
  * ```ts
  * import { native } from "./native.ts";
- * console.log(native().pageSize);
+ * console.log(native().pageSize); // 4096 (x86_64 Linux)
  * ```
  */
 export function native(): NativeBinding {

@@ -59,7 +59,7 @@ export function hostDiagnostics(): HostDiagnostics {
  * ```ts
  * import { MmapRegion, residentBytes } from "../../mod.ts";
  * using r = MmapRegion.anonymous(1 << 20);
- * console.log(residentBytes(r.hostAddress, r.size)); // 0 until touched
+ * console.log(residentBytes(r.hostAddress, r.size)); // 0: nothing touched yet
  * ```
  */
 export function residentBytes(hostAddress: bigint, length: number): number {

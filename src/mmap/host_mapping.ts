@@ -57,7 +57,7 @@ const req = new BigInt64Array(Req.slots);
  *   size: 4096, prot: 3, flags: 0x4022, fd: -1, offset: 0n, alignment: 0,
  *   guardBefore: 0, guardAfter: 0, transparentHugePages: false, dontDump: false,
  * });
- * console.log(m.addr > 0n);
+ * console.log(m.addr > 0n); // true
  * ```
  */
 export function mapHost(op: string, spec: MapSpec): HostMapping {

@@ -107,7 +107,7 @@ export interface GuestMemoryJson {
  * import { MmapRegion } from "../../mod.ts";
  * import { backingText } from "./inspect_memory.ts";
  * using r = MmapRegion.memfd(4096);
- * console.log(backingText(r)); // e.g. "memfd fd 7"
+ * console.log(backingText(r)); // "memfd fd …"
  * ```
  */
 export function backingText(mmap: MmapRegion): string {

@@ -355,7 +355,7 @@ export class MmapRegion implements Disposable, Mapping {
    * ```ts
    * import { MmapRegion } from "../../mod.ts";
    * using big = MmapRegion.anonymous(64 * 2 ** 30); // 64 GiB reserved, nothing resident yet
-   * console.log(big.size);
+   * console.log(big.size); // 68719476736
    * ```
    */
   static anonymous(size: number, options: MapOptions = {}): MmapRegion {

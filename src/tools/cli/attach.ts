@@ -56,7 +56,7 @@ export interface Attached extends Disposable, GuestFile {
  * Maps the guest memory a request names.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { attach } from "./attach.ts";
  * using a = attach({ op: "gmem", mem: "/dev/shm/ram", layout: "0:2G,4G:2G", writable: false, timeoutMs: 5000 });
  * console.log(a.mem.numRegions); // 2

@@ -5,47 +5,19 @@
  * @module
  */
 
-import { GuestMemoryError } from "../../core/errors.ts";
 import { hex } from "../../core/format.ts";
-import type { GuestMemoryMmap } from "../../mmap/guest_memory_mmap.ts";
+import { renderMap } from "../render_map.ts";
 import { type Command, MEMORY_OPTIONS, withMemory, words } from "./command.ts";
-
-/** Where the picture is drawn (a sibling tool module, loaded when `map` runs). */
-const RENDER_MAP_MODULE = "../render_map.ts";
-
-type RenderMap = (mem: GuestMemoryMmap) => unknown;
-
-async function loadRenderMap(op: string): Promise<RenderMap> {
-  let mod: { renderMap?: unknown };
-  try {
-    mod = await import(new URL(RENDER_MAP_MODULE, import.meta.url).href);
-  } catch (cause) {
-    throw new GuestMemoryError(
-      "InvalidArgument",
-      op,
-      `the address-space picture is not available: src/tools/render_map.ts could not be loaded (${
-        (cause as Error).message.split("\n")[0]
-      })`,
-      { cause },
-    );
-  }
-  if (typeof mod.renderMap !== "function") {
-    throw new GuestMemoryError("InvalidArgument", op, "src/tools/render_map.ts does not export renderMap(mem)");
-  }
-  return mod.renderMap as RenderMap;
-}
 
 const map: Command = {
   name: "map",
   usage: "map",
   summary: "draw the guest physical address space: regions, holes, backing",
   options: MEMORY_OPTIONS,
-  async run(ctx) {
+  run(ctx) {
     words(ctx, []);
-    const renderMap = await loadRenderMap(ctx.op);
     return withMemory(ctx, false, ({ mem, attached }) => {
-      const picture = renderMap(mem);
-      const text = typeof picture === "string" ? picture : JSON.stringify(picture, null, 2);
+      const text = renderMap(mem);
       ctx.out.result(
         {
           source: attached.source,

@@ -40,7 +40,7 @@ setUsageLookup((name) => {
   return c === undefined ? `gmem ${name}` : `gmem ${c.usage}`;
 });
 
-/** The command that installs the tool (quoted in help and README). */
+/** The command that installs the tool (quoted in help and docs/cli.md). */
 export const INSTALL_COMMAND = "npx -y deno@2 task install (or deno task install; --dir DIR, default ~/.local/bin)";
 
 function optionLine(name: string): string {
@@ -57,7 +57,7 @@ function optionLine(name: string): string {
  * @example
  * ```ts
  * import { COMMANDS, helpText } from "./commands.ts";
- * console.log(helpText(COMMANDS.find((c) => c.name === "hexdump")));
+ * console.log(helpText(COMMANDS.find((c) => c.name === "hexdump")).split("\n")[0]); // "usage: gmem hexdump ADDR LEN [options]"
  * ```
  */
 export function helpText(command?: Command): string {

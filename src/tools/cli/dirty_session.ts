@@ -65,10 +65,10 @@ export interface DirtyRun {
  * An open session: its header, page bits and fingerprints, in memory until {@link DirtySession.save}.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { DirtySession } from "./dirty_session.ts";
  * const s = DirtySession.open("/dev/shm/ram.gmem-dirty", "gmem dirty");
- * console.log(s.pageSize);
+ * console.log(s.pageSize); // 4096
  * ```
  */
 export class DirtySession {
@@ -147,7 +147,7 @@ export class DirtySession {
    * Reads a session file.
    *
    * @example
-   * ```ts
+   * ```ts ignore
    * import { DirtySession } from "./dirty_session.ts";
    * const s = DirtySession.open("/dev/shm/ram.gmem-dirty", "gmem dirty");
    * ```

@@ -17,7 +17,7 @@ const PIECE = 1n << 52n;
  * Reads `path` and builds the IOTLB it describes.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { loadIotlb } from "./iotlb_file.ts";
  * const tlb = loadIotlb("iotlb.json", "gmem translate");
  * console.log(tlb.size);

@@ -25,7 +25,8 @@ export interface LayoutRange {
  * @example
  * ```ts
  * import { parseLayout } from "./layout.ts";
- * parseLayout("0:2G,4G:2G", "gmem"); // [{gpa: 0n, size: 2^31, fileOffset: 0n}, {gpa: 4G, size: 2^31, fileOffset: 2G}]
+ * console.log(parseLayout("0:2G,4G:2G", "gmem"));
+ * // [{ gpa: 0n, size: 2147483648, fileOffset: 0n }, { gpa: 4294967296n, size: 2147483648, fileOffset: 2147483648n }]
  * ```
  * @throws {InvalidArgumentError} for an empty spec, a range without `:`, bad numbers, a zero size,
  *   or ranges that overlap in guest physical address space.

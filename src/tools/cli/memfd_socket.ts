@@ -25,7 +25,7 @@ export interface ReceivedFd {
  * Connects to `path`, takes one message and returns its first descriptor.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { receiveFd } from "./memfd_socket.ts";
  * const { fd } = receiveFd("/run/vmm/ram.sock", 5000, "gmem");
  * ```

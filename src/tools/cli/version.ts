@@ -12,7 +12,7 @@ import config from "../../../deno.json" with { type: "json" };
  * @example
  * ```ts
  * import { VERSION } from "./version.ts";
- * console.log(`gmem ${VERSION}`);
+ * console.log(`gmem ${VERSION}`); // "gmem 0.1.0"
  * ```
  */
 export const VERSION: string = config.version;

@@ -82,7 +82,7 @@ export function parseOptions(argv: readonly string[], options: readonly CliOptio
  * @example
  * ```ts
  * import { COMMON_OPTIONS, helpText } from "./backend_cli.ts";
- * console.log(helpText("vhost-user-x", "does x", "--socket PATH", COMMON_OPTIONS).split("\n")[0]);
+ * console.log(helpText("vhost-user-x", "does x", "--socket PATH", COMMON_OPTIONS).split("\n")[0]); // "vhost-user-x: does x"
  * ```
  */
 export function helpText(name: string, summary: string, usage: string, options: readonly CliOption[]): string {
