@@ -1,0 +1,121 @@
+/**
+ * The bulk-copy engine: moves bytes between a caller's `Uint8Array` and a region's memory with
+ * whichever of `TypedArray.set` and the helper's `memmove` (one FFI call, every argument a double
+ * or the array itself, so no BigInt and the runtime's fast call path) is faster for the size and
+ * direction on this runtime. Both are safe for the same reason: a region's buffer is attached only
+ * while its memory is mapped (`MmapRegion.close` detaches, then unmaps), and the copy checks that
+ * and the caller's array's real length right before it runs, with no user code in between.
+ * @module
+ */
+
+import { bytesWindow, fewerBytesError, TYPED_BYTE_LENGTH, TYPED_LENGTH, TYPED_SET } from "../caller_bytes.ts";
+import type { NativeBinding } from "../ffi/binding.ts";
+import { native } from "../ffi/native.ts";
+import type { RegionViews } from "./region_views.ts";
+
+/**
+ * The smallest copy (bytes) that goes through `memmove` rather than `TypedArray.set`, per runtime
+ * and direction; measured by bench/copy_engine.ts (the figures are in its header). Out of memory,
+ * `set` needs a `subarray` of the region's array per call, which costs more than an FFI call at
+ * every size on both runtimes. Into memory, Deno's `set` of a whole array is cheaper than the FFI
+ * call until copies are a few KiB, where both are bound by the copy itself, so it stays on `set`.
+ */
+export interface CopyThresholds {
+  /** Copies out of memory of at least this many bytes take `memmove`. */
+  readonly out: number;
+  /** Copies into memory of at least this many bytes take `memmove`. */
+  readonly in: number;
+}
+
+/**
+ * Crossovers per runtime (see {@link CopyThresholds}).
+ *
+ * @example
+ * ```ts ignore
+ * console.log(COPY_THRESHOLDS.deno.in); // Infinity: Deno copies into memory with TypedArray.set
+ * ```
+ */
+export const COPY_THRESHOLDS: { readonly deno: CopyThresholds; readonly bun: CopyThresholds } = {
+  deno: { out: 1, in: Infinity },
+  bun: { out: 1, in: 1 },
+};
+
+/** Bound on first use: a region exists by then, so the helper is loaded already. */
+let ffi: NativeBinding | undefined;
+let outMin = 0;
+let inMin = 0;
+
+function bind(): NativeBinding {
+  const n = native();
+  const t = n.runtime === "bun" ? COPY_THRESHOLDS.bun : COPY_THRESHOLDS.deno;
+  outMin = t.out;
+  inMin = t.in;
+  return ffi = n;
+}
+
+/**
+ * Copies `len` bytes at view offset `off` of `views` into `buf[bufOff…]`. The caller has checked
+ * that the views are live and readable and the range lies inside them; `buf` is checked here, as
+ * late as possible, against its real length: a read never fills past its end or into a detached
+ * array (those take `set`, which refuses them). Throws `InvalidArgumentError` (for `owner.op`) when `buf` cannot take the bytes.
+ *
+ * @example
+ * ```ts ignore
+ * copyOut(views, 0x1000, buf, 0, 4096, "GuestMemoryMmap", "read");
+ * ```
+ */
+export function copyOut(
+  views: RegionViews,
+  off: number,
+  buf: Uint8Array,
+  bufOff: number,
+  len: number,
+  owner: string,
+  op: string,
+): void {
+  const n = ffi ?? bind();
+  if (len >= outMin && off + len <= views.u8.length) {
+    // Raw bytes only into an array of bytes: a wider typed array given Uint8Array's prototype
+    // (which a read accepts) takes `set`, which converts element by element or refuses.
+    const real = TYPED_LENGTH.call(buf) as number;
+    if (bufOff + len <= real && TYPED_BYTE_LENGTH.call(buf) === real) {
+      n.copyOut(buf, bufOff, views.host + off, len);
+      return;
+    }
+  }
+  try {
+    TYPED_SET.call(buf, views.u8.subarray(off, off + len), bufOff);
+  } catch {
+    throw fewerBytesError(`${owner}.${op}`, buf); // it claimed more bytes than it holds
+  }
+}
+
+/**
+ * Copies `buf[bufOff, bufOff + len)` to view offset `off` of `views` (live, writable, in bounds:
+ * the caller's checks). `whole` says `buf` is exactly those bytes, for `set`'s cheapest form.
+ * Throws `InvalidArgumentError` (for `owner.op`) when `buf` no longer holds them.
+ *
+ * @example
+ * ```ts ignore
+ * copyIn(views, 0x1000, data, 0, data.length, true, "GuestMemoryMmap", "write");
+ * ```
+ */
+export function copyIn(
+  views: RegionViews,
+  off: number,
+  buf: Uint8Array,
+  bufOff: number,
+  len: number,
+  whole: boolean,
+  owner: string,
+  op: string,
+): void {
+  const n = ffi ?? bind();
+  if (len >= inMin && off + len <= views.u8.length) {
+    if (bufOff + len > (TYPED_LENGTH.call(buf) as number)) throw fewerBytesError(`${owner}.${op}`, buf);
+    n.copyIn(views.host + off, buf, bufOff, len);
+    return;
+  }
+  // Our array's `set` reads the source's internal length, which is `len` when whole.
+  views.u8.set(whole ? buf : bytesWindow(buf, bufOff, len, op, owner), off);
+}
