@@ -119,3 +119,53 @@ export function copyIn(
   // Our array's `set` reads the source's internal length, which is `len` when whole.
   views.u8.set(whole ? buf : bytesWindow(buf, bufOff, len, op, owner), off);
 }
+
+/** The most fragments {@link copyFragments} takes in one call; longer requests copy per fragment. */
+export const MAX_FRAGMENTS = 32;
+
+/**
+ * Scratch for one request's fragments, filled by the caller right before {@link copyFragments}:
+ * `(host address, length)` pairs, in the order their bytes follow each other in the caller's array.
+ * JavaScript runs one request at a time per isolate, and nothing runs between filling and copying.
+ *
+ * @example
+ * ```ts ignore
+ * FRAGMENTS[0] = views.host + off; FRAGMENTS[1] = n;
+ * ```
+ */
+export const FRAGMENTS: Float64Array = new Float64Array(2 * MAX_FRAGMENTS);
+
+/**
+ * Whether a request of `len` bytes in several fragments goes through one {@link copyFragments} call
+ * (the engine's choice for a single copy of that size and direction).
+ *
+ * @example
+ * ```ts ignore
+ * if (batchesFragments(false, 8192)) copyFragments(2, buf, 0, 8192, false, "GuestMemoryMmap", "read");
+ * ```
+ */
+export function batchesFragments(write: boolean, len: number): boolean {
+  if (ffi === undefined) bind();
+  return len >= (write ? inMin : outMin);
+}
+
+/**
+ * Copies the `count` fragments in {@link FRAGMENTS} (their views checked live, with the access
+ * allowed, by the caller, with no user code since) to or from `buf[bufOff, bufOff + len)` in one
+ * FFI call; `len` is the fragments' total. Returns false, having copied nothing, when `buf` does
+ * not really hold `len` bytes from `bufOff` or is not an array of bytes: the caller then copies per
+ * fragment, which says what is wrong.
+ *
+ * @example
+ * ```ts ignore
+ * if (!copyFragments(2, buf, 0, 8192, false)) copyPerFragment();
+ * ```
+ */
+export function copyFragments(count: number, buf: Uint8Array, bufOff: number, len: number, write: boolean): boolean {
+  const n = ffi ?? bind();
+  const real = TYPED_LENGTH.call(buf) as number;
+  if (bufOff + len > real || TYPED_BYTE_LENGTH.call(buf) !== real) return false;
+  if (write) n.copyInFrags(FRAGMENTS, count, buf, bufOff);
+  else n.copyOutFrags(FRAGMENTS, count, buf, bufOff);
+  return true;
+}

@@ -17,6 +17,7 @@ import type { FileOffset } from "../mmap/file_offset.ts";
 import { MmapRegion } from "../mmap/mmap_region.ts";
 import { ByteAccess } from "./byte_access.ts";
 import { MemoryRegionOverlapError, NoMemoryRegionError, UnsortedMemoryRegionsError } from "./region_errors.ts";
+import { batchesFragments, copyFragments, FRAGMENTS, MAX_FRAGMENTS } from "./copy_engine.ts";
 import { checkAtomic, copyError, copyRange, CopyStatus } from "./copy_range.ts";
 import type { GuestMemoryBackend, SlicesResult } from "./guest_memory_backend.ts";
 import { GuestRegionMmap, type GuestRegionOptions } from "./guest_region_mmap.ts";
@@ -719,6 +720,10 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
       last++;
       end += next.len;
     }
+    if (last > first && last - first < MAX_FRAGMENTS && batchesFragments(write, len)) {
+      const done = this.#batchAcross(buf, len, addr, write, first, last);
+      if (done > 0) return done;
+    }
     let cur = addr, done = 0;
     for (let i = first; i <= last; i++) {
       const p = parts[i];
@@ -728,6 +733,37 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
       if (status !== CopyStatus.Done) break;
       done += n;
       cur += n;
+    }
+    return done;
+  }
+
+  /**
+   * `#transferAcross` for parts `first..last` (all open, adjacent) in one FFI call: returns the
+   * bytes copied, or 0 (nothing copied) when a part's views are stale or lack the access, or `buf`
+   * cannot take the copy, so that the per-part loop does it and reports what is wrong.
+   */
+  #batchAcross(buf: Uint8Array, len: number, addr: number, write: boolean, first: number, last: number): number {
+    const parts = this.#parts, frags = FRAGMENTS;
+    let cur = addr, done = 0, k = 0;
+    for (let i = first; i <= last && done < len; i++, k++) {
+      const p = parts[i], v = p.views;
+      if (v.u8.length === 0 || (write ? v.writable : v.readable) !== true) return 0;
+      const off = cur - p.startNumber;
+      const n = Math.min(len - done, p.len - off);
+      frags[2 * k] = v.host + off;
+      frags[2 * k + 1] = n;
+      done += n;
+      cur += n;
+    }
+    if (!copyFragments(k, buf, 0, done, write)) return 0;
+    if (write) {
+      cur = addr;
+      for (let i = first, left = done; left > 0; i++) {
+        const p = parts[i], n = Math.min(left, p.len - (cur - p.startNumber));
+        if (p.bitmap !== undefined) p.bitmap.markDirty(p.offset + cur - p.startNumber, n);
+        left -= n;
+        cur += n;
+      }
     }
     return done;
   }
