@@ -47,10 +47,26 @@ let inMin = 0;
 
 function bind(): NativeBinding {
   const n = native();
-  const t = n.runtime === "bun" ? COPY_THRESHOLDS.bun : COPY_THRESHOLDS.deno;
+  const t = forced ?? (n.runtime === "bun" ? COPY_THRESHOLDS.bun : COPY_THRESHOLDS.deno);
   outMin = t.out;
   inMin = t.in;
   return ffi = n;
+}
+
+let forced: CopyThresholds | undefined;
+
+/**
+ * Makes the engine use `thresholds` instead of the runtime's (`undefined`: back to the runtime's),
+ * so that tests exercise each engine and each side of a crossover on every runtime. Internal.
+ *
+ * @example
+ * ```ts ignore
+ * forceCopyThresholds({ out: Infinity, in: Infinity }); // TypedArray.set only
+ * ```
+ */
+export function forceCopyThresholds(thresholds: CopyThresholds | undefined): void {
+  forced = thresholds;
+  bind();
 }
 
 /**
@@ -116,8 +132,13 @@ export function copyIn(
     n.copyIn(views.host + off, buf, bufOff, len);
     return;
   }
-  // Our array's `set` reads the source's internal length, which is `len` when whole.
-  views.u8.set(whole ? buf : bytesWindow(buf, bufOff, len, op, owner), off);
+  const src = whole ? buf : bytesWindow(buf, bufOff, len, op, owner);
+  try {
+    // Our array's `set` reads the source's internal length, which is `len` when whole.
+    views.u8.set(src, off);
+  } catch {
+    throw fewerBytesError(`${owner}.${op}`, buf); // detached since it was measured: nothing moved
+  }
 }
 
 /** The most fragments {@link copyFragments} takes in one call; longer requests copy per fragment. */

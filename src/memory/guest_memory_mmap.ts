@@ -729,11 +729,14 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
       const p = parts[i];
       const off = cur - p.startNumber;
       const n = Math.min(len - done, p.len - off);
-      const status = copyRange(p.views, off, buf, done, n, len, write, p.bitmap, p.offset, "GuestMemoryMmap", op);
+      // Logged after every part is copied: a log's markDirty is user code, and one that closed a
+      // later part would tear the request.
+      const status = copyRange(p.views, off, buf, done, n, len, write, undefined, 0, "GuestMemoryMmap", op);
       if (status !== CopyStatus.Done) break;
       done += n;
       cur += n;
     }
+    if (write) this.#markAcross(addr, done, first);
     return done;
   }
 
@@ -756,16 +759,20 @@ export class GuestMemoryMmap extends ByteAccess implements GuestMemoryBackend<Gu
       cur += n;
     }
     if (!copyFragments(k, buf, 0, done, write)) return 0;
-    if (write) {
-      cur = addr;
-      for (let i = first, left = done; left > 0; i++) {
-        const p = parts[i], n = Math.min(left, p.len - (cur - p.startNumber));
-        if (p.bitmap !== undefined) p.bitmap.markDirty(p.offset + cur - p.startNumber, n);
-        left -= n;
-        cur += n;
-      }
-    }
+    if (write) this.#markAcross(addr, done, first);
     return done;
+  }
+
+  /** Marks `done` bytes written from `addr` dirty, part by part from part `first`. */
+  #markAcross(addr: number, done: number, first: number): void {
+    const parts = this.#parts;
+    let cur = addr;
+    for (let i = first, left = done; left > 0; i++) {
+      const p = parts[i], n = Math.min(left, p.len - (cur - p.startNumber));
+      if (p.bitmap !== undefined) p.bitmap.markDirty(p.offset + cur - p.startNumber, n);
+      left -= n;
+      cur += n;
+    }
   }
 
   /**
