@@ -406,6 +406,11 @@ void gm_copy_out(uint8_t *dst, double dst_off, double src, double n) {
   memmove(dst + (uint64_t)dst_off, (const void *)(uintptr_t)src, (size_t)n);
 }
 
+/* Both sides by address, for a caller's array whose address the engine already knows. */
+void gm_copy_at(double dst, double src, double n) {
+  memmove((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, (size_t)n);
+}
+
 /*
  * A request over several fragments in one call: frags holds count (host address, length) pairs,
  * in the order their bytes follow each other in the caller's array from buf_off on.

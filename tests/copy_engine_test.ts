@@ -7,7 +7,12 @@
 
 import assert from "node:assert/strict";
 import { type AtomicBitmap, GuestMemoryMmap, GuestRegionMmap } from "../mod.ts";
-import { COPY_THRESHOLDS, type CopyThresholds, forceCopyThresholds } from "../src/memory/copy_engine.ts";
+import {
+  COPY_THRESHOLDS,
+  type CopyThresholds,
+  forceAddressLearning,
+  forceCopyThresholds,
+} from "../src/memory/copy_engine.ts";
 import { runCase, survived } from "./fixtures/child_process.ts";
 
 const PAGE = 4096;
@@ -120,6 +125,44 @@ Deno.test("copy engine: a closed region refuses every engine's copy with RegionC
   }
 });
 
+Deno.test("copy engine: an array copied again and again (its address learnt) gets exact bytes at its offset each time", () => {
+  forceCopyThresholds({ out: 1, in: 1 });
+  forceAddressLearning(true);
+  try {
+    using mem = GuestMemoryMmap.fromRanges([[0, REGION]]);
+    const u8 = mem.regions()[0].mmap.bytes();
+    const backing = new ArrayBuffer(2 * PAGE);
+    const whole = new Uint8Array(backing).fill(0xee);
+    const view = new Uint8Array(backing, 100, PAGE);
+    for (let round = 0; round < 4; round++) {
+      u8.set(pattern(PAGE, round), 0x1000);
+      mem.readSlice(view, 0x1000);
+      assert.deepEqual(view, pattern(PAGE, round), `read round ${round}`);
+      assert.deepEqual([whole[99], whole[100 + PAGE]], [0xee, 0xee], `read round ${round} stayed inside`);
+      view.set(pattern(PAGE, round + 10));
+      mem.writeSlice(view, 0x3000 + round);
+      assert.deepEqual(u8.subarray(0x3000 + round, 0x3000 + round + PAGE), pattern(PAGE, round + 10), `write ${round}`);
+    }
+    // Arrays whose bytes may move or be shared are never learnt; they copy exactly all the same.
+    const others = [
+      new Uint8Array(new SharedArrayBuffer(PAGE)),
+      new Uint8Array(new ArrayBuffer(PAGE, { maxByteLength: 2 * PAGE })),
+      new Uint8Array(64),
+    ];
+    for (const other of others) {
+      for (let round = 0; round < 3; round++) {
+        const size = other.length;
+        u8.set(pattern(size, round + 20), 0x5000);
+        mem.readSlice(other, 0x5000);
+        assert.deepEqual(new Uint8Array(other), pattern(size, round + 20), `${other.buffer.constructor.name} ${round}`);
+      }
+    }
+  } finally {
+    forceAddressLearning(undefined);
+    forceCopyThresholds(undefined);
+  }
+});
+
 Deno.test("copy engine: each runtime's crossovers are the measured ones", () => {
   assert.deepEqual(COPY_THRESHOLDS, { deno: { out: 1, in: Infinity }, bun: { out: 1, in: 1 } });
 });
@@ -154,6 +197,17 @@ for (const engine of ["set", "ffi"] as const) {
       memory: { count: PAGE, sum: 3 * PAGE },
     });
   });
+
+  if (engine === "ffi") {
+    Deno.test("copy engine (ffi): a learnt array detached mid-request is refused with InvalidArgument, never copied into", async () => {
+      assert.deepEqual(await report("learnt-array-detached-mid-request", engine), {
+        first: { ok: PAGE },
+        second: { ok: PAGE },
+        third: INVALID,
+        length: 0,
+      });
+    });
+  }
 
   Deno.test(`copy engine (${engine}): a dirty log that closes the next region does not tear the write; the next one is refused`, async () => {
     assert.deepEqual(await report("dirty-log-closes-second-region", engine), {

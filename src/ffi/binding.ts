@@ -243,6 +243,8 @@ export interface NativeBinding {
   copyIn(dst: number, src: Uint8Array, srcOff: number, n: number): void;
   /** `memmove(dst + dstOff, src, n)` from host address `src` into a byte array (see `copyIn`). */
   copyOut(dst: Uint8Array, dstOff: number, src: number, n: number): void;
+  /** `memmove(dst, src, n)` between host addresses given as doubles (see `copyIn`). */
+  copyAt(dst: number, src: number, n: number): void;
   /**
    * One {@link NativeBinding.copyIn} per (host address, length) pair of `frags[0, 2 * count)`, the
    * bytes taken one after another from `src` at `srcOff`.

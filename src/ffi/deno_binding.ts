@@ -34,6 +34,7 @@ export const SYMBOLS = {
   gm_copy_vec: { parameters: ["buffer", "u32"], result: "u64" },
   gm_copy_in: { parameters: ["f64", "buffer", "f64", "f64"], result: "void" },
   gm_copy_out: { parameters: ["buffer", "f64", "f64", "f64"], result: "void" },
+  gm_copy_at: { parameters: ["f64", "f64", "f64"], result: "void" },
   gm_copy_in_frags: { parameters: ["buffer", "u32", "buffer", "f64"], result: "void" },
   gm_copy_out_frags: { parameters: ["buffer", "u32", "buffer", "f64"], result: "void" },
   gm_memset: { parameters: ["u64", "i32", "u64"], result: "void" },
@@ -153,6 +154,7 @@ export function loadDenoBinding(path: string = defaultLibraryPath()): NativeBind
     // The symbols themselves, not wrappers: these sit on every bulk copy (see src/memory/copy_engine.ts).
     copyIn: s.gm_copy_in,
     copyOut: s.gm_copy_out,
+    copyAt: s.gm_copy_at,
     copyInFrags: s.gm_copy_in_frags,
     copyOutFrags: s.gm_copy_out_frags,
     memset: (dst, byte, length) => s.gm_memset(dst, byte, length),

@@ -11,6 +11,7 @@
 import { bytesWindow, fewerBytesError, TYPED_BYTE_LENGTH, TYPED_LENGTH, TYPED_SET } from "../caller_bytes.ts";
 import type { NativeBinding } from "../ffi/binding.ts";
 import { native } from "../ffi/native.ts";
+import { forgetArrays, knownAddress, knownArray, noticeArray } from "./array_address.ts";
 import type { RegionViews } from "./region_views.ts";
 
 /**
@@ -44,16 +45,21 @@ export const COPY_THRESHOLDS: { readonly deno: CopyThresholds; readonly bun: Cop
 let ffi: NativeBinding | undefined;
 let outMin = 0;
 let inMin = 0;
+/** Whether copies learn a reused array's address (Deno: see array_address.ts; Bun passes arrays cheaply). */
+let learns = false;
 
 function bind(): NativeBinding {
   const n = native();
-  const t = forced ?? (n.runtime === "bun" ? COPY_THRESHOLDS.bun : COPY_THRESHOLDS.deno);
+  const bun = n.runtime === "bun";
+  const t = forced ?? (bun ? COPY_THRESHOLDS.bun : COPY_THRESHOLDS.deno);
   outMin = t.out;
   inMin = t.in;
+  learns = forcedLearning ?? !bun;
   return ffi = n;
 }
 
 let forced: CopyThresholds | undefined;
+let forcedLearning: boolean | undefined;
 
 /**
  * Makes the engine use `thresholds` instead of the runtime's (`undefined`: back to the runtime's),
@@ -67,6 +73,21 @@ let forced: CopyThresholds | undefined;
 export function forceCopyThresholds(thresholds: CopyThresholds | undefined): void {
   forced = thresholds;
   bind();
+}
+
+/**
+ * Turns learning reused arrays' addresses (array_address.ts) on or off, forgetting what was learnt;
+ * `undefined`: the runtime's choice. Internal, for tests and benchmarks.
+ *
+ * @example
+ * ```ts ignore
+ * forceAddressLearning(false); // every copy passes the caller's array itself
+ * ```
+ */
+export function forceAddressLearning(on: boolean | undefined): void {
+  forcedLearning = on;
+  bind();
+  forgetArrays();
 }
 
 /**
@@ -91,11 +112,18 @@ export function copyOut(
 ): void {
   const n = ffi ?? bind();
   if (len >= outMin && off + len <= views.u8.length) {
-    // Raw bytes only into an array of bytes: a wider typed array given Uint8Array's prototype
-    // (which a read accepts) takes `set`, which converts element by element or refuses.
     const real = TYPED_LENGTH.call(buf) as number;
-    if (bufOff + len <= real && TYPED_BYTE_LENGTH.call(buf) === real) {
+    if (buf === knownArray) {
+      // Known to hold bytes that never move; `real` is 0 once it is detached.
+      if (bufOff + len <= real) {
+        n.copyAt(knownAddress + bufOff, views.host + off, len);
+        return;
+      }
+    } else if (bufOff + len <= real && TYPED_BYTE_LENGTH.call(buf) === real) {
+      // Raw bytes only into an array of bytes: a wider typed array given Uint8Array's prototype
+      // (which a read accepts) takes `set`, which converts element by element or refuses.
       n.copyOut(buf, bufOff, views.host + off, len);
+      if (learns) noticeArray(n, buf, real);
       return;
     }
   }
@@ -128,8 +156,15 @@ export function copyIn(
 ): void {
   const n = ffi ?? bind();
   if (len >= inMin && off + len <= views.u8.length) {
-    if (bufOff + len > (TYPED_LENGTH.call(buf) as number)) throw fewerBytesError(`${owner}.${op}`, buf);
-    n.copyIn(views.host + off, buf, bufOff, len);
+    // A write's array was checked to hold bytes when the request began; only its length can change.
+    const real = TYPED_LENGTH.call(buf) as number;
+    if (bufOff + len > real) throw fewerBytesError(`${owner}.${op}`, buf);
+    if (buf === knownArray) {
+      n.copyAt(views.host + off, knownAddress + bufOff, len);
+    } else {
+      n.copyIn(views.host + off, buf, bufOff, len);
+      if (learns) noticeArray(n, buf, real);
+    }
     return;
   }
   const src = whole ? buf : bytesWindow(buf, bufOff, len, op, owner);
