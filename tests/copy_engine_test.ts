@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { type AtomicBitmap, GuestMemoryMmap, GuestRegionMmap } from "../mod.ts";
+import { type AtomicBitmap, GuestMemoryMmap, GuestRegionMmap, IommuMemory, IotlbIommu, Permissions } from "../mod.ts";
 import {
   COPY_THRESHOLDS,
   type CopyThresholds,
@@ -160,6 +160,34 @@ Deno.test("copy engine: an array copied again and again (its address learnt) get
   } finally {
     forceAddressLearning(undefined);
     forceCopyThresholds(undefined);
+  }
+});
+
+Deno.test("copy engine: an IOMMU read over scattered pages gets exact bytes with every engine; a closed page refuses it", () => {
+  for (const [name, t] of ENGINES) {
+    withEngine(t, () => {
+      using phys = GuestMemoryMmap.fromRanges([[0, REGION], [REGION, REGION]]);
+      const iommu = new IotlbIommu();
+      // IOVA page i -> physical page 3 * i + 1 (i < 8), the last two in the second region.
+      for (let i = 0; i < 8; i++) {
+        const gpa = i < 6 ? (3 * i + 1) * PAGE : REGION + i * PAGE;
+        iommu.iotlb.setMapping(0x40_0000 + i * PAGE, gpa, PAGE, Permissions.ReadWrite);
+        phys.writeSlice(pattern(PAGE, i), gpa);
+      }
+      const mem = new IommuMemory(phys, iommu);
+      for (const [start, size] of [[0x40_0000 + 0x10, 8 * PAGE - 0x20], [0x40_0000 + 5 * PAGE - 7, 64]]) {
+        const out = new Uint8Array(size);
+        mem.readSlice(out, start);
+        const expected = new Uint8Array(8 * PAGE);
+        for (let i = 0; i < 8; i++) expected.set(pattern(PAGE, i), i * PAGE);
+        const from = start - 0x40_0000;
+        assert.deepEqual(out, expected.subarray(from, from + size), `${name}: ${size} bytes at ${start.toString(16)}`);
+      }
+      phys.regions()[1].close();
+      const out = new Uint8Array(8 * PAGE);
+      assert.throws(() => mem.readSlice(out, 0x40_0000), { kind: "RegionClosed" });
+      assert.equal(out.some((x) => x !== 0), false, `${name}: nothing read before the refusal`);
+    });
   }
 });
 
