@@ -401,6 +401,48 @@ uint64_t gm_copy_vec(const uint64_t *ops, uint32_t count) {
   return total;
 }
 
+/*
+ * The bulk-copy engine (src/memory/copy_engine.ts): one side is a caller's byte array (a typed
+ * array argument, which the runtimes pass as a pointer to its bytes), the other guest memory at a
+ * host address. Addresses, offsets and lengths are doubles: exact below 2^53 (user-space addresses
+ * are below 2^47), and a double keeps the FFI call on the runtime's fast path where a 64-bit
+ * integer would need a BigInt. memmove: a caller's array may be a view of the same memory.
+ */
+void gm_copy_in(double dst, const uint8_t *src, double src_off, double n) {
+  memmove((void *)(uintptr_t)dst, src + (uint64_t)src_off, (size_t)n);
+}
+
+void gm_copy_out(uint8_t *dst, double dst_off, double src, double n) {
+  memmove(dst + (uint64_t)dst_off, (const void *)(uintptr_t)src, (size_t)n);
+}
+
+/* Both sides by address, for a caller's array whose address the engine already knows. */
+void gm_copy_at(double dst, double src, double n) {
+  memmove((void *)(uintptr_t)dst, (const void *)(uintptr_t)src, (size_t)n);
+}
+
+/*
+ * A request over several fragments in one call: frags holds count (host address, length) pairs,
+ * in the order their bytes follow each other in the caller's array from buf_off on.
+ */
+void gm_copy_in_frags(const double *frags, uint32_t count, const uint8_t *src, double src_off) {
+  const uint8_t *p = src + (uint64_t)src_off;
+  for (uint32_t i = 0; i < count; i++) {
+    size_t n = (size_t)frags[2 * i + 1];
+    memmove((void *)(uintptr_t)frags[2 * i], p, n);
+    p += n;
+  }
+}
+
+void gm_copy_out_frags(const double *frags, uint32_t count, uint8_t *dst, double dst_off) {
+  uint8_t *p = dst + (uint64_t)dst_off;
+  for (uint32_t i = 0; i < count; i++) {
+    size_t n = (size_t)frags[2 * i + 1];
+    memmove(p, (const void *)(uintptr_t)frags[2 * i], n);
+    p += n;
+  }
+}
+
 void gm_memset(uint64_t dst, int32_t byte, uint64_t n) {
   memset((void *)(uintptr_t)dst, byte, n);
 }

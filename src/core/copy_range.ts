@@ -3,8 +3,8 @@
  * @module
  */
 
-import { bytesWindow, fewerBytesError, TYPED_SET } from "./caller_bytes.ts";
 import { MisalignedError, NoAccessError, ReadOnlyError } from "./errors.ts";
+import { copyIn, copyOut } from "./copy_engine.ts";
 import type { DirtyLog } from "./dirty_log.ts";
 import type { RegionViews } from "./region_views.ts";
 
@@ -21,8 +21,8 @@ export const enum CopyStatus {
 /**
  * Copies `len` bytes between `buf[bufOff…]` and region offset `off`, marking writes dirty at
  * `logBase + off`. The caller has checked bounds. For a write, `bufLen` is `buf`'s real length
- * (`bytesLength`); a read fills `buf` through the intrinsic `set`, which refuses to pass its real
- * end (see caller_bytes.ts), so its own properties cannot make the copy move more than was checked. `owner.op` names the operation in errors (joined
+ * (`bytesLength`); the copy engine (copy_engine.ts) checks `buf`'s real length again right before
+ * it copies, so its own properties cannot make the copy move more than was checked. `owner.op` names the operation in errors (joined
  * only when one is thrown, so the common path builds no string). Stale views (a replaced or detached buffer, a
  * changed protection) are refreshed here, off the fast path; a closed region throws from there.
  *
@@ -51,15 +51,10 @@ export function copyRange(
     if (!write && !views.readable) return CopyStatus.NoAccess;
   }
   if (write) {
-    // Our array's `set` reads the source's internal length, which is bufLen when whole.
-    views.u8.set(bufOff === 0 && len === bufLen ? buf : bytesWindow(buf, bufOff, len, op, owner), off);
+    copyIn(views, off, buf, bufOff, len, bufOff === 0 && len === bufLen, owner, op);
     if (log !== undefined) log.markDirty(logBase + off, len);
   } else {
-    try {
-      TYPED_SET.call(buf, views.u8.subarray(off, off + len), bufOff);
-    } catch {
-      throw fewerBytesError(`${owner}.${op}`, buf); // it claimed more bytes than it holds
-    }
+    copyOut(views, off, buf, bufOff, len, owner, op);
   }
   return CopyStatus.Done;
 }

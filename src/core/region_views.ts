@@ -51,6 +51,11 @@ export class RegionViews {
   readonly offset: number;
   /** Bytes these views cover. */
   readonly length: number;
+  /**
+   * The host address of byte 0 of these views as a number (exact: user-space addresses are below
+   * 2^47), for the copy engine's FFI calls, which take doubles to stay off BigInt.
+   */
+  readonly host: number;
 
   /** Makes the views for view `index` of a mapping (the whole of it by default). */
   constructor(mmap: Mapping, op: string, index = 0) {
@@ -59,6 +64,7 @@ export class RegionViews {
     this.offset = index * mmap.viewSize;
     this.length = Math.min(mmap.viewSize, mmap.size - this.offset);
     this.refresh(op);
+    this.host = Number(mmap.hostAddress) + this.offset; // open: refresh threw otherwise
   }
 
   /**

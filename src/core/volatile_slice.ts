@@ -467,8 +467,8 @@ export class VolatileSlice extends Bytes {
 
   /** Copies as far as the memory reaches (see `Bytes.transfer`). */
   protected transfer(buf: Uint8Array, len: number, addr: AddressLike, write: boolean, op: string): number {
-    const full = `VolatileSlice.${op}`;
-    this.#checkGuard(full);
+    // The qualified name is built only off the fast path: a string per copy costs what the copy does.
+    this.#checkGuard(op);
     if (typeof addr === "number" && addr >= 0 && addr < this.#len && Number.isInteger(addr) && len !== 0) {
       // The common case, without bigint: an offset inside the slice. A copy that fails falls
       // through to the full path, which fails the same way and says why.
@@ -481,6 +481,7 @@ export class VolatileSlice extends Bytes {
         return n;
       }
     }
+    const full = `VolatileSlice.${op}`;
     // Validated before the empty-buffer shortcut: a bad offset is an error even when nothing moves.
     const off = toAddress(addr, full, "offset");
     if (len === 0) return 0;

@@ -236,6 +236,22 @@ export interface NativeBinding {
   memcpy(dst: bigint, src: bigint, length: bigint): void;
   /** Copies `count` (dst, src, len) triples from `ops`; returns the total bytes. */
   copyVec(ops: BigUint64Array, count: number): bigint;
+  /**
+   * `memmove(dst, src + srcOff, n)` from a byte array to host address `dst`. Every number is exact
+   * below 2^53 and passed as a double, which keeps the call on the runtime's fast path.
+   */
+  copyIn(dst: number, src: Uint8Array, srcOff: number, n: number): void;
+  /** `memmove(dst + dstOff, src, n)` from host address `src` into a byte array (see `copyIn`). */
+  copyOut(dst: Uint8Array, dstOff: number, src: number, n: number): void;
+  /** `memmove(dst, src, n)` between host addresses given as doubles (see `copyIn`). */
+  copyAt(dst: number, src: number, n: number): void;
+  /**
+   * One {@link NativeBinding.copyIn} per (host address, length) pair of `frags[0, 2 * count)`, the
+   * bytes taken one after another from `src` at `srcOff`.
+   */
+  copyInFrags(frags: Float64Array, count: number, src: Uint8Array, srcOff: number): void;
+  /** {@link NativeBinding.copyInFrags} the other way: the fragments' bytes into `dst` from `dstOff` on. */
+  copyOutFrags(frags: Float64Array, count: number, dst: Uint8Array, dstOff: number): void;
   /** `memset(dst, byte, n)`. */
   memset(dst: bigint, byte: number, length: bigint): void;
   /** The C library's text for an errno value. */

@@ -154,6 +154,12 @@ export function loadBunBinding(path?: string): NativeBinding {
       s.gm_unix_recv_fds(p, buf, buf.length, fds, fds.length, timeoutMs) as bigint,
     memcpy: (dst, src, length) => void s.gm_memcpy(dst, src, length),
     copyVec: big(s.gm_copy_vec),
+    // The symbols themselves: a rest-parameter wrapper would cost more than the copy it makes.
+    copyIn: s.gm_copy_in as NativeBinding["copyIn"],
+    copyOut: s.gm_copy_out as NativeBinding["copyOut"],
+    copyAt: s.gm_copy_at as NativeBinding["copyAt"],
+    copyInFrags: s.gm_copy_in_frags as NativeBinding["copyInFrags"],
+    copyOutFrags: s.gm_copy_out_frags as NativeBinding["copyOutFrags"],
     memset: (dst, byte, length) => void s.gm_memset(dst, byte, length),
     strerror(errno) {
       s.gm_strerror(errno, errText, errText.length);

@@ -32,6 +32,11 @@ export const SYMBOLS = {
   gm_readv: { parameters: ["i32", "buffer", "u32"], result: "i64" },
   gm_writev: { parameters: ["i32", "buffer", "u32"], result: "i64" },
   gm_copy_vec: { parameters: ["buffer", "u32"], result: "u64" },
+  gm_copy_in: { parameters: ["f64", "buffer", "f64", "f64"], result: "void" },
+  gm_copy_out: { parameters: ["buffer", "f64", "f64", "f64"], result: "void" },
+  gm_copy_at: { parameters: ["f64", "f64", "f64"], result: "void" },
+  gm_copy_in_frags: { parameters: ["buffer", "u32", "buffer", "f64"], result: "void" },
+  gm_copy_out_frags: { parameters: ["buffer", "u32", "buffer", "f64"], result: "void" },
   gm_memset: { parameters: ["u64", "i32", "u64"], result: "void" },
   gm_strerror: { parameters: ["i32", "buffer", "u32"], result: "void" },
   gm_rss_bytes: { parameters: [], result: "i64" },
@@ -137,6 +142,12 @@ export function loadDenoBinding(path?: string): NativeBinding {
       s.gm_unix_recv_fds(path, buf, buf.length, fds, fds.length, timeoutMs) as bigint,
     memcpy: (dst, src, length) => s.gm_memcpy(dst, src, length),
     copyVec: (ops, count) => s.gm_copy_vec(ops, count) as bigint,
+    // The symbols themselves, not wrappers: these sit on every bulk copy (see src/memory/copy_engine.ts).
+    copyIn: s.gm_copy_in,
+    copyOut: s.gm_copy_out,
+    copyAt: s.gm_copy_at,
+    copyInFrags: s.gm_copy_in_frags,
+    copyOutFrags: s.gm_copy_out_frags,
     memset: (dst, byte, length) => s.gm_memset(dst, byte, length),
     strerror(errno) {
       s.gm_strerror(errno, errText, errText.length);

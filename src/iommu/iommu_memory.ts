@@ -24,6 +24,7 @@ import {
 } from "../core/errors.ts";
 import { hex } from "../core/format.ts";
 import { Bytes } from "../core/bytes.ts";
+import { batchesFragments, copyFragments, FRAGMENTS, MAX_FRAGMENTS } from "../core/copy_engine.ts";
 import { copyError, copyRange, CopyStatus } from "../core/copy_range.ts";
 import type { GuestMemoryBackend, SlicesResult } from "../core/guest_memory_backend.ts";
 import { NoMemoryRegionError } from "../core/region_errors.ts";
@@ -771,6 +772,12 @@ export class IommuMemory extends Bytes implements GuestMemory {
     const p = this.#pairs;
     const pairs = iotlb !== undefined && typeof addr === "number" ? iotlb.translateRanges(addr, len, access, p) : -1;
     if (pairs > 0) {
+      // A read over several mapped ranges: one FFI call for all of them where the engine would copy
+      // such a read by memmove (writes log per fragment, and copy below).
+      if (!write && pairs > 1 && pairs <= MAX_FRAGMENTS && batchesFragments(false, len)) {
+        const done = this.#readFragments(buf, pairs);
+        if (done > 0) return done;
+      }
       if (pairs > 1) { for (let k = 0; k < pairs; k++) if (!this.#refuseClosed(p[2 * k], p[2 * k + 1], full)) break; }
       let done = 0;
       for (let k = 0; k < pairs; k++) {
@@ -791,6 +798,26 @@ export class IommuMemory extends Bytes implements GuestMemory {
       if (copied < range.length) break;
     }
     return done;
+  }
+
+  /**
+   * Reads the `pairs` (guest physical, length) ranges in `#pairs` into `buf` from offset 0 in one
+   * FFI call, if every range lies inside one open, readable region: returns the bytes read, or 0
+   * (nothing moved) for the per-range copy to do it and report what stops it.
+   */
+  #readFragments(buf: Uint8Array, pairs: number): number {
+    const p = this.#pairs, frags = FRAGMENTS, backend = this.#backend;
+    let total = 0;
+    for (let k = 0; k < pairs; k++) {
+      const n = p[2 * k + 1];
+      const o = this.locateThrough(backend, p[2 * k], n, false);
+      const v = this.hitViews;
+      if (o < 0 || v.u8.length === 0 || v.readable !== true) return 0;
+      frags[2 * k] = v.host + o;
+      frags[2 * k + 1] = n;
+      total += n;
+    }
+    return copyFragments(pairs, buf, 0, total, false) ? total : 0;
   }
 
   /**

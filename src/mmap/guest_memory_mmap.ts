@@ -13,10 +13,11 @@ import {
 } from "../core/errors.ts";
 import { hex } from "../core/format.ts";
 import { AtomicBitmap, type SharedBitmap } from "../bitmap/atomic_bitmap.ts";
-import type { FileOffset } from "./file_offset.ts";
-import { MmapRegion } from "./mmap_region.ts";
+import type { FileOffset } from "../mmap/file_offset.ts";
+import { MmapRegion } from "../mmap/mmap_region.ts";
 import { Bytes } from "../core/bytes.ts";
 import { MemoryRegionOverlapError, NoMemoryRegionError, UnsortedMemoryRegionsError } from "../core/region_errors.ts";
+import { batchesFragments, copyFragments, FRAGMENTS, MAX_FRAGMENTS } from "../core/copy_engine.ts";
 import { checkAtomic, copyError, copyRange, CopyStatus } from "../core/copy_range.ts";
 import type { GuestMemoryBackend, SlicesResult } from "../core/guest_memory_backend.ts";
 import { GuestRegionMmap, type GuestRegionOptions } from "./guest_region_mmap.ts";
@@ -719,17 +720,59 @@ export class GuestMemoryMmap extends Bytes implements GuestMemoryBackend<GuestRe
       last++;
       end += next.len;
     }
+    if (last > first && last - first < MAX_FRAGMENTS && batchesFragments(write, len)) {
+      const done = this.#batchAcross(buf, len, addr, write, first, last);
+      if (done > 0) return done;
+    }
     let cur = addr, done = 0;
     for (let i = first; i <= last; i++) {
       const p = parts[i];
       const off = cur - p.startNumber;
       const n = Math.min(len - done, p.len - off);
-      const status = copyRange(p.views, off, buf, done, n, len, write, p.bitmap, p.offset, "GuestMemoryMmap", op);
+      // Logged after every part is copied: a log's markDirty is user code, and one that closed a
+      // later part would tear the request.
+      const status = copyRange(p.views, off, buf, done, n, len, write, undefined, 0, "GuestMemoryMmap", op);
       if (status !== CopyStatus.Done) break;
       done += n;
       cur += n;
     }
+    if (write) this.#markAcross(addr, done, first);
     return done;
+  }
+
+  /**
+   * `#transferAcross` for parts `first..last` (all open, adjacent) in one FFI call: returns the
+   * bytes copied, or 0 (nothing copied) when a part's views are stale or lack the access, or `buf`
+   * cannot take the copy, so that the per-part loop does it and reports what is wrong.
+   */
+  #batchAcross(buf: Uint8Array, len: number, addr: number, write: boolean, first: number, last: number): number {
+    const parts = this.#parts, frags = FRAGMENTS;
+    let cur = addr, done = 0, k = 0;
+    for (let i = first; i <= last && done < len; i++, k++) {
+      const p = parts[i], v = p.views;
+      if (v.u8.length === 0 || (write ? v.writable : v.readable) !== true) return 0;
+      const off = cur - p.startNumber;
+      const n = Math.min(len - done, p.len - off);
+      frags[2 * k] = v.host + off;
+      frags[2 * k + 1] = n;
+      done += n;
+      cur += n;
+    }
+    if (!copyFragments(k, buf, 0, done, write)) return 0;
+    if (write) this.#markAcross(addr, done, first);
+    return done;
+  }
+
+  /** Marks `done` bytes written from `addr` dirty, part by part from part `first`. */
+  #markAcross(addr: number, done: number, first: number): void {
+    const parts = this.#parts;
+    let cur = addr;
+    for (let i = first, left = done; left > 0; i++) {
+      const p = parts[i], n = Math.min(left, p.len - (cur - p.startNumber));
+      if (p.bitmap !== undefined) p.bitmap.markDirty(p.offset + cur - p.startNumber, n);
+      left -= n;
+      cur += n;
+    }
   }
 
   /**
