@@ -76,7 +76,9 @@ function kernelCommandLine(options: BootOptions): string {
       throw new GuestOptionError(OP, "jobs", `unknown job ${JSON.stringify(job)} (known: ${GUEST_JOBS.join(", ")})`);
     }
   }
-  const words = ["console=ttyS0", "edd=off", "panic=-1"];
+  // no_timer_check: under TCG on a busy host the kernel's IO-APIC timer test can miss its window,
+  // and with interrupt remapping on (the IOMMU runs) it then panics instead of falling back.
+  const words = ["console=ttyS0", "edd=off", "panic=-1", "no_timer_check"];
   if (options.iommu) words.push("intel_iommu=on", "iommu.strict=1");
   words.push(`gmem.job=${options.jobs.join(",")}`);
   for (const [key, value] of Object.entries(options.params ?? {})) {
