@@ -115,3 +115,37 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "package: deno publish --dry-run succeeds and would ship the library, its docs and licenses, nothing else",
+  ignore: "Bun" in globalThis,
+  fn: async () => {
+    const dry = await run(Deno.execPath(), ["publish", "--dry-run", "--allow-dirty"], {
+      cwd: ROOT.pathname,
+      env: { PATH: Deno.env.get("PATH") ?? "", HOME: Deno.env.get("HOME") ?? "", NO_COLOR: "1" },
+    });
+    const text = dry.stdout + dry.stderr;
+    assert.equal(dry.code, 0, text);
+    assert.match(text, /Success Dry run complete/);
+    assert.doesNotMatch(text, /^warning/m);
+    const files = [...text.matchAll(/^\s+(file:\/\/\S+) \(/gm)].map((m) => m[1].slice(ROOT.href.length));
+    assert.ok(files.length > 100, `${files.length} files`);
+    const top = [...new Set(files.map((f) => f.includes("/") ? `${f.split("/")[0]}/` : f))].sort();
+    assert.deepEqual(
+      top.filter((f) => !["iommu.ts", "tools.ts"].includes(f)),
+      [
+        "LICENSE-APACHE",
+        "LICENSE-BSD-3-Clause",
+        "README.md",
+        "deno.json",
+        "docs/",
+        "mod.ts",
+        "native/",
+        "src/",
+        "vhost_user.ts",
+      ],
+    );
+    assert.deepEqual(files.filter((f) => f.startsWith("native/")), ["native/gmem.c"]);
+    assert.deepEqual(files.filter((f) => f.startsWith("docs/") && !f.endsWith(".md")), []);
+  },
+});

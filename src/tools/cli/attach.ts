@@ -56,10 +56,14 @@ export interface Attached extends Disposable, GuestFile {
  * Maps the guest memory a request names.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { attach } from "./attach.ts";
- * using a = attach({ op: "gmem", mem: "/dev/shm/ram", layout: "0:2G,4G:2G", writable: false, timeoutMs: 5000 });
- * console.log(a.mem.numRegions); // 2
+ * // A QEMU-style memory file: 8 KiB of RAM split around a hole, the second half at GPA 0x10000.
+ * const mem = Deno.makeTempFileSync();
+ * Deno.truncateSync(mem, 0x2000);
+ * using a = attach({ op: "gmem", mem, layout: "0:4K,64K:4K", writable: false, timeoutMs: 5000 });
+ * console.log(a.mem.numRegions, a.ranges.map((r) => r.fileOffset)); // 2 [0n, 4096n]
+ * Deno.removeSync(mem); // the mapping keeps the pages until it is closed
  * ```
  * @throws {InvalidArgumentError} when no memory (or both kinds) is named, the file is missing or
  *   empty, or a range needs file bytes past its end; library errors from mapping.

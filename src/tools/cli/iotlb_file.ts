@@ -17,10 +17,14 @@ const PIECE = 1n << 52n;
  * Reads `path` and builds the IOTLB it describes.
  *
  * @example
- * ```ts ignore
+ * ```ts
  * import { loadIotlb } from "./iotlb_file.ts";
- * const tlb = loadIotlb("iotlb.json", "gmem translate");
- * console.log(tlb.size);
+ * const path = Deno.makeTempFileSync({ suffix: ".json" });
+ * const entry = { iova: "0x1000", target: "0x9000", size: "0x1000", perm: "Read" };
+ * Deno.writeTextFileSync(path, JSON.stringify({ entries: [entry] }));
+ * const tlb = loadIotlb(path, "gmem translate");
+ * console.log(tlb.size); // 1
+ * Deno.removeSync(path);
  * ```
  * @throws {InvalidArgumentError} naming the file (and the entry) when it cannot be read, is not
  *   JSON, or an entry is malformed.
