@@ -24,7 +24,7 @@ const MAX_ENTRIES = 32;
  *
  * @example
  * ```ts
- * import { Iotlb } from "../../mod.ts";
+ * import { Iotlb } from "../../iommu.ts";
  * import type { IotlbShape } from "./inspect_iommu.ts";
  * const shape: IotlbShape = new Iotlb();
  * ```
@@ -45,7 +45,7 @@ export interface IotlbShape {
  *
  * @example
  * ```ts
- * import { Iotlb } from "../../mod.ts";
+ * import { Iotlb } from "../../iommu.ts";
  * import { countersText } from "./inspect_iommu.ts";
  * console.log(countersText(new Iotlb().counters)); // "hits 0, misses 0, access failures 0, evictions 0"
  * ```
@@ -60,7 +60,8 @@ export function countersText(c: IotlbCounters): string {
  *
  * @example
  * ```ts
- * import { Iotlb, Permissions } from "../../mod.ts";
+ * import { Permissions } from "../../mod.ts";
+ * import { Iotlb } from "../../iommu.ts";
  * import { entryRows } from "./inspect_iommu.ts";
  * const tlb = new Iotlb();
  * tlb.setMapping(0x1000, 0x9000, 0x1000, Permissions.Read);
@@ -97,7 +98,8 @@ function limitText(tlb: IotlbShape): string {
  *
  * @example
  * ```ts
- * import { Iotlb, Permissions } from "../../mod.ts";
+ * import { Permissions } from "../../mod.ts";
+ * import { Iotlb } from "../../iommu.ts";
  * import { inspectIotlb } from "./inspect_iommu.ts";
  * const tlb = new Iotlb();
  * tlb.setMapping(0x1000, 0x9000, 0x1000, Permissions.Read);
@@ -119,7 +121,7 @@ export function inspectIotlb(tlb: IotlbShape, name = "Iotlb", indent = ""): stri
  *
  * @example
  * ```ts
- * import { Iotlb } from "../../mod.ts";
+ * import { Iotlb } from "../../iommu.ts";
  * import { iotlbJson } from "./inspect_iommu.ts";
  * console.log(JSON.stringify(iotlbJson(new Iotlb({ maxEntries: 8 })))); // {"entries":[],"counters":{…},"maxEntries":8,"eviction":"fifo"}
  * ```
@@ -193,7 +195,8 @@ function shapeOf(mem: IommuMemory): IotlbShape | undefined {
  *
  * @example
  * ```ts
- * import { GuestMemoryMmap, IommuMemory, IotlbIommu } from "../../mod.ts";
+ * import { GuestMemoryMmap } from "../../mod.ts";
+ * import { IommuMemory, IotlbIommu } from "../../iommu.ts";
  * import { iommuMemoryJson } from "./inspect_iommu.ts";
  * using ram = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
  * console.log(iommuMemoryJson(new IommuMemory(ram, new IotlbIommu())).iommu.type); // "IotlbIommu"
@@ -229,7 +232,8 @@ function dirtyLogText(mem: IommuMemory): string {
  *
  * @example
  * ```ts
- * import { GuestMemoryMmap, IommuMemory, IotlbIommu } from "../../mod.ts";
+ * import { GuestMemoryMmap } from "../../mod.ts";
+ * import { IommuMemory, IotlbIommu } from "../../iommu.ts";
  * import { inspectIommuMemory } from "./inspect_iommu.ts";
  * using ram = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
  * console.log(inspectIommuMemory(new IommuMemory(ram, new IotlbIommu())).split("\n")[0]);
@@ -261,7 +265,8 @@ export function inspectIommuMemory(mem: IommuMemory): string {
  *
  * @example
  * ```ts
- * import { IotlbRecorder, Permissions } from "../../mod.ts";
+ * import { Permissions } from "../../mod.ts";
+ * import { IotlbRecorder } from "../../iommu.ts";
  * import { inspectRecorder } from "./inspect_iommu.ts";
  * const rec = new IotlbRecorder(8);
  * rec.onEvent("miss", 0x1000n, 8n, null, Permissions.Read);

@@ -11,13 +11,15 @@ import type { RegionViews } from "../core/region_views.ts";
 import {
   CannotResolveError,
   FragmentedError,
+  IommuError,
+  IommuMisconfiguredError,
+  type IovaRange,
+} from "./iommu_errors.ts";
+import {
   GuestMemoryError,
   InvalidArgumentError,
   InvalidBackendAddressError,
   InvalidGuestAddressError,
-  IommuError,
-  IommuMisconfiguredError,
-  type IovaRange,
   NoAccessError,
   ReadOnlyError,
   RegionClosedError,
@@ -115,7 +117,8 @@ function atomicAccess(op: string, write: boolean): Permission {
  *
  * @example
  * ```ts
- * import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../../mod.ts";
+ * import { GuestMemoryMmap, Permissions } from "../../mod.ts";
+ * import { IommuMemory, IotlbIommu } from "../../iommu.ts";
  * using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
  * const iommu = new IotlbIommu();
  * iommu.iotlb.setMapping(0x100000, 0x4000, 0x1000, Permissions.ReadWrite);
@@ -146,7 +149,8 @@ export class IommuMemory extends Bytes implements GuestMemory {
    *
    * @example
    * ```ts
-   * import { AtomicBitmap, GuestMemoryMmap, IommuMemory, IotlbIommu } from "../../mod.ts";
+   * import { AtomicBitmap, GuestMemoryMmap } from "../../mod.ts";
+   * import { IommuMemory, IotlbIommu } from "../../iommu.ts";
    * using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
    * const mem = new IommuMemory(ram, new IotlbIommu(), { bitmap: new AtomicBitmap(1 << 20), logBy: "iova" });
    * console.log(mem.iommuEnabled); // true
@@ -215,7 +219,8 @@ export class IommuMemory extends Bytes implements GuestMemory {
    *
    * @example
    * ```ts
-   * import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../../mod.ts";
+   * import { GuestMemoryMmap, Permissions } from "../../mod.ts";
+   * import { IommuMemory, IotlbIommu } from "../../iommu.ts";
    * using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
    * const iommu = new IotlbIommu();
    * iommu.iotlb.setMapping(0x8000, 0x1000, 0x1000, Permissions.ReadWrite);
@@ -234,7 +239,8 @@ export class IommuMemory extends Bytes implements GuestMemory {
    *
    * @example
    * ```ts
-   * import { GuestMemoryMmap, IommuMemory, IotlbIommu } from "../../mod.ts";
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * import { IommuMemory, IotlbIommu } from "../../iommu.ts";
    * using ram = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
    * const mem = new IommuMemory(ram, new IotlbIommu(), { enabled: false });
    * mem.writeU8(0x10, 1); // a guest physical address
@@ -259,7 +265,8 @@ export class IommuMemory extends Bytes implements GuestMemory {
    *
    * @example
    * ```ts
-   * import { GuestMemoryMmap, IommuMemory, IotlbIommu } from "../../mod.ts";
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * import { IommuMemory, IotlbIommu } from "../../iommu.ts";
    * using a = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
    * using b = GuestMemoryMmap.fromRanges([[0, 0x2000]]);
    * const mem = new IommuMemory(a, new IotlbIommu());
@@ -281,7 +288,8 @@ export class IommuMemory extends Bytes implements GuestMemory {
    *
    * @example
    * ```ts
-   * import { GuestMemoryMmap, IommuMemory, IotlbIommu } from "../../mod.ts";
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * import { IommuMemory, IotlbIommu } from "../../iommu.ts";
    * using ram = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
    * console.log(new IommuMemory(ram, new IotlbIommu()).physicalMemory()); // undefined
    * ```
@@ -296,7 +304,8 @@ export class IommuMemory extends Bytes implements GuestMemory {
    *
    * @example
    * ```ts
-   * import { GuestMemoryMmap, IommuMemory, IotlbIommu } from "../../mod.ts";
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * import { IommuMemory, IotlbIommu } from "../../iommu.ts";
    * using ram = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
    * console.log(new IommuMemory(ram, new IotlbIommu()).toJSON().logBy); // "iova"
    * ```
@@ -324,7 +333,8 @@ export class IommuMemory extends Bytes implements GuestMemory {
    *
    * @example
    * ```ts
-   * import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../../mod.ts";
+   * import { GuestMemoryMmap, Permissions } from "../../mod.ts";
+   * import { IommuMemory, IotlbIommu } from "../../iommu.ts";
    * using ram = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
    * const iommu = new IotlbIommu();
    * iommu.iotlb.setMapping(0x8000, 0, 0x1000, Permissions.Read);
@@ -358,7 +368,8 @@ export class IommuMemory extends Bytes implements GuestMemory {
    *
    * @example
    * ```ts
-   * import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../../mod.ts";
+   * import { GuestMemoryMmap, Permissions } from "../../mod.ts";
+   * import { IommuMemory, IotlbIommu } from "../../iommu.ts";
    * using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
    * const iommu = new IotlbIommu();
    * iommu.iotlb.setMapping(0x2a000, 0x4000, 0x80, Permissions.Read);
@@ -381,7 +392,8 @@ export class IommuMemory extends Bytes implements GuestMemory {
    *
    * @example
    * ```ts
-   * import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../../mod.ts";
+   * import { GuestMemoryMmap, Permissions } from "../../mod.ts";
+   * import { IommuMemory, IotlbIommu } from "../../iommu.ts";
    * using ram = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
    * const iommu = new IotlbIommu();
    * iommu.iotlb.setMapping(0, 0x800, 0x1000, Permissions.Read); // the second half has no RAM
@@ -400,7 +412,8 @@ export class IommuMemory extends Bytes implements GuestMemory {
    *
    * @example
    * ```ts
-   * import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../../mod.ts";
+   * import { GuestMemoryMmap, Permissions } from "../../mod.ts";
+   * import { IommuMemory, IotlbIommu } from "../../iommu.ts";
    * using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
    * const iommu = new IotlbIommu();
    * iommu.iotlb.setMapping(0x1000, 0x3000, 0x1000, Permissions.ReadWrite);
@@ -423,7 +436,8 @@ export class IommuMemory extends Bytes implements GuestMemory {
    *
    * @example
    * ```ts
-   * import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../../mod.ts";
+   * import { GuestMemoryMmap, Permissions } from "../../mod.ts";
+   * import { IommuMemory, IotlbIommu } from "../../iommu.ts";
    * using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
    * const iommu: IotlbIommu = new IotlbIommu(undefined, {
    *   asyncMissHandler: async (r) => iommu.iotlb.setMapping(r.base, r.base - 0x100000n, r.length, Permissions.ReadWrite),
@@ -452,7 +466,8 @@ export class IommuMemory extends Bytes implements GuestMemory {
    *
    * @example
    * ```ts
-   * import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../../mod.ts";
+   * import { GuestMemoryMmap, Permissions } from "../../mod.ts";
+   * import { IommuMemory, IotlbIommu } from "../../iommu.ts";
    * using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
    * const iommu: IotlbIommu = new IotlbIommu(undefined, {
    *   asyncMissHandler: async (r) => iommu.iotlb.setMapping(r.base, 0, r.length, Permissions.Read),
@@ -487,7 +502,8 @@ export class IommuMemory extends Bytes implements GuestMemory {
    *
    * @example
    * ```ts
-   * import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../../mod.ts";
+   * import { GuestMemoryMmap, Permissions } from "../../mod.ts";
+   * import { IommuMemory, IotlbIommu } from "../../iommu.ts";
    * using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
    * const iommu = new IotlbIommu();
    * iommu.iotlb.setMapping(0x8000, 0x1000, 0x1000, Permissions.Read);

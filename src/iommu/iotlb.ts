@@ -6,7 +6,8 @@
  */
 
 import { type AddressLike, toAddress, toLength, U64_LIMIT } from "../core/address.ts";
-import { InvalidArgumentError, type IovaRange } from "../core/errors.ts";
+import { InvalidArgumentError } from "../core/errors.ts";
+import type { IovaRange } from "./iommu_errors.ts";
 import { hex } from "../core/format.ts";
 import { inspectIotlb, iotlbJson } from "./inspect_iommu.ts";
 import type { IotlbRecorder } from "./iotlb_recorder.ts";
@@ -20,7 +21,7 @@ import { EXACT_LIMIT, joinU64, keyDistance, keyLess, residual, rounded, sumU64 }
  *
  * @example
  * ```ts
- * import { Iotlb, type IotlbOptions } from "../../mod.ts";
+ * import { Iotlb, type IotlbOptions } from "../../iommu.ts";
  * const options: IotlbOptions = { maxEntries: 2048, eviction: "lru" };
  * const tlb = new Iotlb(options);
  * ```
@@ -43,7 +44,8 @@ export interface IotlbOptions {
  *
  * @example
  * ```ts
- * import { Iotlb, Permissions } from "../../mod.ts";
+ * import { Permissions } from "../../mod.ts";
+ * import { Iotlb } from "../../iommu.ts";
  * const tlb = new Iotlb();
  * tlb.setMapping(0x1000, 0x9000, 0x1000, Permissions.Read);
  * const [e] = tlb.entries();
@@ -66,7 +68,8 @@ export interface IotlbEntry {
  *
  * @example
  * ```ts
- * import { Iotlb, Permissions } from "../../mod.ts";
+ * import { Permissions } from "../../mod.ts";
+ * import { Iotlb } from "../../iommu.ts";
  * const r = new Iotlb().lookup(0x1000, 8, Permissions.Read);
  * if (!r.ok) console.log(r.misses); // [ { base: 4096n, length: 8 } ]
  * ```
@@ -82,7 +85,7 @@ export type IotlbLookup =
  *
  * @example
  * ```ts
- * import { Iotlb } from "../../mod.ts";
+ * import { Iotlb } from "../../iommu.ts";
  * console.log(new Iotlb().counters.entries); // 0
  * ```
  */
@@ -104,7 +107,8 @@ export interface IotlbCounters {
  *
  * @example
  * ```ts
- * import { Iotlb, type IotlbJson, Permissions } from "../../mod.ts";
+ * import { Permissions } from "../../mod.ts";
+ * import { Iotlb, type IotlbJson } from "../../iommu.ts";
  * const tlb = new Iotlb();
  * tlb.setMapping(0x1000, 0x9000, 0x1000, Permissions.Read);
  * const json: IotlbJson = tlb.toJSON();
@@ -156,7 +160,8 @@ const PAGE_SCALE = IOVA_PAGE_SCALE;
  *
  * @example
  * ```ts
- * import { Iotlb, Permissions } from "../../mod.ts";
+ * import { Permissions } from "../../mod.ts";
+ * import { Iotlb } from "../../iommu.ts";
  * const tlb = new Iotlb();
  * tlb.setMapping(0x10000, 0x200000, 0x1000, Permissions.ReadWrite);
  * console.log(tlb.translateFast(0x10008, 8, Permissions.Read)); // 2097160
@@ -196,7 +201,7 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb({ maxEntries: 2048, eviction: "random", seed: 7 });
    * console.log(tlb.size); // 0
    * ```
@@ -230,7 +235,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * let changes = 0;
    * const onChange = () => changes++;
@@ -253,7 +259,7 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * const onChange = () => {};
    * tlb.watch(onChange);
@@ -274,7 +280,7 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * console.log(new Iotlb().watcherCount); // 0
    * ```
    */
@@ -289,7 +295,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * tlb.setMapping(0x1000, 0x5000, 0x1000, Permissions.Read);
    * tlb.setMapping(0x2000, 0x6000, 0x1000, Permissions.Read); // continues it: one entry
@@ -343,7 +350,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * tlb.setMapping(0x1000, 0x9000, 0x1000, Permissions.Read);
    * tlb.invalidate(0x1400, 0x100);
@@ -367,7 +375,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * tlb.setMapping(0, 0, 0x1000, Permissions.Read);
    * tlb.invalidateAll();
@@ -394,7 +403,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * tlb.setMapping(10, 110, 10, Permissions.Read);
    * tlb.setMapping(30, 130, 10, Permissions.Write);
@@ -478,7 +488,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * tlb.setMapping(0, 0x1000, 0x1000, Permissions.Read);
    * console.log(tlb.probe(0, 8, Permissions.Read).ok, tlb.counters.hits); // true 0
@@ -509,7 +520,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * tlb.setMapping(0x2000, 0x8000, 0x1000, Permissions.Read);
    * console.log(tlb.translateFast(0x2010, 4, Permissions.Read)); // 32784
@@ -542,7 +554,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * tlb.setMapping(0x1000, 0x8000, 0x1000, Permissions.Read);
    * tlb.setMapping(0x2000, 0x4000, 0x1000, Permissions.Read);
@@ -596,7 +609,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * tlb.setMapping(0x2000, 0x8000, 0x1000, Permissions.Read);
    * tlb.translateFast(0x2010, 4, Permissions.Read);
@@ -613,7 +627,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * tlb.setMapping(0, 0, 0x1000, Permissions.Read);
    * tlb.translateFast(0, 1, Permissions.Read);
@@ -629,7 +644,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * tlb.setMapping(0x1000, 0x7000, 0x1000, Permissions.Read);
    * tlb.translateFast(0x1800, 1, Permissions.Read);
@@ -645,7 +661,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * tlb.setMapping(2n ** 64n - 0x1000n, 0, 0x1000, Permissions.Read); // ends exactly at 2^64
    * console.log(tlb.entries()[0].iova); // 18446744073709547520n
@@ -677,7 +694,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * tlb.setMapping(0x1000, 0x8000, 0x1000, Permissions.Read);
    * tlb.setMapping(0x3000, 0x9000, 0x1000, Permissions.Write);
@@ -710,7 +728,7 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * console.log(new Iotlb().size); // 0
    * ```
    */
@@ -723,7 +741,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * tlb.lookup(0, 1, Permissions.Read);
    * console.log(tlb.counters.misses); // 1
@@ -744,7 +763,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * tlb.lookup(0, 1, Permissions.Read);
    * tlb.resetCounters();
@@ -764,7 +784,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * const before = tlb.generation;
    * tlb.setMapping(0, 0, 1, Permissions.Read);
@@ -780,7 +801,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * tlb.setMapping(0x1000, 0x9000, 0x1000, Permissions.ReadWrite);
    * console.log(JSON.stringify(tlb.toJSON().entries)); // [{"iova":"0x1000","target":"0x9000","size":"0x1000","perm":"ReadWrite"}]
@@ -795,7 +817,7 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * console.log(new Iotlb({ maxEntries: 2048 }).maxEntries, new Iotlb().maxEntries); // 2048 Infinity
    * ```
    */
@@ -808,7 +830,7 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * console.log(new Iotlb({ maxEntries: 8, eviction: "lru" }).eviction); // "lru"
    * ```
    */
@@ -823,7 +845,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, IotlbRecorder, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb, IotlbRecorder } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * const rec = new IotlbRecorder(256);
    * tlb.record(rec);

@@ -25,7 +25,8 @@ export type IotlbEventKind = "map" | "invalidate" | "miss" | "access-failure" | 
  *
  * @example
  * ```ts
- * import { Iotlb, IotlbRecorder, Permissions } from "../../mod.ts";
+ * import { Permissions } from "../../mod.ts";
+ * import { Iotlb, IotlbRecorder } from "../../iommu.ts";
  * const tlb = new Iotlb();
  * const rec = new IotlbRecorder(16);
  * tlb.record(rec);
@@ -56,7 +57,7 @@ export interface IotlbEvent {
  *
  * @example
  * ```ts
- * import { IotlbRecorder, type IotlbRecorderJson } from "../../mod.ts";
+ * import { IotlbRecorder, type IotlbRecorderJson } from "../../iommu.ts";
  * const json: IotlbRecorderJson = new IotlbRecorder(4).toJSON();
  * console.log(json.capacity); // 4
  * ```
@@ -108,7 +109,8 @@ function apply(tlb: Iotlb, e: IotlbEvent): void {
  *
  * @example
  * ```ts
- * import { Iotlb, IotlbRecorder, Permissions } from "../../mod.ts";
+ * import { Permissions } from "../../mod.ts";
+ * import { Iotlb, IotlbRecorder } from "../../iommu.ts";
  * const tlb = new Iotlb();
  * const rec = new IotlbRecorder(2);
  * tlb.record(rec);
@@ -137,7 +139,7 @@ export class IotlbRecorder {
    *
    * @example
    * ```ts
-   * import { IotlbRecorder } from "../../mod.ts";
+   * import { IotlbRecorder } from "../../iommu.ts";
    * console.log(new IotlbRecorder(1024).capacity); // 1024
    * ```
    * @throws {InvalidArgumentError} for a capacity that is not a positive safe integer.
@@ -166,7 +168,8 @@ export class IotlbRecorder {
    *
    * @example
    * ```ts
-   * import { Iotlb, IotlbRecorder, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb, IotlbRecorder } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * const rec = new IotlbRecorder(8);
    * tlb.record(rec);
@@ -189,7 +192,8 @@ export class IotlbRecorder {
    *
    * @example
    * ```ts
-   * import { Iotlb, IotlbRecorder, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb, IotlbRecorder } from "../../iommu.ts";
    * const tlb = new Iotlb({ maxEntries: 1 });
    * const rec = new IotlbRecorder(8);
    * tlb.record(rec);
@@ -226,7 +230,7 @@ export class IotlbRecorder {
    *
    * @example
    * ```ts
-   * import { IotlbRecorder } from "../../mod.ts";
+   * import { IotlbRecorder } from "../../iommu.ts";
    * const rec = new IotlbRecorder(8);
    * rec.onAttach([]);
    * console.log(rec.length); // 0
@@ -247,7 +251,8 @@ export class IotlbRecorder {
    *
    * @example
    * ```ts
-   * import { IotlbRecorder, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { IotlbRecorder } from "../../iommu.ts";
    * const rec = new IotlbRecorder(8);
    * rec.onEvent("miss", 0x1000n, 8n, null, Permissions.Read);
    * console.log(rec.events()[0].seq); // 1
@@ -279,7 +284,8 @@ export class IotlbRecorder {
    *
    * @example
    * ```ts
-   * import { IotlbRecorder, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { IotlbRecorder } from "../../iommu.ts";
    * const rec = new IotlbRecorder(8);
    * rec.onEvent("miss", 0x1000n, 8n, null, Permissions.Read);
    * console.log(JSON.stringify(rec.toJSON().events[0])); // {"seq":1,"kind":"miss","iova":"0x1000","size":"0x8","target":null,"perm":"Read"}

@@ -21,7 +21,7 @@ import { checkAtomic, copyError, copyRange, CopyStatus } from "../core/copy_rang
 import type { GuestMemoryBackend, SlicesResult } from "../core/guest_memory_backend.ts";
 import { GuestRegionMmap, type GuestRegionOptions } from "./guest_region_mmap.ts";
 import { type GuestMemoryJson, inspectMemory, memoryJson } from "./inspect_memory.ts";
-import type { RegionPart } from "./region_part.ts";
+import type { GuestRegionPart as RegionPart } from "./guest_region_mmap.ts";
 import { VolatileSlice } from "../core/volatile_slice.ts";
 
 /** One region in a {@link SharedGuestMemory}. */

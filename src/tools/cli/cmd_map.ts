@@ -5,9 +5,8 @@
  * @module
  */
 
-import { GuestMemoryError } from "../../core/errors.ts";
-import { hex } from "../../core/format.ts";
-import type { GuestMemoryMmap } from "../../mmap/guest_memory_mmap.ts";
+import { GuestMemoryError, type GuestMemoryMmap } from "../../../mod.ts";
+import { hex } from "../text.ts";
 import { type Command, MEMORY_OPTIONS, withMemory, words } from "./command.ts";
 
 /** Where the picture is drawn (a sibling tool module, loaded when `map` runs). */
