@@ -38,6 +38,7 @@ export {
 export {
   type IotlbEvent,
   type IotlbEventKind,
+  type IotlbObserver,
   IotlbRecorder,
   type IotlbRecorderJson,
 } from "./src/iommu/iotlb_recorder.ts";

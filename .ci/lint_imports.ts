@@ -1,7 +1,8 @@
 /**
- * Fails (exit 1) on an import cycle between files of the library (src/ and the entry points) and on
- * an import that runs up the layers. Type-only imports count: a type cycle is still two files that
- * cannot be read one before the other.
+ * Fails (exit 1) on an import cycle between files of the library (src/ and the entry points), on
+ * an import that runs up the layers, and on a tool (src/tools/) that reaches the library other than
+ * through its entry points. Type-only imports count: a type cycle is still two files that cannot be
+ * read one before the other.
  *
  *   deno task lint:imports
  *
@@ -43,18 +44,6 @@ const LAYERS: readonly (readonly string[])[] = [
 const ENTRY_POINTS: ReadonlySet<string> = new Set(["mod.ts", "iommu.ts", "vhost_user.ts", "tools.ts"]);
 const TOOLS = "src/tools/";
 const TOP = LAYERS.length - 1;
-
-/**
- * Cycles known today, to be broken by the restructuring of issue 12 (interfaces in a core folder,
- * the builder beside the region it builds); listed so that no file can join one and no new one can
- * start. A listed cycle that is gone, or that changed, fails the lint too: remove its line then.
- * Keys are the files of one cycle, sorted, joined by spaces.
- */
-const KNOWN_CYCLES: ReadonlySet<string> = new Set([
-  // Through type imports only: the IOTLB, its recorder and their inspection, and IommuMemory.
-  "src/iommu/explain.ts src/iommu/inspect_iommu.ts src/iommu/iommu.ts src/iommu/iommu_memory.ts src/iommu/iotlb.ts " +
-  "src/iommu/iotlb_recorder.ts src/iommu/translation_guard.ts",
-]);
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
@@ -158,9 +147,9 @@ function cycles(graph: ReadonlyMap<string, readonly string[]>): string[][] {
 
 /**
  * The problems found under `root` (a directory URL or path ending in "/"), one line each; empty
- * when the graph is clean. `known` lists the cycles tolerated for now (see {@link KNOWN_CYCLES}).
+ * when the graph is clean.
  */
-export function lintImports(root: string = ROOT, known: ReadonlySet<string> = KNOWN_CYCLES): string[] {
+export function lintImports(root: string = ROOT): string[] {
   const edges = new Map<string, Edge[]>();
   for (const f of libraryFiles(root)) edges.set(f, importsOf(root, f));
   const problems: string[] = [];
@@ -183,11 +172,8 @@ export function lintImports(root: string = ROOT, known: ReadonlySet<string> = KN
       const key = scc.join(" ");
       if (seen.has(key)) continue;
       seen.add(key);
-      if (!known.has(key)) problems.push(`import cycle${how} between ${scc.join(", ")}`);
+      problems.push(`import cycle${how} between ${scc.join(", ")}`);
     }
-  }
-  for (const key of known) {
-    if (!seen.has(key)) problems.push(`known cycle ${key} is gone or changed: update KNOWN_CYCLES`);
   }
   return problems;
 }
@@ -196,5 +182,5 @@ if (import.meta.main) {
   const problems = lintImports();
   for (const p of problems) console.error(p);
   if (problems.length > 0) process.exit(1);
-  console.log(`imports: no new cycle (${KNOWN_CYCLES.size} known), no import up the layers`);
+  console.log("imports: no cycle, no import up the layers, tools on the entry points only");
 }

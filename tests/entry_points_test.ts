@@ -158,6 +158,7 @@ const SURFACES: Record<string, Surface> = {
       "IotlbIommuOptions",
       "IotlbJson",
       "IotlbLookup",
+      "IotlbObserver",
       "IotlbOptions",
       "IotlbRecorderJson",
       "IovaRange",

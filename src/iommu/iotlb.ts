@@ -9,12 +9,14 @@ import { type AddressLike, toAddress, toLength, U64_LIMIT } from "../core/addres
 import { InvalidArgumentError } from "../core/errors.ts";
 import type { IovaRange } from "./iommu_errors.ts";
 import { hex } from "../core/format.ts";
-import { inspectIotlb, iotlbJson } from "./inspect_iommu.ts";
-import type { IotlbRecorder } from "./iotlb_recorder.ts";
+import { inspectIotlb, iotlbJson } from "./inspect_iotlb.ts";
+import type { IotlbCounters, IotlbEntry, IotlbJson, IotlbObserver } from "./iotlb_types.ts";
 import { type Permission, toPermission } from "../core/permissions.ts";
 import { assign, carve } from "./range_edit.ts";
 import { DIFF_F, DIFF_R, END_F, END_R, PERM, RangeTable, STAMP, START_R, STRIDE } from "./range_table.ts";
 import { EXACT_LIMIT, joinU64, keyDistance, keyLess, residual, rounded, sumU64 } from "./u64_key.ts";
+
+export type { IotlbCounters, IotlbEntry, IotlbJson };
 
 /**
  * Options of an {@link Iotlb}.
@@ -40,30 +42,6 @@ export interface IotlbOptions {
 }
 
 /**
- * One IOTLB entry: `size` bytes from `iova` translate to `target` with `perm`.
- *
- * @example
- * ```ts
- * import { Permissions } from "../../mod.ts";
- * import { Iotlb } from "../../iommu.ts";
- * const tlb = new Iotlb();
- * tlb.setMapping(0x1000, 0x9000, 0x1000, Permissions.Read);
- * const [e] = tlb.entries();
- * console.log(e.iova, e.target, e.size, e.perm); // 4096n 36864n 4096n 1
- * ```
- */
-export interface IotlbEntry {
-  /** First IOVA. */
-  iova: bigint;
-  /** Target (physical) address of the first IOVA. */
-  target: bigint;
-  /** Length in bytes (may exceed 2^53 after merging). */
-  size: bigint;
-  /** Permissions. */
-  perm: Permission;
-}
-
-/**
  * The answer of {@link Iotlb.lookup}: the mapped ranges, or every failing sub-range.
  *
  * @example
@@ -79,52 +57,6 @@ export type IotlbLookup =
   | { ok: true; ranges: IovaRange[] }
   /** Unmapped sub-ranges and sub-ranges whose entry denies the access, each clipped and ascending. */
   | { ok: false; misses: IovaRange[]; accessFails: IovaRange[] };
-
-/**
- * Counters of an {@link Iotlb}, as a snapshot.
- *
- * @example
- * ```ts
- * import { Iotlb } from "../../iommu.ts";
- * console.log(new Iotlb().counters.entries); // 0
- * ```
- */
-export interface IotlbCounters {
-  /** Successful lookups (including {@link Iotlb.translateFast} answers). */
-  hits: number;
-  /** Lookups with at least one unmapped byte. */
-  misses: number;
-  /** Lookups with at least one byte whose entry denies the access. */
-  accessFailures: number;
-  /** Entries evicted to stay within `maxEntries`. */
-  evictions: number;
-  /** Entries now in the table. */
-  entries: number;
-}
-
-/**
- * The JSON form of an {@link Iotlb}: entries with hex addresses and permission names, and counters.
- *
- * @example
- * ```ts
- * import { Permissions } from "../../mod.ts";
- * import { Iotlb, type IotlbJson } from "../../iommu.ts";
- * const tlb = new Iotlb();
- * tlb.setMapping(0x1000, 0x9000, 0x1000, Permissions.Read);
- * const json: IotlbJson = tlb.toJSON();
- * console.log(json.entries[0].target); // "0x9000"
- * ```
- */
-export interface IotlbJson {
-  /** Every entry in IOVA order. */
-  entries: Array<{ iova: string; target: string; size: string; perm: string }>;
-  /** The counters. */
-  counters: IotlbCounters;
-  /** The entry limit, present only when the IOTLB is bounded. */
-  maxEntries?: number;
-  /** The eviction policy, present only when the IOTLB is bounded. */
-  eviction?: string;
-}
 
 const POLICIES = ["fifo", "random", "lru"] as const;
 const RANDOM = 1, LRU = 2;
@@ -187,7 +119,7 @@ export class Iotlb {
   #last = 0;
   #cacheFilled = false;
   // Opt-in event recording; checked only on slow paths (changes and failed lookups).
-  #recorder: IotlbRecorder | undefined = undefined;
+  #recorder: IotlbObserver | undefined = undefined;
   // Told after each change (see watch); undefined while nobody watches, so a change costs one check.
   #watchers: Set<() => void> | undefined = undefined;
   // The range being worked on, as exact pairs (see u64_key.ts); set by #range.
@@ -855,7 +787,7 @@ export class Iotlb {
    * console.log(rec.length); // 1
    * ```
    */
-  record(recorder: IotlbRecorder | undefined): void {
+  record(recorder: IotlbObserver | undefined): void {
     if (recorder !== undefined && (recorder === null || typeof recorder.onEvent !== "function")) {
       throw new InvalidArgumentError("Iotlb.record", "recorder", recorder, "must be an IotlbRecorder or undefined");
     }
@@ -966,7 +898,7 @@ export class Iotlb {
   }
 
   /** Records the eviction of entry `x` (as {@link Iotlb.entries} reads it). */
-  #noteEviction(recorder: IotlbRecorder, x: number): void {
+  #noteEviction(recorder: IotlbObserver, x: number): void {
     const t = this.#table, rec = t.rec, res = t.res, p = x * STRIDE;
     const sR = res[p + START_R];
     const iova = joinU64(t.keys[x], sR);
