@@ -1,22 +1,25 @@
 /**
- * gmem: guest memory and IOMMU translation for Deno and Bun, on real host memory (rust-vmm
- * vm-memory's model).
+ * gmem: guest memory for Deno and Bun on real host memory, in rust-vmm vm-memory's model. This is
+ * the guest memory entry point: the interfaces (`GuestMemory`, `GuestMemoryBackend`,
+ * `GuestMemoryRegion`, `Bytes`, `VolatileSlice`, `Permissions`, the errors) and their mmap backend.
  *
  * Start from {@link GuestMemoryMmap}: guest physical memory made of mmap-backed regions, with every
- * `Bytes` method (scalars, copies, atomics, volatile I/O). Put an {@link IommuMemory} in front of it
- * to have devices reach it through I/O virtual addresses translated by an {@link Iotlb}. The layer
- * underneath, {@link MmapRegion}, is one host mapping, for when you manage mappings yourself.
- * docs/architecture.md shows the layers; docs/errors.md lists every error kind and its class.
+ * `Bytes` method (scalars, copies, atomics, volatile I/O). The layer underneath, {@link MmapRegion},
+ * is one host mapping, for when you manage mappings yourself. The IOMMU is `@gmem/gmem/iommu`, the
+ * virtio and vhost-user back-end layer `@gmem/gmem/vhost-user`, the address-space picture
+ * `@gmem/gmem/tools`. docs/architecture.md shows the layers; docs/errors.md lists every error kind.
  *
  * @example
  * ```ts
- * import { GuestMemoryMmap, IommuMemory, Iotlb, IotlbIommu, Permissions } from "./mod.ts";
- * using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
+ * import { GuestMemoryMmap, InvalidGuestAddressError } from "./mod.ts";
+ * using ram = GuestMemoryMmap.fromRanges([[0, 0x10000], [0x20000, 0x1000]]);
  * ram.writeU32(0x2000, 0xcafe);
- * const iotlb = new Iotlb();
- * iotlb.setMapping(0x8000_0000, 0x2000, 0x1000, Permissions.ReadWrite);
- * const dma = new IommuMemory(ram, new IotlbIommu(iotlb));
- * console.log(dma.readU32(0x8000_0000).toString(16)); // "cafe"
+ * console.log(ram.readU32(0x2000).toString(16)); // "cafe"
+ * try {
+ *   ram.readU8(0x18000);
+ * } catch (e) {
+ *   console.log(e instanceof InvalidGuestAddressError); // true: a hole between the regions
+ * }
  * ```
  * @module
  */
@@ -44,7 +47,6 @@ export {
   ViewSeamError,
 } from "./src/core/errors.ts";
 export type { RawPointer, RawPointerView, RuntimeFile } from "./src/ffi/binding.ts";
-export { hex } from "./src/core/format.ts";
 export {
   type HostDiagnostics,
   hostDiagnostics,
@@ -70,23 +72,20 @@ export {
   protToString,
 } from "./src/core/constants.ts";
 export { FileOffset, type FileSource } from "./src/mmap/file_offset.ts";
+export { ReceivedFd, type ReceivedFdStat } from "./src/mmap/received_fd.ts";
 export { type FileIdentity, MmapRegion } from "./src/mmap/mmap_region.ts";
-export {
-  type FileSpace,
-  type HugePageSize,
-  type MapOptions,
-  MmapRegionBuilder,
-} from "./src/mmap/mmap_region_builder.ts";
+export { type FileSpace, type HugePageSize, type MapOptions, MmapRegionBuilder } from "./src/mmap/mmap_region.ts";
 export { InvalidPointerError, MapFixedError } from "./src/mmap/mmap_errors.ts";
 export { Bytes } from "./src/core/bytes.ts";
 export type { DirtyLog } from "./src/core/dirty_log.ts";
 export type { RegionViews } from "./src/core/region_views.ts";
-export type { RegionPart } from "./src/mmap/region_part.ts";
+export type { PartOwner, RegionPart } from "./src/mmap/region_part.ts";
+export type { IoSlice } from "./src/core/io_slice.ts";
 export type { SliceGuard } from "./src/core/slice_guard.ts";
 export type { Mapping } from "./src/core/mapping.ts";
 export type { GuestMemoryBackend, GuestMemoryRegion, SlicesResult } from "./src/core/guest_memory_backend.ts";
 export { GuestMemoryMmap, type SharedGuestMemory, type SharedGuestRegion } from "./src/mmap/guest_memory_mmap.ts";
-export { GuestRegionMmap, type GuestRegionOptions } from "./src/mmap/guest_region_mmap.ts";
+export { GuestRegionMmap, type GuestRegionOptions, type GuestRegionPart } from "./src/mmap/guest_region_mmap.ts";
 export { VolatileSlice } from "./src/core/volatile_slice.ts";
 export {
   type GuestRange,
@@ -95,7 +94,7 @@ export {
   NoMemoryRegionError,
   UnsortedMemoryRegionsError,
 } from "./src/core/region_errors.ts";
-export type { GuestMemoryJson, RegionJson } from "./src/mmap/inspect_memory.ts";
+export { describeRegion, type GuestMemoryJson, type RegionInfo, type RegionJson } from "./src/mmap/inspect_memory.ts";
 export type { VolatileSliceJson } from "./src/core/inspect_slice.ts";
 export type { VolatileIo } from "./src/core/volatile_io.ts";
 export type { AsyncReader, AsyncWriter } from "./src/core/volatile_io_async.ts";
@@ -107,77 +106,5 @@ export {
   BitmapSlice,
   type SharedBitmap,
 } from "./src/bitmap/atomic_bitmap.ts";
-
-// IOMMU
-export {
-  CannotResolveError,
-  FragmentedError,
-  IommuError,
-  type IommuErrorVariant,
-  IommuMisconfiguredError,
-  type IovaRange,
-  SliceRevokedError,
-} from "./src/core/errors.ts";
-export {
-  allows,
-  hasWrite,
-  intersection,
-  type Permission,
-  permissionName,
-  Permissions,
-  toPermission,
-  union,
-} from "./src/core/permissions.ts";
-export {
-  Iotlb,
-  type IotlbCounters,
-  type IotlbEntry,
-  type IotlbJson,
-  type IotlbLookup,
-  type IotlbOptions,
-} from "./src/iommu/iotlb.ts";
-export {
-  type IotlbEvent,
-  type IotlbEventKind,
-  IotlbRecorder,
-  type IotlbRecorderJson,
-} from "./src/iommu/iotlb_recorder.ts";
+export { type Permission, Permissions } from "./src/core/permissions.ts";
 export type { GuestMemory, PhysicalMemory } from "./src/core/guest_memory.ts";
-export {
-  type AsyncMissHandler,
-  type Iommu,
-  type IotlbFault,
-  IotlbIommu,
-  type IotlbIommuCounters,
-  type IotlbIommuOptions,
-  MAX_TIMEOUT_MS,
-} from "./src/iommu/iommu.ts";
-export {
-  type DirtyLogAddressing,
-  IommuMemory,
-  type IommuMemoryOptions,
-  type RevocationMode,
-} from "./src/iommu/iommu_memory.ts";
-export type { IommuMemoryJson } from "./src/iommu/inspect_iommu.ts";
-export { TranslationGuard, type TranslationGuardOptions } from "./src/iommu/translation_guard.ts";
-export {
-  type ExplainedFailure,
-  type ExplainedFragment,
-  type ExplainReason,
-  explainRequest,
-  type ExplainTarget,
-  type Explanation,
-} from "./src/iommu/explain.ts";
-export {
-  decodeVhostIotlbMsg,
-  encodeVhostIotlbMsg,
-  VHOST_IOTLB_MSG_SIZE,
-  VHOST_USER_HEADER_SIZE,
-  VhostIotlbChannel,
-  type VhostIotlbChannelOptions,
-  type VhostIotlbMsg,
-  VhostIotlbType,
-  vhostIotlbUpdate,
-  type VhostStream,
-  VhostUserRequest,
-} from "./src/iommu/vhost_iotlb.ts";

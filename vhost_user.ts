@@ -1,10 +1,8 @@
 /**
- * gmem's device back-end layer, over the guest memory and IOMMU of `mod.ts`: the split virtqueue as
- * a device sees it (`src/virtio/`) and the back-end side of the vhost-user protocol
- * (`src/vhost_user/`), which serves a real QEMU guest behind its virtual IOMMU.
- *
- * A separate entry point because this layer is built on `mod.ts` and imports it; it re-exports all
- * of `mod.ts` too, so a back-end needs only this import.
+ * gmem's device back-end layer (`@gmem/gmem/vhost-user`), over the guest memory of `mod.ts` and the
+ * IOMMU of `iommu.ts`: the split virtqueue as a device sees it (`src/virtio/`) and the back-end side
+ * of the vhost-user protocol (`src/vhost_user/`), which serves a real QEMU guest behind its virtual
+ * IOMMU. Guest memory and the IOMMU come from their own entry points.
  *
  * @example
  * ```ts
@@ -17,15 +15,8 @@
  * @module
  */
 
-// The whole library too: this entry point is a superset of mod.ts, so one import serves a back-end.
-export * from "./mod.ts";
-export {
-  VhostUserError,
-  type VhostUserFault,
-  VirtqueueError,
-  type VirtqueueFault,
-  type VirtqueueFaultAddress,
-} from "./src/core/errors.ts";
+export { VhostUserError, type VhostUserFault } from "./src/vhost_user/vhost_user_errors.ts";
+export { VirtqueueError, type VirtqueueFault, type VirtqueueFaultAddress } from "./src/virtio/virtqueue_errors.ts";
 export {
   AVAIL_F_NO_INTERRUPT,
   DESCRIPTOR_SIZE,

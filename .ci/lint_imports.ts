@@ -1,7 +1,8 @@
 /**
- * Fails (exit 1) on an import cycle between files of the library (src/ and the entry points) and on
- * an import that runs up the layers. Type-only imports count: a type cycle is still two files that
- * cannot be read one before the other.
+ * Fails (exit 1) on an import cycle between files of the library (src/ and the entry points), on
+ * an import that runs up the layers, and on a tool (src/tools/) that reaches the library other than
+ * through its entry points. Type-only imports count: a type cycle is still two files that cannot be
+ * read one before the other.
  *
  *   deno task lint:imports
  *
@@ -34,28 +35,15 @@ const LAYERS: readonly (readonly string[])[] = [
   ["src/iommu/"],
   ["mod.ts", "iommu.ts"],
   ["src/virtio/", "src/vhost_user/"],
-  ["vhost_user.ts", "tools.ts"],
+  ["vhost_user.ts"],
   ["src/tools/"],
+  ["tools.ts"],
 ];
-const TOP = LAYERS.length - 1;
 
-/**
- * Cycles known today, to be broken by the restructuring of issue 12 (interfaces in a core folder,
- * the builder beside the region it builds); listed so that no file can join one and no new one can
- * start. A listed cycle that is gone, or that changed, fails the lint too: remove its line then.
- * Keys are the files of one cycle, sorted, joined by spaces.
- */
-const KNOWN_CYCLES: ReadonlySet<string> = new Set([
-  // The only one through value imports: each class's public API returns the other.
-  "src/mmap/mmap_region.ts src/mmap/mmap_region_builder.ts",
-  // Through type imports only.
-  "src/mmap/mapped_file.ts src/mmap/mapping_page.ts src/mmap/mmap_region.ts src/mmap/mmap_region_builder.ts",
-  "src/core/bytes.ts src/core/volatile_io.ts src/core/volatile_io_async.ts src/core/volatile_io_handle.ts " +
-  "src/core/volatile_slice.ts",
-  "src/mmap/guest_region_mmap.ts src/mmap/region_part.ts",
-  "src/iommu/explain.ts src/iommu/inspect_iommu.ts src/iommu/iommu.ts src/iommu/iommu_memory.ts src/iommu/iotlb.ts " +
-  "src/iommu/iotlb_recorder.ts src/iommu/translation_guard.ts",
-]);
+/** The public entry points: what users import, and all that the tools may import of the library. */
+const ENTRY_POINTS: ReadonlySet<string> = new Set(["mod.ts", "iommu.ts", "vhost_user.ts", "tools.ts"]);
+const TOOLS = "src/tools/";
+const TOP = LAYERS.length - 1;
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
@@ -159,9 +147,9 @@ function cycles(graph: ReadonlyMap<string, readonly string[]>): string[][] {
 
 /**
  * The problems found under `root` (a directory URL or path ending in "/"), one line each; empty
- * when the graph is clean. `known` lists the cycles tolerated for now (see {@link KNOWN_CYCLES}).
+ * when the graph is clean.
  */
-export function lintImports(root: string = ROOT, known: ReadonlySet<string> = KNOWN_CYCLES): string[] {
+export function lintImports(root: string = ROOT): string[] {
   const edges = new Map<string, Edge[]>();
   for (const f of libraryFiles(root)) edges.set(f, importsOf(root, f));
   const problems: string[] = [];
@@ -169,7 +157,9 @@ export function lintImports(root: string = ROOT, known: ReadonlySet<string> = KN
     for (const { to } of list) {
       if (to.endsWith(".json")) continue; // data (deno.json's version): it imports nothing, so it closes no cycle
       if (!edges.has(to)) problems.push(`${from}: imports ${to}, which is not a library file`);
-      else if (layerOf(to) > layerOf(from)) {
+      else if (from.startsWith(TOOLS) && !to.startsWith(TOOLS) && !ENTRY_POINTS.has(to)) {
+        problems.push(`${from} (a tool) imports ${to}: tools use the library through its entry points only`);
+      } else if (layerOf(to) > layerOf(from)) {
         problems.push(`${from} (layer ${layerOf(from)}) imports ${to} (layer ${layerOf(to)}): up the layers`);
       }
     }
@@ -182,11 +172,8 @@ export function lintImports(root: string = ROOT, known: ReadonlySet<string> = KN
       const key = scc.join(" ");
       if (seen.has(key)) continue;
       seen.add(key);
-      if (!known.has(key)) problems.push(`import cycle${how} between ${scc.join(", ")}`);
+      problems.push(`import cycle${how} between ${scc.join(", ")}`);
     }
-  }
-  for (const key of known) {
-    if (!seen.has(key)) problems.push(`known cycle ${key} is gone or changed: update KNOWN_CYCLES`);
   }
   return problems;
 }
@@ -195,5 +182,5 @@ if (import.meta.main) {
   const problems = lintImports();
   for (const p of problems) console.error(p);
   if (problems.length > 0) process.exit(1);
-  console.log(`imports: no new cycle (${KNOWN_CYCLES.size} known), no import up the layers`);
+  console.log("imports: no cycle, no import up the layers, tools on the entry points only");
 }

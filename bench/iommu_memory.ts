@@ -5,7 +5,8 @@
  * @module
  */
 
-import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../mod.ts";
+import { GuestMemoryMmap, Permissions } from "../mod.ts";
+import { IommuMemory, IotlbIommu } from "../iommu.ts";
 import { benchNative } from "./native_bench.ts";
 import type { BenchCase, PublishedFigure, Side } from "./foundation.ts";
 import { consume, timed } from "./harness.ts";

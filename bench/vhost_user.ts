@@ -11,7 +11,9 @@
  * @module
  */
 
-import { GuestMemoryMmap, IommuMemory, IotlbIommu, MmapRegion, Permissions, SplitQueue } from "../vhost_user.ts";
+import { GuestMemoryMmap, MmapRegion, Permissions } from "../mod.ts";
+import { IommuMemory, IotlbIommu } from "../iommu.ts";
+import { SplitQueue } from "../vhost_user.ts";
 import { native } from "../src/ffi/native.ts";
 import { BlkDevice } from "../src/tools/vhost_user_blk/blk_device.ts";
 import type { BenchCase, Side } from "./foundation.ts";

@@ -3,15 +3,8 @@
 // would reach it is refused up front with RegionClosedError (naming the method called) and moves
 // nothing; transfers that stop before it (at its start, or at a hole) are untouched by it.
 import assert from "node:assert/strict";
-import {
-  AtomicBitmap,
-  GuestMemoryError,
-  GuestMemoryMmap,
-  IommuMemory,
-  IotlbIommu,
-  Permissions,
-  RegionClosedError,
-} from "../mod.ts";
+import { AtomicBitmap, GuestMemoryError, GuestMemoryMmap, Permissions, RegionClosedError } from "../mod.ts";
+import { IommuMemory, IotlbIommu } from "../iommu.ts";
 import { expectError } from "./fixtures/guest_assert.ts";
 
 const PAGE = 0x1000;

@@ -14,18 +14,8 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  type AtomicBitmap,
-  CannotResolveError,
-  GuestMemoryMmap,
-  IommuMemory,
-  Iotlb,
-  IotlbIommu,
-  type IovaRange,
-  Permissions,
-  SliceRevokedError,
-  type VolatileSlice,
-} from "../mod.ts";
+import { type AtomicBitmap, GuestMemoryMmap, Permissions, type VolatileSlice } from "../mod.ts";
+import { CannotResolveError, IommuMemory, Iotlb, IotlbIommu, type IovaRange, SliceRevokedError } from "../iommu.ts";
 import { CELLS, hammer, type HammerJob, slotByte } from "./fixtures/concurrency_hammer.ts";
 import { type FrontendJob, type FrontendRequest, roundByte } from "./fixtures/concurrency_frontend.ts";
 

@@ -6,7 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import { type AtomicBitmap, GuestMemoryMmap, GuestRegionMmap, IommuMemory, IotlbIommu, Permissions } from "../mod.ts";
+import { type AtomicBitmap, GuestMemoryMmap, GuestRegionMmap, Permissions } from "../mod.ts";
+import { IommuMemory, IotlbIommu } from "../iommu.ts";
 import {
   COPY_THRESHOLDS,
   type CopyThresholds,

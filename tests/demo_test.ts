@@ -21,7 +21,7 @@ Deno.test("demo: runs to the end and tells the miss, the refused write, the revo
     for (
       const expected of [
         "IOTLB miss at IOVA 0x20002000 answered by the front-end over TCP (1 miss, 1 question asked)",
-        "write to the read-only request header refused: CannotResolveError (kind IommuError, variant CannotResolve)",
+        "write to the read-only request header refused: CannotResolveError (kind CannotResolve, an IommuError)",
         "IommuMemory.writeU32: cannot translate I/O virtual address range 0x10000000+0x4: no Write permission at 0x10000000+0x4",
         "slice revoked after the invalidation: SliceRevokedError (kind SliceRevoked)",
         "5 dirty pages at GPA 0x11000, 0x345000, 0x789000, 0x100002000, 0x123456000",

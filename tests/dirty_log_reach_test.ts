@@ -6,19 +6,21 @@
 import assert from "node:assert/strict";
 import {
   AtomicBitmap,
-  CannotResolveError,
-  type DirtyLogAddressing,
   GuestMemoryError,
   GuestMemoryMmap,
   GuestRegionMmap,
   InvalidArgumentError,
+  MmapRegion,
+  Permissions,
+} from "../mod.ts";
+import {
+  CannotResolveError,
+  type DirtyLogAddressing,
   IommuMemory,
   Iotlb,
   IotlbIommu,
-  MmapRegion,
-  Permissions,
   SliceRevokedError,
-} from "../mod.ts";
+} from "../iommu.ts";
 import { expectError } from "./fixtures/guest_assert.ts";
 
 const PAGE = 0x1000;
@@ -80,7 +82,7 @@ const WRITES: Array<[string, (m: IommuMemory, iova: number | bigint) => unknown,
 
 function expectUnlogged(fn: () => unknown, op: string, base: bigint): void {
   const e = expectError(fn, CannotResolveError, {
-    kind: "IommuError",
+    kind: "CannotResolve",
     op,
     mentions: ["dirty log by I/O virtual address records only [0x0, 0x8000)", "unlogged"],
   });

@@ -3,7 +3,6 @@
 import assert from "node:assert/strict";
 import {
   BufferEscapedError,
-  CannotResolveError,
   GuestAddressOverflowError,
   GuestIOError,
   GuestMemoryError,
@@ -16,7 +15,6 @@ import {
   InvalidGuestAddressError,
   InvalidGuestRegionError,
   InvalidPointerError,
-  IommuError,
   MAP_ANONYMOUS,
   MAP_FIXED,
   MAP_PRIVATE,
@@ -32,10 +30,16 @@ import {
   PartialBufferError,
   ReadOnlyError,
   RegionClosedError,
-  SliceRevokedError,
   SyscallError,
   UnsortedMemoryRegionsError,
 } from "../mod.ts";
+import {
+  CannotResolveError,
+  FragmentedError,
+  IommuError,
+  IommuMisconfiguredError,
+  SliceRevokedError,
+} from "../iommu.ts";
 import { VhostUserError, VirtqueueError } from "../vhost_user.ts";
 
 type ErrorClass = abstract new (...args: never[]) => GuestMemoryError;
@@ -64,7 +68,9 @@ const CLASS_OF_KIND: Record<GuestMemoryErrorKind, ErrorClass> = {
   MemoryRegionOverlap: MemoryRegionOverlapError,
   UnsortedMemoryRegions: UnsortedMemoryRegionsError,
   InvalidGuestRegion: InvalidGuestRegionError,
-  IommuError: IommuError,
+  CannotResolve: CannotResolveError,
+  Fragmented: FragmentedError,
+  IommuMisconfigured: IommuMisconfiguredError,
   SliceRevoked: SliceRevokedError,
   Virtqueue: VirtqueueError,
   VhostUser: VhostUserError,
@@ -84,12 +90,33 @@ function thrown<T extends GuestMemoryError>(fn: () => unknown, type: abstract ne
 
 Deno.test("errors: every kind names one distinct class derived from GuestMemoryError", () => {
   const classes = Object.values(CLASS_OF_KIND);
-  assert.equal(classes.length, 26);
-  assert.equal(new Set(classes).size, 26, "no two kinds share a class");
+  assert.equal(classes.length, 28);
+  assert.equal(new Set(classes).size, 28, "no two kinds share a class");
   for (const c of classes) assert.ok(c.prototype instanceof GuestMemoryError, c.name);
   const e = new CannotResolveError("op", { base: 0x1000n, length: 4 }, "no mapping");
-  assert.equal(e.kind, "IommuError");
+  assert.equal(e.kind, "CannotResolve");
   assert.ok(e instanceof CLASS_OF_KIND[e.kind]);
+});
+
+Deno.test("errors: an IOMMU failure's kind is vm-memory's iommu::Error variant; IommuError is the family", () => {
+  const range = { base: 0x1000n, length: 0x2000 };
+  const cases: [IommuError, GuestMemoryErrorKind, string][] = [
+    [new CannotResolveError("IommuMemory.readU32", range, "no mapping"), "CannotResolve", "CannotResolveError"],
+    [new FragmentedError("IommuMemory.getSlice", range, 0x1000), "Fragmented", "FragmentedError"],
+    [
+      new IommuMisconfiguredError("Iommu.translate", "no miss handler"),
+      "IommuMisconfigured",
+      "IommuMisconfiguredError",
+    ],
+  ];
+  for (const [e, kind, name] of cases) {
+    assert.equal(e.kind, kind);
+    assert.equal(e.name, name);
+    assert.ok(e instanceof IommuError, `${name} is an IommuError`);
+    assert.ok(e instanceof CLASS_OF_KIND[e.kind]);
+    assert.equal("variant" in e, false, "kind is the one discriminator");
+  }
+  assert.equal(Object.hasOwn(CLASS_OF_KIND, "IommuError"), false, "the family is not a kind of its own");
 });
 
 Deno.test("errors: MAP_FIXED is a MapFixedError carrying the refused flags", () => {

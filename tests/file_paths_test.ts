@@ -6,8 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { FileOffset, MmapRegion, PROT_READ } from "../mod.ts";
-import { receiveFd } from "../src/tools/cli/memfd_socket.ts";
+import { FileOffset, MmapRegion, PROT_READ, ReceivedFd } from "../mod.ts";
 import { refused } from "./fixtures/guest_assert.ts";
 
 const PAGE = 4096;
@@ -67,7 +66,7 @@ Deno.test("file paths: a well-formed file: URL with escapes names the decoded pa
 });
 
 Deno.test("file paths: a Unix socket path with a NUL is refused before connecting", () => {
-  const e = refused(() => receiveFd("/run/vmm/ram.sock\0other", 100, "gmem"));
-  assert.deepEqual([e.op, e.argument], ["gmem", "--memfd-socket"]);
-  assert.match(e.message, /^gmem: --memfd-socket must not contain a NUL character \(found at index 17\)/);
+  const e = refused(() => ReceivedFd.receive("/run/vmm/ram.sock\0other", 100));
+  assert.deepEqual([e.op, e.argument], ["ReceivedFd.receive", "path"]);
+  assert.match(e.message, /^ReceivedFd\.receive: path must not contain a NUL character \(found at index 17\)/);
 });

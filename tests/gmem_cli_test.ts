@@ -8,7 +8,8 @@
  */
 
 import assert from "node:assert/strict";
-import { Iotlb, Permissions } from "../mod.ts";
+import { Permissions } from "../mod.ts";
+import { Iotlb } from "../iommu.ts";
 import { native } from "../src/ffi/native.ts";
 import { type DenoRun, runDeno } from "./fixtures/child_process.ts";
 

@@ -225,7 +225,7 @@ Deno.test("gmem cli: mtree lists each RAM range in QEMU's info mtree columns wit
   });
 });
 
-Deno.test("gmem tools: a program outside the repository imports renderMap from src/tools/mod.ts and draws", async () => {
+Deno.test("gmem tools: a program outside the repository imports renderMap from tools.ts and draws", async () => {
   const dir = await Deno.makeTempDir({ prefix: "gmem-tools-" });
   try {
     const root = new URL("../", import.meta.url).href;
@@ -233,7 +233,7 @@ Deno.test("gmem tools: a program outside the repository imports renderMap from s
       `${dir}/draw.ts`,
       [
         `import { GuestMemoryMmap } from "${root}mod.ts";`,
-        `import { renderMap } from "${root}src/tools/mod.ts";`,
+        `import { renderMap } from "${root}tools.ts";`,
         "using mem = GuestMemoryMmap.fromRanges([[0, 0x10000], [1n << 32n, 0x10000]]);",
         "const svg = renderMap(mem, { title: 'mine' });",
         "console.log(svg.startsWith('<svg'), svg.includes('mine'));",

@@ -2,12 +2,14 @@
 import assert from "node:assert/strict";
 import {
   type AddressLike,
+  type GuestMemory,
   GuestMemoryError,
   GuestMemoryMmap,
   GuestRegionMmap,
   InvalidArgumentError,
   InvalidBackendAddressError,
   InvalidGuestAddressError,
+  Permissions,
   U64_MAX,
 } from "../mod.ts";
 import { expectError, expectUnbacked } from "./fixtures/guest_assert.ts";
@@ -491,8 +493,10 @@ Deno.test("guest memory: a range ending exactly at 2^64 is an ordinary miss, nev
 
 Deno.test("guest memory: the backend ignores the access argument and is its own physical memory", () => {
   using mem = GuestMemoryMmap.fromRanges([[0, 0x400], [0x400, 0x400]]);
-  assert.equal(mem.physicalMemory(), mem);
-  for (const access of [0, 1, 2, 3]) {
+  // A GuestMemoryMmap is a GuestMemory (it declares so), usable as one with no cast.
+  const asGuestMemory: GuestMemory = mem;
+  assert.equal(asGuestMemory.physicalMemory(), mem);
+  for (const access of [Permissions.No, Permissions.Read, Permissions.Write, Permissions.ReadWrite]) {
     assert.equal(mem.checkRange(0x300, 0x200, access), true);
     assert.equal(mem.checkRange(0x700, 0x200, access), false);
     assert.deepEqual(mem.getSlices(0x300, 0x200, access).map((s) => s.len), [0x100, 0x100]);

@@ -4,15 +4,8 @@
 // warm (thousands of valid calls at the neighbouring address first, so every cache and compiled
 // fast path is primed), and move nothing.
 import assert from "node:assert/strict";
-import {
-  AtomicBitmap,
-  GuestMemoryError,
-  GuestMemoryMmap,
-  InvalidArgumentError,
-  IommuMemory,
-  IotlbIommu,
-  Permissions,
-} from "../mod.ts";
+import { AtomicBitmap, GuestMemoryError, GuestMemoryMmap, InvalidArgumentError, Permissions } from "../mod.ts";
+import { IommuMemory, IotlbIommu } from "../iommu.ts";
 import { expectError } from "./fixtures/guest_assert.ts";
 
 const BASE = 0x10000, SIZE = 0x4000, IOVA = 0x40000;

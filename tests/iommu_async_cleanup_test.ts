@@ -6,7 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import { CannotResolveError, InvalidArgumentError, IommuMisconfiguredError } from "../src/core/errors.ts";
+import { CannotResolveError, IommuMisconfiguredError } from "../src/iommu/iommu_errors.ts";
+import { InvalidArgumentError } from "../src/core/errors.ts";
 import { type AsyncMissHandler, IotlbIommu, MAX_TIMEOUT_MS } from "../src/iommu/iommu.ts";
 import { Iotlb } from "../src/iommu/iotlb.ts";
 import { Permissions } from "../src/core/permissions.ts";

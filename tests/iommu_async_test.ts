@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
+import { GuestMemoryMmap, Permissions } from "../mod.ts";
 import {
   CannotResolveError,
   decodeVhostIotlbMsg,
   encodeVhostIotlbMsg,
-  GuestMemoryMmap,
   IommuMemory,
   Iotlb,
   IotlbIommu,
-  Permissions,
   VHOST_IOTLB_MSG_SIZE,
   VHOST_USER_HEADER_SIZE,
   VhostIotlbChannel,
@@ -15,7 +14,7 @@ import {
   VhostIotlbType,
   vhostIotlbUpdate,
   VhostUserRequest,
-} from "../mod.ts";
+} from "../iommu.ts";
 
 const MSG = VHOST_USER_HEADER_SIZE + VHOST_IOTLB_MSG_SIZE;
 const IOVA_BASE = 0x1_0000_0000n;

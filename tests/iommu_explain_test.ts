@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
-import { GuestMemoryMmap, type Iommu, IommuMemory, Iotlb, IotlbIommu, type Permission, Permissions } from "../mod.ts";
-import { CannotResolveError, RegionClosedError } from "../mod.ts";
+import { GuestMemoryMmap, type Permission, Permissions } from "../mod.ts";
+import { type Iommu, IommuMemory, Iotlb, IotlbIommu } from "../iommu.ts";
+import { RegionClosedError } from "../mod.ts";
+import { CannotResolveError } from "../iommu.ts";
 
 const PAGE = 0x1000;
 

@@ -1,15 +1,8 @@
 // Every IommuMemory method names itself in the errors it throws, with translation on and off: the
 // backend behind it (a GuestMemoryMmap) and the slices it makes are details a caller never called.
 import assert from "node:assert/strict";
-import {
-  GuestMemoryError,
-  GuestMemoryMmap,
-  GuestRegionMmap,
-  IommuMemory,
-  IotlbIommu,
-  Permissions,
-  PROT_READ,
-} from "../mod.ts";
+import { GuestMemoryError, GuestMemoryMmap, GuestRegionMmap, Permissions, PROT_READ } from "../mod.ts";
+import { IommuMemory, IotlbIommu } from "../iommu.ts";
 
 const PAGE = 0x1000;
 

@@ -20,20 +20,17 @@ import assert from "node:assert/strict";
 import {
   AtomicBitmap,
   type DirtyLog,
-  type DirtyLogAddressing,
   GuestMemoryError,
   GuestMemoryMmap,
   GuestRegionMmap,
   InvalidArgumentError,
-  IommuMemory,
-  Iotlb,
-  IotlbIommu,
   MmapRegion,
   type Permission,
   Permissions,
   PROT_READ,
   type VolatileSlice,
 } from "../mod.ts";
+import { type DirtyLogAddressing, IommuMemory, Iotlb, IotlbIommu } from "../iommu.ts";
 import { expectError } from "./fixtures/guest_assert.ts";
 
 const SEED = Number(Deno.env.get("GMEM_IOMMU_PROP_SEED") ?? 0x10aa11);
@@ -278,7 +275,9 @@ function outcomeOf(fn: () => number): Outcome {
  * that reach backed (and, for writes, writable) memory, or the error for the first byte.
  */
 function predictTransfer(m: Model, addr: number, n: number, write: boolean): Outcome {
-  if (m.enabled && !m.translates(addr, n, write ? Permissions.Write : Permissions.Read)) return { kind: "IommuError" };
+  if (m.enabled && !m.translates(addr, n, write ? Permissions.Write : Permissions.Read)) {
+    return { kind: "CannotResolve" };
+  }
   if (n === 0) return { ok: 0 };
   let done = 0;
   while (done < n) {
@@ -293,7 +292,7 @@ function predictTransfer(m: Model, addr: number, n: number, write: boolean): Out
 /** The model's prediction for an atomic at `addr` (see vm-memory's `store`/`load` through slices). */
 function predictAtomic(m: Model, addr: number, size: number, access: Permission): Outcome & { gpa?: number } {
   if (m.enabled) {
-    if (!m.translates(addr, size, access)) return { kind: "IommuError" };
+    if (!m.translates(addr, size, access)) return { kind: "CannotResolve" };
     // Split between entries: the first fragment fails first when nothing backs it.
     if (m.entryRun(addr, size) < size) {
       return { kind: regionOf(m.gpa(addr)) === undefined ? "InvalidGuestAddress" : "InvalidBackendAddress" };
@@ -310,7 +309,7 @@ function predictAtomic(m: Model, addr: number, size: number, access: Permission)
 
 /** The model's prediction for `getSlices`: translation as for a transfer, then the backed prefix. */
 function predictSlices(m: Model, addr: number, n: number, access: Permission): Outcome {
-  if (m.enabled && !m.translates(addr, n, access)) return { kind: "IommuError" };
+  if (m.enabled && !m.translates(addr, n, access)) return { kind: "CannotResolve" };
   if (n === 0) return { ok: 0 };
   let done = 0;
   while (done < n && regionOf(m.gpa(addr + done)) !== undefined) done++;

@@ -13,16 +13,12 @@ import {
   GuestMemoryMmap,
   hostProtection,
   InvalidArgumentError,
-  IommuMemory,
-  Iotlb,
-  IotlbIommu,
   type Permission,
   Permissions,
   PROT_READ,
-  type RevocationMode,
-  SliceRevokedError,
   type VolatileSlice,
 } from "../mod.ts";
+import { IommuMemory, Iotlb, IotlbIommu, type RevocationMode, SliceRevokedError } from "../iommu.ts";
 import { leaseCount } from "../src/mmap/mmap_region.ts";
 import { type CaseRun, runCase, survived } from "./fixtures/child_process.ts";
 import { expectError } from "./fixtures/guest_assert.ts";

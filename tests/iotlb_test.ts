@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { InvalidArgumentError, type IovaRange } from "../src/core/errors.ts";
+import { InvalidArgumentError } from "../src/core/errors.ts";
+import type { IovaRange } from "../src/iommu/iommu_errors.ts";
 import { Iotlb, type IotlbEntry, type IotlbLookup } from "../src/iommu/iotlb.ts";
 import { IotlbRecorder } from "../src/iommu/iotlb_recorder.ts";
 import { assign, carve, editPaths } from "../src/iommu/range_edit.ts";

@@ -17,10 +17,6 @@ import {
   GuestMemoryError,
   GuestMemoryMmap,
   hostProtection,
-  IommuMemory,
-  Iotlb,
-  type IotlbCounters,
-  IotlbIommu,
   MAP_HUGETLB,
   MAP_SHARED,
   MappingPastEofError,
@@ -28,6 +24,7 @@ import {
   Permissions,
   SyscallError,
 } from "../mod.ts";
+import { IommuMemory, Iotlb, type IotlbCounters, IotlbIommu } from "../iommu.ts";
 import { type LeakRates, leaks, measureGrowth } from "./fixtures/growth.ts";
 import { libraryFds, mappingSizes, processFigures } from "./fixtures/process_figures.ts";
 

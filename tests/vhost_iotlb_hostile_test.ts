@@ -6,7 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import { InvalidArgumentError, IommuMisconfiguredError } from "../src/core/errors.ts";
+import { InvalidArgumentError } from "../src/core/errors.ts";
+import { IommuMisconfiguredError } from "../src/iommu/iommu_errors.ts";
 import { IotlbIommu } from "../src/iommu/iommu.ts";
 import { intervalSteps } from "../src/iommu/interval_index.ts";
 import { Iotlb, type IotlbLookup } from "../src/iommu/iotlb.ts";

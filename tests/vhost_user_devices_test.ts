@@ -6,7 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import { closeIoFile, GuestMemoryMmap, openIoFile, SplitQueue } from "../vhost_user.ts";
+import { GuestMemoryMmap } from "../mod.ts";
+import { closeIoFile, openIoFile, SplitQueue } from "../vhost_user.ts";
 import { BlkDevice } from "../src/tools/vhost_user_blk/blk_device.ts";
 import { RngDevice } from "../src/tools/vhost_user_rng/rng_device.ts";
 import { type DriverBuffer, TestDriver } from "./fixtures/virtio_driver.ts";

@@ -8,6 +8,7 @@
  */
 
 import assert from "node:assert/strict";
+import { MmapRegion } from "../mod.ts";
 import {
   type BackendEvent,
   encodeMessage,
@@ -16,7 +17,6 @@ import {
   FLAG_REPLY,
   FrontendRequest as R,
   memoryTablePayload,
-  MmapRegion,
   PROTOCOL_FEATURES_BIT,
   ProtocolFeature,
   statePayload,

@@ -11,16 +11,9 @@
 
 import fc from "fast-check";
 import assert from "node:assert/strict";
-import {
-  type DescriptorChain,
-  GuestMemoryMmap,
-  IommuMemory,
-  IotlbIommu,
-  Permissions,
-  retryTranslations,
-  SplitQueue,
-  VirtqueueError,
-} from "../vhost_user.ts";
+import { GuestMemoryMmap, Permissions } from "../mod.ts";
+import { IommuMemory, IotlbIommu } from "../iommu.ts";
+import { type DescriptorChain, retryTranslations, SplitQueue, VirtqueueError } from "../vhost_user.ts";
 import { type DriverBuffer, TestDriver } from "./fixtures/virtio_driver.ts";
 
 const SEED = Number(Deno.env.get("GMEM_VIRTIO_PROP_SEED") ?? 0x71a7);

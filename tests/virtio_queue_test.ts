@@ -5,15 +5,9 @@
  */
 
 import assert from "node:assert/strict";
-import {
-  GuestMemoryMmap,
-  IommuMemory,
-  IotlbIommu,
-  Permissions,
-  SplitQueue,
-  VirtqueueError,
-  type VirtqueueFault,
-} from "../vhost_user.ts";
+import { GuestMemoryMmap, Permissions } from "../mod.ts";
+import { IommuMemory, IotlbIommu } from "../iommu.ts";
+import { SplitQueue, VirtqueueError, type VirtqueueFault } from "../vhost_user.ts";
 import { type DriverBuffer, TestDriver } from "./fixtures/virtio_driver.ts";
 
 const LAYOUT = { size: 8, desc: 0x1000, avail: 0x2000, used: 0x3000 };

@@ -19,7 +19,7 @@ import {
   readIntoAsync,
   writeFromAsync,
 } from "./volatile_io_async.ts";
-import type { VolatileSlice } from "./volatile_slice.ts";
+import type { IoSlice } from "./io_slice.ts";
 
 // Scratch space for scalars that take the slow path (unaligned, crossing a region, stale views).
 // JavaScript is single-threaded per isolate, and nothing here awaits, so one set is enough.
@@ -235,7 +235,7 @@ export abstract class Bytes {
    * The fragments that I/O of `count` bytes at `addr` goes through, following the level's rules
    * (guest memory: stop at a hole after the first fragment; region and slice: clip at the end).
    */
-  protected abstract ioSlices(addr: AddressLike, count: number, write: boolean, op: string): VolatileSlice[];
+  protected abstract ioSlices(addr: AddressLike, count: number, write: boolean, op: string): (IoSlice & Bytes)[];
 
   /**
    * Called for I/O of zero bytes, which moves nothing and needs no fragments. A level that refuses

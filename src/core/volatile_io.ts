@@ -21,7 +21,7 @@ import {
   readThroughHandle,
   writeThroughHandle,
 } from "./volatile_io_handle.ts";
-import type { VolatileSlice } from "./volatile_slice.ts";
+import type { IoSlice } from "./io_slice.ts";
 
 /**
  * Where bytes come from or go to: a raw file descriptor of this process, an open file object of the
@@ -78,7 +78,7 @@ function arrayLength(array: Uint8Array, op: string): number {
 }
 
 /** The (address, length) pairs of slices from byte `skip` on, for readv/writev. */
-function iovecs(slices: readonly VolatileSlice[], skip: number, write: boolean, op: string): [BigUint64Array, number] {
+function iovecs(slices: readonly IoSlice[], skip: number, write: boolean, op: string): [BigUint64Array, number] {
   const pairs = new BigUint64Array(slices.length * 2);
   let n = 0;
   for (const s of slices) {
@@ -95,7 +95,7 @@ function iovecs(slices: readonly VolatileSlice[], skip: number, write: boolean, 
 }
 
 /** Marks the first `n` bytes of the slices dirty (memory written from a source). */
-function markFirst(slices: readonly VolatileSlice[], n: number): void {
+function markFirst(slices: readonly IoSlice[], n: number): void {
   for (const s of slices) {
     if (n <= 0) return;
     const k = Math.min(n, s.len);
@@ -114,7 +114,7 @@ function markFirst(slices: readonly VolatileSlice[], n: number): void {
  * ```
  */
 export function readInto(
-  slices: readonly VolatileSlice[],
+  slices: readonly IoSlice[],
   source: VolatileIo,
   exact: boolean,
   count: number,
@@ -153,7 +153,7 @@ export function readInto(
   return done;
 }
 
-function total(slices: readonly VolatileSlice[]): number {
+function total(slices: readonly IoSlice[]): number {
   return slices.reduce((n, s) => n + s.len, 0);
 }
 
@@ -167,7 +167,7 @@ function total(slices: readonly VolatileSlice[]): number {
  * ```
  */
 export function writeFrom(
-  slices: readonly VolatileSlice[],
+  slices: readonly IoSlice[],
   sink: VolatileIo,
   exact: boolean,
   count: number,

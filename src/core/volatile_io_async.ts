@@ -11,7 +11,7 @@ import { GuestIOError, InvalidArgumentError, PartialBufferError, RegionClosedErr
 import { hex } from "./format.ts";
 import { PIN } from "./mapping.ts";
 import type { RegionViews } from "./region_views.ts";
-import type { VolatileSlice } from "./volatile_slice.ts";
+import type { IoSlice } from "./io_slice.ts";
 
 /**
  * A source of bytes with Deno's `Reader` shape: `read` fills a prefix of `p` and resolves to the
@@ -53,7 +53,7 @@ export interface AsyncWriter {
  */
 export interface IoFragment {
   /** The fragment. */
-  readonly slice: VolatileSlice;
+  readonly slice: IoSlice;
   /** The views over the region that holds it. */
   readonly views: RegionViews;
 }
@@ -239,7 +239,7 @@ function viewOf(f: IoFragment, skip: number, write: boolean, op: string): Uint8A
 }
 
 /** Marks `len` bytes of the fragment from byte `from` on dirty, in the slice's own log. */
-function logLanded(s: VolatileSlice, from: number, len: number): void {
+function logLanded(s: IoSlice, from: number, len: number): void {
   s.dirtyLog?.markDirty(s.dirtyLogOffset + from, len);
 }
 

@@ -8,7 +8,7 @@
 import { GuestIOError, InvalidArgumentError, ReadOnlyError } from "./errors.ts";
 import type { RuntimeFile } from "../ffi/binding.ts";
 import { native } from "../ffi/native.ts";
-import type { VolatileSlice } from "./volatile_slice.ts";
+import type { IoSlice } from "./io_slice.ts";
 
 /** The direction of an I/O, as the access it needs from the file. */
 export const ACCESS_READ = 1, ACCESS_WRITE = 2;
@@ -74,7 +74,7 @@ function handleError(e: unknown, handle: HandleIo, op: string, moved: number): E
  * ```
  */
 export function readThroughHandle(
-  slices: readonly VolatileSlice[],
+  slices: readonly IoSlice[],
   handle: HandleIo,
   exact: boolean,
   op: string,
@@ -114,7 +114,7 @@ export function readThroughHandle(
  * const n = writeThroughHandle(slices, { file, kind: "Deno.FsFile", access: ACCESS_WRITE }, op);
  * ```
  */
-export function writeThroughHandle(slices: readonly VolatileSlice[], handle: HandleIo, op: string): number {
+export function writeThroughHandle(slices: readonly IoSlice[], handle: HandleIo, op: string): number {
   for (const s of slices) s.ioAddress(false, op);
   let done = 0;
   for (const s of slices) {

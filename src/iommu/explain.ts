@@ -89,7 +89,8 @@ function span(a: bigint, n: number | bigint): string {
  *
  * @example
  * ```ts
- * import { explainRequest, GuestMemoryMmap, IotlbIommu, Permissions } from "../../mod.ts";
+ * import { GuestMemoryMmap, Permissions } from "../../mod.ts";
+ * import { explainRequest, IotlbIommu } from "../../iommu.ts";
  * using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
  * const iommu = new IotlbIommu();
  * iommu.iotlb.setMapping(0x8000, 0x1000, 0x1000, Permissions.Read);

@@ -15,7 +15,8 @@
 
 import { setImmediate } from "node:timers";
 import { type AddressLike, toAddress, toLength } from "../core/address.ts";
-import { CannotResolveError, InvalidArgumentError, IommuMisconfiguredError, type IovaRange } from "../core/errors.ts";
+import { CannotResolveError, IommuMisconfiguredError, type IovaRange } from "./iommu_errors.ts";
+import { InvalidArgumentError } from "../core/errors.ts";
 import { hex } from "../core/format.ts";
 import { IntervalIndex, type IntervalNode } from "./interval_index.ts";
 import { Iotlb, type IotlbLookup } from "./iotlb.ts";
@@ -185,7 +186,8 @@ function describe(r: IotlbLookup & { ok: false }, access: Permission): string {
  *
  * @example
  * ```ts
- * import { IotlbIommu, Permissions } from "../../mod.ts";
+ * import { Permissions } from "../../mod.ts";
+ * import { IotlbIommu } from "../../iommu.ts";
  * const iommu = new IotlbIommu();
  * iommu.iotlb.setMapping(0x1000, 0x8000, 0x1000, Permissions.Read);
  * console.log(iommu.translate(0x1010, 16, Permissions.Read)); // [ { base: 32784n, length: 16 } ]
@@ -234,7 +236,7 @@ export class IotlbIommu implements Iommu {
    *
    * @example
    * ```ts
-   * import { IotlbIommu } from "../../mod.ts";
+   * import { IotlbIommu } from "../../iommu.ts";
    * console.log(new IotlbIommu().counters.asyncRequests); // 0
    * ```
    */
@@ -247,7 +249,7 @@ export class IotlbIommu implements Iommu {
    *
    * @example
    * ```ts
-   * import { IotlbIommu } from "../../mod.ts";
+   * import { IotlbIommu } from "../../iommu.ts";
    * console.log(new IotlbIommu().pendingRequests); // 0
    * ```
    */
@@ -263,7 +265,8 @@ export class IotlbIommu implements Iommu {
    *
    * @example
    * ```ts
-   * import { IotlbIommu, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { IotlbIommu } from "../../iommu.ts";
    * const iommu = new IotlbIommu(undefined, {
    *   missHandler: (f) => iommu.iotlb.setMapping(f.iova, f.iova, f.length, Permissions.ReadWrite),
    * });
@@ -299,7 +302,8 @@ export class IotlbIommu implements Iommu {
    *
    * @example
    * ```ts
-   * import { IotlbIommu, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { IotlbIommu } from "../../iommu.ts";
    * const iommu: IotlbIommu = new IotlbIommu(undefined, {
    *   asyncMissHandler: async (range) => {
    *     await Promise.resolve(); // a real handler asks over a socket

@@ -11,13 +11,15 @@ import type { RegionViews } from "../core/region_views.ts";
 import {
   CannotResolveError,
   FragmentedError,
+  IommuError,
+  IommuMisconfiguredError,
+  type IovaRange,
+} from "./iommu_errors.ts";
+import {
   GuestMemoryError,
   InvalidArgumentError,
   InvalidBackendAddressError,
   InvalidGuestAddressError,
-  IommuError,
-  IommuMisconfiguredError,
-  type IovaRange,
   NoAccessError,
   ReadOnlyError,
   RegionClosedError,
@@ -116,7 +118,8 @@ function atomicAccess(op: string, write: boolean): Permission {
  *
  * @example
  * ```ts
- * import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../../mod.ts";
+ * import { GuestMemoryMmap, Permissions } from "../../mod.ts";
+ * import { IommuMemory, IotlbIommu } from "../../iommu.ts";
  * using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
  * const iommu = new IotlbIommu();
  * iommu.iotlb.setMapping(0x100000, 0x4000, 0x1000, Permissions.ReadWrite);
@@ -147,7 +150,8 @@ export class IommuMemory extends Bytes implements GuestMemory {
    *
    * @example
    * ```ts
-   * import { AtomicBitmap, GuestMemoryMmap, IommuMemory, IotlbIommu } from "../../mod.ts";
+   * import { AtomicBitmap, GuestMemoryMmap } from "../../mod.ts";
+   * import { IommuMemory, IotlbIommu } from "../../iommu.ts";
    * using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
    * const mem = new IommuMemory(ram, new IotlbIommu(), { bitmap: new AtomicBitmap(1 << 20), logBy: "iova" });
    * console.log(mem.iommuEnabled); // true
@@ -216,7 +220,8 @@ export class IommuMemory extends Bytes implements GuestMemory {
    *
    * @example
    * ```ts
-   * import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../../mod.ts";
+   * import { GuestMemoryMmap, Permissions } from "../../mod.ts";
+   * import { IommuMemory, IotlbIommu } from "../../iommu.ts";
    * using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
    * const iommu = new IotlbIommu();
    * iommu.iotlb.setMapping(0x8000, 0x1000, 0x1000, Permissions.ReadWrite);
@@ -235,7 +240,8 @@ export class IommuMemory extends Bytes implements GuestMemory {
    *
    * @example
    * ```ts
-   * import { GuestMemoryMmap, IommuMemory, IotlbIommu } from "../../mod.ts";
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * import { IommuMemory, IotlbIommu } from "../../iommu.ts";
    * using ram = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
    * const mem = new IommuMemory(ram, new IotlbIommu(), { enabled: false });
    * mem.writeU8(0x10, 1); // a guest physical address
@@ -260,7 +266,8 @@ export class IommuMemory extends Bytes implements GuestMemory {
    *
    * @example
    * ```ts
-   * import { GuestMemoryMmap, IommuMemory, IotlbIommu } from "../../mod.ts";
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * import { IommuMemory, IotlbIommu } from "../../iommu.ts";
    * using a = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
    * using b = GuestMemoryMmap.fromRanges([[0, 0x2000]]);
    * const mem = new IommuMemory(a, new IotlbIommu());
@@ -282,7 +289,8 @@ export class IommuMemory extends Bytes implements GuestMemory {
    *
    * @example
    * ```ts
-   * import { GuestMemoryMmap, IommuMemory, IotlbIommu } from "../../mod.ts";
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * import { IommuMemory, IotlbIommu } from "../../iommu.ts";
    * using ram = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
    * console.log(new IommuMemory(ram, new IotlbIommu()).physicalMemory()); // undefined
    * ```
@@ -297,7 +305,8 @@ export class IommuMemory extends Bytes implements GuestMemory {
    *
    * @example
    * ```ts
-   * import { GuestMemoryMmap, IommuMemory, IotlbIommu } from "../../mod.ts";
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * import { IommuMemory, IotlbIommu } from "../../iommu.ts";
    * using ram = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
    * console.log(new IommuMemory(ram, new IotlbIommu()).toJSON().logBy); // "iova"
    * ```
@@ -325,7 +334,8 @@ export class IommuMemory extends Bytes implements GuestMemory {
    *
    * @example
    * ```ts
-   * import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../../mod.ts";
+   * import { GuestMemoryMmap, Permissions } from "../../mod.ts";
+   * import { IommuMemory, IotlbIommu } from "../../iommu.ts";
    * using ram = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
    * const iommu = new IotlbIommu();
    * iommu.iotlb.setMapping(0x8000, 0, 0x1000, Permissions.Read);
@@ -359,7 +369,8 @@ export class IommuMemory extends Bytes implements GuestMemory {
    *
    * @example
    * ```ts
-   * import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../../mod.ts";
+   * import { GuestMemoryMmap, Permissions } from "../../mod.ts";
+   * import { IommuMemory, IotlbIommu } from "../../iommu.ts";
    * using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
    * const iommu = new IotlbIommu();
    * iommu.iotlb.setMapping(0x2a000, 0x4000, 0x80, Permissions.Read);
@@ -382,7 +393,8 @@ export class IommuMemory extends Bytes implements GuestMemory {
    *
    * @example
    * ```ts
-   * import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../../mod.ts";
+   * import { GuestMemoryMmap, Permissions } from "../../mod.ts";
+   * import { IommuMemory, IotlbIommu } from "../../iommu.ts";
    * using ram = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
    * const iommu = new IotlbIommu();
    * iommu.iotlb.setMapping(0, 0x800, 0x1000, Permissions.Read); // the second half has no RAM
@@ -401,7 +413,8 @@ export class IommuMemory extends Bytes implements GuestMemory {
    *
    * @example
    * ```ts
-   * import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../../mod.ts";
+   * import { GuestMemoryMmap, Permissions } from "../../mod.ts";
+   * import { IommuMemory, IotlbIommu } from "../../iommu.ts";
    * using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
    * const iommu = new IotlbIommu();
    * iommu.iotlb.setMapping(0x1000, 0x3000, 0x1000, Permissions.ReadWrite);
@@ -424,7 +437,8 @@ export class IommuMemory extends Bytes implements GuestMemory {
    *
    * @example
    * ```ts
-   * import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../../mod.ts";
+   * import { GuestMemoryMmap, Permissions } from "../../mod.ts";
+   * import { IommuMemory, IotlbIommu } from "../../iommu.ts";
    * using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
    * const iommu: IotlbIommu = new IotlbIommu(undefined, {
    *   asyncMissHandler: async (r) => iommu.iotlb.setMapping(r.base, r.base - 0x100000n, r.length, Permissions.ReadWrite),
@@ -453,7 +467,8 @@ export class IommuMemory extends Bytes implements GuestMemory {
    *
    * @example
    * ```ts
-   * import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../../mod.ts";
+   * import { GuestMemoryMmap, Permissions } from "../../mod.ts";
+   * import { IommuMemory, IotlbIommu } from "../../iommu.ts";
    * using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
    * const iommu: IotlbIommu = new IotlbIommu(undefined, {
    *   asyncMissHandler: async (r) => iommu.iotlb.setMapping(r.base, 0, r.length, Permissions.Read),
@@ -488,7 +503,8 @@ export class IommuMemory extends Bytes implements GuestMemory {
    *
    * @example
    * ```ts
-   * import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../../mod.ts";
+   * import { GuestMemoryMmap, Permissions } from "../../mod.ts";
+   * import { IommuMemory, IotlbIommu } from "../../iommu.ts";
    * using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
    * const iommu = new IotlbIommu();
    * iommu.iotlb.setMapping(0x8000, 0x1000, 0x1000, Permissions.Read);

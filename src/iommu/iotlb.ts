@@ -6,21 +6,24 @@
  */
 
 import { type AddressLike, toAddress, toLength, U64_LIMIT } from "../core/address.ts";
-import { InvalidArgumentError, type IovaRange } from "../core/errors.ts";
+import { InvalidArgumentError } from "../core/errors.ts";
+import type { IovaRange } from "./iommu_errors.ts";
 import { hex } from "../core/format.ts";
-import { inspectIotlb, iotlbJson } from "./inspect_iommu.ts";
-import type { IotlbRecorder } from "./iotlb_recorder.ts";
+import { inspectIotlb, iotlbJson } from "./inspect_iotlb.ts";
+import type { IotlbCounters, IotlbEntry, IotlbJson, IotlbObserver } from "./iotlb_types.ts";
 import { type Permission, toPermission } from "../core/permissions.ts";
 import { assign, carve } from "./range_edit.ts";
 import { RangeEntry, RangeTable } from "./range_table.ts";
 import { EXACT_LIMIT, U64Pair } from "./u64_key.ts";
+
+export type { IotlbCounters, IotlbEntry, IotlbJson };
 
 /**
  * Options of an {@link Iotlb}.
  *
  * @example
  * ```ts
- * import { Iotlb, type IotlbOptions } from "../../mod.ts";
+ * import { Iotlb, type IotlbOptions } from "../../iommu.ts";
  * const options: IotlbOptions = { maxEntries: 2048, eviction: "lru" };
  * const tlb = new Iotlb(options);
  * ```
@@ -39,34 +42,12 @@ export interface IotlbOptions {
 }
 
 /**
- * One IOTLB entry: `size` bytes from `iova` translate to `target` with `perm`.
- *
- * @example
- * ```ts
- * import { Iotlb, Permissions } from "../../mod.ts";
- * const tlb = new Iotlb();
- * tlb.setMapping(0x1000, 0x9000, 0x1000, Permissions.Read);
- * const [e] = tlb.entries();
- * console.log(e.iova, e.target, e.size, e.perm); // 4096n 36864n 4096n 1
- * ```
- */
-export interface IotlbEntry {
-  /** First IOVA. */
-  iova: bigint;
-  /** Target (physical) address of the first IOVA. */
-  target: bigint;
-  /** Length in bytes (may exceed 2^53 after merging). */
-  size: bigint;
-  /** Permissions. */
-  perm: Permission;
-}
-
-/**
  * The answer of {@link Iotlb.lookup}: the mapped ranges, or every failing sub-range.
  *
  * @example
  * ```ts
- * import { Iotlb, Permissions } from "../../mod.ts";
+ * import { Permissions } from "../../mod.ts";
+ * import { Iotlb } from "../../iommu.ts";
  * const r = new Iotlb().lookup(0x1000, 8, Permissions.Read);
  * if (!r.ok) console.log(r.misses); // [ { base: 4096n, length: 8 } ]
  * ```
@@ -76,51 +57,6 @@ export type IotlbLookup =
   | { ok: true; ranges: IovaRange[] }
   /** Unmapped sub-ranges and sub-ranges whose entry denies the access, each clipped and ascending. */
   | { ok: false; misses: IovaRange[]; accessFails: IovaRange[] };
-
-/**
- * Counters of an {@link Iotlb}, as a snapshot.
- *
- * @example
- * ```ts
- * import { Iotlb } from "../../mod.ts";
- * console.log(new Iotlb().counters.entries); // 0
- * ```
- */
-export interface IotlbCounters {
-  /** Successful lookups (including {@link Iotlb.translateFast} answers). */
-  hits: number;
-  /** Lookups with at least one unmapped byte. */
-  misses: number;
-  /** Lookups with at least one byte whose entry denies the access. */
-  accessFailures: number;
-  /** Entries evicted to stay within `maxEntries`. */
-  evictions: number;
-  /** Entries now in the table. */
-  entries: number;
-}
-
-/**
- * The JSON form of an {@link Iotlb}: entries with hex addresses and permission names, and counters.
- *
- * @example
- * ```ts
- * import { Iotlb, type IotlbJson, Permissions } from "../../mod.ts";
- * const tlb = new Iotlb();
- * tlb.setMapping(0x1000, 0x9000, 0x1000, Permissions.Read);
- * const json: IotlbJson = tlb.toJSON();
- * console.log(json.entries[0].target); // "0x9000"
- * ```
- */
-export interface IotlbJson {
-  /** Every entry in IOVA order. */
-  entries: Array<{ iova: string; target: string; size: string; perm: string }>;
-  /** The counters. */
-  counters: IotlbCounters;
-  /** The entry limit, present only when the IOTLB is bounded. */
-  maxEntries?: number;
-  /** The eviction policy, present only when the IOTLB is bounded. */
-  eviction?: string;
-}
 
 const POLICIES = ["fifo", "random", "lru"] as const;
 const RANDOM = 1, LRU = 2;
@@ -156,7 +92,8 @@ const PAGE_SCALE = IOVA_PAGE_SCALE;
  *
  * @example
  * ```ts
- * import { Iotlb, Permissions } from "../../mod.ts";
+ * import { Permissions } from "../../mod.ts";
+ * import { Iotlb } from "../../iommu.ts";
  * const tlb = new Iotlb();
  * tlb.setMapping(0x10000, 0x200000, 0x1000, Permissions.ReadWrite);
  * console.log(tlb.translateFast(0x10008, 8, Permissions.Read)); // 2097160
@@ -182,7 +119,7 @@ export class Iotlb {
   #last = 0;
   #cacheFilled = false;
   // Opt-in event recording; checked only on slow paths (changes and failed lookups).
-  #recorder: IotlbRecorder | undefined = undefined;
+  #recorder: IotlbObserver | undefined = undefined;
   // Told after each change (see watch); undefined while nobody watches, so a change costs one check.
   #watchers: Set<() => void> | undefined = undefined;
   // The mapping setMapping writes; the range the other calls work on (set by #range); the pairs a
@@ -202,7 +139,7 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb({ maxEntries: 2048, eviction: "random", seed: 7 });
    * console.log(tlb.size); // 0
    * ```
@@ -238,7 +175,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * let changes = 0;
    * const onChange = () => changes++;
@@ -261,7 +199,7 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * const onChange = () => {};
    * tlb.watch(onChange);
@@ -282,7 +220,7 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * console.log(new Iotlb().watcherCount); // 0
    * ```
    */
@@ -297,7 +235,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * tlb.setMapping(0x1000, 0x5000, 0x1000, Permissions.Read);
    * tlb.setMapping(0x2000, 0x6000, 0x1000, Permissions.Read); // continues it: one entry
@@ -336,7 +275,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * tlb.setMapping(0x1000, 0x9000, 0x1000, Permissions.Read);
    * tlb.invalidate(0x1400, 0x100);
@@ -360,7 +300,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * tlb.setMapping(0, 0, 0x1000, Permissions.Read);
    * tlb.invalidateAll();
@@ -387,7 +328,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * tlb.setMapping(10, 110, 10, Permissions.Read);
    * tlb.setMapping(30, 130, 10, Permissions.Write);
@@ -460,7 +402,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * tlb.setMapping(0, 0x1000, 0x1000, Permissions.Read);
    * console.log(tlb.probe(0, 8, Permissions.Read).ok, tlb.counters.hits); // true 0
@@ -491,7 +434,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * tlb.setMapping(0x2000, 0x8000, 0x1000, Permissions.Read);
    * console.log(tlb.translateFast(0x2010, 4, Permissions.Read)); // 32784
@@ -524,7 +468,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * tlb.setMapping(0x1000, 0x8000, 0x1000, Permissions.Read);
    * tlb.setMapping(0x2000, 0x4000, 0x1000, Permissions.Read);
@@ -578,7 +523,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * tlb.setMapping(0x2000, 0x8000, 0x1000, Permissions.Read);
    * tlb.translateFast(0x2010, 4, Permissions.Read);
@@ -595,7 +541,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * tlb.setMapping(0, 0, 0x1000, Permissions.Read);
    * tlb.translateFast(0, 1, Permissions.Read);
@@ -611,7 +558,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * tlb.setMapping(0x1000, 0x7000, 0x1000, Permissions.Read);
    * tlb.translateFast(0x1800, 1, Permissions.Read);
@@ -627,7 +575,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * tlb.setMapping(2n ** 64n - 0x1000n, 0, 0x1000, Permissions.Read); // ends exactly at 2^64
    * console.log(tlb.entries()[0].iova); // 18446744073709547520n
@@ -646,7 +595,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * tlb.setMapping(0x1000, 0x8000, 0x1000, Permissions.Read);
    * tlb.setMapping(0x3000, 0x9000, 0x1000, Permissions.Write);
@@ -669,7 +619,7 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * console.log(new Iotlb().size); // 0
    * ```
    */
@@ -682,7 +632,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * tlb.lookup(0, 1, Permissions.Read);
    * console.log(tlb.counters.misses); // 1
@@ -703,7 +654,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * tlb.lookup(0, 1, Permissions.Read);
    * tlb.resetCounters();
@@ -723,7 +675,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * const before = tlb.generation;
    * tlb.setMapping(0, 0, 1, Permissions.Read);
@@ -739,7 +692,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * tlb.setMapping(0x1000, 0x9000, 0x1000, Permissions.ReadWrite);
    * console.log(JSON.stringify(tlb.toJSON().entries)); // [{"iova":"0x1000","target":"0x9000","size":"0x1000","perm":"ReadWrite"}]
@@ -754,7 +708,7 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * console.log(new Iotlb({ maxEntries: 2048 }).maxEntries, new Iotlb().maxEntries); // 2048 Infinity
    * ```
    */
@@ -767,7 +721,7 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb } from "../../mod.ts";
+   * import { Iotlb } from "../../iommu.ts";
    * console.log(new Iotlb({ maxEntries: 8, eviction: "lru" }).eviction); // "lru"
    * ```
    */
@@ -782,7 +736,8 @@ export class Iotlb {
    *
    * @example
    * ```ts
-   * import { Iotlb, IotlbRecorder, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb, IotlbRecorder } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * const rec = new IotlbRecorder(256);
    * tlb.record(rec);
@@ -791,7 +746,7 @@ export class Iotlb {
    * console.log(rec.length); // 1
    * ```
    */
-  record(recorder: IotlbRecorder | undefined): void {
+  record(recorder: IotlbObserver | undefined): void {
     if (recorder !== undefined && (recorder === null || typeof recorder.onEvent !== "function")) {
       throw new InvalidArgumentError("Iotlb.record", "recorder", recorder, "must be an IotlbRecorder or undefined");
     }

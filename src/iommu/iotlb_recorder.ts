@@ -8,55 +8,19 @@
 import { toLength, U64_LIMIT } from "../core/address.ts";
 import { InvalidArgumentError } from "../core/errors.ts";
 import { hex } from "../core/format.ts";
-import { inspectRecorder } from "./inspect_iommu.ts";
-import { Iotlb, type IotlbEntry } from "./iotlb.ts";
+import { inspectRecorder } from "./inspect_iotlb.ts";
+import { Iotlb } from "./iotlb.ts";
+import type { IotlbEntry, IotlbEvent, IotlbEventKind, IotlbObserver } from "./iotlb_types.ts";
 import { type Permission, permissionName } from "../core/permissions.ts";
 
-/**
- * What happened: `map` (a `setMapping`), `invalidate` (an `invalidate`, or `invalidateAll` as
- * `[0, 2^64)`), `miss` (a lookup found this range unmapped), `access-failure` (a lookup found it
- * mapped without the permission asked for), `eviction` (an entry dropped to stay within
- * `maxEntries`).
- */
-export type IotlbEventKind = "map" | "invalidate" | "miss" | "access-failure" | "eviction";
-
-/**
- * One recorded event.
- *
- * @example
- * ```ts
- * import { Iotlb, IotlbRecorder, Permissions } from "../../mod.ts";
- * const tlb = new Iotlb();
- * const rec = new IotlbRecorder(16);
- * tlb.record(rec);
- * tlb.setMapping(0x1000, 0x9000, 0x1000, Permissions.Read);
- * console.log(rec.events()[0]); // { seq: 1, kind: "map", iova: 4096n, size: 4096n, target: 36864n, perm: 1 }
- * ```
- */
-export interface IotlbEvent {
-  /** 1 for the first event after the recorder was attached, then one more for each event. */
-  seq: number;
-  /** What happened. */
-  kind: IotlbEventKind;
-  /** First IOVA of the range. */
-  iova: bigint;
-  /** Bytes in the range (2^64 for `invalidateAll`). */
-  size: bigint;
-  /** Target of the first IOVA, for `map` and `eviction`; `null` otherwise. */
-  target: bigint | null;
-  /**
-   * `map` and `eviction`: the entry's permissions; `miss` and `access-failure`: the access that was
-   * asked for; `invalidate`: `No`.
-   */
-  perm: Permission;
-}
+export type { IotlbEvent, IotlbEventKind, IotlbObserver };
 
 /**
  * The JSON form of an {@link IotlbRecorder}.
  *
  * @example
  * ```ts
- * import { IotlbRecorder, type IotlbRecorderJson } from "../../mod.ts";
+ * import { IotlbRecorder, type IotlbRecorderJson } from "../../iommu.ts";
  * const json: IotlbRecorderJson = new IotlbRecorder(4).toJSON();
  * console.log(json.capacity); // 4
  * ```
@@ -108,7 +72,8 @@ function apply(tlb: Iotlb, e: IotlbEvent): void {
  *
  * @example
  * ```ts
- * import { Iotlb, IotlbRecorder, Permissions } from "../../mod.ts";
+ * import { Permissions } from "../../mod.ts";
+ * import { Iotlb, IotlbRecorder } from "../../iommu.ts";
  * const tlb = new Iotlb();
  * const rec = new IotlbRecorder(2);
  * tlb.record(rec);
@@ -121,7 +86,7 @@ function apply(tlb: Iotlb, e: IotlbEvent): void {
  * console.log(copy.entries().length); // 2
  * ```
  */
-export class IotlbRecorder {
+export class IotlbRecorder implements IotlbObserver {
   readonly #capacity: number;
   readonly #ring: IotlbEvent[] = [];
   /** Index of the oldest event once the ring is full. */
@@ -137,7 +102,7 @@ export class IotlbRecorder {
    *
    * @example
    * ```ts
-   * import { IotlbRecorder } from "../../mod.ts";
+   * import { IotlbRecorder } from "../../iommu.ts";
    * console.log(new IotlbRecorder(1024).capacity); // 1024
    * ```
    * @throws {InvalidArgumentError} for a capacity that is not a positive safe integer.
@@ -166,7 +131,8 @@ export class IotlbRecorder {
    *
    * @example
    * ```ts
-   * import { Iotlb, IotlbRecorder, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb, IotlbRecorder } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * const rec = new IotlbRecorder(8);
    * tlb.record(rec);
@@ -189,7 +155,8 @@ export class IotlbRecorder {
    *
    * @example
    * ```ts
-   * import { Iotlb, IotlbRecorder, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { Iotlb, IotlbRecorder } from "../../iommu.ts";
    * const tlb = new Iotlb({ maxEntries: 1 });
    * const rec = new IotlbRecorder(8);
    * tlb.record(rec);
@@ -226,7 +193,7 @@ export class IotlbRecorder {
    *
    * @example
    * ```ts
-   * import { IotlbRecorder } from "../../mod.ts";
+   * import { IotlbRecorder } from "../../iommu.ts";
    * const rec = new IotlbRecorder(8);
    * rec.onAttach([]);
    * console.log(rec.length); // 0
@@ -247,7 +214,8 @@ export class IotlbRecorder {
    *
    * @example
    * ```ts
-   * import { IotlbRecorder, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { IotlbRecorder } from "../../iommu.ts";
    * const rec = new IotlbRecorder(8);
    * rec.onEvent("miss", 0x1000n, 8n, null, Permissions.Read);
    * console.log(rec.events()[0].seq); // 1
@@ -279,7 +247,8 @@ export class IotlbRecorder {
    *
    * @example
    * ```ts
-   * import { IotlbRecorder, Permissions } from "../../mod.ts";
+   * import { Permissions } from "../../mod.ts";
+   * import { IotlbRecorder } from "../../iommu.ts";
    * const rec = new IotlbRecorder(8);
    * rec.onEvent("miss", 0x1000n, 8n, null, Permissions.Read);
    * console.log(JSON.stringify(rec.toJSON().events[0])); // {"seq":1,"kind":"miss","iova":"0x1000","size":"0x8","target":null,"perm":"Read"}

@@ -4,7 +4,8 @@
  * @module
  */
 
-import { type GuestMemoryError, type IovaRange, SliceRevokedError } from "../core/errors.ts";
+import type { GuestMemoryError } from "../core/errors.ts";
+import { type IovaRange, SliceRevokedError } from "./iommu_errors.ts";
 import { LEASE_VIEW, type SliceGuard } from "../core/slice_guard.ts";
 import { type BufferLease, LEASE, type Mapping } from "../core/mapping.ts";
 import type { Iotlb } from "./iotlb.ts";
@@ -18,7 +19,7 @@ const RECENT = 4;
  *
  * @example
  * ```ts
- * import type { TranslationGuardOptions } from "../../mod.ts";
+ * import type { TranslationGuardOptions } from "../../iommu.ts";
  * const options: TranslationGuardOptions = { revokeViews: true };
  * ```
  */
@@ -44,7 +45,8 @@ export interface TranslationGuardOptions {
  *
  * @example
  * ```ts
- * import { Iotlb, Permissions, TranslationGuard } from "../../mod.ts";
+ * import { Permissions } from "../../mod.ts";
+ * import { Iotlb, TranslationGuard } from "../../iommu.ts";
  * const iotlb = new Iotlb();
  * iotlb.setMapping(0x1000, 0x8000, 0x1000, Permissions.Read);
  * const guard = new TranslationGuard(iotlb, { base: 0x1000n, length: 0x100 }, 0x8000n, Permissions.Read);

@@ -19,10 +19,12 @@ import { Bytes } from "../core/bytes.ts";
 import { MemoryRegionOverlapError, NoMemoryRegionError, UnsortedMemoryRegionsError } from "../core/region_errors.ts";
 import { batchesFragments, copyFragments, FRAGMENTS, MAX_FRAGMENTS } from "../core/copy_engine.ts";
 import { checkAtomic, copyError, copyRange, CopyStatus } from "../core/copy_range.ts";
+import type { GuestMemory } from "../core/guest_memory.ts";
 import type { GuestMemoryBackend, SlicesResult } from "../core/guest_memory_backend.ts";
+import type { Permission } from "../core/permissions.ts";
 import { GuestRegionMmap, type GuestRegionOptions } from "./guest_region_mmap.ts";
 import { type GuestMemoryJson, inspectMemory, memoryJson } from "./inspect_memory.ts";
-import type { RegionPart } from "./region_part.ts";
+import type { GuestRegionPart as RegionPart } from "./guest_region_mmap.ts";
 import { VolatileSlice } from "../core/volatile_slice.ts";
 
 /** One region in a {@link SharedGuestMemory}. */
@@ -65,7 +67,7 @@ export interface SharedGuestMemory {
  * console.log(mem.getSlices(0xfffe, 4).map((s) => s.len)); // [2, 2]
  * ```
  */
-export class GuestMemoryMmap extends Bytes implements GuestMemoryBackend<GuestRegionMmap>, Disposable {
+export class GuestMemoryMmap extends Bytes implements GuestMemory, GuestMemoryBackend<GuestRegionMmap>, Disposable {
   /** Class name used in errors. */
   protected readonly typeName: string = "GuestMemoryMmap";
   readonly #regions: readonly GuestRegionMmap[];
@@ -389,7 +391,7 @@ export class GuestMemoryMmap extends Bytes implements GuestMemoryBackend<GuestRe
    * console.log(mem.checkRange(0xf00, 0x200), mem.checkRange(0x1f00, 0x200)); // true false
    * ```
    */
-  checkRange(addr: AddressLike, len: number, _access?: number): boolean {
+  checkRange(addr: AddressLike, len: number, _access?: Permission): boolean {
     const r = this.#walk("checkRange", addr, len, false);
     return r.error === undefined;
   }
@@ -482,7 +484,7 @@ export class GuestMemoryMmap extends Bytes implements GuestMemoryBackend<GuestRe
    * console.log(mem.getSlices(0xa00, 0x400).map((s) => s.len)); // [512, 512]
    * ```
    */
-  getSlices(addr: AddressLike, count: number, _access?: number): VolatileSlice[] {
+  getSlices(addr: AddressLike, count: number, _access?: Permission): VolatileSlice[] {
     const result = this.#walk("getSlices", addr, count, true);
     if (result.error !== undefined && result.slices.length === 0) throw result.error;
     return result.slices;
@@ -501,7 +503,7 @@ export class GuestMemoryMmap extends Bytes implements GuestMemoryBackend<GuestRe
    * console.log(slices.length, error?.kind); // 1 "InvalidGuestAddress"
    * ```
    */
-  getSlicesResult(addr: AddressLike, count: number, _access?: number): SlicesResult {
+  getSlicesResult(addr: AddressLike, count: number, _access?: Permission): SlicesResult {
     return this.#walk("getSlicesResult", addr, count, true);
   }
 

@@ -11,7 +11,7 @@ import { InvalidGuestRegionError } from "../core/region_errors.ts";
 import { hex } from "../core/format.ts";
 import type { FileOffset } from "./file_offset.ts";
 import { MmapRegion } from "./mmap_region.ts";
-import type { MapOptions } from "./mmap_region_builder.ts";
+import type { MapOptions } from "./mmap_region.ts";
 import { Bytes } from "../core/bytes.ts";
 import { checkAtomic, copyError, copyRange, CopyStatus } from "../core/copy_range.ts";
 import { type DirtyLog, logReach } from "../core/dirty_log.ts";
@@ -27,6 +27,16 @@ export interface GuestRegionOptions extends MapOptions {
   /** Track dirty pages of this page size (a power of two, usually 4096); off when absent. */
   dirtyPageSize?: number;
 }
+
+/**
+ * One view's worth of a {@link GuestRegionMmap}: the unit its collection's lookups work in.
+ *
+ * @example
+ * ```ts ignore
+ * const part: GuestRegionPart = region.partAt(0);
+ * ```
+ */
+export type GuestRegionPart = RegionPart<GuestRegionMmap>;
 
 /**
  * A host mapping at a guest physical base address. Its `Bytes` methods take offsets inside the
@@ -65,7 +75,7 @@ export class GuestRegionMmap extends Bytes implements Disposable {
    * The region split where the runtime's views end: one part, unless the region is larger than
    * `mmap.viewSize` (Bun: 4 GiB). Library-internal.
    */
-  readonly parts: readonly RegionPart[];
+  readonly parts: readonly GuestRegionPart[];
   /** Bytes per part (all but the last). */
   readonly #partSize: number;
 
@@ -108,7 +118,7 @@ export class GuestRegionMmap extends Bytes implements Disposable {
     this.views = new RegionViews(mmap, op);
     this.#partSize = mmap.viewSize;
     const count = Math.ceil(mmap.size / mmap.viewSize);
-    const parts: RegionPart[] = [];
+    const parts: GuestRegionPart[] = [];
     for (let i = 0; i < count; i++) {
       parts.push(new RegionPart(this, i === 0 ? this.views : new RegionViews(mmap, op, i), i === count - 1));
     }
@@ -271,7 +281,7 @@ export class GuestRegionMmap extends Bytes implements Disposable {
    * The part holding region offset `off` (the last part for the offset just past the end).
    * Library-internal.
    */
-  partAt(off: number): RegionPart {
+  partAt(off: number): GuestRegionPart {
     const parts = this.parts;
     return parts.length === 1 ? parts[0] : parts[Math.min(Math.floor(off / this.#partSize), parts.length - 1)];
   }

@@ -10,7 +10,14 @@ import { cString } from "../ffi/c_string.ts";
 import { native } from "../ffi/native.ts";
 import { syscallError } from "../ffi/syscall_error.ts";
 import type { FileOffset } from "./file_offset.ts";
-import type { FileIdentity } from "./mmap_region.ts";
+
+/** The identity of a mapped file, for `MmapRegion.fdsOverlap`. */
+export interface FileIdentity {
+  /** `st_dev`. */
+  readonly dev: bigint;
+  /** `st_ino`. */
+  readonly ino: bigint;
+}
 
 /** `statfs` type of hugetlbfs: its files (and hugetlb memfds) are made of huge pages. */
 export const HUGETLBFS_MAGIC = 0x958458f6n;

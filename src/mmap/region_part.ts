@@ -5,8 +5,23 @@
  */
 
 import type { DirtyLog } from "../core/dirty_log.ts";
-import type { GuestRegionMmap } from "./guest_region_mmap.ts";
 import type { RegionViews } from "../core/region_views.ts";
+
+/**
+ * What a part needs of the region it belongs to (a `GuestRegionMmap`, which declares the type of its
+ * parts as `RegionPart<GuestRegionMmap>`).
+ *
+ * @example
+ * ```ts ignore
+ * const owner: PartOwner = { startAddr: 0x1000n, bitmap: undefined };
+ * ```
+ */
+export interface PartOwner {
+  /** First guest address. */
+  readonly startAddr: bigint;
+  /** The region's dirty log, if it tracks writes. */
+  readonly bitmap: DirtyLog | undefined;
+}
 
 /**
  * One view's worth of a guest region. A region is one part unless the runtime caps an ArrayBuffer
@@ -20,9 +35,9 @@ import type { RegionViews } from "../core/region_views.ts";
  * part.views.u8[0] = 1; // region offset part.offset + 0
  * ```
  */
-export class RegionPart {
+export class RegionPart<R extends PartOwner = PartOwner> {
   /** The region this part belongs to. */
-  readonly region: GuestRegionMmap;
+  readonly region: R;
   /** The views over this part (view offset 0 is region offset {@link RegionPart.offset}). */
   readonly views: RegionViews;
   /** Region offset of the first byte; also where its writes are logged in the region's bitmap. */
@@ -43,7 +58,7 @@ export class RegionPart {
   readonly last: boolean;
 
   /** Describes `views` as a part of `region`. */
-  constructor(region: GuestRegionMmap, views: RegionViews, last: boolean) {
+  constructor(region: R, views: RegionViews, last: boolean) {
     this.region = region;
     this.views = views;
     this.offset = views.offset;

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { GuestMemoryError, InvalidArgumentError } from "../core/errors.ts";
+import { GuestMemoryError, InvalidArgumentError } from "../../mod.ts";
 import { hasFlag, parseArgs } from "./cli/args.ts";
 import { enterCallerDirectory } from "./cli/caller_dir.ts";
 import { COMMANDS, COMMON_OPTIONS, helpText } from "./cli/commands.ts";

@@ -6,13 +6,10 @@
  * @module
  */
 
-import { hex } from "../core/format.ts";
-import { inspectIommuMemory } from "../iommu/inspect_iommu.ts";
-import { IommuMemory } from "../iommu/iommu_memory.ts";
-import { permissionName } from "../core/permissions.ts";
-import { plural, sizeText } from "../core/inspect_text.ts";
-import { inspectMemory } from "../mmap/inspect_memory.ts";
-import type { GuestMemoryMmap } from "../mmap/guest_memory_mmap.ts";
+import { inspect } from "node:util";
+import type { GuestMemoryMmap } from "../../mod.ts";
+import type { IommuMemory } from "../../iommu.ts";
+import { hex, permissionName, plural, sizeText } from "./text.ts";
 import { BAND_HEIGHT, type BandShape, drawBand } from "./map/band.ts";
 import { type MapModel, mapModel, type Run } from "./map/model.ts";
 import { BrokenScale } from "./map/scale.ts";
@@ -368,7 +365,8 @@ export function renderMap(mem: GuestMemoryMmap | IommuMemory, options: RenderMap
  */
 export function renderMapHtml(mem: GuestMemoryMmap | IommuMemory, options: RenderMapOptions = {}): string {
   const title = options.title ?? "gmem address-space map";
-  const state = mem instanceof IommuMemory ? inspectIommuMemory(mem) : inspectMemory(mem.regions());
+  // The text console.log shows (both memory types give node:util their own inspect hook).
+  const state = inspect(mem);
   return `<!DOCTYPE html>
 <html lang="en">
 <head>

@@ -5,7 +5,7 @@
  */
 
 import { InvalidArgumentError } from "../../mod.ts";
-import type { VhostUserError } from "../core/errors.ts";
+import type { VhostUserError } from "./vhost_user_errors.ts";
 import { featureMask, MAX_QUEUE_SIZE, VirtioFeature } from "../virtio/constants.ts";
 import { type BackendEvent, emptyCounters, type VhostUserCounters } from "./backend_events.ts";
 import type { VhostUserDevice } from "./device.ts";

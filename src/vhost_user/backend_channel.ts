@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { VhostStream } from "../../mod.ts";
-import { VhostUserError } from "../core/errors.ts";
+import type { VhostStream } from "../../iommu.ts";
+import { VhostUserError } from "./vhost_user_errors.ts";
 import { errnoName } from "../ffi/errno.ts";
 import { native } from "../ffi/native.ts";
 import type { FdWatcher } from "./fd_watcher.ts";

@@ -4,7 +4,8 @@
  */
 
 import type { GuestMemoryError, Permission } from "../../mod.ts";
-import type { VhostUserError, VirtqueueError } from "../core/errors.ts";
+import type { VhostUserError } from "./vhost_user_errors.ts";
+import type { VirtqueueError } from "../virtio/virtqueue_errors.ts";
 
 /** Counters of a back-end over all its connections. */
 export interface VhostUserCounters {

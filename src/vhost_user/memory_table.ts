@@ -6,16 +6,9 @@
  * @module
  */
 
-import {
-  AtomicBitmap,
-  FileOffset,
-  GuestMemoryError,
-  GuestMemoryMmap,
-  GuestRegionMmap,
-  hex,
-  MmapRegion,
-} from "../../mod.ts";
-import { VhostUserError } from "../core/errors.ts";
+import { AtomicBitmap, FileOffset, GuestMemoryError, GuestMemoryMmap, GuestRegionMmap, MmapRegion } from "../../mod.ts";
+import { hex } from "../core/format.ts";
+import { VhostUserError } from "./vhost_user_errors.ts";
 import { native } from "../ffi/native.ts";
 import type { MemoryRegionDescription } from "./protocol.ts";
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { VhostUserError } from "../core/errors.ts";
+import { VhostUserError } from "./vhost_user_errors.ts";
 import { errnoName } from "../ffi/errno.ts";
 import { native } from "../ffi/native.ts";
 import type { FdWatcher } from "./fd_watcher.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { VhostUserError } from "../core/errors.ts";
+import { VhostUserError } from "./vhost_user_errors.ts";
 
 /** Requests a front-end sends (`VHOST_USER_*`). */
 export const FrontendRequest = {

@@ -7,8 +7,9 @@
  * @module
  */
 
-import { GuestMemoryError, hex } from "../../mod.ts";
-import { VirtqueueError, type VirtqueueFaultAddress } from "../core/errors.ts";
+import { GuestMemoryError } from "../../mod.ts";
+import { hex } from "../core/format.ts";
+import { VirtqueueError, type VirtqueueFaultAddress } from "../virtio/virtqueue_errors.ts";
 import type { DescriptorChain } from "../virtio/descriptor_chain.ts";
 import type { SplitQueue } from "../virtio/split_queue.ts";
 import { MAX_RESOLVE_ROUNDS, type MissResolver } from "../virtio/translation_retry.ts";

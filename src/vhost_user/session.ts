@@ -7,20 +7,20 @@
  * @module
  */
 
+import { GuestMemoryError, type Permission } from "../../mod.ts";
 import {
   decodeVhostIotlbMsg,
-  GuestMemoryError,
-  hex,
   IommuMemory,
   Iotlb,
   IotlbIommu,
-  type Permission,
   VhostIotlbChannel,
   type VhostIotlbMsg,
   VhostIotlbType,
   type VhostStream,
-} from "../../mod.ts";
-import { VhostUserError, VirtqueueError } from "../core/errors.ts";
+} from "../../iommu.ts";
+import { hex } from "../core/format.ts";
+import { VhostUserError } from "./vhost_user_errors.ts";
+import { VirtqueueError } from "../virtio/virtqueue_errors.ts";
 import { native } from "../ffi/native.ts";
 import { featureMask, VirtioFeature } from "../virtio/constants.ts";
 import { SplitQueue } from "../virtio/split_queue.ts";

@@ -14,7 +14,7 @@ import {
   Permissions,
   type VolatileSlice,
 } from "../../mod.ts";
-import type { VirtqueueError } from "../core/errors.ts";
+import type { VirtqueueError } from "./virtqueue_errors.ts";
 import { accessFault } from "./queue_fault.ts";
 
 /** What a chain needs of its queue. */

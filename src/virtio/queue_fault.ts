@@ -5,8 +5,10 @@
  * @module
  */
 
-import { type AddressLike, CannotResolveError, GuestMemoryError, hex, type Permission } from "../../mod.ts";
-import { VirtqueueError } from "../core/errors.ts";
+import { type AddressLike, GuestMemoryError, type Permission } from "../../mod.ts";
+import { CannotResolveError } from "../../iommu.ts";
+import { hex } from "../core/format.ts";
+import { VirtqueueError } from "./virtqueue_errors.ts";
 
 /**
  * The error for an access of `length` bytes at `addr` that threw `e`: `Translation` (retryable,

@@ -17,15 +17,9 @@
  * @module
  */
 
-import {
-  type AddressLike,
-  type GuestMemory,
-  hex,
-  InvalidArgumentError,
-  type Permission,
-  Permissions,
-} from "../../mod.ts";
-import { VirtqueueError, type VirtqueueFault, type VirtqueueFaultAddress } from "../core/errors.ts";
+import { type AddressLike, type GuestMemory, InvalidArgumentError, type Permission, Permissions } from "../../mod.ts";
+import { hex } from "../core/format.ts";
+import { VirtqueueError, type VirtqueueFault, type VirtqueueFaultAddress } from "./virtqueue_errors.ts";
 import {
   AVAIL_F_NO_INTERRUPT,
   DESCRIPTOR_SIZE,

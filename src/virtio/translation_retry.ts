@@ -8,8 +8,9 @@
  * @module
  */
 
-import { hex, type Permission } from "../../mod.ts";
-import { VirtqueueError, type VirtqueueFaultAddress } from "../core/errors.ts";
+import type { Permission } from "../../mod.ts";
+import { hex } from "../core/format.ts";
+import { VirtqueueError, type VirtqueueFaultAddress } from "./virtqueue_errors.ts";
 
 /**
  * Asks for the translation of `[addr, addr + length)` with `access` and resolves once it is there.

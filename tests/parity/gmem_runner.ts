@@ -7,20 +7,16 @@
 
 import {
   type AddressLike,
-  CannotResolveError,
   GuestMemoryError,
   GuestMemoryMmap,
   GuestRegionMmap,
   InvalidArgumentError,
   InvalidGuestAddressError,
-  IommuError,
-  IommuMemory,
-  IotlbIommu,
-  type IovaRange,
   PartialBufferError,
   type Permission,
   Permissions,
 } from "../../mod.ts";
+import { CannotResolveError, IommuError, IommuMemory, IotlbIommu, type IovaRange } from "../../iommu.ts";
 
 /** One parsed line of the scripts file. */
 export interface ScriptLine {
@@ -78,7 +74,7 @@ function error(e: unknown): string {
   if (e instanceof InvalidGuestAddressError) return `InvalidGuestAddress(${hex(e.addr)})`;
   if (e instanceof PartialBufferError) return `PartialBuffer(${hex(e.expected)},${hex(e.completed)})`;
   if (e instanceof CannotResolveError) return `IommuError(CannotResolve(${ranges([e.iovaRange]).slice(1, -1)}))`;
-  if (e instanceof IommuError) return `IommuError(${e.variant})`;
+  if (e instanceof IommuError) return `IommuError(${e.kind})`;
   if (e instanceof InvalidArgumentError) return `InvalidArgument(${e.argument})`;
   if (e instanceof GuestMemoryError) return e.kind;
   throw e;

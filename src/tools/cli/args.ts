@@ -4,7 +4,7 @@
  * @module
  */
 
-import { InvalidArgumentError } from "../../core/errors.ts";
+import { InvalidArgumentError } from "../../../mod.ts";
 
 /** One option of the tool. */
 export interface OptionSpec {

@@ -5,15 +5,18 @@
  * @module
  */
 
-import { InvalidArgumentError } from "../../core/errors.ts";
-import { hex } from "../../core/format.ts";
-import { native } from "../../ffi/native.ts";
-import { syscallError } from "../../ffi/syscall_error.ts";
-import { FileOffset } from "../../mmap/file_offset.ts";
-import { PROT_READ, PROT_WRITE } from "../../core/constants.ts";
-import { GuestMemoryMmap } from "../../mmap/guest_memory_mmap.ts";
+import {
+  FileOffset,
+  GuestMemoryMmap,
+  InvalidArgumentError,
+  PROT_READ,
+  PROT_WRITE,
+  ReceivedFd,
+  type ReceivedFdStat,
+  SyscallError,
+} from "../../../mod.ts";
+import { hex } from "../text.ts";
 import { type LayoutRange, parseLayout } from "./layout.ts";
-import { receiveFd } from "./memfd_socket.ts";
 import { type FileIdentity, type GuestFile, identityOf } from "./output_guard.ts";
 
 /** What to attach to and how. */
@@ -80,7 +83,7 @@ export function attach(req: AttachRequest): Attached {
         : "and --memfd-socket cannot be used together",
     );
   }
-  let fd = -1;
+  let received: ReceivedFd | undefined;
   let fileSize: bigint;
   let source: string;
   let identity: FileIdentity;
@@ -90,17 +93,18 @@ export function attach(req: AttachRequest): Attached {
     identity = identityOf(info, op, "--mem", req.mem);
     source = req.mem;
   } else {
-    fd = receiveFd(req.memfdSocket!, req.timeoutMs, op).fd;
+    received = receive(req.memfdSocket!, req.timeoutMs, op);
     source = `memfd from ${req.memfdSocket}`;
-    const st = new BigUint64Array(5);
-    const rc = native().fstat(fd, st);
-    if (rc < 0) {
-      native().close(fd);
-      throw syscallError(op, "fstat", rc, { fd });
+    let st: ReceivedFdStat;
+    try {
+      st = received.stat();
+    } catch (e) {
+      received.close();
+      throw e;
     }
-    fileSize = st[2];
+    fileSize = st.size;
     // Number() rounds as Deno's FileInfo does, so this compares exactly with a path's stat.
-    identity = { dev: Number(st[0]), ino: Number(st[1]) };
+    identity = { dev: Number(st.dev), ino: Number(st.ino) };
   }
   try {
     if (fileSize === 0n) {
@@ -124,7 +128,7 @@ export function attach(req: AttachRequest): Attached {
       }
     }
     const fileAt = (offset: bigint) =>
-      req.mem !== undefined ? FileOffset.fromPath(req.mem, offset) : FileOffset.fromFd(fd, offset);
+      received === undefined ? FileOffset.fromPath(req.mem!, offset) : received.fileOffset(offset);
     const mem = GuestMemoryMmap.fromRangesWithFiles(
       ranges.map((r) => [r.gpa, r.size, fileAt(r.fileOffset)] as const),
       { prot: req.writable ? PROT_READ | PROT_WRITE : PROT_READ, dirtyPageSize: req.dirtyPageSize },
@@ -142,7 +146,26 @@ export function attach(req: AttachRequest): Attached {
     };
   } finally {
     // The mappings hold the memory; the descriptor itself is no longer needed.
-    if (fd >= 0) native().close(fd);
+    received?.close();
+  }
+}
+
+/**
+ * `ReceivedFd.receive` in the tool's words: the user typed `--memfd-socket`, so its errors name that
+ * option and the command, not the library's argument and operation.
+ */
+function receive(path: string, timeoutMs: number, op: string): ReceivedFd {
+  try {
+    return ReceivedFd.receive(path, timeoutMs);
+  } catch (e) {
+    if (e instanceof InvalidArgumentError && e.argument === "path") {
+      throw new InvalidArgumentError(op, "--memfd-socket", path, e.message.slice(`${e.op}: path `.length));
+    }
+    if (e instanceof SyscallError) {
+      const description = / failed: \S+ \((.*)\)$/.exec(e.message)?.[1] ?? e.errnoName;
+      throw new SyscallError(op, e.syscall, e.errno, e.errnoName, description, { ...e.args });
+    }
+    throw e;
   }
 }
 

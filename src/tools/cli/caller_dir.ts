@@ -6,7 +6,7 @@
  * @module
  */
 
-import { InvalidArgumentError } from "../../core/errors.ts";
+import { InvalidArgumentError } from "../../../mod.ts";
 
 /**
  * The variable the `gmem` task sets. Not `INIT_CWD` itself: npm sets that too, for every script

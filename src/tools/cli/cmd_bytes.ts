@@ -3,9 +3,8 @@
  * @module
  */
 
-import { InvalidArgumentError, InvalidGuestAddressError } from "../../core/errors.ts";
-import { hex } from "../../core/format.ts";
-import type { GuestMemoryMmap } from "../../mmap/guest_memory_mmap.ts";
+import { type GuestMemoryMmap, InvalidArgumentError, InvalidGuestAddressError } from "../../../mod.ts";
+import { hex } from "../text.ts";
 import { hasFlag } from "./args.ts";
 import { type Command, type Context, MEMORY_OPTIONS, withMemory, words } from "./command.ts";
 import { formatHexdump, hexString } from "./hexdump.ts";

@@ -4,8 +4,8 @@
  * @module
  */
 
-import { InvalidArgumentError } from "../../core/errors.ts";
-import { hex } from "../../core/format.ts";
+import { InvalidArgumentError } from "../../../mod.ts";
+import { hex } from "../text.ts";
 import { optionValue } from "./args.ts";
 import { type Command, type Context, MEMORY_OPTIONS, refuseSessionOnMemoryFile, withMemory, words } from "./command.ts";
 import { type DirtyRun, DirtySession, runText, sessionPathFor } from "./dirty_session.ts";

@@ -4,9 +4,9 @@
  * @module
  */
 
-import { CannotResolveError, InvalidArgumentError } from "../../core/errors.ts";
-import { hex } from "../../core/format.ts";
-import type { GuestMemoryMmap } from "../../mmap/guest_memory_mmap.ts";
+import { type GuestMemoryMmap, InvalidArgumentError } from "../../../mod.ts";
+import { CannotResolveError } from "../../../iommu.ts";
+import { hex } from "../text.ts";
 import { optionValue } from "./args.ts";
 import { type Command, type Context, MEMORY_OPTIONS, withMemory, words } from "./command.ts";
 import {

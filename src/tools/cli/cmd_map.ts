@@ -5,7 +5,7 @@
  * @module
  */
 
-import { hex } from "../../core/format.ts";
+import { hex } from "../text.ts";
 import { renderMap } from "../render_map.ts";
 import { type Command, MEMORY_OPTIONS, withMemory, words } from "./command.ts";
 

@@ -4,8 +4,8 @@
  * @module
  */
 
-import { InvalidArgumentError } from "../../core/errors.ts";
-import { hex } from "../../core/format.ts";
+import { InvalidArgumentError } from "../../../mod.ts";
+import { hex } from "../text.ts";
 import { hasFlag } from "./args.ts";
 import { type Command, MEMORY_OPTIONS, withMemory, words } from "./command.ts";
 import { requireBacked } from "./cmd_bytes.ts";

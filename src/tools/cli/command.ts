@@ -4,8 +4,7 @@
  * @module
  */
 
-import { InvalidArgumentError } from "../../core/errors.ts";
-import type { GuestMemoryMmap } from "../../mmap/guest_memory_mmap.ts";
+import { type GuestMemoryMmap, InvalidArgumentError } from "../../../mod.ts";
 import { hasFlag, optionValue, type ParsedArgs } from "./args.ts";
 import { attach, type Attached } from "./attach.ts";
 import { DirtySession, sessionPathFor } from "./dirty_session.ts";

@@ -16,11 +16,8 @@
  * @module
  */
 
-import { AtomicBitmap } from "../../bitmap/atomic_bitmap.ts";
-import { InvalidArgumentError } from "../../core/errors.ts";
-import { hex } from "../../core/format.ts";
-import type { GuestMemoryMmap } from "../../mmap/guest_memory_mmap.ts";
-import type { GuestRegionMmap } from "../../mmap/guest_region_mmap.ts";
+import { AtomicBitmap, type GuestMemoryMmap, type GuestRegionMmap, InvalidArgumentError } from "../../../mod.ts";
+import { hex } from "../text.ts";
 import type { Attached } from "./attach.ts";
 import {
   encodeSession,

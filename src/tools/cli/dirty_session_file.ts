@@ -13,7 +13,7 @@
  * @module
  */
 
-import { InvalidArgumentError } from "../../core/errors.ts";
+import { InvalidArgumentError } from "../../../mod.ts";
 import { formatLayout, type LayoutRange, parseLayout } from "./layout.ts";
 
 /** The header's `format`. */

@@ -5,11 +5,9 @@
  * @module
  */
 
-import { InvalidArgumentError, type IovaRange } from "../../core/errors.ts";
-import { hex } from "../../core/format.ts";
-import type { Iotlb, IotlbLookup } from "../../iommu/iotlb.ts";
-import { allows, type Permission, permissionName, Permissions } from "../../core/permissions.ts";
-import type { GuestMemoryMmap } from "../../mmap/guest_memory_mmap.ts";
+import { type GuestMemoryMmap, InvalidArgumentError, type Permission, Permissions } from "../../../mod.ts";
+import type { Iotlb, IotlbLookup, IovaRange } from "../../../iommu.ts";
+import { allows, hex, permissionName } from "../text.ts";
 import { splitByRegions } from "./segments.ts";
 
 /** One piece of an explained range. */
@@ -74,7 +72,8 @@ export function accessWord(access: Permission): string {
  *
  * @example
  * ```ts
- * import { Iotlb, Permissions } from "../../../mod.ts";
+ * import { Permissions } from "../../../mod.ts";
+ * import { Iotlb } from "../../../iommu.ts";
  * import { explain } from "./explain.ts";
  * const tlb = new Iotlb();
  * tlb.setMapping(0x10, 0x9010, 0x10, Permissions.Read);

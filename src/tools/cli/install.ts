@@ -11,7 +11,7 @@
  * @module
  */
 
-import { InvalidArgumentError } from "../../core/errors.ts";
+import { InvalidArgumentError } from "../../../mod.ts";
 
 /** Quotes `text` for a POSIX shell. */
 function shellQuote(text: string): string {

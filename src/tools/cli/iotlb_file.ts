@@ -5,9 +5,9 @@
  * @module
  */
 
-import { InvalidArgumentError } from "../../core/errors.ts";
-import { Iotlb } from "../../iommu/iotlb.ts";
-import { toPermission } from "../../core/permissions.ts";
+import { InvalidArgumentError } from "../../../mod.ts";
+import { Iotlb } from "../../../iommu.ts";
+import { parsePermission } from "../text.ts";
 import { parseU64 } from "./numbers.ts";
 
 /** Largest piece handed to `setMapping` at once (its length is a safe integer); pieces merge again. */
@@ -62,7 +62,7 @@ export function loadIotlb(path: string, op: string): Iotlb {
     };
     const iova = field("iova"), target = field("target"), size = field("size");
     if (size === 0n) throw new InvalidArgumentError(op, `${where}.size`, e.size, "must not be zero");
-    const perm = toPermission(e.perm, op, `${where}.perm`);
+    const perm = parsePermission(e.perm, op, `${where}.perm`);
     for (let done = 0n; done < size; done += PIECE) {
       const n = size - done < PIECE ? size - done : PIECE;
       tlb.setMapping(iova + done, target + done, Number(n), perm);

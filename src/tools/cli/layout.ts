@@ -3,8 +3,8 @@
  * @module
  */
 
-import { InvalidArgumentError } from "../../core/errors.ts";
-import { hex } from "../../core/format.ts";
+import { InvalidArgumentError } from "../../../mod.ts";
+import { hex } from "../text.ts";
 import { parseLength, parseU64 } from "./numbers.ts";
 
 /** One guest RAM range: `size` bytes at guest physical `gpa`, backed from `fileOffset` of the file. */

@@ -4,8 +4,7 @@
  * @module
  */
 
-import { InvalidArgumentError } from "../../core/errors.ts";
-import { U64_LIMIT } from "../../core/address.ts";
+import { InvalidArgumentError, U64_LIMIT } from "../../../mod.ts";
 
 const SUFFIX: Readonly<Record<string, bigint>> = {
   "": 1n,

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { InvalidArgumentError } from "../../core/errors.ts";
+import { InvalidArgumentError } from "../../../mod.ts";
 
 /**
  * A file's identity: its device and inode, as `stat` gives them (as numbers, the way Deno's

@@ -3,11 +3,8 @@
  * @module
  */
 
-import { U64_LIMIT } from "../../core/address.ts";
-import { InvalidArgumentError } from "../../core/errors.ts";
-import { hex } from "../../core/format.ts";
-import type { GuestMemoryMmap } from "../../mmap/guest_memory_mmap.ts";
-import type { GuestRegionMmap } from "../../mmap/guest_region_mmap.ts";
+import { type GuestMemoryMmap, type GuestRegionMmap, InvalidArgumentError, U64_LIMIT } from "../../../mod.ts";
+import { hex } from "../text.ts";
 
 /** A piece of a range: inside one region, or in a hole (`region` undefined). */
 export interface Segment {

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { InvalidArgumentError } from "../../core/errors.ts";
+import { InvalidArgumentError } from "../../../mod.ts";
 
 /** How each unit is printed: hex, signed or unsigned decimal, octal, or a quoted character. */
 export type XpFormat = "x" | "d" | "u" | "o" | "c";

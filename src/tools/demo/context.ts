@@ -4,8 +4,7 @@
  * @module
  */
 
-import type { GuestMemoryMmap } from "../../mmap/guest_memory_mmap.ts";
-import type { VolatileSlice } from "../../core/volatile_slice.ts";
+import type { GuestMemoryMmap, VolatileSlice } from "../../../mod.ts";
 import type { Device } from "./device.ts";
 import type { FrontEnd } from "./frontend.ts";
 import type { Narrator } from "./narrator.ts";

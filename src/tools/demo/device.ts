@@ -6,12 +6,8 @@
  * @module
  */
 
-import { IotlbIommu } from "../../iommu/iommu.ts";
-import { IommuMemory } from "../../iommu/iommu_memory.ts";
-import { Iotlb } from "../../iommu/iotlb.ts";
-import { IotlbRecorder } from "../../iommu/iotlb_recorder.ts";
-import { VhostIotlbChannel } from "../../iommu/vhost_iotlb.ts";
-import type { GuestMemoryMmap } from "../../mmap/guest_memory_mmap.ts";
+import type { GuestMemoryMmap } from "../../../mod.ts";
+import { IommuMemory, Iotlb, IotlbIommu, IotlbRecorder, VhostIotlbChannel } from "../../../iommu.ts";
 
 /** Everything the device holds. */
 export interface Device {

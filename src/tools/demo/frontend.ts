@@ -6,7 +6,7 @@
  * @module
  */
 
-import { hex } from "../../core/format.ts";
+import { type GuestMemoryMmap, Permissions } from "../../../mod.ts";
 import {
   decodeVhostIotlbMsg,
   encodeVhostIotlbMsg,
@@ -15,9 +15,8 @@ import {
   VhostIotlbType,
   vhostIotlbUpdate,
   VhostUserRequest,
-} from "../../iommu/vhost_iotlb.ts";
-import { Permissions } from "../../core/permissions.ts";
-import type { GuestMemoryMmap } from "../../mmap/guest_memory_mmap.ts";
+} from "../../../iommu.ts";
+import { hex } from "../text.ts";
 import type { DriverMapping } from "./guest.ts";
 
 const MESSAGE = VHOST_USER_HEADER_SIZE + VHOST_IOTLB_MSG_SIZE;

@@ -5,11 +5,14 @@
  * @module
  */
 
-import { AtomicBitmap } from "../../bitmap/atomic_bitmap.ts";
-import { type Permission, Permissions } from "../../core/permissions.ts";
-import { GuestMemoryMmap } from "../../mmap/guest_memory_mmap.ts";
-import { GuestRegionMmap } from "../../mmap/guest_region_mmap.ts";
-import { MmapRegion } from "../../mmap/mmap_region.ts";
+import {
+  AtomicBitmap,
+  GuestMemoryMmap,
+  GuestRegionMmap,
+  MmapRegion,
+  type Permission,
+  Permissions,
+} from "../../../mod.ts";
 
 /** Bytes per page: the unit of IOMMU mappings and dirty tracking here. */
 export const PAGE = 0x1000;

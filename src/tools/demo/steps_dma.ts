@@ -5,8 +5,8 @@
  * @module
  */
 
-import { hex } from "../../core/format.ts";
-import { Permissions } from "../../core/permissions.ts";
+import { Permissions } from "../../../mod.ts";
+import { hex } from "../text.ts";
 import { renderMap, renderMapHtml } from "../render_map.ts";
 import type { DemoContext } from "./context.ts";
 import { uaddrToGpa } from "./device.ts";

@@ -5,14 +5,15 @@
  */
 
 import { inspect } from "node:util";
-import { GuestMemoryError, IommuError } from "../../core/errors.ts";
-import { hex } from "../../core/format.ts";
+import { GuestMemoryError } from "../../../mod.ts";
+import { IommuError } from "../../../iommu.ts";
+import { hex } from "../text.ts";
 import type { DemoContext } from "./context.ts";
 import { DATA, DATA_SIZE, REQUEST } from "./guest.ts";
 import { waitUntil } from "./narrator.ts";
 
 function describe(e: unknown): string {
-  if (e instanceof IommuError) return `${e.name} (kind ${e.kind}, variant ${e.variant})`;
+  if (e instanceof IommuError) return `${e.name} (kind ${e.kind}, an IommuError)`;
   if (e instanceof GuestMemoryError) return `${e.name} (kind ${e.kind})`;
   return e instanceof Error ? e.name : String(e);
 }

@@ -5,10 +5,9 @@
  */
 
 import { inspect } from "node:util";
-import { AtomicBitmap } from "../../bitmap/atomic_bitmap.ts";
-import { hex } from "../../core/format.ts";
-import { Iotlb } from "../../iommu/iotlb.ts";
-import { plural } from "../../core/inspect_text.ts";
+import { AtomicBitmap } from "../../../mod.ts";
+import { Iotlb } from "../../../iommu.ts";
+import { hex, plural } from "../text.ts";
 import type { DemoContext } from "./context.ts";
 import { RAM_LAYOUT } from "./guest.ts";
 

@@ -5,8 +5,7 @@
  */
 
 import { inspect } from "node:util";
-import { hex } from "../../core/format.ts";
-import { permissionName } from "../../core/permissions.ts";
+import { hex, permissionName } from "../text.ts";
 import type { DemoContext } from "./context.ts";
 import { DATA, MAPPINGS, RAM_LAYOUT, REQUEST, SECTOR, STATUS, writeRequest } from "./guest.ts";
 import { waitUntil } from "./narrator.ts";

@@ -5,7 +5,8 @@
  * @module
  */
 
-import { closeIoFile, hex, openIoFile, type VhostUserServer, VhostUserServer as Server } from "../../../vhost_user.ts";
+import { closeIoFile, openIoFile, type VhostUserServer, VhostUserServer as Server } from "../../../vhost_user.ts";
+import { hex } from "../text.ts";
 import { bootGuest } from "../qemu_guest/boot_guest.ts";
 import { fetchGuest } from "../qemu_guest/fetch_guest.ts";
 import { BlkDevice } from "../vhost_user_blk/blk_device.ts";

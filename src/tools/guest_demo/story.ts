@@ -6,19 +6,16 @@
  * @module
  */
 
+import { Permissions, type VolatileSlice } from "../../../mod.ts";
+import { type IommuMemory, SliceRevokedError } from "../../../iommu.ts";
 import {
   type BackendEvent,
   featureMask,
-  hex,
-  type IommuMemory,
-  permissionName,
-  Permissions,
   PROTOCOL_FEATURES_BIT,
-  SliceRevokedError,
   type VhostUserServer,
   VirtioFeature,
-  type VolatileSlice,
 } from "../../../vhost_user.ts";
+import { hex, permissionName } from "../text.ts";
 import { renderMap, renderMapHtml } from "../render_map.ts";
 import type { Narrator } from "../demo/narrator.ts";
 

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { hex } from "../../core/format.ts";
+import { hex } from "../text.ts";
 import type { Run } from "./model.ts";
 import type { BrokenScale } from "./scale.ts";
 import { type Attrs, el, text } from "./svg.ts";

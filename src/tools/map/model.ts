@@ -4,12 +4,14 @@
  * @module
  */
 
-import { AtomicBitmap } from "../../bitmap/atomic_bitmap.ts";
-import { IommuMemory } from "../../iommu/iommu_memory.ts";
-import type { IotlbEntry } from "../../iommu/iotlb.ts";
-import { describeRegion, holesBetween, type RegionInfo } from "../../mmap/inspect_memory.ts";
-import type { GuestRegionMmap } from "../../mmap/guest_region_mmap.ts";
-import type { GuestMemoryMmap } from "../../mmap/guest_memory_mmap.ts";
+import {
+  AtomicBitmap,
+  describeRegion,
+  type GuestMemoryMmap,
+  type GuestRegionMmap,
+  type RegionInfo,
+} from "../../../mod.ts";
+import { IommuMemory, type IotlbEntry } from "../../../iommu.ts";
 
 /** A dirty run: `[start, end)` in its space. */
 export type Run = readonly [start: bigint, end: bigint];
@@ -56,7 +58,8 @@ function runsOf(bitmap: AtomicBitmap, base: bigint): Run[] {
  *
  * @example
  * ```ts
- * import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../../../mod.ts";
+ * import { GuestMemoryMmap, Permissions } from "../../../mod.ts";
+ * import { IommuMemory, IotlbIommu } from "../../../iommu.ts";
  * import { mapModel } from "./model.ts";
  * using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
  * const iommu = new IotlbIommu();
@@ -86,5 +89,10 @@ export function mapModel(mem: GuestMemoryMmap | IommuMemory): MapModel {
   for (const info of infos) {
     if (info.log instanceof AtomicBitmap) gpaDirty.push(...runsOf(info.log, info.gpa));
   }
-  return { iommu, regions: infos, holes: holesBetween(regions), gpaDirty };
+  const holes: Array<[bigint, bigint]> = [];
+  for (let i = 1; i < regions.length; i++) {
+    const end = regions[i - 1]!.lastAddr + 1n;
+    if (regions[i]!.startAddr > end) holes.push([end, regions[i]!.startAddr - end]);
+  }
+  return { iommu, regions: infos, holes, gpaDirty };
 }

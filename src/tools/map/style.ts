@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Permission } from "../../core/permissions.ts";
+import type { Permission } from "../../../mod.ts";
 
 /** Fill colour per permission: index = `Permission` (No, Read, Write, ReadWrite). */
 export const PERM_COLOURS: readonly string[] = ["#8c8c8c", "#3b78c4", "#e07b20", "#3a9a4a"];

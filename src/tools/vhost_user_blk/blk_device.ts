@@ -5,10 +5,10 @@
  * @module
  */
 
+import { GuestIOError } from "../../../mod.ts";
 import {
   type DescriptorChain,
   featureMask,
-  GuestIOError,
   type IoFile,
   preadSlices,
   ProtocolFeature,

@@ -12,7 +12,8 @@
  */
 
 import process from "node:process";
-import { closeIoFile, GuestMemoryError, type IoFile, openIoFile } from "../../../vhost_user.ts";
+import { GuestMemoryError } from "../../../mod.ts";
+import { closeIoFile, type IoFile, openIoFile } from "../../../vhost_user.ts";
 import {
   COMMON_OPTIONS,
   EXIT_FAILED,

@@ -6,9 +6,9 @@
  */
 
 import process from "node:process";
+import { GuestMemoryError } from "../../../mod.ts";
 import {
   type BackendEvent,
-  GuestMemoryError,
   type VhostUserCounters,
   type VhostUserDevice,
   VhostUserServer,

@@ -5,9 +5,9 @@
  * @module
  */
 
+import { GuestIOError } from "../../../mod.ts";
 import {
   type DescriptorChain,
-  GuestIOError,
   type IoFile,
   preadSlices,
   readSlices,
