@@ -250,12 +250,16 @@ export class RangeTable {
     const c = this.#dirChunk[k];
     const first = c * BLOCK;
     // Unused slots start at +Infinity (see #vacate), so the probes need no count: 16 loads and
-    // compares in a row (CHUNK / 4, every 4 · STRIDE doubles), no loop, no branch.
+    // compares in a row (CHUNK / 4, every 4 · STRIDE doubles), no loop. The one branch skips them
+    // when x lies in the first four entries, as in a table of a few entries (predicted otherwise,
+    // it lets the loads start together all the same).
     const p = first + 3 * STRIDE;
-    const passed = +(pool[p] <= x) + +(pool[p + 8] <= x) + +(pool[p + 16] <= x) + +(pool[p + 24] <= x) +
-      +(pool[p + 32] <= x) + +(pool[p + 40] <= x) + +(pool[p + 48] <= x) + +(pool[p + 56] <= x) +
-      +(pool[p + 64] <= x) + +(pool[p + 72] <= x) + +(pool[p + 80] <= x) + +(pool[p + 88] <= x) +
-      +(pool[p + 96] <= x) + +(pool[p + 104] <= x) + +(pool[p + 112] <= x) + +(pool[p + 120] <= x);
+    const passed = pool[p] > x
+      ? 0
+      : +(pool[p] <= x) + +(pool[p + 8] <= x) + +(pool[p + 16] <= x) + +(pool[p + 24] <= x) +
+        +(pool[p + 32] <= x) + +(pool[p + 40] <= x) + +(pool[p + 48] <= x) + +(pool[p + 56] <= x) +
+        +(pool[p + 64] <= x) + +(pool[p + 72] <= x) + +(pool[p + 80] <= x) + +(pool[p + 88] <= x) +
+        +(pool[p + 96] <= x) + +(pool[p + 104] <= x) + +(pool[p + 112] <= x) + +(pool[p + 120] <= x);
     // Entry 4·passed − 1 starts at or below x and entry 4·passed + 3 (if any) above it.
     const g = first + 8 * passed;
     const below = passed === 16 ? 0 : +(pool[g] <= x) + +(pool[g + 2] <= x) + +(pool[g + 4] <= x);
