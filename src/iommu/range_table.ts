@@ -230,7 +230,9 @@ export class RangeTable {
   /**
    * The entry with the greatest start at or below `x`, a number below 2^53, with the cursor on it;
    * -1 if every entry starts above `x` (the cursor then on the first entry, or the end). Exact with
-   * rounded starts alone: a start at or above 2^53 rounds to at least 2^53 > x.
+   * rounded starts alone: a start at or above 2^53 rounds to at least 2^53 > x. (For a rounded
+   * value above 2^53 it finds the last entry of that rounded start or below; {@link locate}
+   * settles the ties.)
    *
    * Built for cache misses, as lookups at scattered addresses and inserts make them: after the
    * directory, it compares every 4th start of the chunk at once (one per 64 bytes), then the 3
