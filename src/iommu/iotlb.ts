@@ -340,19 +340,21 @@ export class Iotlb {
    */
   lookup(iova: AddressLike, len: number, access: Permission): IotlbLookup {
     const op = "Iotlb.lookup";
+    if (
+      typeof iova === "number" && Number.isSafeInteger(iova) && iova >= 0 && Number.isSafeInteger(len) && len > 0 &&
+      iova <= EXACT_LIMIT - len && (access === 0 || access === 1 || access === 2 || access === 3)
+    ) {
+      const hit = this.#lookupOne(iova, len, access);
+      if (hit !== undefined) return hit;
+    }
     if (len === 0) return this.#lookupEmpty(iova, access, op);
     this.#range(op, iova, len);
     const want = toPermission(access, op, "access");
     const from = this.#from, to = this.#to;
     const t = this.#table;
-    if (to.rounded <= EXACT_LIMIT && to.residual === 0) {
-      // Below 2^53 the common answer, one entry holding the whole request, needs no cursor walk.
-      const h = t.floor(from.rounded);
-      if (h >= 0 && to.rounded <= t.end(h) && (t.perm(h) & want) === want) {
-        this.#hits++;
-        if (this.#lru) t.setStamp(h, ++this.#tick);
-        return { ok: true, ranges: [{ base: from.plus(t.readDiff(h, this.#diff)), length: len }] };
-      }
+    if (typeof iova !== "number" && to.rounded <= EXACT_LIMIT && to.residual === 0) {
+      const hit = this.#lookupOne(from.rounded, len, want);
+      if (hit !== undefined) return hit;
     }
     const ranges: IovaRange[] = [];
     const used: number[] | undefined = this.#lru ? [] : undefined;
@@ -815,6 +817,24 @@ export class Iotlb {
     entry.start.setBigInt(s);
     entry.end.setBigInt(e);
     entry.diff.setBigInt(t - s);
+  }
+
+  /**
+   * {@link Iotlb.lookup}'s common answer, for a valid request below 2^53 that one entry holds
+   * whole: plain numbers, no cursor walk. Undefined when it is not that case.
+   */
+  #lookupOne(iova: number, len: number, access: number): IotlbLookup | undefined {
+    const t = this.#table;
+    const h = t.floor(iova);
+    if (h < 0 || iova + len > t.end(h) || (t.perm(h) & access) !== access) return undefined;
+    this.#hits++;
+    if (this.#lru) t.setStamp(h, ++this.#tick);
+    const diff = t.diff(h);
+    // A target that is not a safe integer (a diff or target at or above 2^53) is summed exactly.
+    const target = Math.abs(diff) < EXACT_LIMIT && iova + diff < EXACT_LIMIT
+      ? BigInt(iova + diff)
+      : this.#cur.setNumber(iova).plus(t.readDiff(h, this.#diff));
+    return { ok: true, ranges: [{ base: target, length: len }] };
   }
 
   /** {@link Iotlb.lookup} of the empty range `[iova, iova)` (see there). */
