@@ -1,6 +1,7 @@
 /**
- * What the Deno and Bun bindings share: the view-size limit, file objects known by their `fd`, and
- * reading a file's identity through the helper's `fstat`.
+ * What the Deno and Bun bindings share: where the helper is (the prebuilt one for this platform, or
+ * `GMEM_NATIVE_LIB`) and what a load error says to do, the view-size limit, file objects known by
+ * their `fd`, and reading a file's identity through the helper's `fstat`.
  * @module
  */
 
