@@ -64,9 +64,13 @@ function bind(): NativeBinding {
   inMin = t.in;
   copyInMin = t.in;
   learns = forcedLearning ?? !bun;
+  // FRAGMENTS is the engine's own, never detached, 512 bytes: off V8's heap, so it never moves.
+  fragmentsAddress = learns ? Number(n.addressOf(FRAGMENTS)) : 0;
   return ffi = n;
 }
 
+/** The host address of {@link FRAGMENTS} where copies pass addresses (see array_address.ts), else 0. */
+let fragmentsAddress = 0;
 let forced: CopyThresholds | undefined;
 let forcedLearning: boolean | undefined;
 
@@ -225,8 +229,14 @@ export function batchesFragments(write: boolean, len: number): boolean {
 export function copyFragments(count: number, buf: Uint8Array, bufOff: number, len: number, write: boolean): boolean {
   const n = ffi ?? bind();
   const real = TYPED_LENGTH.call(buf) as number;
-  if (bufOff + len > real || TYPED_BYTE_LENGTH.call(buf) !== real) return false;
+  if (bufOff + len > real) return false;
+  if (buf === knownArray && fragmentsAddress !== 0) {
+    n.copyFragmentsAt(fragmentsAddress, count, knownAddress + bufOff, write ? 1 : 0);
+    return true;
+  }
+  if (TYPED_BYTE_LENGTH.call(buf) !== real) return false;
   if (write) n.copyInFrags(FRAGMENTS, count, buf, bufOff);
   else n.copyOutFrags(FRAGMENTS, count, buf, bufOff);
+  if (learns) noticeArray(n, buf, real);
   return true;
 }
