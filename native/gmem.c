@@ -443,6 +443,13 @@ void gm_copy_out_frags(const double *frags, uint32_t count, uint8_t *dst, double
   }
 }
 
+/* The fragment copies with the caller's array and the fragment list by address (see gm_copy_at). */
+void gm_copy_frags_at(double frags, uint32_t count, double buf, int32_t into_memory) {
+  const double *f = (const double *)(uintptr_t)frags;
+  if (into_memory) gm_copy_in_frags(f, count, (const uint8_t *)(uintptr_t)buf, 0);
+  else gm_copy_out_frags(f, count, (uint8_t *)(uintptr_t)buf, 0);
+}
+
 void gm_memset(uint64_t dst, int32_t byte, uint64_t n) {
   memset((void *)(uintptr_t)dst, byte, n);
 }

@@ -18,8 +18,10 @@ import type { RegionViews } from "./region_views.ts";
  * The smallest copy (bytes) that goes through `memmove` rather than `TypedArray.set`, per runtime
  * and direction; measured by bench/copy_engine.ts (the figures are in its header). Out of memory,
  * `set` needs a `subarray` of the region's array per call, which costs more than an FFI call at
- * every size on both runtimes. Into memory, Deno's `set` of a whole array is cheaper than the FFI
- * call until copies are a few KiB, where both are bound by the copy itself, so it stays on `set`.
+ * every size on both runtimes. Into memory, `set` of the caller's whole array needs no view and is
+ * as fast or faster: through the library, memmove writes measured 1.3x slower at 4 KiB on Bun and
+ * no faster on Deno, so writes stay on `set` (the thresholds are Infinity) until a machine says
+ * otherwise.
  */
 export interface CopyThresholds {
   /** Copies out of memory of at least this many bytes take `memmove`. */
@@ -33,18 +35,24 @@ export interface CopyThresholds {
  *
  * @example
  * ```ts ignore
- * console.log(COPY_THRESHOLDS.deno.in); // Infinity: Deno copies into memory with TypedArray.set
+ * console.log(COPY_THRESHOLDS.deno.in); // Infinity: writes copy with TypedArray.set
  * ```
  */
 export const COPY_THRESHOLDS: { readonly deno: CopyThresholds; readonly bun: CopyThresholds } = {
   deno: { out: 1, in: Infinity },
-  bun: { out: 1, in: 1 },
+  bun: { out: 1, in: Infinity },
 };
 
 /** Bound on first use: a region exists by then, so the helper is loaded already. */
 let ffi: NativeBinding | undefined;
 let outMin = 0;
 let inMin = 0;
+/**
+ * The smallest write {@link copyIn} copies by memmove: smaller ones are the caller's to copy with
+ * `TypedArray.set` (copy_range.ts does, inline). 0 until the engine is bound, so that the first
+ * write reaches {@link copyIn}, which binds it.
+ */
+export let copyInMin = 0;
 /** Whether copies learn a reused array's address (Deno: see array_address.ts; Bun passes arrays cheaply). */
 let learns = false;
 
@@ -54,10 +62,15 @@ function bind(): NativeBinding {
   const t = forced ?? (bun ? COPY_THRESHOLDS.bun : COPY_THRESHOLDS.deno);
   outMin = t.out;
   inMin = t.in;
+  copyInMin = t.in;
   learns = forcedLearning ?? !bun;
+  // FRAGMENTS is the engine's own, never detached, 512 bytes: off V8's heap, so it never moves.
+  fragmentsAddress = learns ? Number(n.addressOf(FRAGMENTS)) : 0;
   return ffi = n;
 }
 
+/** The host address of {@link FRAGMENTS} where copies pass addresses (see array_address.ts), else 0. */
+let fragmentsAddress = 0;
 let forced: CopyThresholds | undefined;
 let forcedLearning: boolean | undefined;
 
@@ -136,12 +149,13 @@ export function copyOut(
 
 /**
  * Copies `buf[bufOff, bufOff + len)` to view offset `off` of `views` (live, writable, in bounds:
- * the caller's checks). `whole` says `buf` is exactly those bytes, for `set`'s cheapest form.
- * Throws `InvalidArgumentError` (for `owner.op`) when `buf` no longer holds them.
+ * the caller's checks) by memmove; for writes of at least {@link copyInMin} bytes (smaller ones the
+ * caller copies with `TypedArray.set`, as this does for the first write). Throws `InvalidArgumentError` (for `owner.op`) when `buf` no
+ * longer holds the bytes, having moved nothing.
  *
  * @example
  * ```ts ignore
- * copyIn(views, 0x1000, data, 0, data.length, true, "GuestMemoryMmap", "write");
+ * if (data.length >= copyInMin) copyIn(views, 0x1000, data, 0, data.length, "GuestMemoryMmap", "write");
  * ```
  */
 export function copyIn(
@@ -150,29 +164,24 @@ export function copyIn(
   buf: Uint8Array,
   bufOff: number,
   len: number,
-  whole: boolean,
   owner: string,
   op: string,
 ): void {
   const n = ffi ?? bind();
-  if (len >= inMin && off + len <= views.u8.length) {
-    // A write's array was checked to hold bytes when the request began; only its length can change.
-    const real = TYPED_LENGTH.call(buf) as number;
-    if (bufOff + len > real) throw fewerBytesError(`${owner}.${op}`, buf);
-    if (buf === knownArray) {
-      n.copyAt(views.host + off, knownAddress + bufOff, len);
-    } else {
-      n.copyIn(views.host + off, buf, bufOff, len);
-      if (learns) noticeArray(n, buf, real);
-    }
+  // A write's array was checked to hold bytes when the request began; only its length can change.
+  const real = TYPED_LENGTH.call(buf) as number;
+  if (bufOff + len > real) throw fewerBytesError(`${owner}.${op}`, buf);
+  if (len < inMin || off + len > views.u8.length) {
+    // The first write, made before the engine knew its threshold, or a range the views do not
+    // hold (which `set` refuses with a RangeError rather than copy).
+    views.u8.set(bytesWindow(buf, bufOff, len, op, owner), off);
     return;
   }
-  const src = whole ? buf : bytesWindow(buf, bufOff, len, op, owner);
-  try {
-    // Our array's `set` reads the source's internal length, which is `len` when whole.
-    views.u8.set(src, off);
-  } catch {
-    throw fewerBytesError(`${owner}.${op}`, buf); // detached since it was measured: nothing moved
+  if (buf === knownArray) {
+    n.copyAt(views.host + off, knownAddress + bufOff, len);
+  } else {
+    n.copyIn(views.host + off, buf, bufOff, len);
+    if (learns) noticeArray(n, buf, real);
   }
 }
 
@@ -220,8 +229,14 @@ export function batchesFragments(write: boolean, len: number): boolean {
 export function copyFragments(count: number, buf: Uint8Array, bufOff: number, len: number, write: boolean): boolean {
   const n = ffi ?? bind();
   const real = TYPED_LENGTH.call(buf) as number;
-  if (bufOff + len > real || TYPED_BYTE_LENGTH.call(buf) !== real) return false;
+  if (bufOff + len > real) return false;
+  if (buf === knownArray && fragmentsAddress !== 0) {
+    n.copyFragmentsAt(fragmentsAddress, count, knownAddress + bufOff, write ? 1 : 0);
+    return true;
+  }
+  if (TYPED_BYTE_LENGTH.call(buf) !== real) return false;
   if (write) n.copyInFrags(FRAGMENTS, count, buf, bufOff);
   else n.copyOutFrags(FRAGMENTS, count, buf, bufOff);
+  if (learns) noticeArray(n, buf, real);
   return true;
 }

@@ -4,7 +4,8 @@
  */
 
 import { MisalignedError, NoAccessError, ReadOnlyError } from "./errors.ts";
-import { copyIn, copyOut } from "./copy_engine.ts";
+import { bytesWindow, fewerBytesError } from "./caller_bytes.ts";
+import { copyIn, copyInMin, copyOut } from "./copy_engine.ts";
 import type { DirtyLog } from "./dirty_log.ts";
 import type { RegionViews } from "./region_views.ts";
 
@@ -51,7 +52,17 @@ export function copyRange(
     if (!write && !views.readable) return CopyStatus.NoAccess;
   }
   if (write) {
-    copyIn(views, off, buf, bufOff, len, bufOff === 0 && len === bufLen, owner, op);
+    if (len < copyInMin) {
+      // TypedArray.set, here rather than in the engine: a call more measured 15% on 64-byte writes.
+      try {
+        // Our array's `set` reads the source's internal length, which is bufLen when whole.
+        views.u8.set(bufOff === 0 && len === bufLen ? buf : bytesWindow(buf, bufOff, len, op, owner), off);
+      } catch {
+        throw fewerBytesError(`${owner}.${op}`, buf); // detached since it was measured: nothing moved
+      }
+    } else {
+      copyIn(views, off, buf, bufOff, len, owner, op);
+    }
     if (log !== undefined) log.markDirty(logBase + off, len);
   } else {
     copyOut(views, off, buf, bufOff, len, owner, op);

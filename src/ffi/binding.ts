@@ -246,6 +246,11 @@ export interface NativeBinding {
   /** `memmove(dst, src, n)` between host addresses given as doubles (see `copyIn`). */
   copyAt(dst: number, src: number, n: number): void;
   /**
+   * {@link NativeBinding.copyInFrags} (`intoMemory` 1) or {@link NativeBinding.copyOutFrags} (0) with the
+   * fragment list and the array's first byte by address.
+   */
+  copyFragmentsAt(frags: number, count: number, buf: number, intoMemory: number): void;
+  /**
    * One {@link NativeBinding.copyIn} per (host address, length) pair of `frags[0, 2 * count)`, the
    * bytes taken one after another from `src` at `srcOff`.
    */

@@ -158,6 +158,7 @@ export function loadBunBinding(path?: string): NativeBinding {
     copyIn: s.gm_copy_in as NativeBinding["copyIn"],
     copyOut: s.gm_copy_out as NativeBinding["copyOut"],
     copyAt: s.gm_copy_at as NativeBinding["copyAt"],
+    copyFragmentsAt: s.gm_copy_frags_at as NativeBinding["copyFragmentsAt"],
     copyInFrags: s.gm_copy_in_frags as NativeBinding["copyInFrags"],
     copyOutFrags: s.gm_copy_out_frags as NativeBinding["copyOutFrags"],
     memset: (dst, byte, length) => void s.gm_memset(dst, byte, length),
