@@ -83,7 +83,13 @@ export type { DirtyLog } from "./src/memory/dirty_log.ts";
 export type { RegionViews } from "./src/memory/region_views.ts";
 export type { RegionPart } from "./src/memory/region_part.ts";
 export type { SliceGuard } from "./src/memory/slice_guard.ts";
-export type { GuestMemoryBackend, GuestMemoryRegion, SlicesResult } from "./src/memory/guest_memory_backend.ts";
+export type {
+  GuestMemoryBackend,
+  GuestMemoryRegion,
+  GuestSlice,
+  SlicesResult,
+} from "./src/memory/guest_memory_backend.ts";
+export type { ElementViews, ViewLocator, ViewWindow } from "./src/memory/view_window.ts";
 export { GuestMemoryMmap, type SharedGuestMemory, type SharedGuestRegion } from "./src/memory/guest_memory_mmap.ts";
 export { GuestRegionMmap, type GuestRegionOptions } from "./src/memory/guest_region_mmap.ts";
 export { VolatileSlice } from "./src/memory/volatile_slice.ts";
@@ -134,6 +140,7 @@ export {
   type IotlbLookup,
   type IotlbOptions,
 } from "./src/iommu/iotlb.ts";
+export { IotlbHit } from "./src/iommu/iotlb_hit.ts";
 export {
   type IotlbEvent,
   type IotlbEventKind,

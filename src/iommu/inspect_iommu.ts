@@ -9,6 +9,8 @@ import { AtomicBitmap, type AtomicBitmapJson } from "../bitmap/atomic_bitmap.ts"
 import { dirtyPageCount } from "../bitmap/inspect_bitmap.ts";
 import { hex } from "../format.ts";
 import { columns, plural, rangeText, sizeText } from "../inspect_text.ts";
+import type { GuestMemoryRegion, GuestSlice } from "../memory/guest_memory_backend.ts";
+import { GuestRegionMmap } from "../memory/guest_region_mmap.ts";
 import { type GuestMemoryJson, inspectMemory, memoryJson, memoryRows } from "../memory/inspect_memory.ts";
 import type { IommuMemory } from "./iommu_memory.ts";
 import type { IotlbIommuCounters } from "./iommu.ts";
@@ -170,19 +172,21 @@ interface MissPath {
   pendingRequests?: number;
 }
 
-function iommuType(mem: IommuMemory): string {
+function iommuType<S extends GuestSlice<S>>(mem: IommuMemory<S>): string {
   const iommu = mem.iommu as object;
   return iommu.constructor?.name ?? "Iommu";
 }
 
-function missPath(mem: IommuMemory): { counters: IotlbIommuCounters | null; pendingRequests: number | null } {
+function missPath<S extends GuestSlice<S>>(
+  mem: IommuMemory<S>,
+): { counters: IotlbIommuCounters | null; pendingRequests: number | null } {
   const m = mem.iommu as MissPath;
   const c = m.counters;
   const counters = c !== null && typeof c === "object" && typeof c.asyncRequests === "number" ? c : null;
   return { counters, pendingRequests: typeof m.pendingRequests === "number" ? m.pendingRequests : null };
 }
 
-function shapeOf(mem: IommuMemory): IotlbShape | undefined {
+function shapeOf<S extends GuestSlice<S>>(mem: IommuMemory<S>): IotlbShape | undefined {
   const tlb = mem.iommu.iotlb as Partial<IotlbShape> | undefined;
   return tlb !== undefined && typeof tlb.entries === "function" ? tlb as IotlbShape : undefined;
 }
@@ -199,7 +203,7 @@ function shapeOf(mem: IommuMemory): IotlbShape | undefined {
  * console.log(iommuMemoryJson(new IommuMemory(ram, new IotlbIommu())).iommu.type); // "IotlbIommu"
  * ```
  */
-export function iommuMemoryJson(mem: IommuMemory): IommuMemoryJson {
+export function iommuMemoryJson<S extends GuestSlice<S>>(mem: IommuMemory<S>): IommuMemoryJson {
   const tlb = shapeOf(mem);
   const bitmap = mem.bitmap;
   return {
@@ -208,11 +212,11 @@ export function iommuMemoryJson(mem: IommuMemory): IommuMemoryJson {
     bitmap: bitmap instanceof AtomicBitmap ? bitmap.toJSON() : null,
     iommu: { type: iommuType(mem), ...missPath(mem) },
     iotlb: tlb === undefined ? null : iotlbJson(tlb),
-    memory: memoryJson(mem.backend.regions()),
+    memory: memoryJson(mmapRegions(mem.backend.regions())),
   };
 }
 
-function dirtyLogText(mem: IommuMemory): string {
+function dirtyLogText<S extends GuestSlice<S>>(mem: IommuMemory<S>): string {
   if (mem.logBy === "gpa") return "dirty log by guest physical address (the regions' bitmaps)";
   const b = mem.bitmap;
   if (b === undefined) return "dirty log by IOVA, but no bitmap given (writes through the IOMMU are not logged)";
@@ -236,7 +240,7 @@ function dirtyLogText(mem: IommuMemory): string {
  * // IommuMemory: translation on, dirty log by IOVA, but no bitmap given (…)
  * ```
  */
-export function inspectIommuMemory(mem: IommuMemory): string {
+export function inspectIommuMemory<S extends GuestSlice<S>>(mem: IommuMemory<S>): string {
   const lines = [`IommuMemory: translation ${mem.iommuEnabled ? "on" : "off"}, ${dirtyLogText(mem)}`];
   const tlb = shapeOf(mem);
   const type = iommuType(mem);
@@ -249,7 +253,7 @@ export function inspectIommuMemory(mem: IommuMemory): string {
       } pending`,
     );
   }
-  const regions = mem.backend.regions();
+  const regions = mmapRegions(mem.backend.regions());
   const memory = inspectMemory(regions, "physical memory").split("\n")[0];
   lines.push(`  ${memory}`, memoryRows(regions, "    "));
   return lines.join("\n");
@@ -281,4 +285,9 @@ export function inspectRecorder(events: readonly IotlbEvent[], capacity: number,
     return row;
   });
   return `${head}\n${columns(rows, "  ")}`;
+}
+
+/** The regions of the mmap backend among `regions` (the tables show mapped memory; another backend's regions are left out). */
+function mmapRegions(regions: readonly GuestMemoryRegion<unknown>[]): GuestRegionMmap[] {
+  return regions.filter((r): r is GuestRegionMmap => r instanceof GuestRegionMmap);
 }

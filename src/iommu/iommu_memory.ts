@@ -7,7 +7,7 @@
 import { type AddressLike, toAddress, toLength } from "../address.ts";
 import { bytesWindow } from "../caller_bytes.ts";
 import { type DirtyLog, logReach } from "../memory/dirty_log.ts";
-import type { RegionViews } from "../memory/region_views.ts";
+import { type ElementViews, hasViews, type ViewLocator, type ViewWindow } from "../memory/view_window.ts";
 import {
   CannotResolveError,
   FragmentedError,
@@ -24,15 +24,16 @@ import {
 } from "../errors.ts";
 import { hex } from "../format.ts";
 import { ByteAccess } from "../memory/byte_access.ts";
-import { copyError, copyRange, CopyStatus } from "../memory/copy_range.ts";
-import type { GuestMemoryBackend, SlicesResult } from "../memory/guest_memory_backend.ts";
+import { checkAtomic, copyError, copyRange, CopyStatus } from "../memory/copy_range.ts";
+import type { GuestSlice, SlicesResult } from "../memory/guest_memory_backend.ts";
 import { NoMemoryRegionError } from "../memory/region_errors.ts";
-import type { VolatileSlice } from "../memory/volatile_slice.ts";
+import { VolatileSlice } from "../memory/volatile_slice.ts";
 import { explainRequest, type Explanation } from "./explain.ts";
 import type { GuestMemory, PhysicalMemory } from "./guest_memory.ts";
 import { inspectIommuMemory, type IommuMemoryJson, iommuMemoryJson } from "./inspect_iommu.ts";
 import type { Iommu } from "./iommu.ts";
 import { type Iotlb, IOVA_PAGE_SCALE } from "./iotlb.ts";
+import { IotlbHit } from "./iotlb_hit.ts";
 import { TranslationGuard } from "./translation_guard.ts";
 import { type Permission, Permissions, toPermission } from "./permissions.ts";
 
@@ -77,21 +78,36 @@ export interface IommuMemoryOptions {
 
 const TWO_53 = 2 ** 53;
 
-// Slots of the scalar translation cache of IommuMemory.locate.
+// Slots of the translation cache (see IommuMemory.#translated).
 const SLOTS = 32;
 
+/** What an empty slot points at: no elements, so nothing is ever served from it. */
+const NO_VIEWS: ElementViews = {
+  u8: new Uint8Array(0),
+  u16: new Uint16Array(0),
+  u32: new Uint32Array(0),
+  u64: new BigUint64Array(0),
+  f32: new Float32Array(0),
+  f64: new Float64Array(0),
+  readable: false,
+  writable: false,
+  closed: true,
+  refresh(): void {},
+};
+
 /**
- * One remembered translation: IOVAs `[from, to)` are view offsets `IOVA + offset` of `views` for
- * the access bits in `allows`, while the IOTLB's generation is `generation`.
+ * One cached translation, as the record `#translated` returns: IOVAs `[start, end)` are view
+ * offsets `IOVA + delta` of `views` for the access bits in `allows`, while the IOTLB's generation is
+ * `generation` (the one invalidation rule: any IOTLB change makes every slot stale).
  */
-class TranslationSlot {
-  from = 0;
-  to = -1;
-  offset = 0;
+class TranslationWindow implements ViewWindow {
+  start = 0;
+  end = -1;
+  delta = 0;
   allows = 0;
   generation = -1;
   logBase = 0;
-  views: RegionViews | undefined = undefined;
+  views: ElementViews = NO_VIEWS;
   log: DirtyLog | undefined = undefined;
 }
 const PAGE_SCALE = IOVA_PAGE_SCALE; // a local copy, folded by V8 (see iotlb.ts)
@@ -109,8 +125,10 @@ function atomicAccess(op: string, write: boolean): Permission {
  * every IOTLB entry and every region boundary, and each fragment is a slice of real memory. With
  * translation off, addresses go straight to the backend.
  *
- * Scalar accesses that hit one IOTLB entry inside one region take an allocation-free path (the
- * IOTLB's `translateFast`, then the backend's region lookup).
+ * Any backend works (see {@link PhysicalMemory}). Over one with the view capability (a
+ * `GuestMemoryMmap`), scalar accesses, atomics and copies that hit one IOTLB entry inside one
+ * region take an allocation-free path: a cached translation window, else the IOTLB's
+ * `translateFast` and the backend's `locateWindow`, each returning a record.
  *
  * @example
  * ```ts
@@ -123,20 +141,24 @@ function atomicAccess(op: string, write: boolean): Permission {
  * console.log(ram.readU32(0x4010)); // 7
  * ```
  */
-export class IommuMemory extends ByteAccess implements GuestMemory {
+export class IommuMemory<S extends GuestSlice<S> = VolatileSlice> extends ByteAccess implements GuestMemory<S> {
   /** Class name used in errors. */
   protected readonly typeName: string = "IommuMemory";
-  readonly #backend: PhysicalMemory;
+  readonly #backend: PhysicalMemory<S>;
+  /** The backend's view capability, if it has one. */
+  readonly #views: ViewLocator | undefined;
   readonly #iommu: Iommu;
   readonly #iotlb: Iotlb | undefined;
   readonly #bitmap: DirtyLog | undefined;
   readonly #logBy: DirtyLogAddressing;
   readonly #revocation: RevocationMode;
   #enabled: boolean;
-  // Recent scalar translations (see locate), one slot per IOVA page hash: several pages in turn (a
+  // The translation cache (see #translated), one slot per IOVA page hash: several pages in turn (a
   // ring and its buffers) each keep their translation.
-  readonly #slots: TranslationSlot[] = Array.from({ length: SLOTS }, () => new TranslationSlot());
-  #lastSlot: TranslationSlot = this.#slots[0];
+  readonly #slots: TranslationWindow[] = Array.from({ length: SLOTS }, () => new TranslationWindow());
+  #lastSlot: TranslationWindow = this.#slots[0];
+  /** Where `translateFast` writes the entry it found (reused: the miss path allocates nothing). */
+  readonly #hit = new IotlbHit();
   /** Scratch for `Iotlb.translateRanges`: up to 32 `(target, length)` pairs per bulk transfer. */
   readonly #pairs = new Float64Array(64);
 
@@ -153,10 +175,10 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
    * @throws {InvalidArgumentError} for a backend or IOMMU of the wrong kind, a bitmap with `logBy: "gpa"`,
    *   or an unknown `revocation`.
    */
-  constructor(backend: PhysicalMemory, iommu: Iommu, options: IommuMemoryOptions = {}) {
+  constructor(backend: PhysicalMemory<S>, iommu: Iommu, options: IommuMemoryOptions = {}) {
     super();
     const op = "IommuMemory";
-    if (!(backend instanceof ByteAccess) || typeof (backend as Partial<GuestMemoryBackend>).regions !== "function") {
+    if (!isPhysicalMemory(backend)) {
       throw new InvalidArgumentError(op, "backend", backend, "must be guest memory (e.g. a GuestMemoryMmap)");
     }
     if (iommu === null || typeof iommu !== "object" || typeof iommu.translate !== "function") {
@@ -181,6 +203,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
       throw new InvalidArgumentError(op, "revocation", revocation, 'must be "methods", "views" or "off"');
     }
     this.#backend = backend;
+    this.#views = hasViews(backend) ? backend : undefined;
     this.#iommu = iommu;
     this.#iotlb = iommu.iotlb;
     this.#bitmap = options.bitmap;
@@ -190,7 +213,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
   }
 
   /** The physical memory behind the IOMMU. @example `mem.backend.numRegions` */
-  get backend(): PhysicalMemory {
+  get backend(): PhysicalMemory<S> {
     return this.#backend;
   }
 
@@ -265,7 +288,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
    * console.log(mem.withReplacedBackend(b).iommu === mem.iommu); // true
    * ```
    */
-  withReplacedBackend(newBackend: PhysicalMemory): IommuMemory {
+  withReplacedBackend(newBackend: PhysicalMemory<S>): IommuMemory<S> {
     return new IommuMemory(newBackend, this.#iommu, {
       enabled: this.#enabled,
       bitmap: this.#bitmap,
@@ -285,7 +308,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
    * console.log(new IommuMemory(ram, new IotlbIommu()).physicalMemory()); // undefined
    * ```
    */
-  physicalMemory(): PhysicalMemory | undefined {
+  physicalMemory(): PhysicalMemory<S> | undefined {
     return this.#enabled ? undefined : this.#backend;
   }
 
@@ -366,7 +389,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
    * console.log(mem.getSlices(0x2a000, 0x100, Permissions.Read).map((s) => s.len)); // [128, 128]
    * ```
    */
-  getSlices(addr: AddressLike, count: number, access: Permission = Permissions.Read): VolatileSlice[] {
+  getSlices(addr: AddressLike, count: number, access: Permission = Permissions.Read): S[] {
     const r = this.#slices(addr, count, toPermission(access, "IommuMemory.getSlices", "access"), "getSlices");
     if (r.error !== undefined && r.slices.length === 0) throw r.error;
     return r.slices;
@@ -388,7 +411,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
    * console.log(slices.length, error?.kind); // 1 "InvalidGuestAddress"
    * ```
    */
-  getSlicesResult(addr: AddressLike, count: number, access: Permission = Permissions.Read): SlicesResult {
+  getSlicesResult(addr: AddressLike, count: number, access: Permission = Permissions.Read): SlicesResult<S> {
     const op = "getSlicesResult";
     return this.#slices(addr, count, toPermission(access, `IommuMemory.${op}`, "access"), op);
   }
@@ -406,7 +429,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
    * console.log(new IommuMemory(ram, iommu).getSlice(0x1000, 0x100, Permissions.Write).len); // 256
    * ```
    */
-  getSlice(addr: AddressLike, count: number, access: Permission = Permissions.Read): VolatileSlice {
+  getSlice(addr: AddressLike, count: number, access: Permission = Permissions.Read): S {
     const op = "IommuMemory.getSlice";
     const n = toLength(count, op, "count");
     const r = this.#slices(addr, n, toPermission(access, op, "access"), "getSlice");
@@ -436,7 +459,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     addr: AddressLike,
     count: number,
     access: Permission = Permissions.Read,
-  ): Promise<VolatileSlice[]> {
+  ): Promise<S[]> {
     await this.#resolve(addr, count, access, "IommuMemory.getSlicesAsync");
     const r = this.#slices(addr, count, toPermission(access, "IommuMemory.getSlicesAsync", "access"), "getSlicesAsync");
     if (r.error !== undefined && r.slices.length === 0) throw r.error;
@@ -503,63 +526,87 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
 
   /** Where a one-region range lies, for the scalar fast path (see `ByteAccess.locate`). */
   protected locate(addr: AddressLike, size: number, write: boolean): number {
-    if (!this.#enabled) return this.locateThrough(this.#backend, addr, size, write);
-    const iotlb = this.#iotlb;
-    if (typeof addr !== "number" || iotlb === undefined) return -1;
-    const want = write ? Permissions.Write : Permissions.Read;
-    // A recent translation, while the IOTLB is unchanged: the IOVA window where one entry and one
-    // view of one region overlap maps to view offsets by a constant. Two compares and the
-    // generation, instead of the IOTLB's cache and the backend's region lookup. The slot is picked
-    // by the IOVA's 4 KiB page (a hash, so `&` on the truncated page number is fine).
-    // The slot filled last first (a burst in one wide window needs no hash), then the page's slot.
-    // The window compares turn away negative numbers, NaN, infinities and anything from 2^53 on
-    // (no window reaches past it); a fraction inside a window needs its own test, or it would index
-    // the views at a fractional offset (reading undefined, writing at the rounded-down address).
-    let e = this.#lastSlot;
-    if (!(addr >= e.from && addr <= e.to - size)) e = this.#slots[(addr * PAGE_SCALE) & (SLOTS - 1)];
-    if (
-      addr >= e.from && addr <= e.to - size && (e.allows & want) === want && iotlb.generation === e.generation &&
-      Number.isInteger(addr)
-    ) {
-      this.hitViews = e.views!;
-      this.hitLog = e.log;
-      this.hitLogBase = e.logBase;
-      return addr + e.offset;
-    }
-    const gpa = iotlb.translateFast(addr, size, want);
-    if (gpa < 0) return -1;
-    // A write the IOVA log cannot record takes the slow path, which refuses it.
-    if (write && addr + size > this.#iovaReach()) return -1;
-    const o = this.locateThrough(this.#backend, gpa, size, write);
-    if (o < 0) return -1;
-    if (this.#logBy === "iova") {
-      this.hitLog = this.#bitmap;
-      this.hitLogBase = addr - o;
-    }
-    this.#remember(iotlb, addr, o, want);
-    return o;
+    if (typeof addr !== "number") return -1;
+    const w = this.#enabled
+      ? this.#translated(addr, size, write ? Permissions.Write : Permissions.Read)
+      : this.#physical(
+        addr,
+        size,
+      );
+    if (w === undefined) return -1;
+    this.hitViews = w.views;
+    this.hitLog = w.log;
+    this.hitLogBase = w.logBase;
+    return addr + w.delta;
   }
 
-  /** Caches the translation `locate` just made in the slot of `addr`'s page (see there). */
-  #remember(iotlb: Iotlb, addr: number, o: number, want: Permission): void {
-    const views = this.hitViews;
-    const from = Math.max(iotlb.lastHitStart, addr - o);
-    // Not past what the IOVA log records, so that no write beyond it is served from here.
-    const to = Math.min(iotlb.lastHitEnd, addr - o + views.u8.length, this.#iovaReach());
-    const offset = o - addr;
-    const generation = iotlb.generation;
+  /** The backend's window for a physical range (translation off), if it has views. */
+  #physical(addr: number, size: number): ViewWindow | undefined {
+    const views = this.#views;
+    return views === undefined ? undefined : views.locateWindow(addr, size);
+  }
+
+  /**
+   * The one translation path of the fast paths: the window holding IOVAs `[addr, addr + size)` for
+   * `want`, as a record (the cache slot itself), or `undefined` when the slow path must run (not
+   * mapped or not allowed, across an entry, a region or a view boundary, a write the IOVA log cannot
+   * record, no views, not an integer below 2^53). Allocates nothing and never throws.
+   *
+   * First the cache: the slot used last, then the slot of the IOVA's 4 KiB page (`addr *
+   * PAGE_SCALE`, a multiplication, so no address is cut to 32 bits; `&` on the truncated page number
+   * only picks a slot). A slot answers while the IOTLB's generation is the one it was filled under.
+   * The window compares turn away negative numbers, NaN, infinities and anything from 2^53 on (no
+   * window reaches past it); a fraction inside a window needs its own test, or it would index the
+   * views at a fractional offset.
+   */
+  #translated(addr: number, size: number, want: Permission): TranslationWindow | undefined {
+    const iotlb = this.#iotlb;
+    if (iotlb === undefined) return undefined;
+    let e = this.#lastSlot;
+    if (!(addr >= e.start && addr <= e.end - size)) e = this.#slots[(addr * PAGE_SCALE) & (SLOTS - 1)];
+    if (
+      addr >= e.start && addr <= e.end - size && (e.allows & want) === want && iotlb.generation === e.generation &&
+      Number.isInteger(addr)
+    ) {
+      return e;
+    }
+    return this.#fill(iotlb, addr, size, want);
+  }
+
+  /**
+   * A cache miss: the IOTLB's entry (written to `#hit`) and the backend's window, intersected into
+   * the slot of `addr`'s page. The slot covers the whole overlap of the entry and the window, not
+   * just this access, and allows what the entry allows.
+   */
+  #fill(iotlb: Iotlb, addr: number, size: number, want: Permission): TranslationWindow | undefined {
+    const views = this.#views;
+    if (views === undefined) return undefined;
+    const hit = this.#hit;
+    const gpa = iotlb.translateFast(addr, size, want, hit);
+    if (gpa < 0) return undefined;
+    // Not past what the IOVA log records: a write there takes the slow path, which refuses it.
+    const reach = this.#iovaReach();
+    if ((want & Permissions.Write) !== 0 && addr + size > reach) return undefined;
+    const w = views.locateWindow(gpa, size);
+    if (w === undefined) return undefined;
+    const diff = hit.diff;
     const e = this.#slots[(addr * PAGE_SCALE) & (SLOTS - 1)];
+    e.start = Math.max(hit.start, w.start - diff);
+    e.end = Math.min(hit.end, w.end - diff, reach);
+    e.delta = diff + w.delta;
+    e.allows = hit.perm;
+    e.generation = iotlb.generation;
+    e.views = w.views;
+    if (this.#logBy === "iova") {
+      // View offset + logBase = IOVA.
+      e.log = this.#bitmap;
+      e.logBase = -e.delta;
+    } else {
+      e.log = w.log;
+      e.logBase = w.logBase;
+    }
     this.#lastSlot = e;
-    const same = e.views === views && e.from === from && e.to === to && e.offset === offset &&
-      e.generation === generation;
-    e.allows = same ? e.allows | want : want;
-    e.from = from;
-    e.to = to;
-    e.offset = offset;
-    e.generation = generation;
-    e.logBase = this.hitLogBase;
-    e.views = views;
-    e.log = this.hitLog;
+    return e;
   }
 
   /** Copies as far as the memory reaches (see `ByteAccess.transfer`). */
@@ -585,7 +632,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     }
     if (this.#enabled && len !== 0) return this.#transferTranslated(buf, len, addr, write, op);
     const full = `IommuMemory.${op}`;
-    let r: SlicesResult;
+    let r: SlicesResult<S>;
     try {
       r = this.#slices(addr, len, write ? Permissions.Write : Permissions.Read, op);
     } catch (e) {
@@ -609,17 +656,33 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     return done;
   }
 
-  /** The checked target of an atomic (see `ByteAccess.atomicTarget`). */
+  /**
+   * The checked target of an atomic (see `ByteAccess.atomicTarget`): through the translation cache
+   * like every scalar, else translated in full and checked against the backend's regions.
+   */
   protected atomicTarget(addr: AddressLike, size: number, write: boolean, op: string): number {
-    const backend = this.#backend;
-    if (!this.#enabled) return this.atomicTargetThrough(backend, addr, size, write, op);
-    const full = `IommuMemory.${op}`;
     const access = atomicAccess(op, write);
-    let gpa: AddressLike = -1;
-    const iotlb = this.#iotlb;
-    if (typeof addr === "number" && iotlb !== undefined) gpa = iotlb.translateFast(addr, size, access);
-    if (gpa === -1) {
-      const a = toAddress(addr, full, "addr");
+    if (typeof addr === "number") {
+      const w = this.#enabled ? this.#translated(addr, size, access) : this.#physical(addr, size);
+      if (w !== undefined) {
+        const o = addr + w.delta, v = w.views;
+        if (o % size === 0 && (write ? v.writable : v.readable) === true && o + size <= v.u8.length) {
+          this.hitViews = v;
+          this.hitLog = w.log;
+          this.hitLogBase = w.logBase;
+          return o;
+        }
+      }
+    }
+    return this.#atomicSlow(addr, size, write, access, `IommuMemory.${op}`);
+  }
+
+  /** An atomic the cache cannot serve: translated in full, then checked, or refused with the reason. */
+  #atomicSlow(addr: AddressLike, size: number, write: boolean, access: Permission, full: string): number {
+    const backend = this.#backend;
+    const a = toAddress(addr, full, "addr");
+    let gpa = a;
+    if (this.#enabled) {
       const first = this.#translate(a, size, access, full)[0];
       if (first.length < size) {
         // vm-memory takes the first fragment before it looks at its length: when no memory lies
@@ -634,12 +697,50 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
       }
       gpa = first.base;
     }
-    const o = this.atomicTargetThrough(backend, gpa, size, write, op);
-    if (this.#logBy === "iova") {
-      if (write) this.#refuseUnlogged(addr, size, full);
+    const o = this.#atomicIn(gpa, size, write, full);
+    if (this.#enabled && this.#logBy === "iova") {
+      if (write) this.#refuseUnlogged(a, size, full);
       this.hitLog = this.#bitmap;
-      this.hitLogBase = (typeof addr === "number" ? addr : Number(addr)) - o; // exact wherever a store logs
+      this.hitLogBase = Number(a) - o; // exact wherever a store logs
     }
+    return o;
+  }
+
+  /**
+   * The view offset of an atomic at guest physical `gpa`, setting this object's hit fields from the
+   * backend's window; throws what is wrong (no memory, across a region's end, misaligned,
+   * protection, closed, no views), naming `full`.
+   */
+  #atomicIn(gpa: bigint, size: number, write: boolean, full: string): number {
+    const region = this.#backend.findRegion(gpa);
+    if (region === undefined) throw new InvalidGuestAddressError(full, gpa);
+    if (gpa - region.startAddr > BigInt(region.len - size)) {
+      throw new InvalidBackendAddressError(
+        full,
+        `a ${size}-byte atomic at ${hex(gpa)} crosses the end of the region [${hex(region.startAddr)}, ${
+          hex(region.lastAddr)
+        }]`,
+      );
+    }
+    const views = this.#views;
+    // The window of the first byte: an atomic that crosses a view seam is misaligned (seams lie on
+    // page boundaries), which checkAtomic reports.
+    const w = views !== undefined && gpa < TWO_53_BIG ? views.locateWindow(Number(gpa), 1) : undefined;
+    if (w === undefined) {
+      throw new InvalidArgumentError(
+        full,
+        "addr",
+        gpa,
+        gpa < TWO_53_BIG
+          ? "lies in memory without views (the backend has no locateWindow): atomics need one"
+          : "translates to a guest physical address at or above 2^53, which no view window reaches",
+      );
+    }
+    const o = Number(gpa) + w.delta;
+    checkAtomic(w.views, o, size, write, full, gpa, "guest address");
+    this.hitViews = w.views;
+    this.hitLog = w.log;
+    this.hitLogBase = w.logBase;
     return o;
   }
 
@@ -652,7 +753,20 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
   protected ioSlices(addr: AddressLike, count: number, write: boolean, op: string): VolatileSlice[] {
     const r = this.#slices(addr, count, write ? Permissions.Write : Permissions.Read, op, write);
     if (r.error !== undefined && r.slices.length === 0) throw r.error;
-    return r.slices;
+    const out: VolatileSlice[] = [];
+    for (const s of r.slices) {
+      // The I/O engines hand host addresses to the kernel: only VolatileSlices have them.
+      if (!(s instanceof VolatileSlice)) {
+        throw new InvalidArgumentError(
+          `IommuMemory.${op}`,
+          "backend",
+          this.#backend,
+          "hands out slices that are not VolatileSlices, which volatile I/O needs",
+        );
+      }
+      out.push(s);
+    }
+    return out;
   }
 
   // ---- internals ----
@@ -672,7 +786,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
    * `s`, a physical slice at IOVA `iova`, logging its writes by IOVA when it may be written
    * (`writable`); the caller refused writable ranges the log cannot record.
    */
-  #iovaLogged(s: VolatileSlice, writable: boolean, iova: number | bigint): VolatileSlice {
+  #iovaLogged(s: S, writable: boolean, iova: number | bigint): S {
     const log = writable ? this.#bitmap : undefined;
     return log === undefined ? s.withDirtyLog(undefined, 0) : s.withDirtyLog(log, Number(iova));
   }
@@ -712,7 +826,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
    * The slices of `[addr, addr + count)`. `writable` says whether they may be written (handed out,
    * or filled by I/O): with an IOVA log, they must then lie where the log records.
    */
-  #slices(addr: AddressLike, count: number, access: Permission, name: string, writable = true): SlicesResult {
+  #slices(addr: AddressLike, count: number, access: Permission, name: string, writable = true): SlicesResult<S> {
     const op = `IommuMemory.${name}`;
     const n = toLength(count, op, "count");
     const a = toAddress(addr, op, "addr");
@@ -721,7 +835,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     // A zero-length request is translated (vm-memory 0.18) but writes nothing to log.
     if (writable && n > 0 && this.#logBy === "iova") this.#refuseUnlogged(a, n, op);
     const ranges = this.#translate(a, n, access, op);
-    const slices: VolatileSlice[] = [];
+    const slices: S[] = [];
     const iovaLog = this.#logBy === "iova";
     const iotlb = this.#iotlb;
     const revocation = this.#revocation;
@@ -814,11 +928,15 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     const iovaLog = this.#logBy === "iova";
     // Exact for every write: #transferTranslated refused writes the IOVA log cannot record.
     const at0 = Number(iova) + done;
-    const o = typeof gpa === "number" || gpa < TWO_53_BIG ? this.locateThrough(backend, Number(gpa), n, write) : -1;
-    if (o >= 0) {
-      const log = iovaLog ? this.#bitmap : this.hitLog;
-      const logBase = iovaLog ? at0 - o : this.hitLogBase;
-      const status = copyRange(this.hitViews, o, buf, done, n, bufLen, write, log, logBase, "IommuMemory", op);
+    const views = this.#views;
+    const w = views !== undefined && (typeof gpa === "number" || gpa < TWO_53_BIG)
+      ? views.locateWindow(Number(gpa), n)
+      : undefined;
+    if (w !== undefined) {
+      const o = Number(gpa) + w.delta;
+      const log = iovaLog ? this.#bitmap : w.log;
+      const logBase = iovaLog ? at0 - o : w.logBase;
+      const status = copyRange(w.views, o, buf, done, n, bufLen, write, log, logBase, "IommuMemory", op);
       if (status === CopyStatus.Done) return n;
       if (done === 0) throw copyError(status, full, "I/O virtual address", BigInt(iova), n);
       return 0;
@@ -853,9 +971,11 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
    * fails before it moves anything.
    */
   #refuseClosed(gpa: number | bigint, n: number, op: string): boolean {
-    if (typeof gpa === "number" || gpa < TWO_53_BIG) {
-      if (this.locateThrough(this.#backend, Number(gpa), n, false) >= 0) {
-        if (this.hitViews.mmap.closed) throw new RegionClosedError(op, `the memory at guest address ${hex(gpa)}`);
+    const views = this.#views;
+    if (views !== undefined && (typeof gpa === "number" || gpa < TWO_53_BIG)) {
+      const w = views.locateWindow(Number(gpa), n);
+      if (w !== undefined) {
+        if (w.views.closed) throw new RegionClosedError(op, `the memory at guest address ${hex(gpa)}`);
         return true;
       }
     }
@@ -864,7 +984,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     return r.error === undefined;
   }
 
-  #emptySlice(addr: AddressLike, op: string): VolatileSlice {
+  #emptySlice(addr: AddressLike, op: string): S {
     // A zero-length slice needs somewhere to point; the first region's start is always valid.
     const r = this.#backend.regions()[0];
     if (r === undefined) {
@@ -875,8 +995,13 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
 }
 
 /** The backend's fragments of a physical range, its errors named under `op`. */
-function physicalSlices(backend: PhysicalMemory, gpa: bigint, len: number, op: string): SlicesResult {
-  let r: SlicesResult;
+function physicalSlices<S extends GuestSlice<S>>(
+  backend: PhysicalMemory<S>,
+  gpa: bigint,
+  len: number,
+  op: string,
+): SlicesResult<S> {
+  let r: SlicesResult<S>;
   try {
     r = backend.getSlicesResult(gpa, len);
   } catch (e) {
@@ -928,4 +1053,12 @@ function underOp(e: unknown, op: string, gpa: bigint, len: number): unknown {
   if (e instanceof NoAccessError) return copyError(CopyStatus.NoAccess, op, "guest address", gpa, len);
   if (e instanceof RegionClosedError) return new RegionClosedError(op, `the memory at guest address ${hex(gpa)}`);
   return e;
+}
+
+/** Whether `backend` has what {@link IommuMemory} uses of a backend (see {@link PhysicalMemory}). */
+function isPhysicalMemory<S extends GuestSlice<S>>(backend: PhysicalMemory<S>): boolean {
+  if (backend === null || typeof backend !== "object") return false;
+  const b = backend as Partial<PhysicalMemory<S>>;
+  return typeof b.regions === "function" && typeof b.findRegion === "function" &&
+    typeof b.checkRange === "function" && typeof b.getSlicesResult === "function";
 }

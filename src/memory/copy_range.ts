@@ -6,7 +6,7 @@
 import { bytesWindow, fewerBytesError, TYPED_SET } from "../caller_bytes.ts";
 import { MisalignedError, NoAccessError, ReadOnlyError } from "../errors.ts";
 import type { DirtyLog } from "./dirty_log.ts";
-import type { RegionViews } from "./region_views.ts";
+import type { ElementViews } from "./view_window.ts";
 
 /** Outcome of {@link copyRange}. */
 export const enum CopyStatus {
@@ -32,7 +32,7 @@ export const enum CopyStatus {
  * ```
  */
 export function copyRange(
-  views: RegionViews,
+  views: ElementViews,
   off: number,
   buf: Uint8Array,
   bufOff: number,
@@ -75,7 +75,7 @@ export function copyRange(
  * ```
  */
 export function checkAtomic(
-  views: RegionViews,
+  views: ElementViews,
   off: number,
   size: number,
   write: boolean,

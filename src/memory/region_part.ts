@@ -7,6 +7,7 @@
 import type { DirtyLog } from "./dirty_log.ts";
 import type { GuestRegionMmap } from "./guest_region_mmap.ts";
 import type { RegionViews } from "./region_views.ts";
+import type { ViewWindow } from "./view_window.ts";
 
 /**
  * One view's worth of a guest region. A region is one part unless the runtime caps an ArrayBuffer
@@ -41,6 +42,8 @@ export class RegionPart {
   readonly bitmap: DirtyLog | undefined;
   /** Whether this is the region's last part (its end is the region's end, not a view seam). */
   readonly last: boolean;
+  /** The part as the record a lookup returns, by guest address; undefined unless {@link RegionPart.numeric}. */
+  readonly window: ViewWindow | undefined;
 
   /** Describes `views` as a part of `region`. */
   constructor(region: GuestRegionMmap, views: RegionViews, last: boolean) {
@@ -54,5 +57,15 @@ export class RegionPart {
     this.numeric = region.startAddr + BigInt(views.offset + views.length) <= 2n ** 53n;
     this.bitmap = region.bitmap;
     this.last = last;
+    this.window = this.numeric
+      ? {
+        views,
+        log: this.bitmap,
+        logBase: this.offset,
+        delta: -this.startNumber,
+        start: this.startNumber,
+        end: this.startNumber + this.len,
+      }
+      : undefined;
   }
 }

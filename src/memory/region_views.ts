@@ -6,6 +6,7 @@
 import { RegionClosedError } from "../errors.ts";
 import { PROT_READ, PROT_WRITE } from "../mmap/constants.ts";
 import { type MmapRegion, regionArrayBuffer } from "../mmap/mmap_region.ts";
+import type { ElementViews } from "./view_window.ts";
 
 /**
  * Typed arrays over one view of a mapping (the whole mapping unless the runtime caps an
@@ -24,7 +25,7 @@ import { type MmapRegion, regionArrayBuffer } from "../mmap/mmap_region.ts";
  * views.u32[0] = 7;
  * ```
  */
-export class RegionViews {
+export class RegionViews implements ElementViews {
   /** Bytes. */
   u8: Uint8Array<ArrayBuffer> = new Uint8Array(0);
   /** 16-bit elements (aligned offsets only). */
@@ -51,6 +52,11 @@ export class RegionViews {
   readonly offset: number;
   /** Bytes these views cover. */
   readonly length: number;
+
+  /** Whether the mapping is closed (the views are detached then). */
+  get closed(): boolean {
+    return this.mmap.closed;
+  }
 
   /** Makes the views for view `index` of a mapping (the whole of it by default). */
   constructor(mmap: MmapRegion, op: string, index = 0) {

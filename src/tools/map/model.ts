@@ -8,7 +8,7 @@ import { AtomicBitmap } from "../../bitmap/atomic_bitmap.ts";
 import { IommuMemory } from "../../iommu/iommu_memory.ts";
 import type { IotlbEntry } from "../../iommu/iotlb.ts";
 import { describeRegion, holesBetween, type RegionInfo } from "../../memory/inspect_memory.ts";
-import type { GuestRegionMmap } from "../../memory/guest_region_mmap.ts";
+import { GuestRegionMmap } from "../../memory/guest_region_mmap.ts";
 import type { GuestMemoryMmap } from "../../memory/guest_memory_mmap.ts";
 
 /** A dirty run: `[start, end)` in its space. */
@@ -68,7 +68,8 @@ export function mapModel(mem: GuestMemoryMmap | IommuMemory): MapModel {
   let regions: readonly GuestRegionMmap[];
   let iommu: MapModel["iommu"];
   if (mem instanceof IommuMemory) {
-    regions = mem.backend.regions();
+    // The picture draws mapped memory: another backend's regions are left out.
+    regions = mem.backend.regions().filter((r): r is GuestRegionMmap => r instanceof GuestRegionMmap);
     const tlb = mem.iommu.iotlb;
     const bitmap = mem.bitmap;
     iommu = {
