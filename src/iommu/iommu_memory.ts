@@ -697,7 +697,7 @@ export class IommuMemory<S extends GuestSlice<S> = VolatileSlice> extends ByteAc
       }
       gpa = first.base;
     }
-    const o = this.#atomicIn(gpa, size, write, full);
+    const o = this.#atomicIn(addr, gpa, size, write, full);
     if (this.#enabled && this.#logBy === "iova") {
       if (write) this.#refuseUnlogged(a, size, full);
       this.hitLog = this.#bitmap;
@@ -711,7 +711,7 @@ export class IommuMemory<S extends GuestSlice<S> = VolatileSlice> extends ByteAc
    * backend's window; throws what is wrong (no memory, across a region's end, misaligned,
    * protection, closed, no views), naming `full`.
    */
-  #atomicIn(gpa: bigint, size: number, write: boolean, full: string): number {
+  #atomicIn(addr: AddressLike, gpa: bigint, size: number, write: boolean, full: string): number {
     const region = this.#backend.findRegion(gpa);
     if (region === undefined) throw new InvalidGuestAddressError(full, gpa);
     if (gpa - region.startAddr > BigInt(region.len - size)) {
@@ -730,10 +730,10 @@ export class IommuMemory<S extends GuestSlice<S> = VolatileSlice> extends ByteAc
       throw new InvalidArgumentError(
         full,
         "addr",
-        gpa,
+        addr,
         gpa < TWO_53_BIG
-          ? "lies in memory without views (the backend has no locateWindow): atomics need one"
-          : "translates to a guest physical address at or above 2^53, which no view window reaches",
+          ? `reaches guest physical ${hex(gpa)} in a backend without views (no locateWindow), which atomics need`
+          : `reaches guest physical ${hex(gpa)}, at or above 2^53, where no view window reaches`,
       );
     }
     const o = Number(gpa) + w.delta;
