@@ -79,7 +79,9 @@ export interface IommuMemoryOptions {
 const TWO_53 = 2 ** 53;
 
 // Slots of the translation cache (see IommuMemory.#translated).
-const SLOTS = 32;
+const SLOTS = 64;
+// Most windows a bulk transfer is served in from the cache (see IommuMemory.#transferCached).
+const MAX_FRAGMENTS = 32;
 
 /** What an empty slot points at: no elements, so nothing is ever served from it. */
 const NO_VIEWS: ElementViews = {
@@ -161,6 +163,10 @@ export class IommuMemory<S extends GuestSlice<S> = VolatileSlice> extends ByteAc
   readonly #hit = new IotlbHit();
   /** Scratch for `Iotlb.translateRanges`: up to 32 `(target, length)` pairs per bulk transfer. */
   readonly #pairs = new Float64Array(64);
+  // Scratch for #transferCached, one entry per window: views, log, and (view offset, length, log base).
+  readonly #fragViews: ElementViews[] = new Array(MAX_FRAGMENTS).fill(NO_VIEWS);
+  readonly #fragLogs: (DirtyLog | undefined)[] = new Array(MAX_FRAGMENTS).fill(undefined);
+  readonly #fragNumbers = new Float64Array(3 * MAX_FRAGMENTS);
 
   /**
    * Puts `backend` behind `iommu`.
@@ -611,7 +617,10 @@ export class IommuMemory<S extends GuestSlice<S> = VolatileSlice> extends ByteAc
 
   /** Copies as far as the memory reaches (see `ByteAccess.transfer`). */
   protected transfer(buf: Uint8Array, len: number, addr: AddressLike, write: boolean, op: string): number {
-    if (len !== 0 && typeof addr === "number") {
+    if (len !== 0 && typeof addr === "number" && this.#enabled) {
+      const done = this.#transferCached(buf, len, addr, write, op);
+      if (done >= 0) return done;
+    } else if (len !== 0 && typeof addr === "number") {
       const o = this.locate(addr, len, write);
       if (o >= 0) {
         const status = copyRange(
@@ -864,6 +873,73 @@ export class IommuMemory<S extends GuestSlice<S> = VolatileSlice> extends ByteAc
       }
     }
     return { slices };
+  }
+
+  /**
+   * A bulk transfer through an enabled IOMMU served from the translation cache: the windows of the
+   * whole range first, each from `#translated` (so an unmapped or refused byte, or a closed region,
+   * sends it to the slow path before anything moves), then one copy per window. Returns the bytes
+   * copied, or -1 when the cache cannot serve it (more than `MAX_FRAGMENTS` windows, a hole, an
+   * address that is not a number below 2^53): the slow path then does it, and says what is wrong.
+   * A DMA buffer scattered over pages costs a slot check per page here, not an IOTLB search and a
+   * region lookup per page. Allocates nothing.
+   */
+  #transferCached(buf: Uint8Array, len: number, addr: number, write: boolean, op: string): number {
+    const want = write ? Permissions.Write : Permissions.Read;
+    const end = addr + len;
+    const first = this.#translated(addr, 1, want);
+    if (first === undefined) return -1;
+    if (end <= first.end) {
+      // One window, the common case: no scratch. A closed region fails the copy, before any byte moves.
+      const status = copyRange(
+        first.views,
+        addr + first.delta,
+        buf,
+        0,
+        len,
+        len,
+        write,
+        first.log,
+        first.logBase,
+        "IommuMemory",
+        op,
+      );
+      return status === CopyStatus.Done ? len : -1;
+    }
+    const views = this.#fragViews, logs = this.#fragLogs, num = this.#fragNumbers;
+    let n = 0;
+    for (let cur = addr, e: TranslationWindow | undefined = first; cur < end; n++) {
+      if (n > 0) e = this.#translated(cur, 1, want);
+      if (e === undefined || e.views.closed === true || n === MAX_FRAGMENTS) return -1;
+      const stop = Math.min(end, e.end);
+      views[n] = e.views;
+      logs[n] = e.log;
+      num[3 * n] = cur + e.delta;
+      num[3 * n + 1] = stop - cur;
+      num[3 * n + 2] = e.logBase;
+      cur = stop;
+    }
+    let done = 0;
+    for (let k = 0; k < n; k++) {
+      const count = num[3 * k + 1];
+      const status = copyRange(
+        views[k],
+        num[3 * k],
+        buf,
+        done,
+        count,
+        len,
+        write,
+        logs[k],
+        num[3 * k + 2],
+        "IommuMemory",
+        op,
+      );
+      // Nothing moved yet: the slow path redoes it and throws the precise error.
+      if (status !== CopyStatus.Done) return done === 0 ? -1 : done;
+      done += count;
+    }
+    return done;
   }
 
   /**
