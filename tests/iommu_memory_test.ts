@@ -662,3 +662,31 @@ Deno.test("iommu memory over SlicesOnlyMemory: copies and scalars go through the
     op: "ArrayBufferSlice.read",
   });
 });
+
+for (const { name, ram } of BACKENDS.filter((b) => b.views)) {
+  Deno.test(`iommu memory over ${name}: getSlices and checkRange inside a cached translation ask the IOTLB nothing and behave as before`, () => {
+    using r = ram();
+    const phys = r.direct;
+    const iommu = new IotlbIommu();
+    iommu.iotlb.setMapping(0x60000, 0x3000, 2 * PAGE, Permissions.ReadWrite);
+    const log = new AtomicBitmap(0x100000, PAGE);
+    const mem = new IommuMemory(r.backend, iommu, { bitmap: log });
+    mem.readU8(0x60000); // caches [0x60000, 0x62000)
+    const hits = iommu.iotlb.counters.hits;
+    assert.equal(mem.checkRange(0x60010, 0x1ff0, Permissions.Write), true);
+    const [s] = mem.getSlices(0x61ff0, 0x10, Permissions.Write);
+    assert.equal(s.len, 0x10);
+    assert.deepEqual(mem.getSlices(0x60000, 0x800, Permissions.Read).map((x) => x.len), [0x800]);
+    assert.equal(iommu.iotlb.counters.hits, hits, "three calls, no IOTLB lookup");
+    s.copyFrom(new Uint8Array(0x10).fill(9));
+    assert.equal(phys.readU32(0x4ffc), 0x09090909);
+    assert.deepEqual(log.dirtyRuns(), [[0x61000, PAGE]], "logged by IOVA");
+    assert.equal(mem.checkRange(0x61ff0, 0x11, Permissions.Read), false, "past the entry");
+    iommu.iotlb.invalidate(0x61fff, 1);
+    expectError(() => s.copyFrom(new Uint8Array(1)), SliceRevokedError, {
+      kind: "SliceRevoked",
+      op: `${name === "GuestMemoryMmap" ? "VolatileSlice" : "ArrayBufferSlice"}.copyFrom`,
+    });
+    assert.equal(mem.checkRange(0x60010, 0x1ff0, Permissions.Write), false, "a change reaches checkRange at once");
+  });
+}

@@ -82,6 +82,8 @@ const TWO_53 = 2 ** 53;
 const SLOTS = 64;
 // Most windows a bulk transfer is served in from the cache (see IommuMemory.#transferCached).
 const MAX_FRAGMENTS = 32;
+// Permissions.Write as a literal the compiler folds (a property of an imported object is loaded).
+const WRITE = 2;
 
 /** What an empty slot points at: no elements, so nothing is ever served from it. */
 const NO_VIEWS: ElementViews = {
@@ -100,12 +102,16 @@ const NO_VIEWS: ElementViews = {
 /**
  * One cached translation, as the record `#translated` returns: IOVAs `[start, end)` are view
  * offsets `IOVA + delta` of `views` for the access bits in `allows`, while the IOTLB's generation is
- * `generation` (the one invalidation rule: any IOTLB change makes every slot stale).
+ * `generation` (the one invalidation rule: any IOTLB change makes every slot stale). Writes stop
+ * at `writeEnd`, where the IOVA log stops recording.
  */
 class TranslationWindow implements ViewWindow {
   start = 0;
   end = -1;
+  writeEnd = -1;
   delta = 0;
+  /** Guest physical address minus IOVA. */
+  diff = 0;
   allows = 0;
   generation = -1;
   logBase = 0;
@@ -361,6 +367,7 @@ export class IommuMemory<S extends GuestSlice<S> = VolatileSlice> extends ByteAc
    * ```
    */
   checkRange(addr: AddressLike, len: number, access: Permission = Permissions.No): boolean {
+    if (this.#cachedRange(addr, len, access)) return true;
     const op = "IommuMemory.checkRange";
     const n = toLength(len, op, "len");
     const a = toAddress(addr, op, "addr");
@@ -568,10 +575,16 @@ export class IommuMemory<S extends GuestSlice<S> = VolatileSlice> extends ByteAc
   #translated(addr: number, size: number, want: Permission): TranslationWindow | undefined {
     const iotlb = this.#iotlb;
     if (iotlb === undefined) return undefined;
+    // Folded where `want` is a constant (every scalar and atomic).
+    const writes = (want & WRITE) !== 0;
     let e = this.#lastSlot;
-    if (!(addr >= e.start && addr <= e.end - size)) e = this.#slots[(addr * PAGE_SCALE) & (SLOTS - 1)];
+    let end = writes ? e.writeEnd : e.end;
+    if (!(addr >= e.start && addr <= end - size)) {
+      e = this.#slots[(addr * PAGE_SCALE) & (SLOTS - 1)];
+      end = writes ? e.writeEnd : e.end;
+    }
     if (
-      addr >= e.start && addr <= e.end - size && (e.allows & want) === want && iotlb.generation === e.generation &&
+      addr >= e.start && addr <= end - size && (e.allows & want) === want && iotlb.generation === e.generation &&
       Number.isInteger(addr)
     ) {
       return e;
@@ -582,7 +595,7 @@ export class IommuMemory<S extends GuestSlice<S> = VolatileSlice> extends ByteAc
   /**
    * A cache miss: the IOTLB's entry (written to `#hit`) and the backend's window, intersected into
    * the slot of `addr`'s page. The slot covers the whole overlap of the entry and the window, not
-   * just this access, and allows what the entry allows.
+   * just this access, and allows what the entry allows; writes stop where the IOVA log does.
    */
   #fill(iotlb: Iotlb, addr: number, size: number, want: Permission): TranslationWindow | undefined {
     const views = this.#views;
@@ -598,8 +611,10 @@ export class IommuMemory<S extends GuestSlice<S> = VolatileSlice> extends ByteAc
     const diff = hit.diff;
     const e = this.#slots[(addr * PAGE_SCALE) & (SLOTS - 1)];
     e.start = Math.max(hit.start, w.start - diff);
-    e.end = Math.min(hit.end, w.end - diff, reach);
+    e.end = Math.min(hit.end, w.end - diff);
+    e.writeEnd = Math.min(e.end, reach);
     e.delta = diff + w.delta;
+    e.diff = diff;
     e.allows = hit.perm;
     e.generation = iotlb.generation;
     e.views = w.views;
@@ -836,6 +851,10 @@ export class IommuMemory<S extends GuestSlice<S> = VolatileSlice> extends ByteAc
    * or filled by I/O): with an IOVA log, they must then lie where the log records.
    */
   #slices(addr: AddressLike, count: number, access: Permission, name: string, writable = true): SlicesResult<S> {
+    if (typeof addr === "number" && this.#enabled && Number.isInteger(count) && count > 0) {
+      const one = this.#cachedSlice(addr, count, access, writable);
+      if (one !== undefined) return { slices: [one] };
+    }
     const op = `IommuMemory.${name}`;
     const n = toLength(count, op, "count");
     const a = toAddress(addr, op, "addr");
@@ -876,6 +895,46 @@ export class IommuMemory<S extends GuestSlice<S> = VolatileSlice> extends ByteAc
   }
 
   /**
+   * Whether the translation cache alone shows that all of `[addr, addr + len)` translates for
+   * `access` to open memory (`len` > 0, translation on). `false` means "ask the slow path", which
+   * has the last word. Allocates nothing.
+   */
+  #cachedRange(addr: AddressLike, len: number, access: Permission): boolean {
+    if (
+      typeof addr !== "number" || !Number.isSafeInteger(addr) || !this.#enabled || !Number.isInteger(len) || len <= 0 ||
+      !(access === 0 || access === 1 || access === 2 || access === 3)
+    ) return false;
+    const end = addr + len;
+    for (let cur = addr; cur < end;) {
+      const e = this.#translated(cur, 1, access);
+      if (e === undefined || e.views.closed === true) return false;
+      cur = (access & WRITE) !== 0 ? e.writeEnd : e.end;
+    }
+    return true;
+  }
+
+  /**
+   * The one slice of `[addr, addr + count)` when a cached window holds all of it (see `#slices`):
+   * made by the backend at the guest physical address, logged and guarded as `#slices` does, with
+   * no IOTLB lookup and no bigint beyond the guard's. `undefined` sends the request to the slow path.
+   */
+  #cachedSlice(addr: number, count: number, access: Permission, writable: boolean): S | undefined {
+    const e = this.#translated(addr, count, access);
+    // A slice that may be written must lie where the IOVA log records (writeEnd); the slow path
+    // refuses it otherwise. A closed region: the slow path says so in the result, as the backend would.
+    if (e === undefined || addr > (writable ? e.writeEnd : e.end) - count || e.views.closed === true) return undefined;
+    const gpa = addr + e.diff;
+    const s = this.#backend.getSlice(gpa, count);
+    const out = this.#logBy === "iova" ? this.#iovaLogged(s, writable, addr) : s;
+    const iotlb = this.#iotlb!; // a cached window came from it
+    if (this.#revocation === "off") return out;
+    const guard = new TranslationGuard(iotlb, { base: BigInt(addr), length: count }, BigInt(gpa), access, {
+      revokeViews: this.#revocation === "views",
+    });
+    return out.withGuard(guard);
+  }
+
+  /**
    * A bulk transfer through an enabled IOMMU served from the translation cache: the windows of the
    * whole range first, each from `#translated` (so an unmapped or refused byte, or a closed region,
    * sends it to the slow path before anything moves), then one copy per window. Returns the bytes
@@ -889,7 +948,7 @@ export class IommuMemory<S extends GuestSlice<S> = VolatileSlice> extends ByteAc
     const end = addr + len;
     const first = this.#translated(addr, 1, want);
     if (first === undefined) return -1;
-    if (end <= first.end) {
+    if (end <= (write ? first.writeEnd : first.end)) {
       // One window, the common case: no scratch. A closed region fails the copy, before any byte moves.
       const status = copyRange(
         first.views,
@@ -911,7 +970,7 @@ export class IommuMemory<S extends GuestSlice<S> = VolatileSlice> extends ByteAc
     for (let cur = addr, e: TranslationWindow | undefined = first; cur < end; n++) {
       if (n > 0) e = this.#translated(cur, 1, want);
       if (e === undefined || e.views.closed === true || n === MAX_FRAGMENTS) return -1;
-      const stop = Math.min(end, e.end);
+      const stop = Math.min(end, write ? e.writeEnd : e.end);
       views[n] = e.views;
       logs[n] = e.log;
       num[3 * n] = cur + e.delta;
