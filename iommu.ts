@@ -35,6 +35,7 @@ export {
   type IotlbLookup,
   type IotlbOptions,
 } from "./src/iommu/iotlb.ts";
+export { IotlbHit } from "./src/iommu/iotlb_hit.ts";
 export {
   type IotlbEvent,
   type IotlbEventKind,

@@ -83,7 +83,13 @@ export type { PartOwner, RegionPart } from "./src/mmap/region_part.ts";
 export type { IoSlice } from "./src/core/io_slice.ts";
 export type { SliceGuard } from "./src/core/slice_guard.ts";
 export type { Mapping } from "./src/core/mapping.ts";
-export type { GuestMemoryBackend, GuestMemoryRegion, SlicesResult } from "./src/core/guest_memory_backend.ts";
+export type {
+  GuestMemoryBackend,
+  GuestMemoryRegion,
+  GuestSlice,
+  SlicesResult,
+} from "./src/core/guest_memory_backend.ts";
+export type { ElementViews, ViewLocator, ViewWindow } from "./src/core/view_window.ts";
 export { GuestMemoryMmap, type SharedGuestMemory, type SharedGuestRegion } from "./src/mmap/guest_memory_mmap.ts";
 export { GuestRegionMmap, type GuestRegionOptions, type GuestRegionPart } from "./src/mmap/guest_region_mmap.ts";
 export { VolatileSlice } from "./src/core/volatile_slice.ts";

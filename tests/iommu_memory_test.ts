@@ -9,7 +9,9 @@ import {
   PartialBufferError,
   Permissions,
 } from "../mod.ts";
+import type { PhysicalMemory, VolatileSlice } from "../mod.ts";
 import { CannotResolveError, FragmentedError, IommuMemory, IotlbIommu, SliceRevokedError } from "../iommu.ts";
+import { ArrayBufferMemory, type ArrayBufferSlice, SlicesOnlyMemory } from "./fixtures/array_buffer_memory.ts";
 import { expectError } from "./fixtures/guest_assert.ts";
 
 const PAGE = 0x1000;
@@ -19,83 +21,133 @@ function ram(): GuestMemoryMmap {
   return GuestMemoryMmap.fromRanges([[0, 0x10000], [0x100000, 0x10000]], { dirtyPageSize: PAGE });
 }
 
-function snapshot(mem: GuestMemoryMmap): Uint8Array[] {
+/** What the tests read and write directly, bypassing the IOMMU. */
+interface Direct {
+  readU32(addr: number): number;
+  writeU32(addr: number, value: number): void;
+  readU64(addr: number): bigint;
+  writeU64(addr: number, value: bigint): void;
+  readSlice(buf: Uint8Array, addr: number | bigint): void;
+  regions(): readonly { startAddr: bigint; len: number; bitmap: { dirtyAt(offset: number): boolean } | undefined }[];
+}
+
+/** The same RAM over one of the backends: what the IOMMU is given, and how to look at it directly. */
+interface Ram extends Disposable {
+  backend: PhysicalMemory<VolatileSlice | ArrayBufferSlice>;
+  direct: Direct;
+}
+
+/**
+ * The backends that tests marked "over each backend" run over: real memory, plain ArrayBuffers
+ * with views (the fast paths) and without (the generic path; atomics are refused there).
+ */
+const BACKENDS: ReadonlyArray<{ name: string; views: boolean; ram: () => Ram }> = [
+  {
+    name: "GuestMemoryMmap",
+    views: true,
+    ram: () => {
+      const m = ram();
+      return { backend: m, direct: m, [Symbol.dispose]: () => m.close() };
+    },
+  },
+  { name: "ArrayBufferMemory", views: true, ram: () => abRam(true) },
+  { name: "SlicesOnlyMemory", views: false, ram: () => abRam(false) },
+];
+
+function abRam(views: boolean): Ram {
+  const m = ArrayBufferMemory.fromRanges([[0, 0x10000], [0x100000, 0x10000]], { dirtyPageSize: PAGE });
+  return { backend: views ? m : new SlicesOnlyMemory(m), direct: m, [Symbol.dispose]: () => {} };
+}
+
+function snapshot(mem: Direct): Uint8Array[] {
   return mem.regions().map((r) => {
     const out = new Uint8Array(r.len);
-    r.readSlice(out, 0);
+    mem.readSlice(out, r.startAddr);
     return out;
   });
 }
 
-Deno.test("iommu memory: a write at an IOVA lands at the translated guest physical address", () => {
-  using phys = ram();
-  const iommu = new IotlbIommu();
-  iommu.iotlb.setMapping(0x4000_0000, 0x2000, PAGE, Permissions.ReadWrite);
-  const mem = new IommuMemory(phys, iommu);
-  mem.writeU32(0x4000_0010, 0xdeadbeef);
-  mem.writeSlice(new Uint8Array([1, 2, 3]), 0x4000_0ffd);
-  assert.equal(phys.readU32(0x2010), 0xdeadbeef);
-  const back = new Uint8Array(3);
-  phys.readSlice(back, 0x2ffd);
-  assert.deepEqual([...back], [1, 2, 3]);
-  assert.equal(mem.readU32(0x4000_0010), 0xdeadbeef);
-  assert.equal(mem.physicalMemory(), undefined);
-});
-
-Deno.test("iommu memory: with translation off addresses are physical and the backend is visible", () => {
-  using phys = ram();
-  const mem = new IommuMemory(phys, new IotlbIommu(), { enabled: false });
-  mem.writeU64(0x100008, 0x1122334455667788n);
-  assert.equal(phys.readU64(0x100008), 0x1122334455667788n);
-  assert.equal(mem.physicalMemory(), phys);
-  assert.equal(mem.checkRange(0xff00, 0x200, Permissions.Write), false);
-  assert.equal(mem.checkRange(0xfe00, 0x200, Permissions.Write), true);
-  assert.deepEqual(phys.regions()[1].bitmap?.dirtyAt(8), true);
-  mem.iommuEnabled = true;
-  assert.throws(() => mem.readU64(0x100008), CannotResolveError);
-});
-
-Deno.test("iommu memory: a failed translation throws CannotResolve naming the range before any byte moves", () => {
-  using phys = ram();
-  const iommu = new IotlbIommu();
-  iommu.iotlb.setMapping(0x8000, 0x3000, PAGE, Permissions.ReadWrite);
-  const mem = new IommuMemory(phys, iommu);
-  const before = snapshot(phys);
-  const buf = new Uint8Array(0x20).fill(0xaa);
-  const e = expectError(() => mem.write(buf, 0x8ff0), CannotResolveError, {
-    kind: "CannotResolve",
-    op: "IommuMemory.write",
-    mentions: ["0x9000+0x10", "unmapped"],
+for (const { name, ram } of BACKENDS) {
+  Deno.test(`iommu memory over ${name}: a write at an IOVA lands at the translated guest physical address`, () => {
+    using r = ram();
+    const phys = r.direct;
+    const iommu = new IotlbIommu();
+    iommu.iotlb.setMapping(0x4000_0000, 0x2000, PAGE, Permissions.ReadWrite);
+    const mem = new IommuMemory(r.backend, iommu);
+    mem.writeU32(0x4000_0010, 0xdeadbeef);
+    mem.writeSlice(new Uint8Array([1, 2, 3]), 0x4000_0ffd);
+    assert.equal(phys.readU32(0x2010), 0xdeadbeef);
+    const back = new Uint8Array(3);
+    phys.readSlice(back, 0x2ffd);
+    assert.deepEqual([...back], [1, 2, 3]);
+    assert.equal(mem.readU32(0x4000_0010), 0xdeadbeef);
+    assert.equal(mem.physicalMemory(), undefined);
   });
-  assert.deepEqual(e.iovaRange, { base: 0x9000n, length: 0x10 });
-  assert.equal(e.kind, "CannotResolve");
-  assert.equal(e.op, "IommuMemory.write");
-  assert.match(e.message, /0x9000\+0x10/);
-  assert.deepEqual(snapshot(phys), before);
-  assert.equal(phys.regions()[0].bitmap?.dirtyAt(0x3000), false);
-});
+}
 
-Deno.test("iommu memory: permissions are enforced per access kind", () => {
-  using phys = ram();
-  const iommu = new IotlbIommu();
-  iommu.iotlb.setMapping(0x10000, 0x1000, PAGE, Permissions.Read);
-  iommu.iotlb.setMapping(0x11000, 0x2000, PAGE, Permissions.Write);
-  const mem = new IommuMemory(phys, iommu);
-  phys.writeU32(0x1000, 77);
-  assert.equal(mem.readU32(0x10000), 77);
-  assert.throws(
-    () => mem.writeU32(0x10000, 1),
-    (e: unknown) => e instanceof CannotResolveError && /Write/.test(e.message),
-  );
-  mem.writeU32(0x11000, 5);
-  assert.equal(phys.readU32(0x2000), 5);
-  assert.throws(() => mem.readU32(0x11000), CannotResolveError);
-  assert.equal(mem.checkRange(0x10000, 0x2000, Permissions.No), true);
-  assert.equal(mem.checkRange(0x10000, 0x2000, Permissions.Read), false);
-  assert.equal(mem.checkRange(0x10ffc, 4, Permissions.Read), true);
-  assert.equal(mem.checkRange(0x10ffc, 8, Permissions.Read), false);
-  assert.equal(phys.readU32(0x1000), 77, "the refused write changed nothing");
-});
+for (const { name, ram } of BACKENDS) {
+  Deno.test(`iommu memory over ${name}: with translation off addresses are physical and the backend is visible`, () => {
+    using r = ram();
+    const phys = r.direct;
+    const mem = new IommuMemory(r.backend, new IotlbIommu(), { enabled: false });
+    mem.writeU64(0x100008, 0x1122334455667788n);
+    assert.equal(phys.readU64(0x100008), 0x1122334455667788n);
+    assert.equal(mem.physicalMemory(), r.backend);
+    assert.equal(mem.checkRange(0xff00, 0x200, Permissions.Write), false);
+    assert.equal(mem.checkRange(0xfe00, 0x200, Permissions.Write), true);
+    assert.deepEqual(phys.regions()[1].bitmap?.dirtyAt(8), true);
+    mem.iommuEnabled = true;
+    assert.throws(() => mem.readU64(0x100008), CannotResolveError);
+  });
+}
+
+for (const { name, ram } of BACKENDS) {
+  Deno.test(`iommu memory over ${name}: a failed translation throws CannotResolve naming the range before any byte moves`, () => {
+    using r = ram();
+    const phys = r.direct;
+    const iommu = new IotlbIommu();
+    iommu.iotlb.setMapping(0x8000, 0x3000, PAGE, Permissions.ReadWrite);
+    const mem = new IommuMemory(r.backend, iommu);
+    const before = snapshot(phys);
+    const buf = new Uint8Array(0x20).fill(0xaa);
+    const e = expectError(() => mem.write(buf, 0x8ff0), CannotResolveError, {
+      kind: "CannotResolve",
+      op: "IommuMemory.write",
+      mentions: ["0x9000+0x10", "unmapped"],
+    });
+    assert.deepEqual(e.iovaRange, { base: 0x9000n, length: 0x10 });
+    assert.equal(e.kind, "CannotResolve");
+    assert.equal(e.op, "IommuMemory.write");
+    assert.match(e.message, /0x9000\+0x10/);
+    assert.deepEqual(snapshot(phys), before);
+    assert.equal(phys.regions()[0].bitmap?.dirtyAt(0x3000), false);
+  });
+}
+
+for (const { name, ram } of BACKENDS) {
+  Deno.test(`iommu memory over ${name}: permissions are enforced per access kind`, () => {
+    using r = ram();
+    const phys = r.direct;
+    const iommu = new IotlbIommu();
+    iommu.iotlb.setMapping(0x10000, 0x1000, PAGE, Permissions.Read);
+    iommu.iotlb.setMapping(0x11000, 0x2000, PAGE, Permissions.Write);
+    const mem = new IommuMemory(r.backend, iommu);
+    phys.writeU32(0x1000, 77);
+    assert.equal(mem.readU32(0x10000), 77);
+    assert.throws(
+      () => mem.writeU32(0x10000, 1),
+      (e: unknown) => e instanceof CannotResolveError && /Write/.test(e.message),
+    );
+    mem.writeU32(0x11000, 5);
+    assert.equal(phys.readU32(0x2000), 5);
+    assert.throws(() => mem.readU32(0x11000), CannotResolveError);
+    assert.equal(mem.checkRange(0x10000, 0x2000, Permissions.No), true);
+    assert.equal(mem.checkRange(0x10000, 0x2000, Permissions.Read), false);
+    assert.equal(mem.checkRange(0x10ffc, 4, Permissions.Read), true);
+    assert.equal(mem.checkRange(0x10ffc, 8, Permissions.Read), false);
+    assert.equal(phys.readU32(0x1000), 77, "the refused write changed nothing");
+  });
+}
 
 Deno.test("iommu memory: fragments split at every IOTLB entry and at every region boundary", () => {
   using phys = ram();
@@ -165,55 +217,64 @@ Deno.test("iommu memory: writes are logged by IOVA in the IOMMU bitmap and not i
   assert.deepEqual(bitmap.dirtyRuns(), [[0x41000, 0x2000]]);
 });
 
-Deno.test("iommu memory: logBy gpa logs writes in the regions' bitmaps at the physical page", () => {
-  using phys = ram();
-  const iommu = new IotlbIommu();
-  iommu.iotlb.setMapping(0x40000, 0x100000, 0x2000, Permissions.ReadWrite);
-  const mem = new IommuMemory(phys, iommu, { logBy: "gpa" });
-  mem.writeU64(0x41000, 1n);
-  mem.write(new Uint8Array(4), 0x40000);
-  const bits = phys.regions()[1].bitmap;
-  assert.equal(bits?.dirtyAt(0), true);
-  assert.equal(bits?.dirtyAt(0x1000), true);
-  assert.equal(bits?.dirtyAt(0x2000), false);
-  assert.throws(
-    () => new IommuMemory(phys, iommu, { logBy: "gpa", bitmap: new AtomicBitmap(PAGE) }),
-    /only for logBy "iova"/,
-  );
-});
+for (const { name, ram } of BACKENDS) {
+  Deno.test(`iommu memory over ${name}: logBy gpa logs writes in the regions' bitmaps at the physical page`, () => {
+    using r = ram();
+    const phys = r.direct;
+    const iommu = new IotlbIommu();
+    iommu.iotlb.setMapping(0x40000, 0x100000, 0x2000, Permissions.ReadWrite);
+    const mem = new IommuMemory(r.backend, iommu, { logBy: "gpa" });
+    mem.writeU64(0x41000, 1n);
+    mem.write(new Uint8Array(4), 0x40000);
+    const bits = phys.regions()[1].bitmap;
+    assert.equal(bits?.dirtyAt(0), true);
+    assert.equal(bits?.dirtyAt(0x1000), true);
+    assert.equal(bits?.dirtyAt(0x2000), false);
+    assert.throws(
+      () => new IommuMemory(r.backend, iommu, { logBy: "gpa", bitmap: new AtomicBitmap(PAGE) }),
+      /only for logBy "iova"/,
+    );
+  });
+}
 
-Deno.test("iommu memory: atomics ask the access they perform and need one entry and natural alignment", () => {
-  using phys = ram();
-  const iommu = new IotlbIommu();
-  iommu.iotlb.setMapping(0x20000, 0x5000, PAGE, Permissions.Write);
-  iommu.iotlb.setMapping(0x21000, 0x6000, PAGE, Permissions.ReadWrite);
-  iommu.iotlb.setMapping(0x22000, 0x9000, PAGE, Permissions.ReadWrite);
-  const mem = new IommuMemory(phys, iommu);
-  mem.storeU32(0x20008, 3); // Write is enough for a store
-  assert.equal(phys.readU32(0x5008), 3);
-  assert.throws(() => mem.loadU32(0x20008), CannotResolveError);
-  assert.throws(() => mem.addU32(0x20008, 1), CannotResolveError, "an add reads too");
-  assert.equal(mem.addU32(0x21008, 5), 0);
-  assert.equal(mem.compareExchangeU32(0x21008, 5, 6), 5);
-  assert.equal(phys.readU32(0x6008), 6);
-  assert.throws(() => mem.loadU64(0x21ffc), InvalidBackendAddressError, "spans two entries");
-  assert.throws(() => mem.loadU32(0x21002), MisalignedError);
-});
+for (const { name, ram } of BACKENDS.filter((b) => b.views)) {
+  Deno.test(`iommu memory over ${name}: atomics ask the access they perform and need one entry and natural alignment`, () => {
+    using r = ram();
+    const phys = r.direct;
+    const iommu = new IotlbIommu();
+    iommu.iotlb.setMapping(0x20000, 0x5000, PAGE, Permissions.Write);
+    iommu.iotlb.setMapping(0x21000, 0x6000, PAGE, Permissions.ReadWrite);
+    iommu.iotlb.setMapping(0x22000, 0x9000, PAGE, Permissions.ReadWrite);
+    const mem = new IommuMemory(r.backend, iommu);
+    mem.storeU32(0x20008, 3); // Write is enough for a store
+    assert.equal(phys.readU32(0x5008), 3);
+    assert.throws(() => mem.loadU32(0x20008), CannotResolveError);
+    assert.throws(() => mem.addU32(0x20008, 1), CannotResolveError, "an add reads too");
+    assert.equal(mem.addU32(0x21008, 5), 0);
+    assert.equal(mem.compareExchangeU32(0x21008, 5, 6), 5);
+    assert.equal(phys.readU32(0x6008), 6);
+    assert.throws(() => mem.loadU64(0x21ffc), InvalidBackendAddressError, "spans two entries");
+    assert.throws(() => mem.loadU32(0x21002), MisalignedError);
+  });
+}
 
-Deno.test("iommu memory: an invalidation takes effect on the next access, even on the scalar fast path", () => {
-  using phys = ram();
-  const iommu = new IotlbIommu();
-  iommu.iotlb.setMapping(0x30000, 0x7000, PAGE, Permissions.ReadWrite);
-  const mem = new IommuMemory(phys, iommu);
-  phys.writeU64(0x7100, 42n);
-  for (let i = 0; i < 100; i++) assert.equal(mem.readU64(0x30100), 42n);
-  iommu.iotlb.invalidate(0x30000, 0x200);
-  assert.throws(() => mem.readU64(0x30100), CannotResolveError);
-  assert.equal(mem.readU64(0x30200), 0n);
-  iommu.iotlb.setMapping(0x30000, 0x100000, PAGE, Permissions.Read);
-  phys.writeU64(0x100100, 9n);
-  assert.equal(mem.readU64(0x30100), 9n, "a remapping is seen at once");
-});
+for (const { name, ram } of BACKENDS) {
+  Deno.test(`iommu memory over ${name}: an invalidation takes effect on the next access, even on the scalar fast path`, () => {
+    using r = ram();
+    const phys = r.direct;
+    const iommu = new IotlbIommu();
+    iommu.iotlb.setMapping(0x30000, 0x7000, PAGE, Permissions.ReadWrite);
+    const mem = new IommuMemory(r.backend, iommu);
+    phys.writeU64(0x7100, 42n);
+    for (let i = 0; i < 100; i++) assert.equal(mem.readU64(0x30100), 42n);
+    iommu.iotlb.invalidate(0x30000, 0x200);
+    assert.throws(() => mem.readU64(0x30100), CannotResolveError);
+    assert.equal(mem.readU64(0x30200), 0n);
+    iommu.iotlb.setMapping(0x30000, 0x100000, PAGE, Permissions.Read);
+    phys.writeU64(0x100100, 9n);
+    assert.equal(mem.readU64(0x30100), 9n, "a remapping is seen at once");
+  });
+}
 
 Deno.test("iommu memory: IOVAs above 2^53 translate exactly, up to a range ending at 2^64", () => {
   using phys = ram();
@@ -484,55 +545,142 @@ Deno.test("iommu memory: a remapping to another target or a lost permission revo
   assert.deepEqual(iommu.iotlb.counters, counters, "checking a slice does not count as IOTLB traffic");
 });
 
-Deno.test("iommu memory: the remembered scalar translation stops at the region's end and at the access it was made for", () => {
-  using phys = ram();
-  const iommu = new IotlbIommu();
-  // One entry whose target runs off the end of region 0 (64 KiB) into the hole after it.
-  iommu.iotlb.setMapping(0x10000, 0xf000, 0x2000, Permissions.ReadWrite);
-  iommu.iotlb.setMapping(0x20000, 0x2000, PAGE, Permissions.Read);
-  const mem = new IommuMemory(phys, iommu);
-  phys.writeU64(0xfff8, 0x55n);
-  assert.equal(mem.readU64(0x10ff8), 0x55n);
-  expectError(() => mem.readU64(0x11000), InvalidGuestAddressError, {
-    kind: "InvalidGuestAddress",
-    op: "IommuMemory.readU64",
-    mentions: ["0x10000"],
+for (const { name, ram } of BACKENDS) {
+  Deno.test(`iommu memory over ${name}: the remembered scalar translation stops at the region's end and at the access it was made for`, () => {
+    using r = ram();
+    const phys = r.direct;
+    const iommu = new IotlbIommu();
+    // One entry whose target runs off the end of region 0 (64 KiB) into the hole after it.
+    iommu.iotlb.setMapping(0x10000, 0xf000, 0x2000, Permissions.ReadWrite);
+    iommu.iotlb.setMapping(0x20000, 0x2000, PAGE, Permissions.Read);
+    const mem = new IommuMemory(r.backend, iommu);
+    phys.writeU64(0xfff8, 0x55n);
+    assert.equal(mem.readU64(0x10ff8), 0x55n);
+    expectError(() => mem.readU64(0x11000), InvalidGuestAddressError, {
+      kind: "InvalidGuestAddress",
+      op: "IommuMemory.readU64",
+      mentions: ["0x10000"],
+    });
+    mem.writeU64(0x10ff0, 7n); // a write after reads of the same entry
+    assert.equal(phys.readU64(0xfff0), 7n);
+    for (let i = 0; i < 10; i++) assert.equal(mem.readU32(0x20000 + 4 * i), 0);
+    assert.throws(
+      () => mem.writeU32(0x20000, 1),
+      CannotResolveError,
+      "reads of a read-only entry do not open it to writes",
+    );
+    assert.equal(phys.readU32(0x2000), 0);
   });
-  mem.writeU64(0x10ff0, 7n); // a write after reads of the same entry
-  assert.equal(phys.readU64(0xfff0), 7n);
-  for (let i = 0; i < 10; i++) assert.equal(mem.readU32(0x20000 + 4 * i), 0);
-  assert.throws(
-    () => mem.writeU32(0x20000, 1),
-    CannotResolveError,
-    "reads of a read-only entry do not open it to writes",
-  );
-  assert.equal(phys.readU32(0x2000), 0);
+}
+
+for (const { name, ram } of BACKENDS.filter((b) => b.views)) {
+  Deno.test(`iommu memory over ${name}: pages used in turn keep their own remembered translations, each revoked on its own change`, () => {
+    using r = ram();
+    const phys = r.direct;
+    const iommu = new IotlbIommu();
+    // A ring page and three buffer pages, swapped around in physical memory.
+    const pages = [[0x80000, 0x5000], [0x81000, 0x2000], [0x82000, 0xa000], [0x83000, 0x100000]] as const;
+    for (const [iova, gpa] of pages) iommu.iotlb.setMapping(iova, gpa, PAGE, Permissions.ReadWrite);
+    const mem = new IommuMemory(r.backend, iommu);
+    for (let round = 0; round < 3; round++) {
+      for (const [iova, gpa] of pages) {
+        mem.writeU32(iova + 8 * round, round + 1);
+        assert.equal(phys.readU32(gpa + 8 * round), round + 1);
+      }
+    }
+    for (const [iova] of pages) mem.readU32(iova); // reads ask once more: the slots held Write only
+    const hits = iommu.iotlb.counters.hits;
+    for (let round = 0; round < 3; round++) {
+      for (const [iova] of pages) {
+        mem.readU32(iova + 8 * round);
+        mem.writeU32(iova + 8 * round + 4, 7);
+      }
+    }
+    assert.equal(iommu.iotlb.counters.hits, hits, "remembered for both accesses: the IOTLB was not asked again");
+    iommu.iotlb.setMapping(0x82000, 0xb000, PAGE, Permissions.ReadWrite);
+    phys.writeU32(0xb000, 99);
+    assert.equal(mem.readU32(0x82000), 99, "the remapped page is translated afresh");
+    assert.equal(mem.readU32(0x80000), 1);
+  });
+}
+
+for (const { name, ram } of BACKENDS.filter((b) => b.views)) {
+  Deno.test(`iommu memory over ${name}: atomics are served from the translation cache, the IOTLB asked once per entry`, () => {
+    using r = ram();
+    const phys = r.direct;
+    const iommu = new IotlbIommu();
+    iommu.iotlb.setMapping(0x60000, 0x3000, PAGE, Permissions.ReadWrite);
+    const mem = new IommuMemory(r.backend, iommu);
+    assert.equal(mem.addU32(0x60010, 5), 0);
+    const hits = iommu.iotlb.counters.hits;
+    for (let i = 0; i < 10; i++) {
+      mem.storeU64(0x60100 + 8 * i, BigInt(i));
+      assert.equal(mem.loadU64(0x60100 + 8 * i), BigInt(i));
+      assert.equal(mem.compareExchangeU32(0x60010, 5 + i, 6 + i), 5 + i);
+    }
+    assert.equal(iommu.iotlb.counters.hits, hits, "30 atomics after the first asked the IOTLB nothing");
+    assert.equal(phys.readU32(0x3010), 15);
+    assert.equal(phys.readU64(0x3148), 9n);
+    iommu.iotlb.setMapping(0x60000, 0x4000, PAGE, Permissions.Read);
+    assert.throws(() => mem.storeU32(0x60010, 1), CannotResolveError, "a change reaches the cached atomics at once");
+    assert.equal(mem.loadU32(0x60010), phys.readU32(0x4010));
+  });
+}
+
+Deno.test("iommu memory over SlicesOnlyMemory: copies and scalars go through the slices, atomics are refused before anything moves", () => {
+  using r = abRam(false);
+  const phys = r.direct;
+  const iommu = new IotlbIommu();
+  iommu.iotlb.setMapping(0x60000, 0xff00, 0x200, Permissions.ReadWrite); // runs into the hole at 64 KiB
+  const log = new AtomicBitmap(0x100000, PAGE);
+  const mem = new IommuMemory(r.backend, iommu, { bitmap: log });
+  mem.writeU64(0x60008, 0x1122334455667788n);
+  assert.equal(phys.readU64(0xff08), 0x1122334455667788n);
+  assert.equal(mem.readU32(0x6000c), 0x11223344);
+  assert.equal(mem.write(new Uint8Array(0x200).fill(3), 0x60000), 0x100, "up to the hole");
+  assert.deepEqual(log.dirtyRuns(), [[0x60000, PAGE]]);
+  const e = expectError(() => mem.storeU32(0x60010, 1), InvalidArgumentError, {
+    kind: "InvalidArgument",
+    op: "IommuMemory.storeU32",
+    mentions: ["0xff10", "without views"],
+  });
+  assert.equal(e.argument, "addr");
+  assert.equal(phys.readU32(0xff10), 0x03030303, "the refused store changed nothing");
+  expectError(() => mem.loadU32(0x60010), InvalidArgumentError, { kind: "InvalidArgument", op: "IommuMemory.loadU32" });
+  expectError(() => mem.loadU32(0x70000), CannotResolveError, { kind: "CannotResolve", op: "IommuMemory.loadU32" });
+  const slices = mem.getSlices(0x60000, 0x100, Permissions.Read);
+  assert.deepEqual(slices.map((s) => s.len), [0x100]);
+  iommu.iotlb.invalidate(0x60000, 1);
+  expectError(() => slices[0].read(new Uint8Array(1), 0), SliceRevokedError, {
+    kind: "SliceRevoked",
+    op: "ArrayBufferSlice.read",
+  });
 });
 
-Deno.test("iommu memory: pages used in turn keep their own remembered translations, each revoked on its own change", () => {
-  using phys = ram();
-  const iommu = new IotlbIommu();
-  // A ring page and three buffer pages, swapped around in physical memory.
-  const pages = [[0x80000, 0x5000], [0x81000, 0x2000], [0x82000, 0xa000], [0x83000, 0x100000]] as const;
-  for (const [iova, gpa] of pages) iommu.iotlb.setMapping(iova, gpa, PAGE, Permissions.ReadWrite);
-  const mem = new IommuMemory(phys, iommu);
-  for (let round = 0; round < 3; round++) {
-    for (const [iova, gpa] of pages) {
-      mem.writeU32(iova + 8 * round, round + 1);
-      assert.equal(phys.readU32(gpa + 8 * round), round + 1);
-    }
-  }
-  for (const [iova] of pages) mem.readU32(iova); // reads ask once more: the slots held Write only
-  const hits = iommu.iotlb.counters.hits;
-  for (let round = 0; round < 3; round++) {
-    for (const [iova] of pages) {
-      mem.readU32(iova + 8 * round);
-      mem.writeU32(iova + 8 * round + 4, 7);
-    }
-  }
-  assert.equal(iommu.iotlb.counters.hits, hits, "remembered for both accesses: the IOTLB was not asked again");
-  iommu.iotlb.setMapping(0x82000, 0xb000, PAGE, Permissions.ReadWrite);
-  phys.writeU32(0xb000, 99);
-  assert.equal(mem.readU32(0x82000), 99, "the remapped page is translated afresh");
-  assert.equal(mem.readU32(0x80000), 1);
-});
+for (const { name, ram } of BACKENDS.filter((b) => b.views)) {
+  Deno.test(`iommu memory over ${name}: getSlices and checkRange inside a cached translation ask the IOTLB nothing and behave as before`, () => {
+    using r = ram();
+    const phys = r.direct;
+    const iommu = new IotlbIommu();
+    iommu.iotlb.setMapping(0x60000, 0x3000, 2 * PAGE, Permissions.ReadWrite);
+    const log = new AtomicBitmap(0x100000, PAGE);
+    const mem = new IommuMemory(r.backend, iommu, { bitmap: log });
+    mem.readU8(0x60000); // caches [0x60000, 0x62000)
+    const hits = iommu.iotlb.counters.hits;
+    assert.equal(mem.checkRange(0x60010, 0x1ff0, Permissions.Write), true);
+    const [s] = mem.getSlices(0x61ff0, 0x10, Permissions.Write);
+    assert.equal(s.len, 0x10);
+    assert.deepEqual(mem.getSlices(0x60000, 0x800, Permissions.Read).map((x) => x.len), [0x800]);
+    assert.equal(iommu.iotlb.counters.hits, hits, "three calls, no IOTLB lookup");
+    s.copyFrom(new Uint8Array(0x10).fill(9));
+    assert.equal(phys.readU32(0x4ffc), 0x09090909);
+    assert.deepEqual(log.dirtyRuns(), [[0x61000, PAGE]], "logged by IOVA");
+    assert.equal(mem.checkRange(0x61ff0, 0x11, Permissions.Read), false, "past the entry");
+    iommu.iotlb.invalidate(0x61fff, 1);
+    expectError(() => s.copyFrom(new Uint8Array(1)), SliceRevokedError, {
+      kind: "SliceRevoked",
+      op: `${name === "GuestMemoryMmap" ? "VolatileSlice" : "ArrayBufferSlice"}.copyFrom`,
+    });
+    assert.equal(mem.checkRange(0x60010, 0x1ff0, Permissions.Write), false, "a change reaches checkRange at once");
+  });
+}

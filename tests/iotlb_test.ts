@@ -3,6 +3,7 @@ import fc from "fast-check";
 import { InvalidArgumentError } from "../src/core/errors.ts";
 import type { IovaRange } from "../src/iommu/iommu_errors.ts";
 import { Iotlb, type IotlbEntry, type IotlbLookup } from "../src/iommu/iotlb.ts";
+import { IotlbHit } from "../src/iommu/iotlb_hit.ts";
 import { IotlbRecorder } from "../src/iommu/iotlb_recorder.ts";
 import { assign, carve, editPaths } from "../src/iommu/range_edit.ts";
 import { CHUNK, RangeEntry, RangeTable } from "../src/iommu/range_table.ts";
@@ -519,15 +520,19 @@ Deno.test("iotlb: bad options are refused", () => {
 
 // ---- translateFast ----
 
-Deno.test("iotlb: translateFast answers within one entry and records that entry's bounds", () => {
+Deno.test("iotlb: translateFast answers within one entry and writes that entry to the caller's record", () => {
   const tlb = new Iotlb();
   tlb.setMapping(0x2000, 0x8000, 0x1000, Read);
   tlb.setMapping(0x3000, 0x100000, 0x1000, ReadWrite);
-  assert.equal(tlb.translateFast(0x2ff8, 8, Read), 0x8ff8);
-  assert.deepEqual([tlb.lastHitStart, tlb.lastHitEnd, tlb.lastHitTargetStart], [0x2000, 0x3000, 0x8000]);
-  assert.equal(tlb.translateFast(0x3004, 4, Write), 0x100004);
-  assert.deepEqual([tlb.lastHitStart, tlb.lastHitEnd, tlb.lastHitTargetStart], [0x3000, 0x4000, 0x100000]);
-  assert.equal(tlb.translateFast(0x3008, 8, Read), 0x100008); // served by the last-hit check
+  const hit = new IotlbHit();
+  assert.equal(tlb.translateFast(0x2ff8, 8, Read, hit), 0x8ff8);
+  assert.deepEqual([hit.start, hit.end, hit.diff, hit.perm], [0x2000, 0x3000, 0x6000, Read]);
+  assert.equal(tlb.translateFast(0x3004, 4, Write, hit), 0x100004);
+  assert.deepEqual([hit.start, hit.end, hit.diff, hit.perm], [0x3000, 0x4000, 0xfd000, ReadWrite]);
+  // A refusal leaves the record as it was.
+  assert.equal(tlb.translateFast(0x3ffc, 8, Read, hit), -1);
+  assert.deepEqual([hit.start, hit.end, hit.diff, hit.perm], [0x3000, 0x4000, 0xfd000, ReadWrite]);
+  assert.equal(tlb.translateFast(0x3008, 8, Read), 0x100008); // through the IOTLB's own cache
   assert.equal(tlb.counters.hits, 3);
 });
 
@@ -562,8 +567,11 @@ Deno.test("iotlb: translateFast stays below 2^53 in both spaces and is exact rig
   const tlb = new Iotlb();
   tlb.setMapping(TWO_53 - 0x1000, 0, 0x2000, Read); // IOVA range crosses 2^53
   tlb.setMapping(0x1000, TWO_53 - 0x800, 0x1000, Read); // target range crosses 2^53
-  assert.equal(tlb.translateFast(TWO_53 - 8, 8, Read), 0xff8);
-  assert.equal(tlb.lastHitEnd, TWO_53);
+  const hit = new IotlbHit();
+  assert.equal(tlb.translateFast(TWO_53 - 8, 8, Read, hit), 0xff8);
+  assert.equal(hit.end, TWO_53);
+  assert.equal(tlb.translateFast(0x1000, 8, Read, hit), TWO_53 - 0x800);
+  assert.equal(hit.end, 0x1800); // the target reaches 2^53 there
   assert.equal(tlb.translateFast(TWO_53 - 8, 9, Read), -1);
   assert.equal(tlb.translateFast(0x1000 + 0x7f8, 8, Read), TWO_53 - 8);
   assert.equal(tlb.translateFast(0x1000 + 0x7f8, 9, Read), -1);

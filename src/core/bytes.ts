@@ -10,6 +10,7 @@ import { bytesLength, claimedLength, unreadableError } from "./caller_bytes.ts";
 import { InvalidArgumentError, PartialBufferError } from "./errors.ts";
 import type { DirtyLog } from "./dirty_log.ts";
 import type { RegionViews } from "./region_views.ts";
+import type { ElementViews } from "./view_window.ts";
 import { readInto, type VolatileIo, writeFrom } from "./volatile_io.ts";
 import {
   type AsyncReader,
@@ -67,7 +68,7 @@ function bswap64(v: bigint): bigint {
  */
 export abstract class Bytes {
   /** Set by {@link Bytes.locate}: the views that hold the located range. */
-  protected hitViews!: RegionViews;
+  protected hitViews!: ElementViews;
   /** Set by {@link Bytes.locate}: where writes to the located range are logged. */
   protected hitLog: DirtyLog | undefined = undefined;
   /** Set by {@link Bytes.locate}: added to a view offset to get the log offset. */
@@ -81,7 +82,7 @@ export abstract class Bytes {
 
   /**
    * Finds `[addr, addr + size)` inside one region and returns its offset in `hitViews` (setting
-   * `hitViews`, `hitLog`, `hitLogBase`), or -1 when the fast path does not apply. `write` is the
+   * this object's `hitViews`, `hitLog`, `hitLogBase`), or -1 when the fast path does not apply. `write` is the
    * access wanted, for subclasses whose permissions depend on it (an IOMMU). Must not allocate or
    * throw.
    */
@@ -343,7 +344,7 @@ export abstract class Bytes {
     // A slice's hitViews are its own views for its whole life (it never adopts another's hit).
     const fragments: IoFragment[] = this.ioSlices(addr, n, intoMemory, op).map((s) => ({
       slice: s,
-      views: s.hitViews,
+      views: s.hitViews as RegionViews, // a VolatileSlice's views are its region's
     }));
     return intoMemory
       ? await readIntoAsync(fragments, io as AsyncReader, exact, n, start, full)
@@ -751,38 +752,6 @@ export abstract class Bytes {
     const o = this.atomicTarget(addr, 8, true, "orU64");
     this.#logged(o, 8);
     return Atomics.or(this.hitViews.u64, o / 8, v);
-  }
-
-  // ---- for translation layers ----
-
-  /**
-   * {@link Bytes.locate} on `target` (the memory behind a translation layer such as an
-   * IOMMU), adopting its hit: on success this object's `hitViews`, `hitLog` and `hitLogBase` are
-   * the target's, so the scalar fast paths here work on the target's memory. Allocates nothing.
-   */
-  protected locateThrough(target: Bytes, addr: AddressLike, size: number, write: boolean): number {
-    const o = target.locate(addr, size, write);
-    if (o >= 0) {
-      this.hitViews = target.hitViews;
-      this.hitLog = target.hitLog;
-      this.hitLogBase = target.hitLogBase;
-    }
-    return o;
-  }
-
-  /** {@link Bytes.atomicTarget} on `target`, adopting its hit as {@link Bytes.locateThrough} does. */
-  protected atomicTargetThrough(
-    target: Bytes,
-    addr: AddressLike,
-    size: number,
-    write: boolean,
-    op: string,
-  ): number {
-    const o = target.atomicTarget(addr, size, write, op, this.typeName); // errors name the caller's method
-    this.hitViews = target.hitViews;
-    this.hitLog = target.hitLog;
-    this.hitLogBase = target.hitLogBase;
-    return o;
   }
 
   // ---- internals ----

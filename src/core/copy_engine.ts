@@ -12,7 +12,7 @@ import { bytesWindow, fewerBytesError, TYPED_BYTE_LENGTH, TYPED_LENGTH, TYPED_SE
 import type { NativeBinding } from "../ffi/binding.ts";
 import { native } from "../ffi/native.ts";
 import { forgetArrays, knownAddress, knownArray, noticeArray } from "./array_address.ts";
-import type { RegionViews } from "./region_views.ts";
+import type { ElementViews } from "./view_window.ts";
 
 /**
  * The smallest copy (bytes) that goes through `memmove` rather than `TypedArray.set`, per runtime
@@ -115,7 +115,7 @@ export function forceAddressLearning(on: boolean | undefined): void {
  * ```
  */
 export function copyOut(
-  views: RegionViews,
+  views: ElementViews,
   off: number,
   buf: Uint8Array,
   bufOff: number,
@@ -124,18 +124,19 @@ export function copyOut(
   op: string,
 ): void {
   const n = ffi ?? bind();
-  if (len >= outMin && off + len <= views.u8.length) {
+  const host = views.host;
+  if (len >= outMin && host !== undefined && off + len <= views.u8.length) {
     const real = TYPED_LENGTH.call(buf) as number;
     if (buf === knownArray) {
       // Known to hold bytes that never move; `real` is 0 once it is detached.
       if (bufOff + len <= real) {
-        n.copyAt(knownAddress + bufOff, views.host + off, len);
+        n.copyAt(knownAddress + bufOff, host + off, len);
         return;
       }
     } else if (bufOff + len <= real && TYPED_BYTE_LENGTH.call(buf) === real) {
       // Raw bytes only into an array of bytes: a wider typed array given Uint8Array's prototype
       // (which a read accepts) takes `set`, which converts element by element or refuses.
-      n.copyOut(buf, bufOff, views.host + off, len);
+      n.copyOut(buf, bufOff, host + off, len);
       if (learns) noticeArray(n, buf, real);
       return;
     }
@@ -159,7 +160,7 @@ export function copyOut(
  * ```
  */
 export function copyIn(
-  views: RegionViews,
+  views: ElementViews,
   off: number,
   buf: Uint8Array,
   bufOff: number,
@@ -171,16 +172,17 @@ export function copyIn(
   // A write's array was checked to hold bytes when the request began; only its length can change.
   const real = TYPED_LENGTH.call(buf) as number;
   if (bufOff + len > real) throw fewerBytesError(`${owner}.${op}`, buf);
-  if (len < inMin || off + len > views.u8.length) {
+  const host = views.host;
+  if (len < inMin || host === undefined || off + len > views.u8.length) {
     // The first write, made before the engine knew its threshold, or a range the views do not
     // hold (which `set` refuses with a RangeError rather than copy).
     views.u8.set(bytesWindow(buf, bufOff, len, op, owner), off);
     return;
   }
   if (buf === knownArray) {
-    n.copyAt(views.host + off, knownAddress + bufOff, len);
+    n.copyAt(host + off, knownAddress + bufOff, len);
   } else {
-    n.copyIn(views.host + off, buf, bufOff, len);
+    n.copyIn(host + off, buf, bufOff, len);
     if (learns) noticeArray(n, buf, real);
   }
 }

@@ -7,7 +7,7 @@ import { MisalignedError, NoAccessError, ReadOnlyError } from "./errors.ts";
 import { bytesWindow, fewerBytesError } from "./caller_bytes.ts";
 import { copyIn, copyInMin, copyOut } from "./copy_engine.ts";
 import type { DirtyLog } from "./dirty_log.ts";
-import type { RegionViews } from "./region_views.ts";
+import type { ElementViews } from "./view_window.ts";
 
 /** Outcome of {@link copyRange}. */
 export const enum CopyStatus {
@@ -33,7 +33,7 @@ export const enum CopyStatus {
  * ```
  */
 export function copyRange(
-  views: RegionViews,
+  views: ElementViews,
   off: number,
   buf: Uint8Array,
   bufOff: number,
@@ -81,7 +81,7 @@ export function copyRange(
  * ```
  */
 export function checkAtomic(
-  views: RegionViews,
+  views: ElementViews,
   off: number,
   size: number,
   write: boolean,

@@ -6,13 +6,18 @@
 
 import type { AddressLike } from "./address.ts";
 import type { Bytes } from "./bytes.ts";
-import type { GuestMemoryBackend, GuestMemoryRegion, SlicesResult } from "./guest_memory_backend.ts";
+import type { GuestMemoryBackend, GuestMemoryRegion, GuestSlice, SlicesResult } from "./guest_memory_backend.ts";
+import type { ViewWindow } from "./view_window.ts";
 import type { VolatileSlice } from "./volatile_slice.ts";
 import type { Permission } from "./permissions.ts";
 
 /**
- * Physical guest memory that an IOMMU can sit in front of: a region collection with the byte
- * accessors (a `GuestMemoryMmap`, or a fresh one after a memory-table change).
+ * Physical guest memory that an IOMMU can sit in front of: any region collection whose slices
+ * (of type `S`) can be copied, logged and guarded (a `GuestMemoryMmap`, a fresh one after a
+ * memory-table change, or a backend of your own). A backend that also offers the view capability
+ * (`locateWindow`, see `ViewLocator`) has its scalars, atomics and single-region copies served
+ * straight from its typed arrays; any other is used through its slices (atomics then need views
+ * and are refused).
  *
  * @example
  * ```ts
@@ -21,7 +26,11 @@ import type { Permission } from "./permissions.ts";
  * const phys: PhysicalMemory = ram;
  * ```
  */
-export type PhysicalMemory<R extends GuestMemoryRegion = GuestMemoryRegion> = Bytes & GuestMemoryBackend<R>;
+export interface PhysicalMemory<S extends GuestSlice<S> = VolatileSlice>
+  extends GuestMemoryBackend<GuestMemoryRegion<S>, S> {
+  /** The view capability: the window that holds `[addr, addr + size)`, if one does (see `ViewLocator`). */
+  locateWindow?(addr: number, size: number): ViewWindow | undefined;
+}
 
 /**
  * Guest memory addressed through a possibly permission-checking translation. All of the byte
@@ -37,7 +46,7 @@ export type PhysicalMemory<R extends GuestMemoryRegion = GuestMemoryRegion> = By
  * }
  * ```
  */
-export interface GuestMemory extends Bytes {
+export interface GuestMemory<S extends GuestSlice<S> = VolatileSlice> extends Bytes {
   /**
    * Whether all of `[addr, addr + len)` can be accessed with `access`. `len` 0 needs no memory, but
    * a translation may still refuse it (vm-memory's `IommuMemory` does inside an entry that denies
@@ -45,9 +54,9 @@ export interface GuestMemory extends Bytes {
    */
   checkRange(addr: AddressLike, len: number, access?: Permission): boolean;
   /** The fragments of `[addr, addr + count)`; throws if the first one fails. */
-  getSlices(addr: AddressLike, count: number, access?: Permission): VolatileSlice[];
+  getSlices(addr: AddressLike, count: number, access?: Permission): S[];
   /** The fragments and the error that ended them early, if any. */
-  getSlicesResult(addr: AddressLike, count: number, access?: Permission): SlicesResult;
+  getSlicesResult(addr: AddressLike, count: number, access?: Permission): SlicesResult<S>;
   /** The physical memory addressed directly, or `undefined` while a translation is in the way. */
-  physicalMemory(): PhysicalMemory | undefined;
+  physicalMemory(): PhysicalMemory<S> | undefined;
 }

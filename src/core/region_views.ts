@@ -6,6 +6,7 @@
 import { RegionClosedError } from "./errors.ts";
 import { PROT_READ, PROT_WRITE } from "./constants.ts";
 import { type Mapping, VIEW_BUFFER } from "./mapping.ts";
+import type { ElementViews } from "./view_window.ts";
 
 /**
  * Typed arrays over one view of a mapping (the whole mapping unless the runtime caps an
@@ -24,7 +25,7 @@ import { type Mapping, VIEW_BUFFER } from "./mapping.ts";
  * views.u32[0] = 7;
  * ```
  */
-export class RegionViews {
+export class RegionViews implements ElementViews {
   /** Bytes. */
   u8: Uint8Array<ArrayBuffer> = new Uint8Array(0);
   /** 16-bit elements (aligned offsets only). */
@@ -56,6 +57,11 @@ export class RegionViews {
    * 2^47), for the copy engine's FFI calls, which take doubles to stay off BigInt.
    */
   readonly host: number;
+
+  /** Whether the mapping is closed (the views are detached then). */
+  get closed(): boolean {
+    return this.mmap.closed;
+  }
 
   /** Makes the views for view `index` of a mapping (the whole of it by default). */
   constructor(mmap: Mapping, op: string, index = 0) {

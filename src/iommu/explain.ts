@@ -8,8 +8,7 @@
 import { type AddressLike, toAddress, toLength, U64_LIMIT } from "../core/address.ts";
 import { InvalidArgumentError, RegionClosedError } from "../core/errors.ts";
 import { hex } from "../core/format.ts";
-import type { GuestRegionMmap } from "../mmap/guest_region_mmap.ts";
-import type { PhysicalMemory } from "../core/guest_memory.ts";
+import type { GuestMemoryBackend, GuestMemoryRegion } from "../core/guest_memory_backend.ts";
 import type { Iommu } from "./iommu.ts";
 import type { Iotlb, IotlbEntry } from "./iotlb.ts";
 import { allows, type Permission, permissionName, toPermission } from "../core/permissions.ts";
@@ -24,8 +23,8 @@ export interface ExplainedFragment {
   gpa: bigint;
   /** Host virtual address of the first byte. */
   hostAddress: bigint;
-  /** The region holding it. */
-  region: GuestRegionMmap;
+  /** The region holding it (a `GuestRegionMmap` over the mmap backend). */
+  region: GuestMemoryRegion<unknown>;
   /** The IOTLB entry that translated it (absent while translation is off or without an IOTLB). */
   entry?: IotlbEntry;
 }
@@ -73,7 +72,7 @@ export interface Explanation {
 /** What {@link explainRequest} needs to know about the memory it explains. */
 export interface ExplainTarget {
   /** The physical memory. */
-  backend: PhysicalMemory<GuestRegionMmap>;
+  backend: GuestMemoryBackend<GuestMemoryRegion<unknown>, unknown>;
   /** The IOMMU. */
   iommu: Iommu;
   /** Whether translation is on. */
@@ -194,7 +193,7 @@ export function explainRequest(target: ExplainTarget, iova: AddressLike, len: nu
 
 /** Adds the fragments of `length` bytes at `gpa` (IOVA `iova`); the failure if RAM runs out. */
 function place(
-  backend: PhysicalMemory<GuestRegionMmap>,
+  backend: GuestMemoryBackend<GuestMemoryRegion<unknown>, unknown>,
   out: Explanation,
   iova: bigint,
   gpa: bigint,
@@ -216,7 +215,7 @@ function place(
         message: `no guest RAM at guest physical ${span(g, left)}`,
       };
     }
-    if (region.mmap.closed) {
+    if ((region as { mmap?: { closed?: unknown } }).mmap?.closed === true) {
       throw new RegionClosedError("IommuMemory.explain", `the region at guest physical ${hex(region.startAddr)}`);
     }
     const offset = g - region.startAddr;
@@ -225,7 +224,7 @@ function place(
       iova: iova + BigInt(done),
       length: take,
       gpa: g,
-      hostAddress: region.mmap.hostAddress + offset,
+      hostAddress: region.getHostAddress(offset),
       region,
     };
     if (entry !== undefined) fragment.entry = entry;

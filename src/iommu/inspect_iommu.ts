@@ -9,7 +9,8 @@ import { AtomicBitmap, type AtomicBitmapJson } from "../bitmap/atomic_bitmap.ts"
 import { dirtyPageCount } from "../bitmap/inspect_bitmap.ts";
 import type { DirtyLog } from "../core/dirty_log.ts";
 import { plural, sizeText } from "../core/inspect_text.ts";
-import type { GuestRegionMmap } from "../mmap/guest_region_mmap.ts";
+import type { GuestMemoryRegion } from "../core/guest_memory_backend.ts";
+import { GuestRegionMmap } from "../mmap/guest_region_mmap.ts";
 import { type GuestMemoryJson, inspectMemory, memoryJson, memoryRows } from "../mmap/inspect_memory.ts";
 import { inspectIotlb, iotlbJson, type IotlbShape } from "./inspect_iotlb.ts";
 import type { Iommu, IotlbIommuCounters } from "./iommu.ts";
@@ -38,7 +39,7 @@ export interface InspectedIommuMemory {
   /** The IOMMU. */
   readonly iommu: Iommu;
   /** The physical memory behind it. */
-  readonly backend: { regions(): readonly GuestRegionMmap[] };
+  readonly backend: { regions(): readonly GuestMemoryRegion<unknown>[] };
 }
 
 /**
@@ -109,7 +110,7 @@ export function iommuMemoryJson(mem: InspectedIommuMemory): IommuMemoryJson {
     bitmap: bitmap instanceof AtomicBitmap ? bitmap.toJSON() : null,
     iommu: { type: iommuType(mem), ...missPath(mem) },
     iotlb: tlb === undefined ? null : iotlbJson(tlb),
-    memory: memoryJson(mem.backend.regions()),
+    memory: memoryJson(mmapRegions(mem.backend.regions())),
   };
 }
 
@@ -151,8 +152,13 @@ export function inspectIommuMemory(mem: InspectedIommuMemory): string {
       } pending`,
     );
   }
-  const regions = mem.backend.regions();
+  const regions = mmapRegions(mem.backend.regions());
   const memory = inspectMemory(regions, "physical memory").split("\n")[0];
   lines.push(`  ${memory}`, memoryRows(regions, "    "));
   return lines.join("\n");
+}
+
+/** The mmap regions among `regions`: the ones the guest memory table can describe. */
+function mmapRegions(regions: readonly GuestMemoryRegion<unknown>[]): GuestRegionMmap[] {
+  return regions.filter((r): r is GuestRegionMmap => r instanceof GuestRegionMmap);
 }

@@ -7,7 +7,7 @@
 import { type AddressLike, toAddress, toLength } from "../core/address.ts";
 import { bytesWindow } from "../core/caller_bytes.ts";
 import { type DirtyLog, logReach } from "../core/dirty_log.ts";
-import type { RegionViews } from "../core/region_views.ts";
+import { type ElementViews, hasViews, type ViewLocator, type ViewWindow } from "../core/view_window.ts";
 import {
   CannotResolveError,
   FragmentedError,
@@ -26,17 +26,18 @@ import {
 } from "../core/errors.ts";
 import { hex } from "../core/format.ts";
 import { Bytes } from "../core/bytes.ts";
-import { batchesFragments, copyFragments, FRAGMENTS, MAX_FRAGMENTS } from "../core/copy_engine.ts";
-import { copyError, copyRange, CopyStatus } from "../core/copy_range.ts";
-import type { GuestMemoryBackend, SlicesResult } from "../core/guest_memory_backend.ts";
+import { batchesFragments, copyFragments, FRAGMENTS, MAX_FRAGMENTS as MAX_FFI_FRAGMENTS } from "../core/copy_engine.ts";
+import { checkAtomic, copyError, copyRange, CopyStatus } from "../core/copy_range.ts";
+import type { GuestSlice, SlicesResult } from "../core/guest_memory_backend.ts";
 import { NoMemoryRegionError } from "../core/region_errors.ts";
-import type { VolatileSlice } from "../core/volatile_slice.ts";
+import { VolatileSlice } from "../core/volatile_slice.ts";
 import { explainRequest, type Explanation } from "./explain.ts";
 import type { GuestMemory, PhysicalMemory } from "../core/guest_memory.ts";
 import type { GuestRegionMmap } from "../mmap/guest_region_mmap.ts";
 import { inspectIommuMemory, type IommuMemoryJson, iommuMemoryJson } from "./inspect_iommu.ts";
 import type { Iommu } from "./iommu.ts";
 import { type Iotlb, IOVA_PAGE_SCALE } from "./iotlb.ts";
+import { IotlbHit } from "./iotlb_hit.ts";
 import { TranslationGuard } from "./translation_guard.ts";
 import { type Permission, Permissions, toPermission } from "../core/permissions.ts";
 
@@ -81,21 +82,44 @@ export interface IommuMemoryOptions {
 
 const TWO_53 = 2 ** 53;
 
-// Slots of the scalar translation cache of IommuMemory.locate.
-const SLOTS = 32;
+// Slots of the translation cache (see IommuMemory.#translated).
+const SLOTS = 64;
+// Most windows a bulk transfer is served in from the cache (see IommuMemory.#transferCached).
+const MAX_FRAGMENTS = 32;
+// Permissions.Write as a literal the compiler folds (a property of an imported object is loaded).
+const WRITE = 2;
+
+/** What an empty slot points at: no elements, so nothing is ever served from it. */
+const NO_VIEWS: ElementViews = {
+  u8: new Uint8Array(0),
+  u16: new Uint16Array(0),
+  u32: new Uint32Array(0),
+  u64: new BigUint64Array(0),
+  f32: new Float32Array(0),
+  f64: new Float64Array(0),
+  readable: false,
+  writable: false,
+  closed: true,
+  refresh(): void {},
+};
 
 /**
- * One remembered translation: IOVAs `[from, to)` are view offsets `IOVA + offset` of `views` for
- * the access bits in `allows`, while the IOTLB's generation is `generation`.
+ * One cached translation, as the record `#translated` returns: IOVAs `[start, end)` are view
+ * offsets `IOVA + delta` of `views` for the access bits in `allows`, while the IOTLB's generation is
+ * `generation` (the one invalidation rule: any IOTLB change makes every slot stale). Writes stop
+ * at `writeEnd`, where the IOVA log stops recording.
  */
-class TranslationSlot {
-  from = 0;
-  to = -1;
-  offset = 0;
+class TranslationWindow implements ViewWindow {
+  start = 0;
+  end = -1;
+  writeEnd = -1;
+  delta = 0;
+  /** Guest physical address minus IOVA. */
+  diff = 0;
   allows = 0;
   generation = -1;
   logBase = 0;
-  views: RegionViews | undefined = undefined;
+  views: ElementViews = NO_VIEWS;
   log: DirtyLog | undefined = undefined;
 }
 const PAGE_SCALE = IOVA_PAGE_SCALE; // a local copy, folded by V8 (see iotlb.ts)
@@ -113,8 +137,10 @@ function atomicAccess(op: string, write: boolean): Permission {
  * every IOTLB entry and every region boundary, and each fragment is a slice of real memory. With
  * translation off, addresses go straight to the backend.
  *
- * Scalar accesses that hit one IOTLB entry inside one region take an allocation-free path (the
- * IOTLB's `translateFast`, then the backend's region lookup).
+ * Any backend works (see {@link PhysicalMemory}). Over one with the view capability (a
+ * `GuestMemoryMmap`), scalar accesses, atomics and copies that hit one IOTLB entry inside one
+ * region take an allocation-free path: a cached translation window, else the IOTLB's
+ * `translateFast` and the backend's `locateWindow`, each returning a record.
  *
  * @example
  * ```ts
@@ -128,22 +154,30 @@ function atomicAccess(op: string, write: boolean): Permission {
  * console.log(ram.readU32(0x4010)); // 7
  * ```
  */
-export class IommuMemory extends Bytes implements GuestMemory {
+export class IommuMemory<S extends GuestSlice<S> = VolatileSlice> extends Bytes implements GuestMemory<S> {
   /** Class name used in errors. */
   protected readonly typeName: string = "IommuMemory";
-  readonly #backend: PhysicalMemory<GuestRegionMmap>;
+  readonly #backend: PhysicalMemory<S>;
+  /** The backend's view capability, if it has one. */
+  readonly #views: ViewLocator | undefined;
   readonly #iommu: Iommu;
   readonly #iotlb: Iotlb | undefined;
   readonly #bitmap: DirtyLog | undefined;
   readonly #logBy: DirtyLogAddressing;
   readonly #revocation: RevocationMode;
   #enabled: boolean;
-  // Recent scalar translations (see locate), one slot per IOVA page hash: several pages in turn (a
+  // The translation cache (see #translated), one slot per IOVA page hash: several pages in turn (a
   // ring and its buffers) each keep their translation.
-  readonly #slots: TranslationSlot[] = Array.from({ length: SLOTS }, () => new TranslationSlot());
-  #lastSlot: TranslationSlot = this.#slots[0];
+  readonly #slots: TranslationWindow[] = Array.from({ length: SLOTS }, () => new TranslationWindow());
+  #lastSlot: TranslationWindow = this.#slots[0];
+  /** Where `translateFast` writes the entry it found (reused: the miss path allocates nothing). */
+  readonly #hit = new IotlbHit();
   /** Scratch for `Iotlb.translateRanges`: up to 32 `(target, length)` pairs per bulk transfer. */
   readonly #pairs = new Float64Array(64);
+  // Scratch for #transferCached, one entry per window: views, log, and (view offset, length, log base).
+  readonly #fragViews: ElementViews[] = new Array(MAX_FRAGMENTS).fill(NO_VIEWS);
+  readonly #fragLogs: (DirtyLog | undefined)[] = new Array(MAX_FRAGMENTS).fill(undefined);
+  readonly #fragNumbers = new Float64Array(3 * MAX_FRAGMENTS);
 
   /**
    * Puts `backend` behind `iommu`.
@@ -159,10 +193,10 @@ export class IommuMemory extends Bytes implements GuestMemory {
    * @throws {InvalidArgumentError} for a backend or IOMMU of the wrong kind, a bitmap with `logBy: "gpa"`,
    *   or an unknown `revocation`.
    */
-  constructor(backend: PhysicalMemory<GuestRegionMmap>, iommu: Iommu, options: IommuMemoryOptions = {}) {
+  constructor(backend: PhysicalMemory<S>, iommu: Iommu, options: IommuMemoryOptions = {}) {
     super();
     const op = "IommuMemory";
-    if (!(backend instanceof Bytes) || typeof (backend as Partial<GuestMemoryBackend>).regions !== "function") {
+    if (!isPhysicalMemory(backend)) {
       throw new InvalidArgumentError(op, "backend", backend, "must be guest memory (e.g. a GuestMemoryMmap)");
     }
     if (iommu === null || typeof iommu !== "object" || typeof iommu.translate !== "function") {
@@ -187,6 +221,7 @@ export class IommuMemory extends Bytes implements GuestMemory {
       throw new InvalidArgumentError(op, "revocation", revocation, 'must be "methods", "views" or "off"');
     }
     this.#backend = backend;
+    this.#views = hasViews(backend) ? backend : undefined;
     this.#iommu = iommu;
     this.#iotlb = iommu.iotlb;
     this.#bitmap = options.bitmap;
@@ -196,7 +231,7 @@ export class IommuMemory extends Bytes implements GuestMemory {
   }
 
   /** The physical memory behind the IOMMU. @example `mem.backend.numRegions` */
-  get backend(): PhysicalMemory<GuestRegionMmap> {
+  get backend(): PhysicalMemory<S> {
     return this.#backend;
   }
 
@@ -274,7 +309,7 @@ export class IommuMemory extends Bytes implements GuestMemory {
    * console.log(mem.withReplacedBackend(b).iommu === mem.iommu); // true
    * ```
    */
-  withReplacedBackend(newBackend: PhysicalMemory<GuestRegionMmap>): IommuMemory {
+  withReplacedBackend(newBackend: PhysicalMemory<S>): IommuMemory<S> {
     return new IommuMemory(newBackend, this.#iommu, {
       enabled: this.#enabled,
       bitmap: this.#bitmap,
@@ -295,7 +330,7 @@ export class IommuMemory extends Bytes implements GuestMemory {
    * console.log(new IommuMemory(ram, new IotlbIommu()).physicalMemory()); // undefined
    * ```
    */
-  physicalMemory(): PhysicalMemory<GuestRegionMmap> | undefined {
+  physicalMemory(): PhysicalMemory<S> | undefined {
     return this.#enabled ? undefined : this.#backend;
   }
 
@@ -344,6 +379,7 @@ export class IommuMemory extends Bytes implements GuestMemory {
    * ```
    */
   checkRange(addr: AddressLike, len: number, access: Permission = Permissions.No): boolean {
+    if (this.#cachedRange(addr, len, access)) return true;
     const op = "IommuMemory.checkRange";
     const n = toLength(len, op, "len");
     const a = toAddress(addr, op, "addr");
@@ -379,7 +415,7 @@ export class IommuMemory extends Bytes implements GuestMemory {
    * console.log(mem.getSlices(0x2a000, 0x100, Permissions.Read).map((s) => s.len)); // [128, 128]
    * ```
    */
-  getSlices(addr: AddressLike, count: number, access: Permission = Permissions.Read): VolatileSlice[] {
+  getSlices(addr: AddressLike, count: number, access: Permission = Permissions.Read): S[] {
     const r = this.#slices(addr, count, toPermission(access, "IommuMemory.getSlices", "access"), "getSlices");
     if (r.error !== undefined && r.slices.length === 0) throw r.error;
     return r.slices;
@@ -402,7 +438,7 @@ export class IommuMemory extends Bytes implements GuestMemory {
    * console.log(slices.length, error?.kind); // 1 "InvalidGuestAddress"
    * ```
    */
-  getSlicesResult(addr: AddressLike, count: number, access: Permission = Permissions.Read): SlicesResult {
+  getSlicesResult(addr: AddressLike, count: number, access: Permission = Permissions.Read): SlicesResult<S> {
     const op = "getSlicesResult";
     return this.#slices(addr, count, toPermission(access, `IommuMemory.${op}`, "access"), op);
   }
@@ -421,7 +457,7 @@ export class IommuMemory extends Bytes implements GuestMemory {
    * console.log(new IommuMemory(ram, iommu).getSlice(0x1000, 0x100, Permissions.Write).len); // 256
    * ```
    */
-  getSlice(addr: AddressLike, count: number, access: Permission = Permissions.Read): VolatileSlice {
+  getSlice(addr: AddressLike, count: number, access: Permission = Permissions.Read): S {
     const op = "IommuMemory.getSlice";
     const n = toLength(count, op, "count");
     const r = this.#slices(addr, n, toPermission(access, op, "access"), "getSlice");
@@ -452,7 +488,7 @@ export class IommuMemory extends Bytes implements GuestMemory {
     addr: AddressLike,
     count: number,
     access: Permission = Permissions.Read,
-  ): Promise<VolatileSlice[]> {
+  ): Promise<S[]> {
     await this.#resolve(addr, count, access, "IommuMemory.getSlicesAsync");
     const r = this.#slices(addr, count, toPermission(access, "IommuMemory.getSlicesAsync", "access"), "getSlicesAsync");
     if (r.error !== undefined && r.slices.length === 0) throw r.error;
@@ -521,68 +557,103 @@ export class IommuMemory extends Bytes implements GuestMemory {
 
   /** Where a one-region range lies, for the scalar fast path (see `Bytes.locate`). */
   protected locate(addr: AddressLike, size: number, write: boolean): number {
-    if (!this.#enabled) return this.locateThrough(this.#backend, addr, size, write);
-    const iotlb = this.#iotlb;
-    if (typeof addr !== "number" || iotlb === undefined) return -1;
-    const want = write ? Permissions.Write : Permissions.Read;
-    // A recent translation, while the IOTLB is unchanged: the IOVA window where one entry and one
-    // view of one region overlap maps to view offsets by a constant. Two compares and the
-    // generation, instead of the IOTLB's cache and the backend's region lookup. The slot is picked
-    // by the IOVA's 4 KiB page (a hash, so `&` on the truncated page number is fine).
-    // The slot filled last first (a burst in one wide window needs no hash), then the page's slot.
-    // The window compares turn away negative numbers, NaN, infinities and anything from 2^53 on
-    // (no window reaches past it); a fraction inside a window needs its own test, or it would index
-    // the views at a fractional offset (reading undefined, writing at the rounded-down address).
-    let e = this.#lastSlot;
-    if (!(addr >= e.from && addr <= e.to - size)) e = this.#slots[(addr * PAGE_SCALE) & (SLOTS - 1)];
-    if (
-      addr >= e.from && addr <= e.to - size && (e.allows & want) === want && iotlb.generation === e.generation &&
-      Number.isInteger(addr)
-    ) {
-      this.hitViews = e.views!;
-      this.hitLog = e.log;
-      this.hitLogBase = e.logBase;
-      return addr + e.offset;
-    }
-    const gpa = iotlb.translateFast(addr, size, want);
-    if (gpa < 0) return -1;
-    // A write the IOVA log cannot record takes the slow path, which refuses it.
-    if (write && addr + size > this.#iovaReach()) return -1;
-    const o = this.locateThrough(this.#backend, gpa, size, write);
-    if (o < 0) return -1;
-    if (this.#logBy === "iova") {
-      this.hitLog = this.#bitmap;
-      this.hitLogBase = addr - o;
-    }
-    this.#remember(iotlb, addr, o, want);
-    return o;
+    if (typeof addr !== "number") return -1;
+    const w = this.#enabled
+      ? this.#translated(addr, size, write ? Permissions.Write : Permissions.Read)
+      : this.#physical(
+        addr,
+        size,
+      );
+    if (w === undefined) return -1;
+    this.hitViews = w.views;
+    this.hitLog = w.log;
+    this.hitLogBase = w.logBase;
+    return addr + w.delta;
   }
 
-  /** Caches the translation `locate` just made in the slot of `addr`'s page (see there). */
-  #remember(iotlb: Iotlb, addr: number, o: number, want: Permission): void {
-    const views = this.hitViews;
-    const from = Math.max(iotlb.lastHitStart, addr - o);
-    // Not past what the IOVA log records, so that no write beyond it is served from here.
-    const to = Math.min(iotlb.lastHitEnd, addr - o + views.u8.length, this.#iovaReach());
-    const offset = o - addr;
-    const generation = iotlb.generation;
+  /** The backend's window for a physical range (translation off), if it has views. */
+  #physical(addr: number, size: number): ViewWindow | undefined {
+    const views = this.#views;
+    return views === undefined ? undefined : views.locateWindow(addr, size);
+  }
+
+  /**
+   * The one translation path of the fast paths: the window holding IOVAs `[addr, addr + size)` for
+   * `want`, as a record (the cache slot itself), or `undefined` when the slow path must run (not
+   * mapped or not allowed, across an entry, a region or a view boundary, a write the IOVA log cannot
+   * record, no views, not an integer below 2^53). Allocates nothing and never throws.
+   *
+   * First the cache: the slot used last, then the slot of the IOVA's 4 KiB page (`addr *
+   * PAGE_SCALE`, a multiplication, so no address is cut to 32 bits; `&` on the truncated page number
+   * only picks a slot). A slot answers while the IOTLB's generation is the one it was filled under.
+   * The window compares turn away negative numbers, NaN, infinities and anything from 2^53 on (no
+   * window reaches past it); a fraction inside a window needs its own test, or it would index the
+   * views at a fractional offset.
+   */
+  #translated(addr: number, size: number, want: Permission): TranslationWindow | undefined {
+    const iotlb = this.#iotlb;
+    if (iotlb === undefined) return undefined;
+    // Folded where `want` is a constant (every scalar and atomic).
+    const writes = (want & WRITE) !== 0;
+    let e = this.#lastSlot;
+    let end = writes ? e.writeEnd : e.end;
+    if (!(addr >= e.start && addr <= end - size)) {
+      e = this.#slots[(addr * PAGE_SCALE) & (SLOTS - 1)];
+      end = writes ? e.writeEnd : e.end;
+    }
+    if (
+      addr >= e.start && addr <= end - size && (e.allows & want) === want && iotlb.generation === e.generation &&
+      Number.isInteger(addr)
+    ) {
+      return e;
+    }
+    return this.#fill(iotlb, addr, size, want);
+  }
+
+  /**
+   * A cache miss: the IOTLB's entry (written to `#hit`) and the backend's window, intersected into
+   * the slot of `addr`'s page. The slot covers the whole overlap of the entry and the window, not
+   * just this access, and allows what the entry allows; writes stop where the IOVA log does.
+   */
+  #fill(iotlb: Iotlb, addr: number, size: number, want: Permission): TranslationWindow | undefined {
+    const views = this.#views;
+    if (views === undefined) return undefined;
+    const hit = this.#hit;
+    const gpa = iotlb.translateFast(addr, size, want, hit);
+    if (gpa < 0) return undefined;
+    // Not past what the IOVA log records: a write there takes the slow path, which refuses it.
+    const reach = this.#iovaReach();
+    if ((want & Permissions.Write) !== 0 && addr + size > reach) return undefined;
+    const w = views.locateWindow(gpa, size);
+    if (w === undefined) return undefined;
+    const diff = hit.diff;
     const e = this.#slots[(addr * PAGE_SCALE) & (SLOTS - 1)];
+    e.start = Math.max(hit.start, w.start - diff);
+    e.end = Math.min(hit.end, w.end - diff);
+    e.writeEnd = Math.min(e.end, reach);
+    e.delta = diff + w.delta;
+    e.diff = diff;
+    e.allows = hit.perm;
+    e.generation = iotlb.generation;
+    e.views = w.views;
+    if (this.#logBy === "iova") {
+      // View offset + logBase = IOVA.
+      e.log = this.#bitmap;
+      e.logBase = -e.delta;
+    } else {
+      e.log = w.log;
+      e.logBase = w.logBase;
+    }
     this.#lastSlot = e;
-    const same = e.views === views && e.from === from && e.to === to && e.offset === offset &&
-      e.generation === generation;
-    e.allows = same ? e.allows | want : want;
-    e.from = from;
-    e.to = to;
-    e.offset = offset;
-    e.generation = generation;
-    e.logBase = this.hitLogBase;
-    e.views = views;
-    e.log = this.hitLog;
+    return e;
   }
 
   /** Copies as far as the memory reaches (see `Bytes.transfer`). */
   protected transfer(buf: Uint8Array, len: number, addr: AddressLike, write: boolean, op: string): number {
-    if (len !== 0 && typeof addr === "number") {
+    if (len !== 0 && typeof addr === "number" && this.#enabled) {
+      const done = this.#transferCached(buf, len, addr, write, op);
+      if (done >= 0) return done;
+    } else if (len !== 0 && typeof addr === "number") {
       const o = this.locate(addr, len, write);
       if (o >= 0) {
         const status = copyRange(
@@ -603,7 +674,7 @@ export class IommuMemory extends Bytes implements GuestMemory {
     }
     if (this.#enabled && len !== 0) return this.#transferTranslated(buf, len, addr, write, op);
     const full = `IommuMemory.${op}`;
-    let r: SlicesResult;
+    let r: SlicesResult<S>;
     try {
       r = this.#slices(addr, len, write ? Permissions.Write : Permissions.Read, op);
     } catch (e) {
@@ -627,17 +698,33 @@ export class IommuMemory extends Bytes implements GuestMemory {
     return done;
   }
 
-  /** The checked target of an atomic (see `Bytes.atomicTarget`). */
+  /**
+   * The checked target of an atomic (see `Bytes.atomicTarget`): through the translation cache
+   * like every scalar, else translated in full and checked against the backend's regions.
+   */
   protected atomicTarget(addr: AddressLike, size: number, write: boolean, op: string): number {
-    const backend = this.#backend;
-    if (!this.#enabled) return this.atomicTargetThrough(backend, addr, size, write, op);
-    const full = `IommuMemory.${op}`;
     const access = atomicAccess(op, write);
-    let gpa: AddressLike = -1;
-    const iotlb = this.#iotlb;
-    if (typeof addr === "number" && iotlb !== undefined) gpa = iotlb.translateFast(addr, size, access);
-    if (gpa === -1) {
-      const a = toAddress(addr, full, "addr");
+    if (typeof addr === "number") {
+      const w = this.#enabled ? this.#translated(addr, size, access) : this.#physical(addr, size);
+      if (w !== undefined) {
+        const o = addr + w.delta, v = w.views;
+        if (o % size === 0 && (write ? v.writable : v.readable) === true && o + size <= v.u8.length) {
+          this.hitViews = v;
+          this.hitLog = w.log;
+          this.hitLogBase = w.logBase;
+          return o;
+        }
+      }
+    }
+    return this.#atomicSlow(addr, size, write, access, `IommuMemory.${op}`);
+  }
+
+  /** An atomic the cache cannot serve: translated in full, then checked, or refused with the reason. */
+  #atomicSlow(addr: AddressLike, size: number, write: boolean, access: Permission, full: string): number {
+    const backend = this.#backend;
+    const a = toAddress(addr, full, "addr");
+    let gpa = a;
+    if (this.#enabled) {
       const first = this.#translate(a, size, access, full)[0];
       if (first.length < size) {
         // vm-memory takes the first fragment before it looks at its length: when no memory lies
@@ -652,12 +739,50 @@ export class IommuMemory extends Bytes implements GuestMemory {
       }
       gpa = first.base;
     }
-    const o = this.atomicTargetThrough(backend, gpa, size, write, op);
-    if (this.#logBy === "iova") {
-      if (write) this.#refuseUnlogged(addr, size, full);
+    const o = this.#atomicIn(addr, gpa, size, write, full);
+    if (this.#enabled && this.#logBy === "iova") {
+      if (write) this.#refuseUnlogged(a, size, full);
       this.hitLog = this.#bitmap;
-      this.hitLogBase = (typeof addr === "number" ? addr : Number(addr)) - o; // exact wherever a store logs
+      this.hitLogBase = Number(a) - o; // exact wherever a store logs
     }
+    return o;
+  }
+
+  /**
+   * The view offset of an atomic at guest physical `gpa`, setting this object's hit fields from the
+   * backend's window; throws what is wrong (no memory, across a region's end, misaligned,
+   * protection, closed, no views), naming `full`.
+   */
+  #atomicIn(addr: AddressLike, gpa: bigint, size: number, write: boolean, full: string): number {
+    const region = this.#backend.findRegion(gpa);
+    if (region === undefined) throw new InvalidGuestAddressError(full, gpa);
+    if (gpa - region.startAddr > BigInt(region.len - size)) {
+      throw new InvalidBackendAddressError(
+        full,
+        `a ${size}-byte atomic at ${hex(gpa)} crosses the end of the region [${hex(region.startAddr)}, ${
+          hex(region.lastAddr)
+        }]`,
+      );
+    }
+    const views = this.#views;
+    // The window of the first byte: an atomic that crosses a view seam is misaligned (seams lie on
+    // page boundaries), which checkAtomic reports.
+    const w = views !== undefined && gpa < TWO_53_BIG ? views.locateWindow(Number(gpa), 1) : undefined;
+    if (w === undefined) {
+      throw new InvalidArgumentError(
+        full,
+        "addr",
+        addr,
+        gpa < TWO_53_BIG
+          ? `reaches guest physical ${hex(gpa)} in a backend without views (no locateWindow), which atomics need`
+          : `reaches guest physical ${hex(gpa)}, at or above 2^53, where no view window reaches`,
+      );
+    }
+    const o = Number(gpa) + w.delta;
+    checkAtomic(w.views, o, size, write, full, gpa, "guest address");
+    this.hitViews = w.views;
+    this.hitLog = w.log;
+    this.hitLogBase = w.logBase;
     return o;
   }
 
@@ -670,7 +795,20 @@ export class IommuMemory extends Bytes implements GuestMemory {
   protected ioSlices(addr: AddressLike, count: number, write: boolean, op: string): VolatileSlice[] {
     const r = this.#slices(addr, count, write ? Permissions.Write : Permissions.Read, op, write);
     if (r.error !== undefined && r.slices.length === 0) throw r.error;
-    return r.slices;
+    const out: VolatileSlice[] = [];
+    for (const s of r.slices) {
+      // The I/O engines hand host addresses to the kernel: only VolatileSlices have them.
+      if (!(s instanceof VolatileSlice)) {
+        throw new InvalidArgumentError(
+          `IommuMemory.${op}`,
+          "backend",
+          this.#backend,
+          "hands out slices that are not VolatileSlices, which volatile I/O needs",
+        );
+      }
+      out.push(s);
+    }
+    return out;
   }
 
   // ---- internals ----
@@ -690,7 +828,7 @@ export class IommuMemory extends Bytes implements GuestMemory {
    * `s`, a physical slice at IOVA `iova`, logging its writes by IOVA when it may be written
    * (`writable`); the caller refused writable ranges the log cannot record.
    */
-  #iovaLogged(s: VolatileSlice, writable: boolean, iova: number | bigint): VolatileSlice {
+  #iovaLogged(s: S, writable: boolean, iova: number | bigint): S {
     const log = writable ? this.#bitmap : undefined;
     return log === undefined ? s.withDirtyLog(undefined, 0) : s.withDirtyLog(log, Number(iova));
   }
@@ -730,7 +868,11 @@ export class IommuMemory extends Bytes implements GuestMemory {
    * The slices of `[addr, addr + count)`. `writable` says whether they may be written (handed out,
    * or filled by I/O): with an IOVA log, they must then lie where the log records.
    */
-  #slices(addr: AddressLike, count: number, access: Permission, name: string, writable = true): SlicesResult {
+  #slices(addr: AddressLike, count: number, access: Permission, name: string, writable = true): SlicesResult<S> {
+    if (typeof addr === "number" && this.#enabled && Number.isInteger(count) && count > 0) {
+      const one = this.#cachedSlice(addr, count, access, writable);
+      if (one !== undefined) return { slices: [one] };
+    }
     const op = `IommuMemory.${name}`;
     const n = toLength(count, op, "count");
     const a = toAddress(addr, op, "addr");
@@ -739,7 +881,7 @@ export class IommuMemory extends Bytes implements GuestMemory {
     // A zero-length request is translated (vm-memory 0.18) but writes nothing to log.
     if (writable && n > 0 && this.#logBy === "iova") this.#refuseUnlogged(a, n, op);
     const ranges = this.#translate(a, n, access, op);
-    const slices: VolatileSlice[] = [];
+    const slices: S[] = [];
     const iovaLog = this.#logBy === "iova";
     const iotlb = this.#iotlb;
     const revocation = this.#revocation;
@@ -771,6 +913,126 @@ export class IommuMemory extends Bytes implements GuestMemory {
   }
 
   /**
+   * Whether the translation cache alone shows that all of `[addr, addr + len)` translates for
+   * `access` to open memory (`len` > 0, translation on). `false` means "ask the slow path", which
+   * has the last word. Allocates nothing.
+   */
+  #cachedRange(addr: AddressLike, len: number, access: Permission): boolean {
+    if (
+      typeof addr !== "number" || !Number.isSafeInteger(addr) || !this.#enabled || !Number.isInteger(len) || len <= 0 ||
+      !(access === 0 || access === 1 || access === 2 || access === 3)
+    ) return false;
+    const end = addr + len;
+    for (let cur = addr; cur < end;) {
+      const e = this.#translated(cur, 1, access);
+      if (e === undefined || e.views.closed === true) return false;
+      cur = (access & WRITE) !== 0 ? e.writeEnd : e.end;
+    }
+    return true;
+  }
+
+  /**
+   * The one slice of `[addr, addr + count)` when a cached window holds all of it (see `#slices`):
+   * made by the backend at the guest physical address, logged and guarded as `#slices` does, with
+   * no IOTLB lookup and no bigint beyond the guard's. `undefined` sends the request to the slow path.
+   */
+  #cachedSlice(addr: number, count: number, access: Permission, writable: boolean): S | undefined {
+    const e = this.#translated(addr, count, access);
+    // A slice that may be written must lie where the IOVA log records (writeEnd); the slow path
+    // refuses it otherwise. A closed region: the slow path says so in the result, as the backend would.
+    if (e === undefined || addr > (writable ? e.writeEnd : e.end) - count || e.views.closed === true) return undefined;
+    const gpa = addr + e.diff;
+    const s = this.#backend.getSlice(gpa, count);
+    const out = this.#logBy === "iova" ? this.#iovaLogged(s, writable, addr) : s;
+    const iotlb = this.#iotlb!; // a cached window came from it
+    if (this.#revocation === "off") return out;
+    const guard = new TranslationGuard(iotlb, { base: BigInt(addr), length: count }, BigInt(gpa), access, {
+      revokeViews: this.#revocation === "views",
+    });
+    return out.withGuard(guard);
+  }
+
+  /**
+   * A bulk transfer through an enabled IOMMU served from the translation cache: the windows of the
+   * whole range first, each from `#translated` (so an unmapped or refused byte, or a closed region,
+   * sends it to the slow path before anything moves), then one copy per window. Returns the bytes
+   * copied, or -1 when the cache cannot serve it (more than `MAX_FRAGMENTS` windows, a hole, an
+   * address that is not a number below 2^53): the slow path then does it, and says what is wrong.
+   * A DMA buffer scattered over pages costs a slot check per page here, not an IOTLB search and a
+   * region lookup per page. Allocates nothing.
+   */
+  #transferCached(buf: Uint8Array, len: number, addr: number, write: boolean, op: string): number {
+    const want = write ? Permissions.Write : Permissions.Read;
+    const end = addr + len;
+    const first = this.#translated(addr, 1, want);
+    if (first === undefined) return -1;
+    if (end <= (write ? first.writeEnd : first.end)) {
+      // One window, the common case: no scratch. A closed region fails the copy, before any byte moves.
+      const status = copyRange(
+        first.views,
+        addr + first.delta,
+        buf,
+        0,
+        len,
+        len,
+        write,
+        first.log,
+        first.logBase,
+        "IommuMemory",
+        op,
+      );
+      return status === CopyStatus.Done ? len : -1;
+    }
+    const views = this.#fragViews, logs = this.#fragLogs, num = this.#fragNumbers;
+    let n = 0;
+    for (let cur = addr, e: TranslationWindow | undefined = first; cur < end; n++) {
+      if (n > 0) e = this.#translated(cur, 1, want);
+      if (e === undefined || e.views.closed === true || n === MAX_FRAGMENTS) return -1;
+      const stop = Math.min(end, write ? e.writeEnd : e.end);
+      views[n] = e.views;
+      logs[n] = e.log;
+      num[3 * n] = cur + e.delta;
+      num[3 * n + 1] = stop - cur;
+      num[3 * n + 2] = e.logBase;
+      cur = stop;
+    }
+    // A read over several windows of host memory: one FFI call for all of them where the engine
+    // would copy such a read by memmove (writes log per window, and copy below).
+    if (!write && n > 1 && n <= MAX_FFI_FRAGMENTS && batchesFragments(false, len)) {
+      const frags = FRAGMENTS;
+      let k = 0;
+      for (; k < n; k++) {
+        const v = views[k], host = v.host;
+        if (host === undefined || v.u8.length === 0 || v.readable !== true) break;
+        frags[2 * k] = host + num[3 * k];
+        frags[2 * k + 1] = num[3 * k + 1];
+      }
+      if (k === n && copyFragments(n, buf, 0, len, false)) return len;
+    }
+    let done = 0;
+    for (let k = 0; k < n; k++) {
+      const count = num[3 * k + 1];
+      const status = copyRange(
+        views[k],
+        num[3 * k],
+        buf,
+        done,
+        count,
+        len,
+        write,
+        logs[k],
+        num[3 * k + 2],
+        "IommuMemory",
+        op,
+      );
+      // Nothing moved yet: the slow path redoes it and throws the precise error.
+      if (status !== CopyStatus.Done) return done === 0 ? -1 : done;
+      done += count;
+    }
+    return done;
+  }
+
+  /**
    * A bulk transfer through an enabled IOMMU: one translation (allocation-free through
    * `Iotlb.translateRanges` when the request and its targets are numbers, else through the IOMMU),
    * then one copy per mapped range.
@@ -790,7 +1052,7 @@ export class IommuMemory extends Bytes implements GuestMemory {
     if (pairs > 0) {
       // A read over several mapped ranges: one FFI call for all of them where the engine would copy
       // such a read by memmove (writes log per fragment, and copy below).
-      if (!write && pairs > 1 && pairs <= MAX_FRAGMENTS && batchesFragments(false, len)) {
+      if (!write && pairs > 1 && pairs <= MAX_FFI_FRAGMENTS && batchesFragments(false, len)) {
         const done = this.#readFragments(buf, pairs);
         if (done > 0) return done;
       }
@@ -822,14 +1084,16 @@ export class IommuMemory extends Bytes implements GuestMemory {
    * (nothing moved) for the per-range copy to do it and report what stops it.
    */
   #readFragments(buf: Uint8Array, pairs: number): number {
-    const p = this.#pairs, frags = FRAGMENTS, backend = this.#backend;
+    const p = this.#pairs, frags = FRAGMENTS, locator = this.#views;
+    if (locator === undefined) return 0;
     let total = 0;
     for (let k = 0; k < pairs; k++) {
-      const n = p[2 * k + 1];
-      const o = this.locateThrough(backend, p[2 * k], n, false);
-      const v = this.hitViews;
-      if (o < 0 || v.u8.length === 0 || v.readable !== true) return 0;
-      frags[2 * k] = v.host + o;
+      const gpa = p[2 * k], n = p[2 * k + 1];
+      const w = locator.locateWindow(gpa, n);
+      if (w === undefined) return 0;
+      const v = w.views, host = v.host;
+      if (host === undefined || v.closed || v.u8.length === 0 || v.readable !== true) return 0;
+      frags[2 * k] = host + gpa + w.delta;
       frags[2 * k + 1] = n;
       total += n;
     }
@@ -858,11 +1122,15 @@ export class IommuMemory extends Bytes implements GuestMemory {
     const iovaLog = this.#logBy === "iova";
     // Exact for every write: #transferTranslated refused writes the IOVA log cannot record.
     const at0 = Number(iova) + done;
-    const o = typeof gpa === "number" || gpa < TWO_53_BIG ? this.locateThrough(backend, Number(gpa), n, write) : -1;
-    if (o >= 0) {
-      const log = iovaLog ? this.#bitmap : this.hitLog;
-      const logBase = iovaLog ? at0 - o : this.hitLogBase;
-      const status = copyRange(this.hitViews, o, buf, done, n, bufLen, write, log, logBase, "IommuMemory", op);
+    const views = this.#views;
+    const w = views !== undefined && (typeof gpa === "number" || gpa < TWO_53_BIG)
+      ? views.locateWindow(Number(gpa), n)
+      : undefined;
+    if (w !== undefined) {
+      const o = Number(gpa) + w.delta;
+      const log = iovaLog ? this.#bitmap : w.log;
+      const logBase = iovaLog ? at0 - o : w.logBase;
+      const status = copyRange(w.views, o, buf, done, n, bufLen, write, log, logBase, "IommuMemory", op);
       if (status === CopyStatus.Done) return n;
       if (done === 0) throw copyError(status, full, "I/O virtual address", BigInt(iova), n);
       return 0;
@@ -897,9 +1165,11 @@ export class IommuMemory extends Bytes implements GuestMemory {
    * fails before it moves anything.
    */
   #refuseClosed(gpa: number | bigint, n: number, op: string): boolean {
-    if (typeof gpa === "number" || gpa < TWO_53_BIG) {
-      if (this.locateThrough(this.#backend, Number(gpa), n, false) >= 0) {
-        if (this.hitViews.mmap.closed) throw new RegionClosedError(op, `the memory at guest address ${hex(gpa)}`);
+    const views = this.#views;
+    if (views !== undefined && (typeof gpa === "number" || gpa < TWO_53_BIG)) {
+      const w = views.locateWindow(Number(gpa), n);
+      if (w !== undefined) {
+        if (w.views.closed) throw new RegionClosedError(op, `the memory at guest address ${hex(gpa)}`);
         return true;
       }
     }
@@ -908,7 +1178,7 @@ export class IommuMemory extends Bytes implements GuestMemory {
     return r.error === undefined;
   }
 
-  #emptySlice(addr: AddressLike, op: string): VolatileSlice {
+  #emptySlice(addr: AddressLike, op: string): S {
     // A zero-length slice needs somewhere to point; the first region's start is always valid.
     const r = this.#backend.regions()[0];
     if (r === undefined) {
@@ -919,8 +1189,13 @@ export class IommuMemory extends Bytes implements GuestMemory {
 }
 
 /** The backend's fragments of a physical range, its errors named under `op`. */
-function physicalSlices(backend: PhysicalMemory<GuestRegionMmap>, gpa: bigint, len: number, op: string): SlicesResult {
-  let r: SlicesResult;
+function physicalSlices<S extends GuestSlice<S>>(
+  backend: PhysicalMemory<S>,
+  gpa: bigint,
+  len: number,
+  op: string,
+): SlicesResult<S> {
+  let r: SlicesResult<S>;
   try {
     r = backend.getSlicesResult(gpa, len);
   } catch (e) {
@@ -972,4 +1247,12 @@ function underOp(e: unknown, op: string, gpa: bigint, len: number): unknown {
   if (e instanceof NoAccessError) return copyError(CopyStatus.NoAccess, op, "guest address", gpa, len);
   if (e instanceof RegionClosedError) return new RegionClosedError(op, `the memory at guest address ${hex(gpa)}`);
   return e;
+}
+
+/** Whether `backend` has what {@link IommuMemory} uses of a backend (see {@link PhysicalMemory}). */
+function isPhysicalMemory<S extends GuestSlice<S>>(backend: PhysicalMemory<S>): boolean {
+  if (backend === null || typeof backend !== "object") return false;
+  const b = backend as Partial<PhysicalMemory<S>>;
+  return typeof b.regions === "function" && typeof b.findRegion === "function" &&
+    typeof b.checkRange === "function" && typeof b.getSlicesResult === "function";
 }

@@ -12,6 +12,7 @@ import { hex } from "../core/format.ts";
 import { inspectIotlb, iotlbJson } from "./inspect_iotlb.ts";
 import type { IotlbCounters, IotlbEntry, IotlbJson, IotlbObserver } from "./iotlb_types.ts";
 import { type Permission, toPermission } from "../core/permissions.ts";
+import type { IotlbHit } from "./iotlb_hit.ts";
 import { assign, carve } from "./range_edit.ts";
 import { RangeEntry, RangeTable } from "./range_table.ts";
 import { EXACT_LIMIT, U64Pair } from "./u64_key.ts";
@@ -70,7 +71,6 @@ const TO = 1; // end of what it answers for: the entry's end, clipped so IOVA an
 const DIFF = 2; // target − IOVA
 const ALLOWS = 3; // permission bits
 const STAMP_AT = 4; // the entry's handle in the range table, to stamp its use
-const END = 5; // the entry's end, or 2^53 if above (lastHitEnd)
 /**
  * IOVA → 4 KiB page number, exactly (a power of two), for the number-keyed caches of the IOMMU path
  * (this IOTLB's and `IommuMemory`'s). Multiplying keeps addresses up to 2^53 exact, where `>>> 12`
@@ -113,10 +113,9 @@ export class Iotlb {
   #misses = 0;
   #accessFailures = 0;
   #evictions = 0;
-  // Entries translateFast answered from (see SLOT), one per slot, and the slot of its last answer.
-  // A change empties them (TO = -Infinity matches nothing), if any was filled since the last change.
+  // Entries translateFast answered from (see SLOT), one per slot. A change empties them
+  // (TO = -Infinity matches nothing), if any was filled since the last change.
   readonly #cache = new Float64Array(SLOTS * SLOT).fill(-Infinity);
-  #last = 0;
   #cacheFilled = false;
   // Opt-in event recording; checked only on slow paths (changes and failed lookups).
   #recorder: IotlbObserver | undefined = undefined;
@@ -434,28 +433,36 @@ export class Iotlb {
    * non-negative safe integers). Never throws, allocates nothing and uses no BigInt. Counts a hit
    * when it answers; counts nothing on -1, since the caller then asks {@link Iotlb.lookup}.
    *
+   * With `out`, the entry that answered is written there (see {@link IotlbHit}) for a caller that
+   * caches translations itself (`IommuMemory`): the table is searched directly, and this IOTLB's
+   * own cache of recent entries is neither read nor filled, so that a translation is cached in one
+   * place only. Without `out`, recent entries are answered from that cache.
+   *
    * @example
    * ```ts
    * import { Permissions } from "../../mod.ts";
-   * import { Iotlb } from "../../iommu.ts";
+   * import { Iotlb, IotlbHit } from "../../iommu.ts";
    * const tlb = new Iotlb();
    * tlb.setMapping(0x2000, 0x8000, 0x1000, Permissions.Read);
    * console.log(tlb.translateFast(0x2010, 4, Permissions.Read)); // 32784
    * console.log(tlb.translateFast(0x2ffe, 4, Permissions.Read)); // -1 (runs past the entry)
+   * const hit = new IotlbHit();
+   * tlb.translateFast(0x2ff8, 8, Permissions.Read, hit);
+   * console.log(hit.start, hit.end, hit.start + hit.diff); // 8192 12288 32768
    * ```
    */
-  translateFast(iova: number, len: number, access: Permission): number {
+  translateFast(iova: number, len: number, access: Permission, out?: IotlbHit): number {
     // Number.isInteger and typeof first: comparing an object would call its valueOf.
     if (!(Number.isInteger(len) && Number.isInteger(iova) && typeof access === "number" && len > 0)) return -1;
+    if (out !== undefined) return this.#search(iova, len, access, -1, out);
     const c = this.#cache;
     // The slot of iova's 4 KiB page; `&` keeps the low bits of the truncated page number, which is
     // exact for any safe integer (it is a hash, not an address). One slot check, not a last-hit
     // check first: with a few pages in turn, a last-hit check mostly fails, and mispredicts.
     const s = ((iova * PAGE_SCALE) & (SLOTS - 1)) * SLOT;
     if (iova < c[s + FROM] || iova > c[s + TO] - len || (c[s + ALLOWS] & access) !== access) {
-      return this.#search(iova, len, access, s);
+      return this.#search(iova, len, access, s, undefined);
     }
-    this.#last = s;
     if (this.#lru) this.#table.setStamp(c[s + STAMP_AT], ++this.#tick);
     this.#hits++;
     return iova + c[s + DIFF];
@@ -518,58 +525,6 @@ export class Iotlb {
       }
     }
     return n;
-  }
-
-  /**
-   * After an answer of {@link Iotlb.translateFast}: the first IOVA of the entry that gave it.
-   *
-   * @example
-   * ```ts
-   * import { Permissions } from "../../mod.ts";
-   * import { Iotlb } from "../../iommu.ts";
-   * const tlb = new Iotlb();
-   * tlb.setMapping(0x2000, 0x8000, 0x1000, Permissions.Read);
-   * tlb.translateFast(0x2010, 4, Permissions.Read);
-   * console.log(tlb.lastHitStart, tlb.lastHitEnd, tlb.lastHitTargetStart); // 8192 12288 32768
-   * ```
-   */
-  get lastHitStart(): number {
-    return this.#cache[this.#last + FROM];
-  }
-
-  /**
-   * After an answer of {@link Iotlb.translateFast}: where that entry ends (exclusive), or 2^53
-   * (`Number.MAX_SAFE_INTEGER + 1`) if it ends above, so a caller can cache the range.
-   *
-   * @example
-   * ```ts
-   * import { Permissions } from "../../mod.ts";
-   * import { Iotlb } from "../../iommu.ts";
-   * const tlb = new Iotlb();
-   * tlb.setMapping(0, 0, 0x1000, Permissions.Read);
-   * tlb.translateFast(0, 1, Permissions.Read);
-   * console.log(tlb.lastHitEnd); // 4096
-   * ```
-   */
-  get lastHitEnd(): number {
-    return this.#cache[this.#last + END];
-  }
-
-  /**
-   * After an answer of {@link Iotlb.translateFast}: the target address of that entry's first IOVA.
-   *
-   * @example
-   * ```ts
-   * import { Permissions } from "../../mod.ts";
-   * import { Iotlb } from "../../iommu.ts";
-   * const tlb = new Iotlb();
-   * tlb.setMapping(0x1000, 0x7000, 0x1000, Permissions.Read);
-   * tlb.translateFast(0x1800, 1, Permissions.Read);
-   * console.log(tlb.lastHitTargetStart); // 28672
-   * ```
-   */
-  get lastHitTargetStart(): number {
-    return this.#cache[this.#last + FROM] + this.#cache[this.#last + DIFF];
   }
 
   /**
@@ -767,7 +722,11 @@ export class Iotlb {
   }
 
   /** The slow half of translateFast: validate, search, and on success fill cache slot `s`. */
-  #search(iova: number, len: number, access: number, s: number): number {
+  /**
+   * translateFast past its cache: the table's entry for `iova`, written to cache slot `s` (or to
+   * `out`, with `s` unused).
+   */
+  #search(iova: number, len: number, access: number, s: number, out: IotlbHit | undefined): number {
     if (
       !Number.isSafeInteger(iova) || iova < 0 || !Number.isSafeInteger(len) || len <= 0 || iova > EXACT_LIMIT - len ||
       (access !== 0 && access !== 1 && access !== 2 && access !== 3)
@@ -783,15 +742,21 @@ export class Iotlb {
     const diff = t.diff(h);
     const target = iova + diff;
     if (target > EXACT_LIMIT - len) return -1;
-    const c = this.#cache;
-    c[s + FROM] = t.start(h);
-    c[s + TO] = Math.min(end, EXACT_LIMIT, EXACT_LIMIT - diff);
-    c[s + DIFF] = diff;
-    c[s + ALLOWS] = perm;
-    c[s + STAMP_AT] = h;
-    c[s + END] = Math.min(end, EXACT_LIMIT);
-    this.#last = s;
-    this.#cacheFilled = true;
+    const to = Math.min(end, EXACT_LIMIT, EXACT_LIMIT - diff);
+    if (out !== undefined) {
+      out.start = t.start(h);
+      out.end = to;
+      out.diff = diff;
+      out.perm = perm;
+    } else {
+      const c = this.#cache;
+      c[s + FROM] = t.start(h);
+      c[s + TO] = to;
+      c[s + DIFF] = diff;
+      c[s + ALLOWS] = perm;
+      c[s + STAMP_AT] = h;
+      this.#cacheFilled = true;
+    }
     if (this.#lru) t.setStamp(h, ++this.#tick);
     this.#hits++;
     return target;

@@ -26,6 +26,7 @@ import { GuestRegionMmap, type GuestRegionOptions } from "./guest_region_mmap.ts
 import { type GuestMemoryJson, inspectMemory, memoryJson } from "./inspect_memory.ts";
 import type { GuestRegionPart as RegionPart } from "./guest_region_mmap.ts";
 import { VolatileSlice } from "../core/volatile_slice.ts";
+import type { ViewLocator, ViewWindow } from "../core/view_window.ts";
 
 /** One region in a {@link SharedGuestMemory}. */
 export interface SharedGuestRegion {
@@ -67,7 +68,8 @@ export interface SharedGuestMemory {
  * console.log(mem.getSlices(0xfffe, 4).map((s) => s.len)); // [2, 2]
  * ```
  */
-export class GuestMemoryMmap extends Bytes implements GuestMemory, GuestMemoryBackend<GuestRegionMmap>, Disposable {
+export class GuestMemoryMmap extends Bytes
+  implements GuestMemory, GuestMemoryBackend<GuestRegionMmap>, ViewLocator, Disposable {
   /** Class name used in errors. */
   protected readonly typeName: string = "GuestMemoryMmap";
   readonly #regions: readonly GuestRegionMmap[];
@@ -448,9 +450,8 @@ export class GuestMemoryMmap extends Bytes implements GuestMemory, GuestMemoryBa
     // positive integer count that fits is valid (0 and anything odd take the full path below).
     if (typeof addr === "number" && typeof count === "number" && count > 0 && Number.isInteger(count)) {
       const o = this.locate(addr, count, false);
-      if (o >= 0 && !this.#last!.region.mmap.closed) {
-        return new VolatileSlice(this.hitViews, o, count, this.hitLog, this.hitLogBase);
-      }
+      const p = this.#last!; // a hit made it the last part
+      if (o >= 0 && !p.region.mmap.closed) return new VolatileSlice(p.views, o, count, p.bitmap, p.offset);
     }
     const op = "GuestMemoryMmap.getSlice";
     const a = toAddress(addr, op, "addr");
@@ -617,6 +618,31 @@ export class GuestMemoryMmap extends Bytes implements GuestMemory, GuestMemoryBa
     if (off > found.len - size) return -1;
     this.#remember(found);
     return off;
+  }
+
+  /**
+   * The part holding all of `[addr, addr + size)` as a window by guest address (the view
+   * capability, see `ViewLocator`): the part looked up last, else a binary search. `undefined` for
+   * a hole, a range that crosses a region or view boundary, or an address that is not an integer
+   * in [0, 2^53). Allocates nothing and never throws.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0x1000, 0x1000]]);
+   * const w = mem.locateWindow(0x1010, 4);
+   * console.log(w?.start, w?.end, w?.delta); // 4096 8192 -4096
+   * ```
+   */
+  locateWindow(addr: number, size: number): ViewWindow | undefined {
+    const last = this.#last;
+    const w = last?.window;
+    if (w !== undefined && addr >= w.start && addr <= w.end - size && size > 0 && Number.isInteger(addr)) return w;
+    if (!(Number.isInteger(addr) && addr >= 0 && size > 0)) return undefined;
+    const found = this.#findNumber(addr);
+    if (found === undefined || addr - found.startNumber > found.len - size) return undefined;
+    this.#remember(found);
+    return found.window;
   }
 
   /**

@@ -22,6 +22,7 @@ export interface PartOwner {
   /** The region's dirty log, if it tracks writes. */
   readonly bitmap: DirtyLog | undefined;
 }
+import type { ViewWindow } from "../core/view_window.ts";
 
 /**
  * One view's worth of a guest region. A region is one part unless the runtime caps an ArrayBuffer
@@ -56,6 +57,8 @@ export class RegionPart<R extends PartOwner = PartOwner> {
   readonly bitmap: DirtyLog | undefined;
   /** Whether this is the region's last part (its end is the region's end, not a view seam). */
   readonly last: boolean;
+  /** The part as the record a lookup returns, by guest address; undefined unless {@link RegionPart.numeric}. */
+  readonly window: ViewWindow | undefined;
 
   /** Describes `views` as a part of `region`. */
   constructor(region: R, views: RegionViews, last: boolean) {
@@ -69,5 +72,15 @@ export class RegionPart<R extends PartOwner = PartOwner> {
     this.numeric = region.startAddr + BigInt(views.offset + views.length) <= 2n ** 53n;
     this.bitmap = region.bitmap;
     this.last = last;
+    this.window = this.numeric
+      ? {
+        views,
+        log: this.bitmap,
+        logBase: this.offset,
+        delta: -this.startNumber,
+        start: this.startNumber,
+        end: this.startNumber + this.len,
+      }
+      : undefined;
   }
 }

@@ -4,13 +4,7 @@
  * @module
  */
 
-import {
-  AtomicBitmap,
-  describeRegion,
-  type GuestMemoryMmap,
-  type GuestRegionMmap,
-  type RegionInfo,
-} from "../../../mod.ts";
+import { AtomicBitmap, describeRegion, type GuestMemoryMmap, GuestRegionMmap, type RegionInfo } from "../../../mod.ts";
 import { IommuMemory, type IotlbEntry } from "../../../iommu.ts";
 
 /** A dirty run: `[start, end)` in its space. */
@@ -71,7 +65,8 @@ export function mapModel(mem: GuestMemoryMmap | IommuMemory): MapModel {
   let regions: readonly GuestRegionMmap[];
   let iommu: MapModel["iommu"];
   if (mem instanceof IommuMemory) {
-    regions = mem.backend.regions();
+    // The picture draws mapped memory: another backend's regions are left out.
+    regions = mem.backend.regions().filter((r): r is GuestRegionMmap => r instanceof GuestRegionMmap);
     const tlb = mem.iommu.iotlb;
     const bitmap = mem.bitmap;
     iommu = {
