@@ -33,7 +33,6 @@ import { NoMemoryRegionError } from "../core/region_errors.ts";
 import { VolatileSlice } from "../core/volatile_slice.ts";
 import { explainRequest, type Explanation } from "./explain.ts";
 import type { GuestMemory, PhysicalMemory } from "../core/guest_memory.ts";
-import type { GuestRegionMmap } from "../mmap/guest_region_mmap.ts";
 import { inspectIommuMemory, type IommuMemoryJson, iommuMemoryJson } from "./inspect_iommu.ts";
 import type { Iommu } from "./iommu.ts";
 import { type Iotlb, IOVA_PAGE_SCALE } from "./iotlb.ts";
