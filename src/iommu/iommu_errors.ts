@@ -27,6 +27,12 @@ export interface IovaRange {
 /**
  * The kinds of IOMMU failure, vm-memory's `iommu::Error` variants: each is a `kind` of its own with
  * its own class, all three subclasses of {@link IommuError}.
+ *
+ * @example
+ * ```ts
+ * import type { IommuErrorKind } from "../../iommu.ts";
+ * const retryable = (kind: IommuErrorKind) => kind === "CannotResolve";
+ * ```
  */
 export type IommuErrorKind = "CannotResolve" | "Fragmented" | "IommuMisconfigured";
 

@@ -81,6 +81,12 @@ export interface IotlbJson {
  * `[0, 2^64)`), `miss` (a lookup found this range unmapped), `access-failure` (a lookup found it
  * mapped without the permission asked for), `eviction` (an entry dropped to stay within
  * `maxEntries`).
+ *
+ * @example
+ * ```ts
+ * import type { IotlbEventKind } from "../../iommu.ts";
+ * const traffic = (k: IotlbEventKind) => k === "miss" || k === "access-failure";
+ * ```
  */
 export type IotlbEventKind = "map" | "invalidate" | "miss" | "access-failure" | "eviction";
 

@@ -11,7 +11,15 @@ import { native } from "../ffi/native.ts";
 import { syscallError } from "../ffi/syscall_error.ts";
 import { FileOffset } from "./file_offset.ts";
 
-/** What `fstat` says about a received descriptor. */
+/**
+ * What `fstat` says about a received descriptor.
+ *
+ * @example
+ * ```ts
+ * import type { ReceivedFdStat } from "./received_fd.ts";
+ * const pages = (st: ReceivedFdStat) => st.size / 4096n;
+ * ```
+ */
 export interface ReceivedFdStat {
   /** `st_size`: bytes in the file. */
   readonly size: bigint;

@@ -13,6 +13,12 @@ import { GuestMemoryError } from "../core/errors.ts";
  * that overlap, wrap, or cannot be mapped), `QueueIndex`, `QueueState` (a queue set up impossibly),
  * `Config` (a config-space range past the device's), `Iotlb` (an IOTLB message refused), `Socket`
  * (the connection failed) and `Closed`.
+ *
+ * @example
+ * ```ts
+ * import type { VhostUserFault } from "../../vhost_user.ts";
+ * const fatal = (f: VhostUserFault) => f === "Socket" || f === "Closed";
+ * ```
  */
 export type VhostUserFault =
   | "Header"

@@ -25,6 +25,12 @@ import { GuestMemoryError } from "../core/errors.ts";
  * - `UnknownHead`: the device completed a chain it does not hold (a device bug, not the guest's);
  * - `Device`: the device failed on a request in a way it could not report to the guest;
  * - `Broken`: the queue refused an earlier request and is out of service until it is reset.
+ *
+ * @example
+ * ```ts
+ * import type { VirtqueueFault } from "../../vhost_user.ts";
+ * const guestBug = (f: VirtqueueFault) => f !== "UnknownHead" && f !== "Device";
+ * ```
  */
 export type VirtqueueFault =
   | "QueueSize"
@@ -48,7 +54,15 @@ export type VirtqueueFault =
   | "Device"
   | "Broken";
 
-/** Where in guest memory a virtqueue fault happened, when it is about an address. */
+/**
+ * Where in guest memory a virtqueue fault happened, when it is about an address.
+ *
+ * @example
+ * ```ts
+ * import type { VirtqueueFaultAddress } from "../../vhost_user.ts";
+ * const where: VirtqueueFaultAddress = { addr: 0x1000n, length: 16, access: 1 };
+ * ```
+ */
 export interface VirtqueueFaultAddress {
   /** The address (an I/O virtual address behind an IOMMU). */
   addr: bigint;
