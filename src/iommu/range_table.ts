@@ -120,6 +120,8 @@ export class RangeTable {
   // chunk in the directory holds at least one entry); #k === #chunks is the end.
   #k = 0;
   #i = 0;
+  // The directory position the last floor search found (a guess: checked before it is used).
+  #hint = 0;
   #pooled = 0;
   #free: number[] = [];
 
@@ -247,7 +249,12 @@ export class RangeTable {
       this.#i = 0;
       return -1;
     }
-    const k = floorIndex(dirFirst, 0, this.#chunks, x);
+    // The chunk of the last search first: a run of lookups in one region skips the directory.
+    let k = this.#hint;
+    if (!(k < this.#chunks && dirFirst[k] <= x && (k + 1 === this.#chunks || dirFirst[k + 1] > x))) {
+      k = floorIndex(dirFirst, 0, this.#chunks, x);
+      this.#hint = k;
+    }
     const pool = this.#pool;
     const c = this.#dirChunk[k];
     const first = c * BLOCK;
