@@ -97,6 +97,7 @@ export {
 export type { GuestMemoryJson, RegionJson, VolatileSliceJson } from "./src/memory/inspect_memory.ts";
 export type { VolatileIo } from "./src/memory/volatile_io.ts";
 export type { AsyncReader, AsyncWriter } from "./src/memory/volatile_io_async.ts";
+export type { AbortOptions } from "./src/memory/abort_signal.ts";
 export {
   AtomicBitmap,
   type AtomicBitmapJson,
@@ -157,7 +158,7 @@ export {
   type RevocationMode,
 } from "./src/iommu/iommu_memory.ts";
 export type { IommuMemoryJson } from "./src/iommu/inspect_iommu.ts";
-export { TranslationGuard, type TranslationGuardOptions } from "./src/iommu/translation_guard.ts";
+export { type GuardLife, TranslationGuard, type TranslationGuardOptions } from "./src/iommu/translation_guard.ts";
 export {
   type ExplainedFailure,
   type ExplainedFragment,

@@ -33,7 +33,8 @@ import type { GuestMemory, PhysicalMemory } from "./guest_memory.ts";
 import { inspectIommuMemory, type IommuMemoryJson, iommuMemoryJson } from "./inspect_iommu.ts";
 import type { Iommu } from "./iommu.ts";
 import { type Iotlb, IOVA_PAGE_SCALE } from "./iotlb.ts";
-import { TranslationGuard } from "./translation_guard.ts";
+import { endGuards, type GuardLife, TranslationGuard } from "./translation_guard.ts";
+import { abortable, type AbortOptions, signalOf } from "../memory/abort_signal.ts";
 import { type Permission, Permissions, toPermission } from "./permissions.ts";
 
 /**
@@ -123,7 +124,7 @@ function atomicAccess(op: string, write: boolean): Permission {
  * console.log(ram.readU32(0x4010)); // 7
  * ```
  */
-export class IommuMemory extends ByteAccess implements GuestMemory {
+export class IommuMemory extends ByteAccess implements GuestMemory, Disposable {
   /** Class name used in errors. */
   protected readonly typeName: string = "IommuMemory";
   readonly #backend: PhysicalMemory;
@@ -139,6 +140,10 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
   #lastSlot: TranslationSlot = this.#slots[0];
   /** Scratch for `Iotlb.translateRanges`: up to 32 `(target, length)` pairs per bulk transfer. */
   readonly #pairs = new Float64Array(64);
+  /** The lifetime of the slices' guards; ended by dispose. */
+  readonly #life: GuardLife = { ended: false, watching: new Set() };
+  /** How to end each asynchronous call in flight, for dispose. */
+  readonly #waits = new Set<AbortController>();
 
   /**
    * Puts `backend` behind `iommu`.
@@ -419,6 +424,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
   /**
    * Like {@link IommuMemory.getSlices}, first awaiting the IOMMU's asynchronous miss path (a
    * vhost-user front-end answering IOTLB misses over its socket) so the event loop keeps running.
+   * Aborting `options.signal` rejects at once with its reason (see {@link IommuMemory.resolve}).
    *
    * @example
    * ```ts
@@ -436,8 +442,9 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
     addr: AddressLike,
     count: number,
     access: Permission = Permissions.Read,
+    options?: AbortOptions,
   ): Promise<VolatileSlice[]> {
-    await this.#resolve(addr, count, access, "IommuMemory.getSlicesAsync");
+    await this.#resolve(addr, count, access, "IommuMemory.getSlicesAsync", options);
     const r = this.#slices(addr, count, toPermission(access, "IommuMemory.getSlicesAsync", "access"), "getSlicesAsync");
     if (r.error !== undefined && r.slices.length === 0) throw r.error;
     return r.slices;
@@ -447,7 +454,9 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
    * Makes sure `[addr, addr + count)` translates for `access`, answering misses through the
    * IOMMU's asynchronous path; afterwards the synchronous accessors hit (unless the mapping is
    * invalidated in between). Does nothing while translation is off. `count` 0 is translated too
-   * (see {@link IommuMemory.getSlices}).
+   * (see {@link IommuMemory.getSlices}). Aborting `options.signal` rejects at once with its reason
+   * and cancels the IOMMU's questions for this call (whatever the IOMMU does with its signal, the
+   * promise does not wait for it).
    *
    * @example
    * ```ts
@@ -457,25 +466,79 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
    *   asyncMissHandler: async (r) => iommu.iotlb.setMapping(r.base, 0, r.length, Permissions.Read),
    * });
    * const mem = new IommuMemory(ram, iommu);
-   * await mem.resolve(0x7000, 8, Permissions.Read);
+   * await mem.resolve(0x7000, 8, Permissions.Read, { signal: new AbortController().signal });
    * console.log(mem.readU64(0x7000)); // 0n
    * ```
    */
-  resolve(addr: AddressLike, count: number, access: Permission = Permissions.Read): Promise<void> {
-    return this.#resolve(addr, count, access, "IommuMemory.resolve");
+  resolve(
+    addr: AddressLike,
+    count: number,
+    access: Permission = Permissions.Read,
+    options?: AbortOptions,
+  ): Promise<void> {
+    return this.#resolve(addr, count, access, "IommuMemory.resolve", options);
   }
 
-  async #resolve(addr: AddressLike, count: number, access: Permission, op: string): Promise<void> {
+  async #resolve(
+    addr: AddressLike,
+    count: number,
+    access: Permission,
+    op: string,
+    options: AbortOptions | undefined,
+  ): Promise<void> {
     const n = toLength(count, op, "count");
     const a = toAddress(addr, op, "addr");
     const want = toPermission(access, op, "access");
+    const signal = signalOf(options, op);
+    if (signal?.aborted) throw signal.reason;
+    if (this.#life.ended) throw new CannotResolveError(op, { base: a, length: n }, "the IommuMemory was disposed");
     if (!this.#enabled) return;
     pastTheEnd(a, n, op);
+    // One controller per call: the caller's abort and dispose both end it, and the IOMMU is told.
+    const own = new AbortController();
+    const onAbort = () => own.abort(signal!.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    this.#waits.add(own);
     try {
-      await this.#iommu.translateAsync(a, n, want);
+      await abortable(this.#iommu.translateAsync(a, n, want, { signal: own.signal }), own.signal);
     } catch (e) {
+      if (own.signal.aborted && e === own.signal.reason) {
+        if (signal?.aborted) throw signal.reason;
+        throw new CannotResolveError(op, { base: a, length: n }, "the IommuMemory was disposed");
+      }
       throw this.#rewrap(e, op);
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+      this.#waits.delete(own);
     }
+  }
+
+  /**
+   * Ends what this object holds, once (a second call does nothing): its `resolve`/`getSlicesAsync`
+   * calls in flight reject at once with `CannotResolveError` ("the IommuMemory was disposed") and
+   * their IOMMU questions are cancelled; every slice it handed out is revoked (`SliceRevokedError`),
+   * and those holding views leased under `revocation: "views"` stop watching the IOTLB and detach
+   * the views now. Later asynchronous calls reject the same way. The backend and the IOMMU are
+   * not disposed (they are shared); the synchronous accessors keep working.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../../mod.ts";
+   * using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
+   * const iommu = new IotlbIommu();
+   * iommu.iotlb.setMapping(0x8000, 0x1000, 0x1000, Permissions.ReadWrite);
+   * let slice;
+   * {
+   *   using mem = new IommuMemory(ram, iommu);
+   *   slice = mem.getSlice(0x8000, 16, Permissions.Read);
+   * }
+   * try { slice.readU8(0); } catch (e) { console.log((e as Error).name); } // "SliceRevokedError"
+   * ```
+   */
+  [Symbol.dispose](): void {
+    if (this.#life.ended) return;
+    endGuards(this.#life);
+    for (const wait of [...this.#waits]) wait.abort();
   }
 
   /**
@@ -733,6 +796,7 @@ export class IommuMemory extends ByteAccess implements GuestMemory {
         ? undefined
         : new TranslationGuard(iotlb, { base: iova, length: range.length }, range.base, access, {
           revokeViews: revocation === "views",
+          life: this.#life,
         });
       for (const s of part.slices) {
         // Slices that may be written lie where the log records (refused above otherwise); the

@@ -29,6 +29,42 @@ export interface TranslationGuardOptions {
    * Default false (only the slices' methods are revoked).
    */
   revokeViews?: boolean;
+  /**
+   * The lifetime of the memory that handed the slices out (an `IommuMemory`): once it has ended,
+   * the guard is revoked, and {@link endGuards} revokes at once the guards that watch the IOTLB.
+   */
+  life?: GuardLife;
+}
+
+/**
+ * The lifetime shared by the guards of one `IommuMemory`: whether it ended, and the guards that
+ * watch the IOTLB meanwhile (they hold leased views and a watcher; the others hold nothing).
+ *
+ * @example
+ * ```ts ignore
+ * const life: GuardLife = { ended: false, watching: new Set() };
+ * ```
+ */
+export interface GuardLife {
+  /** Set once by {@link endGuards}. */
+  ended: boolean;
+  /** The guards of this lifetime that watch the IOTLB now. */
+  readonly watching: Set<TranslationGuard>;
+}
+
+/**
+ * Ends `life`: every guard of it is revoked, and those watching the IOTLB stop watching and detach
+ * their leased views now rather than at their next use. Calling it again does nothing.
+ *
+ * @example
+ * ```ts ignore
+ * endGuards(life); // from IommuMemory's dispose
+ * ```
+ */
+export function endGuards(life: GuardLife): void {
+  if (life.ended) return;
+  life.ended = true;
+  for (const guard of [...life.watching]) guard.isValid();
 }
 
 /**
@@ -58,6 +94,7 @@ export class TranslationGuard implements SliceGuard {
   readonly #target: bigint;
   readonly #access: Permission;
   readonly #revokeViews: boolean;
+  readonly #life: GuardLife | undefined;
   #generation: number;
   #revoked = false;
   /** The leases of live views (revokeViews only), made on the first. */
@@ -81,6 +118,7 @@ export class TranslationGuard implements SliceGuard {
     this.#target = target;
     this.#access = access;
     this.#revokeViews = options.revokeViews === true;
+    this.#life = options.life;
     this.#generation = iotlb.generation;
   }
 
@@ -92,6 +130,7 @@ export class TranslationGuard implements SliceGuard {
   /** Whether the translation still holds. @example `guard.isValid()` */
   isValid(): boolean {
     if (this.#revoked) return false;
+    if (this.#life?.ended === true) return this.#revoke();
     const g = this.#iotlb.generation;
     if (g === this.#generation) return true;
     return this.#recheck(g);
@@ -131,6 +170,7 @@ export class TranslationGuard implements SliceGuard {
     if (this.#watcher === undefined) {
       this.#watcher = () => this.#changed();
       this.#iotlb.watch(this.#watcher);
+      this.#life?.watching.add(this);
     }
     // Made in this same job, so not yet collectable.
     return lease.buffer!;
@@ -172,6 +212,7 @@ export class TranslationGuard implements SliceGuard {
     if (this.#watcher === undefined) return;
     this.#iotlb.unwatch(this.#watcher);
     this.#watcher = undefined;
+    this.#life?.watching.delete(this);
   }
 
   #recheck(generation: number): boolean {
