@@ -8,6 +8,7 @@
 import { type AddressLike, toAddress, toLength } from "../address.ts";
 import { bytesLength, claimedLength, unreadableError } from "../caller_bytes.ts";
 import { InvalidArgumentError, PartialBufferError } from "../errors.ts";
+import { type AbortOptions, signalOf } from "./abort_signal.ts";
 import type { DirtyLog } from "./dirty_log.ts";
 import type { RegionViews } from "./region_views.ts";
 import { readInto, type VolatileIo, writeFrom } from "./volatile_io.ts";
@@ -257,6 +258,8 @@ export abstract class ByteAccess {
    * once (views detached, calls throw `RegionClosedError`) and unmaps when this read is done, which
    * then rejects with `RegionClosedError` because its bytes were lost. Errors of the source reject
    * with `GuestIOError`; an address not backed by memory with `InvalidGuestAddressError`.
+   * Aborting `options.signal` rejects at once with its reason; a `read` already in flight keeps
+   * the regions mapped until it settles, and the bytes it lands are marked dirty.
    *
    * @example
    * ```ts
@@ -266,8 +269,13 @@ export abstract class ByteAccess {
    * const n = await mem.readVolatileFromAsync(0x1000, file, 64);
    * ```
    */
-  readVolatileFromAsync(addr: AddressLike, source: AsyncReader, count: number): Promise<number> {
-    return this.#ioAsync(addr, source, count, true, false, "readVolatileFromAsync");
+  readVolatileFromAsync(
+    addr: AddressLike,
+    source: AsyncReader,
+    count: number,
+    options?: AbortOptions,
+  ): Promise<number> {
+    return this.#ioAsync(addr, source, count, true, false, "readVolatileFromAsync", options);
   }
 
   /**
@@ -284,8 +292,13 @@ export abstract class ByteAccess {
    * await mem.readExactVolatileFromAsync(0x100, source, 16);
    * ```
    */
-  async readExactVolatileFromAsync(addr: AddressLike, source: AsyncReader, count: number): Promise<void> {
-    await this.#ioAsync(addr, source, count, true, true, "readExactVolatileFromAsync");
+  async readExactVolatileFromAsync(
+    addr: AddressLike,
+    source: AsyncReader,
+    count: number,
+    options?: AbortOptions,
+  ): Promise<void> {
+    await this.#ioAsync(addr, source, count, true, true, "readExactVolatileFromAsync", options);
   }
 
   /**
@@ -304,8 +317,8 @@ export abstract class ByteAccess {
    * console.log(await mem.writeVolatileToAsync(0xff00, sink, 0x200)); // 256: the memory ends at 0x10000
    * ```
    */
-  writeVolatileToAsync(addr: AddressLike, sink: AsyncWriter, count: number): Promise<number> {
-    return this.#ioAsync(addr, sink, count, false, false, "writeVolatileToAsync");
+  writeVolatileToAsync(addr: AddressLike, sink: AsyncWriter, count: number, options?: AbortOptions): Promise<number> {
+    return this.#ioAsync(addr, sink, count, false, false, "writeVolatileToAsync", options);
   }
 
   /**
@@ -320,8 +333,13 @@ export abstract class ByteAccess {
    * await mem.writeAllVolatileToAsync(0, out, 0x10000);
    * ```
    */
-  async writeAllVolatileToAsync(addr: AddressLike, sink: AsyncWriter, count: number): Promise<void> {
-    await this.#ioAsync(addr, sink, count, false, true, "writeAllVolatileToAsync");
+  async writeAllVolatileToAsync(
+    addr: AddressLike,
+    sink: AsyncWriter,
+    count: number,
+    options?: AbortOptions,
+  ): Promise<void> {
+    await this.#ioAsync(addr, sink, count, false, true, "writeAllVolatileToAsync", options);
   }
 
   async #ioAsync(
@@ -331,11 +349,14 @@ export abstract class ByteAccess {
     intoMemory: boolean,
     exact: boolean,
     op: string,
+    options: AbortOptions | undefined,
   ): Promise<number> {
     const full = this.#op(op);
     const n = toLength(count, full, "count");
     const start = toAddress(addr, full, this.addressName);
     checkStream(io, intoMemory, full);
+    const signal = signalOf(options, full);
+    if (signal?.aborted) throw signal.reason;
     if (n === 0) {
       this.checkEmptyIo(addr, intoMemory, op);
       return 0;
@@ -346,8 +367,8 @@ export abstract class ByteAccess {
       views: s.hitViews,
     }));
     return intoMemory
-      ? await readIntoAsync(fragments, io as AsyncReader, exact, n, start, full)
-      : await writeFromAsync(fragments, io as AsyncWriter, exact, n, start, full);
+      ? await readIntoAsync(fragments, io as AsyncReader, exact, n, start, full, signal)
+      : await writeFromAsync(fragments, io as AsyncWriter, exact, n, start, full, signal);
   }
 
   #io(addr: AddressLike, io: VolatileIo, count: number, intoMemory: boolean, exact: boolean, op: string): number {

@@ -10,6 +10,7 @@
 import { GuestIOError, InvalidArgumentError, PartialBufferError, RegionClosedError } from "../errors.ts";
 import { hex } from "../format.ts";
 import { pinRegion } from "../mmap/mmap_region.ts";
+import { abortable } from "./abort_signal.ts";
 import type { RegionViews } from "./region_views.ts";
 import type { VolatileSlice } from "./volatile_slice.ts";
 
@@ -86,6 +87,9 @@ export function checkStream(io: unknown, intoMemory: boolean, op: string): void 
  * (vm-memory's `read_volatile_from`); with `exact`, each fragment is read until full, and fewer
  * than `count` bytes in all rejects with `PartialBufferError`. Bytes read are marked dirty.
  *
+ * Aborting `signal` rejects at once with its reason; a `read` already handed a view keeps the
+ * regions pinned until it settles, and whatever it puts in memory is marked dirty then.
+ *
  * @example
  * ```ts ignore
  * const n = await readIntoAsync(fragments, conn, false, 4096, 0x1000n, "GuestMemoryMmap.readVolatileFromAsync");
@@ -98,8 +102,29 @@ export async function readIntoAsync(
   count: number,
   addr: bigint,
   op: string,
+  signal?: AbortSignal,
 ): Promise<number> {
-  using _pins = pinAll(fragments, true, op);
+  const pins = pinAll(fragments, true, op);
+  // The call still running when an abort ended the transfer: the pins go when it settles.
+  let late: Promise<unknown> | undefined;
+  try {
+    return await readFragments(fragments, source, exact, count, addr, op, signal, (p) => late = p);
+  } finally {
+    if (late === undefined) pins[Symbol.dispose]();
+    else late.then(() => pins[Symbol.dispose](), () => pins[Symbol.dispose]());
+  }
+}
+
+async function readFragments(
+  fragments: readonly IoFragment[],
+  source: AsyncReader,
+  exact: boolean,
+  count: number,
+  addr: bigint,
+  op: string,
+  signal: AbortSignal | undefined,
+  abandon: (call: Promise<unknown>) => void,
+): Promise<number> {
   let done = 0, ended = false;
   for (const f of fragments) {
     const s = f.slice;
@@ -108,11 +133,20 @@ export async function readIntoAsync(
       const view = viewOf(f, got, true, op);
       const len = view.length; // a close() meanwhile detaches the view
       let n: unknown;
+      if (signal?.aborted) throw signal.reason;
+      let call: Promise<number | null> | undefined;
       try {
-        n = await source.read(view);
+        call = Promise.resolve(source.read(view));
+        n = await abortable(call, signal);
       } catch (e) {
         // The source had the view: whatever it wrote there before failing is in guest memory.
         logLanded(s, got, len);
+        if (signal?.aborted && e === signal.reason && call !== undefined) {
+          // Still running: it may yet write into the view, so log that too when it does.
+          const at = got;
+          abandon(call.finally(() => logLanded(s, at, len)));
+          throw e;
+        }
         throw new GuestIOError(op, e);
       }
       let k: number;
@@ -151,7 +185,8 @@ export async function readIntoAsync(
 /**
  * Writes the fragments to `sink` in order, each one whole (short writes are continued, as
  * vm-memory's `write_all_volatile`); resolves to the bytes written. With `exact`, fewer than
- * `count` (the range ran into a hole) rejects with `PartialBufferError`.
+ * `count` (the range ran into a hole) rejects with `PartialBufferError`. Aborting `signal` rejects
+ * at once with its reason; a `write` in flight keeps the regions pinned until it settles.
  *
  * @example
  * ```ts ignore
@@ -165,8 +200,28 @@ export async function writeFromAsync(
   count: number,
   addr: bigint,
   op: string,
+  signal?: AbortSignal,
 ): Promise<number> {
-  using _pins = pinAll(fragments, false, op);
+  const pins = pinAll(fragments, false, op);
+  let late: Promise<unknown> | undefined;
+  try {
+    return await writeFragments(fragments, sink, exact, count, addr, op, signal, (p) => late = p);
+  } finally {
+    if (late === undefined) pins[Symbol.dispose]();
+    else late.then(() => pins[Symbol.dispose](), () => pins[Symbol.dispose]());
+  }
+}
+
+async function writeFragments(
+  fragments: readonly IoFragment[],
+  sink: AsyncWriter,
+  exact: boolean,
+  count: number,
+  addr: bigint,
+  op: string,
+  signal: AbortSignal | undefined,
+  abandon: (call: Promise<unknown>) => void,
+): Promise<number> {
   let done = 0;
   for (const f of fragments) {
     let put = 0;
@@ -174,9 +229,16 @@ export async function writeFromAsync(
       const view = viewOf(f, put, false, op);
       const len = view.length; // a close() meanwhile detaches the view
       let n: unknown;
+      if (signal?.aborted) throw signal.reason;
+      let call: Promise<number> | undefined;
       try {
-        n = await sink.write(view);
+        call = Promise.resolve(sink.write(view));
+        n = await abortable(call, signal);
       } catch (e) {
+        if (signal?.aborted && e === signal.reason && call !== undefined) {
+          abandon(call);
+          throw e;
+        }
         throw new GuestIOError(op, e);
       }
       const k = checkCount(n, len, "sink.write", op);
