@@ -18,6 +18,7 @@ import { type AddressLike, toAddress, toLength } from "../address.ts";
 import { CannotResolveError, InvalidArgumentError, IommuMisconfiguredError, type IovaRange } from "../errors.ts";
 import { hex } from "../format.ts";
 import { type AbortOptions, signalOf } from "../memory/abort_signal.ts";
+import { inspectIotlb } from "./inspect_iommu.ts";
 import { IntervalIndex, type IntervalNode } from "./interval_index.ts";
 import { Iotlb, type IotlbLookup } from "./iotlb.ts";
 import { type Permission, permissionName, toPermission } from "./permissions.ts";
@@ -367,6 +368,43 @@ export class IotlbIommu implements Iommu, Disposable {
     if (this.#disposed) return;
     this.#disposed = true;
     for (const end of [...this.#rounds]) end(undefined);
+  }
+
+  /**
+   * A heading (miss handlers, timeout, retries, the miss-path counters, pending questions) and the
+   * IOTLB's table, for `console.log`, instead of the object's fields.
+   *
+   * @example
+   * ```ts
+   * import { IotlbIommu } from "../../mod.ts";
+   * console.log(Deno.inspect(new IotlbIommu()).split("\n")[0]);
+   * // "IotlbIommu: no miss handler, timeout 5000 ms, 4 retries; 0 asked, 0 merged, 0 timed out, 0 sync faults, 0 pending"
+   * ```
+   */
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.#inspect();
+  }
+
+  /** The same text for Node's and Bun's `util.inspect`. @example `console.log(iommu)` */
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return this.#inspect();
+  }
+
+  #inspect(): string {
+    const sync = this.#missHandler !== undefined, async = this.#asyncMissHandler !== undefined;
+    const handlers = sync && async
+      ? "sync and async miss handlers"
+      : sync
+      ? "sync miss handler"
+      : async
+      ? "async miss handler"
+      : "no miss handler";
+    const c = this.#counters;
+    const head =
+      `IotlbIommu: ${handlers}, timeout ${this.#timeoutMs} ms, ${this.#maxRetries} retries; ${c.asyncRequests} asked, ${c.mergedRequests} merged, ${c.timeouts} timed out, ${c.syncFaults} sync faults, ${this.pendingRequests} pending${
+        this.#disposed ? "; disposed" : ""
+      }`;
+    return `${head}\n${inspectIotlb(this.iotlb, "Iotlb", "  ")}`;
   }
 
   #disposedError(op: string, iova: AddressLike, len: number): CannotResolveError {

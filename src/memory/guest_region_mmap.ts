@@ -15,6 +15,7 @@ import type { MapOptions } from "../mmap/mmap_region_builder.ts";
 import { ByteAccess } from "./byte_access.ts";
 import { checkAtomic, copyError, copyRange, CopyStatus } from "./copy_range.ts";
 import { type DirtyLog, logReach } from "./dirty_log.ts";
+import { inspectRegion, type RegionJson, regionJson } from "./inspect_memory.ts";
 import { RegionPart } from "./region_part.ts";
 import { RegionViews } from "./region_views.ts";
 import { VolatileSlice } from "./volatile_slice.ts";
@@ -308,6 +309,40 @@ export class GuestRegionMmap extends ByteAccess implements Disposable {
   /** Same as {@link GuestRegionMmap.close}. */
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  /**
+   * Guest range, host address, backing, protection, flags and dirty bitmap, for `JSON.stringify`.
+   *
+   * @example
+   * ```ts
+   * import { GuestRegionMmap } from "../../mod.ts";
+   * using r = GuestRegionMmap.fromRange(0x1000, 0x1000);
+   * console.log(r.toJSON().gpa); // "0x1000"
+   * ```
+   */
+  toJSON(): RegionJson {
+    return regionJson(this);
+  }
+
+  /**
+   * One line for `console.log`: the region's row of the guest memory table, instead of its
+   * internal typed arrays.
+   *
+   * @example
+   * ```ts
+   * import { GuestRegionMmap } from "../../mod.ts";
+   * using r = GuestRegionMmap.fromRange(0x1000, 0x1000);
+   * console.log(Deno.inspect(r).split("  ")[0]); // "GuestRegionMmap: 0000000000001000-0000000000001fff"
+   * ```
+   */
+  [Symbol.for("Deno.customInspect")](): string {
+    return inspectRegion(this);
+  }
+
+  /** The same text for Node's and Bun's `util.inspect`. @example `console.log(region)` */
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return inspectRegion(this);
   }
 
   /**

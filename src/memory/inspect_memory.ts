@@ -294,23 +294,54 @@ export function memoryJson(regions: readonly GuestRegionMmap[]): GuestMemoryJson
   let total = 0n;
   const out: RegionJson[] = regions.map((region) => {
     total += BigInt(region.len);
-    const info = describeRegion(region);
-    return {
-      gpa: hex(info.gpa),
-      size: hex(info.size),
-      host: info.host === undefined ? null : hex(info.host),
-      backing: info.backing,
-      prot: info.prot,
-      flags: info.flags,
-      closed: info.closed,
-      dirty: info.log instanceof AtomicBitmap ? info.log.toJSON() : null,
-    };
+    return regionJson(region);
   });
   return {
     size: hex(total),
     regions: out,
     holes: holesBetween(regions).map(([start, size]) => ({ gpa: hex(start), size: hex(size) })),
   };
+}
+
+/**
+ * The JSON form of one region (as in {@link GuestMemoryJson}'s list).
+ *
+ * @example
+ * ```ts
+ * import { GuestRegionMmap } from "../../mod.ts";
+ * import { regionJson } from "./inspect_memory.ts";
+ * using r = GuestRegionMmap.fromRange(0x2000, 0x1000);
+ * console.log(regionJson(r).gpa, regionJson(r).size); // "0x2000" "0x1000"
+ * ```
+ */
+export function regionJson(region: GuestRegionMmap): RegionJson {
+  const info = describeRegion(region);
+  return {
+    gpa: hex(info.gpa),
+    size: hex(info.size),
+    host: info.host === undefined ? null : hex(info.host),
+    backing: info.backing,
+    prot: info.prot,
+    flags: info.flags,
+    closed: info.closed,
+    dirty: info.log instanceof AtomicBitmap ? info.log.toJSON() : null,
+  };
+}
+
+/**
+ * The line `console.log` shows for one region: `GuestRegionMmap:` and its row of the guest memory
+ * table (guest range, size, host, backing, protection, flags, dirty pages).
+ *
+ * @example
+ * ```ts
+ * import { GuestRegionMmap } from "../../mod.ts";
+ * import { inspectRegion } from "./inspect_memory.ts";
+ * using r = GuestRegionMmap.fromRange(0x1000, 0x1000);
+ * console.log(inspectRegion(r).startsWith("GuestRegionMmap: 0000000000001000-0000000000001fff  4 KiB  host 0x")); // true
+ * ```
+ */
+export function inspectRegion(region: GuestRegionMmap): string {
+  return `GuestRegionMmap: ${memoryRows([region], "")}`;
 }
 
 /**
