@@ -7,12 +7,14 @@
  */
 
 import assert from "node:assert/strict";
-import { CannotResolveError, InvalidArgumentError, SliceRevokedError } from "../src/errors.ts";
+import { inspect } from "node:util";
+import { CannotResolveError, InvalidArgumentError, RegionClosedError, SliceRevokedError } from "../src/errors.ts";
 import { type AsyncMissHandler, type Iommu, IotlbIommu, MAX_TIMEOUT_MS } from "../src/iommu/iommu.ts";
 import { IommuMemory } from "../src/iommu/iommu_memory.ts";
 import { Iotlb } from "../src/iommu/iotlb.ts";
 import { Permissions } from "../src/iommu/permissions.ts";
 import { GuestMemoryMmap } from "../src/memory/guest_memory_mmap.ts";
+import type { VolatileSlice } from "../src/memory/volatile_slice.ts";
 import type { IovaRange } from "../src/errors.ts";
 
 const { Read, ReadWrite } = Permissions;
@@ -188,4 +190,49 @@ Deno.test("dispose: disposing an IommuMemory rejects its waits, revokes its slic
   mem[Symbol.dispose](); // idempotent
   await assert.rejects(mem.getSlicesAsync(0x8000, 4, Read), CannotResolveError);
   assert.equal(mem.readU8(0x8000), 0, "synchronous access still works: the memory is the backend's");
+});
+
+Deno.test("dispose: a disposed VolatileSlice refuses every method with RegionClosedError; slices cut before keep working", () => {
+  using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+  let early: VolatileSlice;
+  let late: VolatileSlice;
+  {
+    using s = mem.getSlice(0x10, 8);
+    s.writeU32(0, 0xfeedf00d);
+    early = s.subslice(0, 4);
+    late = s; // disposed at the end of this block
+  }
+  assert.throws(() => late.readU8(0), RegionClosedError);
+  assert.throws(() => late.readU32(0), {
+    name: "RegionClosedError",
+    message: "VolatileSlice.readU32: a disposed slice (8 bytes at region offset 0x10) is closed",
+  });
+  assert.throws(() => late.bytes(), RegionClosedError);
+  assert.throws(() => late.copyFrom(new Uint8Array(1)), RegionClosedError);
+  assert.throws(() => late.subslice(0, 4).readU8(0), RegionClosedError, "a slice cut afterwards is disposed too");
+  assert.equal(early.readU32(0), 0xfeedf00d);
+  late[Symbol.dispose](); // idempotent
+  assert.match(inspect(late), /, DISPOSED$/);
+  assert.equal(mem.readU32(0x10), 0xfeedf00d, "the memory stays");
+});
+
+Deno.test("dispose: disposing an IOMMU slice detaches the views it leased and its guard stops watching the IOTLB", () => {
+  using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
+  const iommu = new IotlbIommu();
+  iommu.iotlb.setMapping(0x8000, 0x1000, 0x2000, ReadWrite);
+  const mem = new IommuMemory(ram, iommu, { revocation: "views" });
+  const other = mem.getSlice(0x9000, 16, ReadWrite);
+  const otherView = other.bytes();
+  const s = mem.getSlice(0x8000, 16, ReadWrite);
+  const view = s.bytes();
+  const dv = s.dataView();
+  assert.equal(iommu.iotlb.watcherCount, 2);
+  s[Symbol.dispose]();
+  assert.equal(view.length, 0, "the view is detached");
+  assert.equal(dv.buffer.detached, true, "so is the DataView");
+  assert.equal(iommu.iotlb.watcherCount, 1, "only the other slice's guard still watches");
+  assert.throws(() => s.readU8(0), RegionClosedError);
+  assert.equal(otherView.length, 16, "another slice's view is untouched");
+  otherView[0] = 5;
+  assert.equal(ram.readU8(0x2000), 5);
 });

@@ -5,7 +5,7 @@
  */
 
 import { type GuestMemoryError, type IovaRange, SliceRevokedError } from "../errors.ts";
-import { LEASE_VIEW, type SliceGuard } from "../memory/slice_guard.ts";
+import { LEASE_VIEW, RELEASE_VIEW, type SliceGuard } from "../memory/slice_guard.ts";
 import { type BufferLease, leaseBuffer, type MmapRegion } from "../mmap/mmap_region.ts";
 import type { Iotlb } from "./iotlb.ts";
 import type { Permission } from "./permissions.ts";
@@ -174,6 +174,26 @@ export class TranslationGuard implements SliceGuard {
     }
     // Made in this same job, so not yet collectable.
     return lease.buffer!;
+  }
+
+  /**
+   * Detaches `buffer`, a view's buffer this guard leased, and forgets its lease (a disposed slice
+   * gives its views back). Library-internal.
+   *
+   * @example
+   * ```ts ignore
+   * guard[RELEASE_VIEW](buffer);
+   * ```
+   */
+  [RELEASE_VIEW](buffer: ArrayBuffer): void {
+    const leases = this.#leases;
+    if (leases === undefined) return;
+    for (const lease of leases) {
+      if (lease.buffer !== buffer) continue;
+      lease.release();
+      this.#forget(lease);
+      return;
+    }
   }
 
   /**
