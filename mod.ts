@@ -99,6 +99,20 @@ export type { VolatileIo } from "./src/memory/volatile_io.ts";
 export type { AsyncReader, AsyncWriter } from "./src/memory/volatile_io_async.ts";
 export type { AbortOptions } from "./src/memory/abort_signal.ts";
 export {
+  type ArrayType,
+  type BytesType,
+  defineLayout,
+  type FieldSpec,
+  type FieldType,
+  type LayoutOptions,
+  MAX_LAYOUT_SIZE,
+  type ScalarType,
+  type StructInput,
+  StructLayout,
+  type StructValue,
+  type ValueOf,
+} from "./src/memory/struct_layout.ts";
+export {
   AtomicBitmap,
   type AtomicBitmapJson,
   type AtomicBitmapOptions,
