@@ -98,6 +98,7 @@ export type { GuestMemoryJson, RegionJson, VolatileSliceJson } from "./src/memor
 export type { VolatileIo } from "./src/memory/volatile_io.ts";
 export type { AsyncReader, AsyncWriter } from "./src/memory/volatile_io_async.ts";
 export type { AbortOptions } from "./src/memory/abort_signal.ts";
+export { MAX_CHUNK_SIZE, type VolatileStreamOptions } from "./src/memory/volatile_streams.ts";
 export {
   type ArrayType,
   type BytesType,

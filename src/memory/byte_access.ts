@@ -22,6 +22,7 @@ import {
   writeFromAsync,
 } from "./volatile_io_async.ts";
 import type { VolatileSlice } from "./volatile_slice.ts";
+import { readableOver, type VolatileStreamOptions, writableOver } from "./volatile_streams.ts";
 
 // Scratch space for scalars that take the slow path (unaligned, crossing a region, stale views).
 // JavaScript is single-threaded per isolate, and nothing here awaits, so one set is enough.
@@ -168,6 +169,61 @@ export abstract class ByteAccess {
     const len = this.#claimed(buf, "readSlice");
     const n = this.transfer(buf, len, addr, false, "readSlice");
     if (n !== len) throw this.#partial("readSlice", addr, len, n);
+  }
+
+  // ---- web streams ----
+
+  /**
+   * A `ReadableStream` of the `count` bytes at `addr`, for `pipeTo` (a `Deno.FsFile`'s `writable`,
+   * a child's `stdin`, a `fetch` upload body) or `for await`. It reads nothing ahead: each pull
+   * copies one chunk (`options.chunkSize`, default 64 KiB), or fills a BYOB reader's own buffer.
+   * Chunks are copies, never views of guest memory. Memory that ends early or closes errors the
+   * stream (`PartialBufferError` with the bytes delivered, or the memory's own error when nothing
+   * was).
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
+   * mem.writeSlice(new TextEncoder().encode("hello"), 0x100);
+   * console.log(await new Response(mem.readableStream(0x100, 5)).text()); // "hello"
+   * ```
+   */
+  readableStream(addr: AddressLike, count: number, options?: VolatileStreamOptions): ReadableStream<Uint8Array> {
+    return readableOver(
+      (buf, len, a) => this.transfer(buf, len, a, false, "readableStream"),
+      addr,
+      count,
+      options,
+      this.#op("readableStream"),
+      this.addressName,
+    );
+  }
+
+  /**
+   * A `WritableStream` that fills the `count` bytes at `addr` with what is written to it, in order
+   * (a `Deno.FsFile`'s `readable`, a child's `stdout` or a `fetch` response body piped in). Each
+   * chunk is copied in as it arrives and marked dirty. A chunk that would run past `count` errors
+   * the stream before any of it is written; closing it short of `count` is a `PartialBufferError`
+   * unless `options.exact` is false.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
+   * await new Response("hello").body!.pipeTo(mem.writableStream(0x200, 5));
+   * console.log(mem.readU8(0x200)); // 104
+   * ```
+   */
+  writableStream(addr: AddressLike, count: number, options?: VolatileStreamOptions): WritableStream<Uint8Array> {
+    return writableOver(
+      (buf, len, a) => this.transfer(buf, len, a, true, "writableStream"),
+      addr,
+      count,
+      options,
+      this.#op("writableStream"),
+      this.addressName,
+    );
   }
 
   // ---- structs (vm-memory's read_obj / write_obj of a ByteValued type) ----

@@ -166,6 +166,37 @@ export class VolatileSlice extends ByteAccess implements Disposable {
   }
 
   /**
+   * A new `ReadableStream` of the whole slice (see `ByteAccess.readableStream`), as a
+   * `Deno.FsFile` offers its `readable`: each access makes a new stream.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * console.log((await new Response(mem.getSlice(0, 16).readable).arrayBuffer()).byteLength); // 16
+   * ```
+   */
+  get readable(): ReadableStream<Uint8Array> {
+    return this.readableStream(0, this.#len);
+  }
+
+  /**
+   * A new `WritableStream` that fills the whole slice (see `ByteAccess.writableStream`); closing
+   * it before the slice is full is a `PartialBufferError`.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * await new Response(new Uint8Array([1, 2])).body!.pipeTo(mem.getSlice(0x10, 2).writable);
+   * console.log(mem.readU16(0x10)); // 513
+   * ```
+   */
+  get writable(): WritableStream<Uint8Array> {
+    return this.writableStream(0, this.#len);
+  }
+
+  /**
    * The runtime's native pointer to the first byte, for passing to C.
    *
    * @example
