@@ -163,7 +163,7 @@ Deno.test("dispose: disposing an IotlbIommu rejects its waiting translations, te
   assert.deepEqual(events.length, 4, "a disposed IOMMU asks nobody");
 });
 
-Deno.test("dispose: disposing an IommuMemory rejects its waits, revokes its slices, and stops its guards watching", async () => {
+Deno.test("dispose: disposing an IommuMemory rejects its waits, revokes its view-holding slices, and stops its guards watching", async () => {
   using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
   const events: string[] = [];
   const { iommu } = silentIommu(events);
@@ -172,6 +172,7 @@ Deno.test("dispose: disposing an IommuMemory rejects its waits, revokes its slic
   const other = new IommuMemory(ram, iommu, { revocation: "views" });
   const slice = mem.getSlice(0x8000, 16, ReadWrite);
   const view = slice.bytes();
+  const noView = mem.getSlice(0x8010, 16, ReadWrite);
   const kept = other.getSlice(0x8000, 16, ReadWrite);
   kept.bytes();
   assert.equal(iommu.iotlb.watcherCount, 2);
@@ -186,6 +187,9 @@ Deno.test("dispose: disposing an IommuMemory rejects its waits, revokes its slic
   assert.equal(view.length, 0, "the leased view is detached now");
   assert.throws(() => slice.readU8(0), SliceRevokedError);
   assert.equal(iommu.iotlb.watcherCount, 1, "only the other memory's guard still watches");
+  assert.equal(noView.readU8(0), 0, "a slice that held nothing stays valid while its translation holds");
+  assert.throws(() => noView.bytes(), SliceRevokedError, "but takes no new lease");
+  assert.equal(iommu.iotlb.watcherCount, 1, "and so adds no watcher");
   assert.equal(kept.readU8(0), 0, "another IommuMemory on the same IOMMU is untouched");
   mem[Symbol.dispose](); // idempotent
   await assert.rejects(mem.getSlicesAsync(0x8000, 4, Read), CannotResolveError);

@@ -516,10 +516,13 @@ export class IommuMemory extends ByteAccess implements GuestMemory, Disposable {
   /**
    * Ends what this object holds, once (a second call does nothing): its `resolve`/`getSlicesAsync`
    * calls in flight reject at once with `CannotResolveError` ("the IommuMemory was disposed") and
-   * their IOMMU questions are cancelled; every slice it handed out is revoked (`SliceRevokedError`),
-   * and those holding views leased under `revocation: "views"` stop watching the IOTLB and detach
-   * the views now. Later asynchronous calls reject the same way. The backend and the IOMMU are
-   * not disposed (they are shared); the synchronous accessors keep working.
+   * their IOMMU questions are cancelled; the slices holding views leased under
+   * `revocation: "views"` stop watching the IOTLB, their views are detached and the slices revoked
+   * (`SliceRevokedError`); no slice of it leases a view afterwards (`bytes()` throws
+   * `SliceRevokedError`). Slices that hold nothing stay valid while their translation holds, as
+   * before (checking a disposal on each of their accesses would slow every one). Later
+   * asynchronous calls reject the same way. The backend and the IOMMU are not disposed (they are
+   * shared); the synchronous accessors keep working.
    *
    * @example
    * ```ts
@@ -527,12 +530,12 @@ export class IommuMemory extends ByteAccess implements GuestMemory, Disposable {
    * using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
    * const iommu = new IotlbIommu();
    * iommu.iotlb.setMapping(0x8000, 0x1000, 0x1000, Permissions.ReadWrite);
-   * let slice;
+   * let view;
    * {
-   *   using mem = new IommuMemory(ram, iommu);
-   *   slice = mem.getSlice(0x8000, 16, Permissions.Read);
+   *   using mem = new IommuMemory(ram, iommu, { revocation: "views" });
+   *   view = mem.getSlice(0x8000, 16, Permissions.Read).bytes();
    * }
-   * try { slice.readU8(0); } catch (e) { console.log((e as Error).name); } // "SliceRevokedError"
+   * console.log(view.length, iommu.iotlb.watcherCount); // 0 0
    * ```
    */
   [Symbol.dispose](): void {

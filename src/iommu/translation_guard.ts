@@ -30,8 +30,10 @@ export interface TranslationGuardOptions {
    */
   revokeViews?: boolean;
   /**
-   * The lifetime of the memory that handed the slices out (an `IommuMemory`): once it has ended,
-   * the guard is revoked, and {@link endGuards} revokes at once the guards that watch the IOTLB.
+   * The lifetime of the memory that handed the slices out (an `IommuMemory`): {@link endGuards}
+   * revokes at once the guards of it that watch the IOTLB (they hold leased views), and once it
+   * has ended a guard leases no more views (it is revoked instead). Guards that hold nothing are
+   * left alone: their check is on every access of their slices, and stays one comparison.
    */
   life?: GuardLife;
 }
@@ -53,8 +55,8 @@ export interface GuardLife {
 }
 
 /**
- * Ends `life`: every guard of it is revoked, and those watching the IOTLB stop watching and detach
- * their leased views now rather than at their next use. Calling it again does nothing.
+ * Ends `life`: the guards of it that watch the IOTLB are revoked now (their leased views detached,
+ * the watcher removed), and no guard of it leases a view afterwards. Calling it again does nothing.
  *
  * @example
  * ```ts ignore
@@ -64,7 +66,7 @@ export interface GuardLife {
 export function endGuards(life: GuardLife): void {
   if (life.ended) return;
   life.ended = true;
-  for (const guard of [...life.watching]) guard.isValid();
+  for (const guard of [...life.watching]) guard.revoke();
 }
 
 /**
@@ -130,10 +132,27 @@ export class TranslationGuard implements SliceGuard {
   /** Whether the translation still holds. @example `guard.isValid()` */
   isValid(): boolean {
     if (this.#revoked) return false;
-    if (this.#life?.ended === true) return this.#revoke();
     const g = this.#iotlb.generation;
     if (g === this.#generation) return true;
     return this.#recheck(g);
+  }
+
+  /**
+   * Revokes the guard now and for good, whatever the IOTLB says: its slices' methods throw
+   * `SliceRevokedError`, its leased views are detached, and it stops watching the IOTLB.
+   *
+   * @example
+   * ```ts
+   * import { Iotlb, Permissions, TranslationGuard } from "../../mod.ts";
+   * const iotlb = new Iotlb();
+   * iotlb.setMapping(0x1000, 0x8000, 0x1000, Permissions.Read);
+   * const guard = new TranslationGuard(iotlb, { base: 0x1000n, length: 0x100 }, 0x8000n, Permissions.Read);
+   * guard.revoke();
+   * console.log(guard.isValid()); // false
+   * ```
+   */
+  revoke(): void {
+    if (!this.#revoked) this.#revoke();
   }
 
   /** The error for an operation on a revoked slice. @example `guard.revokedError("VolatileSlice.readU8")` */
@@ -152,6 +171,11 @@ export class TranslationGuard implements SliceGuard {
    */
   [LEASE_VIEW](region: MmapRegion, offset: number, length: number, op: string): ArrayBuffer | undefined {
     if (!this.#revokeViews || this.#revoked) return undefined;
+    // A disposed IommuMemory's slices take no new leases: the view would need a watcher again.
+    if (this.#life?.ended === true) {
+      this.#revoke();
+      throw this.revokedError(op);
+    }
     // Views of a range leased lately share its buffer: bytes() of a slice (or of a few subslices in
     // turn) taken again costs no new buffer.
     const recent = this.#recent ??= [];
