@@ -12,6 +12,7 @@
 import { type AddressLike, toAddress } from "../address.ts";
 import { InvalidArgumentError } from "../errors.ts";
 import { hex } from "../format.ts";
+import { abortable, type AbortOptions, signalOf } from "../memory/abort_signal.ts";
 import { IntervalIndex, type IntervalNode } from "./interval_index.ts";
 import type { AsyncMissHandler } from "./iommu.ts";
 import type { Iotlb } from "./iotlb.ts";
@@ -333,19 +334,24 @@ export class VhostIotlbChannel {
    * Reads and applies messages until the stream ends (or is closed on this side); then wakes every
    * waiting miss (their retry fails with `CannotResolve`). A message that fails a check is counted
    * in {@link VhostIotlbChannel.messagesRejected}, changes nothing, and the channel goes on; a
-   * header with a wrong version or payload size rejects with `InvalidArgument`.
+   * header with a wrong version or payload size rejects with `InvalidArgument`. Aborting
+   * `options.signal` ends it the same way at once (the waiting misses are woken) and rejects with
+   * the signal's reason; a read already given to the stream is abandoned, so the stream may be left
+   * inside a message: close it.
    *
    * @example
    * ```ts ignore
-   * await channel.run();
+   * await channel.run({ signal: controller.signal });
    * ```
    */
-  async run(): Promise<void> {
+  async run(options?: AbortOptions): Promise<void> {
     const op = "VhostIotlbChannel.run";
+    const signal = signalOf(options, op);
     const buf = new Uint8Array(VHOST_USER_HEADER_SIZE + VHOST_IOTLB_MSG_SIZE);
     const dv = new DataView(buf.buffer);
     try {
-      while (await readExact(this.#stream, buf)) {
+      if (signal?.aborted) throw signal.reason;
+      while (await abortable(readExact(this.#stream, buf), signal)) {
         const flags = dv.getUint32(4, true), size = dv.getUint32(8, true);
         if ((flags & 0x3) !== VHOST_USER_VERSION || size !== VHOST_IOTLB_MSG_SIZE) {
           throw new InvalidArgumentError(
