@@ -92,3 +92,23 @@ Deno.test("abort vhost: aborting retryTranslations rejects with the reason and d
   const chain = await retryTranslations(q, () => q.pop(), answer);
   assert.ok(chain, "the same pop succeeds later");
 });
+
+Deno.test("abort vhost: disposing a VhostIotlbChannel wakes its waiting misses and sends no more", async () => {
+  const sent: number[] = [];
+  const stream = {
+    read: () => new Promise<number | null>(() => {}),
+    write: (p: Uint8Array) => (sent.push(p.length), Promise.resolve(p.length)),
+  };
+  const iotlb = new Iotlb();
+  const channel = new VhostIotlbChannel(stream, iotlb);
+  const iommu = new IotlbIommu(iotlb, { asyncMissHandler: channel.missHandler, timeoutMs: 2 ** 31 - 1 });
+  const miss = iommu.translateAsync(0x1000, 8, Permissions.Read).then(() => "ok", (e) => e.name);
+  await new Promise((r) => setTimeout(r, 5));
+  assert.equal(channel.pendingMisses, 1);
+  channel[Symbol.dispose]();
+  assert.equal(channel.pendingMisses, 0);
+  assert.equal(await miss, "CannotResolveError");
+  await assert.rejects(iommu.translateAsync(0x5000, 8, Permissions.Read), { name: "CannotResolveError" });
+  assert.deepEqual(sent, [44], "the disposed channel asked nothing more");
+  channel[Symbol.dispose](); // idempotent
+});

@@ -231,7 +231,7 @@ interface Waiter {
  * channel.run(); // until the stream ends
  * ```
  */
-export class VhostIotlbChannel {
+export class VhostIotlbChannel implements Disposable {
   readonly #stream: VhostStream;
   readonly #iotlb: Iotlb;
   readonly #toTarget: (uaddr: bigint) => bigint;
@@ -352,6 +352,7 @@ export class VhostIotlbChannel {
     try {
       if (signal?.aborted) throw signal.reason;
       while (await abortable(readExact(this.#stream, buf), signal)) {
+        if (this.#ended) break; // disposed while the read was pending
         const flags = dv.getUint32(4, true), size = dv.getUint32(8, true);
         if ((flags & 0x3) !== VHOST_USER_VERSION || size !== VHOST_IOTLB_MSG_SIZE) {
           throw new InvalidArgumentError(
@@ -370,11 +371,30 @@ export class VhostIotlbChannel {
         }
       }
     } finally {
-      this.#ended = true;
-      for (const node of this.#waiting.drain()) {
-        node.value.group.delete(node);
-        node.value.resolve();
-      }
+      this.#end();
+    }
+  }
+
+  /**
+   * Ends the channel as if the stream had ended: every miss waiting for the front-end is woken
+   * (its retry fails with `CannotResolve`) and later misses are not sent. The stream is the
+   * caller's to close; a `run` still reading stops at its next message. Calling it again does
+   * nothing.
+   *
+   * @example
+   * ```ts ignore
+   * using channel = new VhostIotlbChannel(conn, iotlb);
+   * ```
+   */
+  [Symbol.dispose](): void {
+    this.#end();
+  }
+
+  #end(): void {
+    this.#ended = true;
+    for (const node of this.#waiting.drain()) {
+      node.value.group.delete(node);
+      node.value.resolve();
     }
   }
 
