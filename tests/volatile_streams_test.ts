@@ -192,3 +192,51 @@ Deno.test("streams: a slice's readable and writable cover it; IOMMU memory strea
   );
   assert.equal((e as Error).name, "CannotResolveError", "the IOMMU refuses writes to the read-only entry");
 });
+
+Deno.test("streams as I/O: a byte ReadableStream feeds readExactVolatileFromAsync and stays usable for the rest", async () => {
+  const path = Deno.makeTempFileSync({ prefix: "gmem-stream-src-" });
+  try {
+    const data = pattern(0x5000, 11);
+    Deno.writeFileSync(path, data);
+    using mem = GuestMemoryMmap.fromRanges([[0, 0x2000], [0x2000, 0x4000]], { dirtyPageSize: 4096 });
+    // Deno.FsFile.readable where the runtime has it, else another memory's byte stream.
+    using src = GuestMemoryMmap.fromRanges([[0, 0x5000]]);
+    src.writeSlice(data, 0);
+    const file = await Deno.open(path, { read: true });
+    const own = (file as { readable?: ReadableStream<Uint8Array> }).readable;
+    if (own === undefined) file.close();
+    const stream = own ?? src.readableStream(0, 0x5000);
+    await mem.readExactVolatileFromAsync(0x1000, stream, 0x3000);
+    const got = new Uint8Array(0x3000);
+    mem.readSlice(got, 0x1000);
+    assert.deepEqual(got, data.subarray(0, 0x3000));
+    assert.equal(stream.locked, false, "the lock is given back");
+    const parts: Uint8Array[] = [];
+    const reader = stream.getReader();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) parts.push(r.value);
+    const rest = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    parts.reduce((at, p) => (rest.set(p, at), at + p.length), 0);
+    assert.deepEqual(rest, data.subarray(0x3000), "no byte past the range was taken from the stream");
+  } finally {
+    Deno.removeSync(path);
+  }
+});
+
+Deno.test("streams as I/O: a WritableStream sink gets copies, is unlocked afterwards; a default ReadableStream source is refused", async () => {
+  using mem = GuestMemoryMmap.fromRanges([[0, 0x2000]]);
+  mem.writeSlice(pattern(0x1800, 2), 0x400);
+  const kept: Uint8Array[] = [];
+  const sink = new WritableStream<Uint8Array>({ write: (c) => void kept.push(c) });
+  assert.equal(await mem.writeVolatileToAsync(0x400, sink, 0x1800), 0x1800);
+  assert.equal(sink.locked, false);
+  mem.getSlice(0x400, 0x1800).fill(0);
+  assert.deepEqual(kept[0], pattern(0x1800, 2), "the sink kept a copy, not a view of guest memory");
+  assert.notEqual(kept[0].buffer, mem.regions()[0].views.u8.buffer);
+
+  const plain = new ReadableStream<Uint8Array>({ pull: (c) => c.enqueue(new Uint8Array(8)) });
+  const e = await mem.readVolatileFromAsync(0, plain, 8).then(() => undefined, (x) => x);
+  assert.ok(e instanceof InvalidArgumentError, String(e));
+  assert.equal(e.argument, "source");
+  assert.match(e.message, /must be a byte stream/);
+  assert.equal(plain.locked, false, "a refused stream is left as it was");
+});

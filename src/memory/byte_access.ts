@@ -14,6 +14,7 @@ import type { RegionViews } from "./region_views.ts";
 import { DECODE_AT, ENCODE_AT, type StructInput, StructLayout } from "./struct_layout.ts";
 import { readInto, type VolatileIo, writeFrom } from "./volatile_io.ts";
 import {
+  adaptStream,
   type AsyncReader,
   type AsyncWriter,
   checkStream,
@@ -403,9 +404,10 @@ export abstract class ByteAccess {
   // ---- asynchronous I/O with streams (sockets, files): zero-copy views, regions pinned meanwhile ----
 
   /**
-   * Reads up to `count` bytes from `source` (a `Deno.Conn`, `Deno.UnixConn`, `Deno.FsFile`, or
-   * anything with `read(p): Promise<number | null>`) into memory at `addr`; resolves to the bytes
-   * read. Each fragment of the range is handed to `source.read` as a zero-copy view of guest memory,
+   * Reads up to `count` bytes from `source` (a `Deno.Conn`, `Deno.UnixConn`, `Deno.FsFile`,
+   * anything with `read(p): Promise<number | null>`, or a byte `ReadableStream` such as
+   * `file.readable` or a `fetch` body, read BYOB through a bounce buffer of at most 1 MiB and
+   * unlocked afterwards) into memory at `addr`; resolves to the bytes read. Each fragment of the range is handed to `source.read` as a zero-copy view of guest memory,
    * once: a short read leaves the rest of that fragment untouched and the next fragment is still
    * offered (vm-memory's `read_volatile_from`). Marks the bytes read dirty.
    *
@@ -426,7 +428,7 @@ export abstract class ByteAccess {
    */
   readVolatileFromAsync(
     addr: AddressLike,
-    source: AsyncReader,
+    source: AsyncReader | ReadableStream<Uint8Array>,
     count: number,
     options?: AbortOptions,
   ): Promise<number> {
@@ -449,7 +451,7 @@ export abstract class ByteAccess {
    */
   async readExactVolatileFromAsync(
     addr: AddressLike,
-    source: AsyncReader,
+    source: AsyncReader | ReadableStream<Uint8Array>,
     count: number,
     options?: AbortOptions,
   ): Promise<void> {
@@ -457,8 +459,9 @@ export abstract class ByteAccess {
   }
 
   /**
-   * Writes up to `count` bytes of memory at `addr` to `sink` (a `Deno.Conn`, `Deno.FsFile`, or
-   * anything with `write(p): Promise<number>`); resolves to the bytes written. Every fragment is
+   * Writes up to `count` bytes of memory at `addr` to `sink` (a `Deno.Conn`, `Deno.FsFile`,
+   * anything with `write(p): Promise<number>`, or a `WritableStream`, which gets copies and is
+   * unlocked afterwards); resolves to the bytes written. Every fragment is
    * written whole (short writes are continued), straight from a zero-copy view of guest memory
    * (a copy for memory without write access). A hole after the first fragment ends the transfer.
    * The regions stay mapped until the promise settles.
@@ -472,7 +475,12 @@ export abstract class ByteAccess {
    * console.log(await mem.writeVolatileToAsync(0xff00, sink, 0x200)); // 256: the memory ends at 0x10000
    * ```
    */
-  writeVolatileToAsync(addr: AddressLike, sink: AsyncWriter, count: number, options?: AbortOptions): Promise<number> {
+  writeVolatileToAsync(
+    addr: AddressLike,
+    sink: AsyncWriter | WritableStream<Uint8Array>,
+    count: number,
+    options?: AbortOptions,
+  ): Promise<number> {
     return this.#ioAsync(addr, sink, count, false, false, "writeVolatileToAsync", options);
   }
 
@@ -490,7 +498,7 @@ export abstract class ByteAccess {
    */
   async writeAllVolatileToAsync(
     addr: AddressLike,
-    sink: AsyncWriter,
+    sink: AsyncWriter | WritableStream<Uint8Array>,
     count: number,
     options?: AbortOptions,
   ): Promise<void> {
@@ -499,7 +507,7 @@ export abstract class ByteAccess {
 
   async #ioAsync(
     addr: AddressLike,
-    io: AsyncReader | AsyncWriter,
+    stream: AsyncReader | AsyncWriter | ReadableStream<Uint8Array> | WritableStream<Uint8Array>,
     count: number,
     intoMemory: boolean,
     exact: boolean,
@@ -509,21 +517,27 @@ export abstract class ByteAccess {
     const full = this.#op(op);
     const n = toLength(count, full, "count");
     const start = toAddress(addr, full, this.addressName);
-    checkStream(io, intoMemory, full);
     const signal = signalOf(options, full);
-    if (signal?.aborted) throw signal.reason;
-    if (n === 0) {
-      this.checkEmptyIo(addr, intoMemory, op);
-      return 0;
+    const adapted = adaptStream(stream, intoMemory, full);
+    try {
+      const io = adapted.io as AsyncReader | AsyncWriter;
+      checkStream(io, intoMemory, full);
+      if (signal?.aborted) throw signal.reason;
+      if (n === 0) {
+        this.checkEmptyIo(addr, intoMemory, op);
+        return 0;
+      }
+      // A slice's hitViews are its own views for its whole life (it never adopts another's hit).
+      const fragments: IoFragment[] = this.ioSlices(addr, n, intoMemory, op).map((s) => ({
+        slice: s,
+        views: s.hitViews,
+      }));
+      return intoMemory
+        ? await readIntoAsync(fragments, io as AsyncReader, exact, n, start, full, signal)
+        : await writeFromAsync(fragments, io as AsyncWriter, exact, n, start, full, signal);
+    } finally {
+      adapted.release();
     }
-    // A slice's hitViews are its own views for its whole life (it never adopts another's hit).
-    const fragments: IoFragment[] = this.ioSlices(addr, n, intoMemory, op).map((s) => ({
-      slice: s,
-      views: s.hitViews,
-    }));
-    return intoMemory
-      ? await readIntoAsync(fragments, io as AsyncReader, exact, n, start, full, signal)
-      : await writeFromAsync(fragments, io as AsyncWriter, exact, n, start, full, signal);
   }
 
   #io(addr: AddressLike, io: VolatileIo, count: number, intoMemory: boolean, exact: boolean, op: string): number {

@@ -75,10 +75,67 @@ export function checkStream(io: unknown, intoMemory: boolean, op: string): void 
       intoMemory ? "source" : "sink",
       io,
       intoMemory
-        ? "must have a read(p: Uint8Array): Promise<number | null> method (Deno.Conn, Deno.FsFile, …)"
-        : "must have a write(p: Uint8Array): Promise<number> method (Deno.Conn, Deno.FsFile, …)",
+        ? "must have a read(p: Uint8Array): Promise<number | null> method (Deno.Conn, Deno.FsFile, …) or be a byte ReadableStream"
+        : "must have a write(p: Uint8Array): Promise<number> method (Deno.Conn, Deno.FsFile, …) or be a WritableStream",
     );
   }
+}
+
+/** The largest bounce buffer a stream source reads into at once. */
+const BOUNCE_MAX = 1 << 20;
+
+/**
+ * A web stream given as the source or sink of an asynchronous transfer, seen as an
+ * {@link AsyncReader} or {@link AsyncWriter} for that one transfer; `release` gives the stream's
+ * lock back afterwards, so the caller can go on using the stream. A source must be a byte stream
+ * (`Deno.FsFile.readable`, a `fetch` body, `readableStream` here): its BYOB reads take exactly the
+ * bytes asked for, where splitting a default stream's chunk would lose the rest. Reads go through
+ * a buffer of the adapter's own and writes hand the sink a copy: a stream may keep or transfer
+ * the chunks it is given, which must never be guest memory. Anything else is returned as is.
+ *
+ * @example
+ * ```ts ignore
+ * const { io, release } = adaptStream(file.readable, true, "GuestMemoryMmap.readVolatileFromAsync");
+ * ```
+ */
+export function adaptStream(
+  io: unknown,
+  intoMemory: boolean,
+  op: string,
+): { io: unknown; release: () => void } {
+  if (intoMemory && io instanceof ReadableStream) {
+    let reader: ReadableStreamBYOBReader;
+    try {
+      reader = io.getReader({ mode: "byob" });
+    } catch (e) {
+      const why = e instanceof TypeError && !io.locked
+        ? "must be a byte stream (Deno.FsFile.readable, a fetch body): a default stream's chunk could not be split without losing bytes"
+        : "is locked by another reader";
+      throw new InvalidArgumentError(op, "source", "ReadableStream", why);
+    }
+    const source: AsyncReader = {
+      read: async (p) => {
+        // Bounded: a fragment may be a whole region, its bounce buffer is at most 1 MiB.
+        const { value, done } = await reader.read(new Uint8Array(Math.min(p.length, BOUNCE_MAX)));
+        if (done || value === undefined) return null;
+        p.set(value);
+        return value.length;
+      },
+    };
+    return { io: source, release: () => reader.releaseLock() };
+  }
+  if (!intoMemory && io instanceof WritableStream) {
+    if (io.locked) throw new InvalidArgumentError(op, "sink", "WritableStream", "is locked by another writer");
+    const writer = io.getWriter();
+    const sink: AsyncWriter = {
+      write: async (p) => {
+        await writer.write(p.slice());
+        return p.length;
+      },
+    };
+    return { io: sink, release: () => writer.releaseLock() };
+  }
+  return { io, release: () => {} };
 }
 
 /**
