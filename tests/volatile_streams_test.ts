@@ -240,3 +240,19 @@ Deno.test("streams as I/O: a WritableStream sink gets copies, is unlocked afterw
   assert.match(e.message, /must be a byte stream/);
   assert.equal(plain.locked, false, "a refused stream is left as it was");
 });
+
+Deno.test("streams: for await over readableStream yields the range in chunks of chunkSize, the last one short", async () => {
+  using mem = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
+  const data = pattern(0x2800, 4);
+  mem.writeSlice(data, 0x100);
+  const sizes: number[] = [];
+  const out = new Uint8Array(0x2800);
+  let at = 0;
+  for await (const chunk of mem.readableStream(0x100, 0x2800, { chunkSize: 0x1000 })) {
+    sizes.push(chunk.length);
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  assert.deepEqual(sizes, [0x1000, 0x1000, 0x800]);
+  assert.deepEqual(out, data);
+});
