@@ -59,7 +59,7 @@ export {
   type RevocationMode,
 } from "./src/iommu/iommu_memory.ts";
 export type { IommuMemoryJson } from "./src/iommu/inspect_iommu.ts";
-export { TranslationGuard, type TranslationGuardOptions } from "./src/iommu/translation_guard.ts";
+export { type GuardLife, TranslationGuard, type TranslationGuardOptions } from "./src/iommu/translation_guard.ts";
 export {
   type ExplainedFailure,
   type ExplainedFragment,

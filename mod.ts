@@ -100,10 +100,32 @@ export {
   NoMemoryRegionError,
   UnsortedMemoryRegionsError,
 } from "./src/core/region_errors.ts";
-export { describeRegion, type GuestMemoryJson, type RegionInfo, type RegionJson } from "./src/mmap/inspect_memory.ts";
+export {
+  describeRegion,
+  type GuestMemoryJson,
+  type InspectedRegion,
+  type RegionInfo,
+  type RegionJson,
+} from "./src/mmap/inspect_memory.ts";
 export type { VolatileSliceJson } from "./src/core/inspect_slice.ts";
 export type { VolatileIo } from "./src/core/volatile_io.ts";
 export type { AsyncReader, AsyncWriter } from "./src/core/volatile_io_async.ts";
+export type { AbortOptions } from "./src/core/abort_signal.ts";
+export { MAX_CHUNK_SIZE, type VolatileStreamOptions } from "./src/core/volatile_streams.ts";
+export {
+  type ArrayType,
+  type BytesType,
+  defineLayout,
+  type FieldSpec,
+  type FieldType,
+  type LayoutOptions,
+  MAX_LAYOUT_SIZE,
+  type ScalarType,
+  type StructInput,
+  StructLayout,
+  type StructValue,
+  type ValueOf,
+} from "./src/core/struct_layout.ts";
 export {
   AtomicBitmap,
   type AtomicBitmapJson,

@@ -29,6 +29,13 @@ export {
 export { type ChainOwner, DescriptorChain } from "./src/virtio/descriptor_chain.ts";
 export { SplitQueue, type SplitQueueConfig } from "./src/virtio/split_queue.ts";
 export {
+  VIRTQ_AVAIL_ELEM_LAYOUT,
+  VIRTQ_AVAIL_HEADER_LAYOUT,
+  VIRTQ_DESC_LAYOUT,
+  VIRTQ_USED_ELEM_LAYOUT,
+  VIRTQ_USED_HEADER_LAYOUT,
+} from "./src/virtio/layouts.ts";
+export {
   MAX_RESOLVE_ROUNDS,
   type MissResolver,
   type RetryOwner,
@@ -71,6 +78,7 @@ export {
   statePayload,
   u64Payload,
   VERSION,
+  VHOST_USER_HEADER_LAYOUT,
   type VhostUserMessage,
   VRING_NOFD,
   type VringAddress,

@@ -11,8 +11,11 @@ import { InvalidArgumentError, PartialBufferError } from "./errors.ts";
 import type { DirtyLog } from "./dirty_log.ts";
 import type { RegionViews } from "./region_views.ts";
 import type { ElementViews } from "./view_window.ts";
+import { type AbortOptions, signalOf } from "./abort_signal.ts";
+import { DECODE_AT, ENCODE_AT, type StructInput, StructLayout } from "./struct_layout.ts";
 import { readInto, type VolatileIo, writeFrom } from "./volatile_io.ts";
 import {
+  adaptStream,
   type AsyncReader,
   type AsyncWriter,
   checkStream,
@@ -21,6 +24,7 @@ import {
   writeFromAsync,
 } from "./volatile_io_async.ts";
 import type { IoSlice } from "./io_slice.ts";
+import { readableOver, type VolatileStreamOptions, writableOver } from "./volatile_streams.ts";
 
 // Scratch space for scalars that take the slow path (unaligned, crossing a region, stale views).
 // JavaScript is single-threaded per isolate, and nothing here awaits, so one set is enough.
@@ -169,6 +173,161 @@ export abstract class Bytes {
     if (n !== len) throw this.#partial("readSlice", addr, len, n);
   }
 
+  // ---- web streams ----
+
+  /**
+   * A `ReadableStream` of the `count` bytes at `addr`, for `pipeTo` (a `Deno.FsFile`'s `writable`,
+   * a child's `stdin`, a `fetch` upload body) or `for await`. It reads nothing ahead: each pull
+   * copies one chunk (`options.chunkSize`, default 64 KiB), or fills a BYOB reader's own buffer.
+   * Chunks are copies, never views of guest memory. Memory that ends early or closes errors the
+   * stream (`PartialBufferError` with the bytes delivered, or the memory's own error when nothing
+   * was).
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
+   * mem.writeSlice(new TextEncoder().encode("hello"), 0x100);
+   * console.log(await new Response(mem.readableStream(0x100, 5)).text()); // "hello"
+   * ```
+   */
+  readableStream(addr: AddressLike, count: number, options?: VolatileStreamOptions): ReadableStream<Uint8Array> {
+    return readableOver(
+      (buf, len, a) => this.transfer(buf, len, a, false, "readableStream"),
+      addr,
+      count,
+      options,
+      this.#op("readableStream"),
+      this.addressName,
+    );
+  }
+
+  /**
+   * A `WritableStream` that fills the `count` bytes at `addr` with what is written to it, in order
+   * (a `Deno.FsFile`'s `readable`, a child's `stdout` or a `fetch` response body piped in). Each
+   * chunk is copied in as it arrives and marked dirty. A chunk that would run past `count` errors
+   * the stream before any of it is written; closing it short of `count` is a `PartialBufferError`
+   * unless `options.exact` is false.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
+   * await new Response("hello").body!.pipeTo(mem.writableStream(0x200, 5));
+   * console.log(mem.readU8(0x200)); // 104
+   * ```
+   */
+  writableStream(addr: AddressLike, count: number, options?: VolatileStreamOptions): WritableStream<Uint8Array> {
+    return writableOver(
+      (buf, len, a) => this.transfer(buf, len, a, true, "writableStream"),
+      addr,
+      count,
+      options,
+      this.#op("writableStream"),
+      this.addressName,
+    );
+  }
+
+  // ---- structs (vm-memory's read_obj / write_obj of a ByteValued type) ----
+
+  /**
+   * The struct `layout` describes, read from `addr` as a plain object in one call (vm-memory's
+   * `read_obj`): `u64` fields as `bigint`, byte arrays as copies. A struct inside one region is
+   * decoded where it lies; one that crosses regions is copied out first. Throws
+   * `PartialBufferError` when the memory ends inside the struct (nothing is returned).
+   *
+   * @example
+   * ```ts
+   * import { defineLayout, GuestMemoryMmap } from "../../mod.ts";
+   * const Desc = defineLayout("Desc", { addr: [0, "u64"], len: [8, "u32"], flags: [12, "u16"], next: [14, "u16"] });
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * mem.writeU64(0x100, 0x8000n);
+   * mem.writeU32(0x108, 512);
+   * console.log(mem.readObj(0x100, Desc)); // { addr: 32768n, len: 512, flags: 0, next: 0 }
+   * ```
+   */
+  readObj<V extends object>(addr: AddressLike, layout: StructLayout<V>): V {
+    this.#checkLayout(layout, "readObj");
+    const size = layout.size;
+    const o = this.locate(addr, size, false);
+    if (o >= 0) {
+      const v = this.hitViews;
+      // Decoded in place from views that carry a DataView (the mmap backend's); others copy first.
+      const dv = (v as Partial<RegionViews>).dv;
+      if (dv !== undefined && v.readable === true && o + size <= v.u8.length) return layout[DECODE_AT](dv, o);
+    }
+    const buf = new Uint8Array(size);
+    const n = this.transfer(buf, size, addr, false, "readObj");
+    if (n !== size) throw this.#partial("readObj", addr, size, n);
+    return layout[DECODE_AT](new DataView(buf.buffer), 0);
+  }
+
+  /**
+   * Writes `value` as the struct `layout` describes at `addr` (vm-memory's `write_obj`), all or
+   * nothing: every field is checked (present, of its type and range) and the whole range is
+   * checked writable before a byte moves, so a bad field or a range that runs into a hole, a
+   * read-only or a closed region changes nothing (`InvalidArgumentError` naming the field,
+   * `PartialBufferError` with `completed` 0, `ReadOnlyError`, ...). The bytes written are marked
+   * dirty. Fields of `value` that the layout does not name are ignored.
+   *
+   * @example
+   * ```ts
+   * import { defineLayout, GuestMemoryMmap } from "../../mod.ts";
+   * const UsedElem = defineLayout("UsedElem", { id: [0, "u32"], len: [4, "u32"] });
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * mem.writeObj(0x200, UsedElem, { id: 5, len: 4096 });
+   * console.log(mem.readU32(0x204)); // 4096
+   * ```
+   */
+  writeObj<V extends object>(addr: AddressLike, layout: StructLayout<V>, value: StructInput<V>): void {
+    this.#checkLayout(layout, "writeObj");
+    const size = layout.size;
+    const scratch = layout.takeScratch();
+    try {
+      layout[ENCODE_AT](layout.scratchView(scratch), 0, value, this.#op("writeObj"));
+      const o = this.locate(addr, size, true);
+      if (o >= 0) {
+        const v = this.hitViews;
+        if (v.writable === true && o + size <= v.u8.length) {
+          v.u8.set(scratch, o);
+          this.#logged(o, size);
+          return;
+        }
+      }
+      this.#writeAcross(addr, scratch, "writeObj");
+    } finally {
+      layout.releaseScratch(scratch);
+    }
+  }
+
+  /**
+   * Writes `bytes` at `addr` over several fragments, after checking that the fragments cover it
+   * all and each may be written: nothing moves unless everything can.
+   */
+  #writeAcross(addr: AddressLike, bytes: Uint8Array, op: string): void {
+    const full = this.#op(op);
+    const size = bytes.length;
+    toAddress(addr, full, this.addressName);
+    const slices = this.ioSlices(addr, size, true, op);
+    let covered = 0;
+    for (const s of slices) {
+      s.ioAddress(true, full);
+      covered += s.len;
+    }
+    if (covered < size) throw this.#partial(op, addr, size, 0);
+    let at = 0;
+    for (const s of slices) {
+      s.copyFrom(bytes.subarray(at, at + s.len));
+      at += s.len;
+    }
+  }
+
+  #checkLayout(layout: unknown, op: string): void {
+    if (!(layout instanceof StructLayout)) {
+      throw new InvalidArgumentError(this.#op(op), "layout", layout, "must be a StructLayout (see defineLayout)");
+    }
+  }
+
   // ---- I/O between memory and files, descriptors or arrays ----
 
   /**
@@ -248,9 +407,10 @@ export abstract class Bytes {
   // ---- asynchronous I/O with streams (sockets, files): zero-copy views, regions pinned meanwhile ----
 
   /**
-   * Reads up to `count` bytes from `source` (a `Deno.Conn`, `Deno.UnixConn`, `Deno.FsFile`, or
-   * anything with `read(p): Promise<number | null>`) into memory at `addr`; resolves to the bytes
-   * read. Each fragment of the range is handed to `source.read` as a zero-copy view of guest memory,
+   * Reads up to `count` bytes from `source` (a `Deno.Conn`, `Deno.UnixConn`, `Deno.FsFile`,
+   * anything with `read(p): Promise<number | null>`, or a byte `ReadableStream` such as
+   * `file.readable` or a `fetch` body, read BYOB through a bounce buffer of at most 1 MiB and
+   * unlocked afterwards) into memory at `addr`; resolves to the bytes read. Each fragment of the range is handed to `source.read` as a zero-copy view of guest memory,
    * once: a short read leaves the rest of that fragment untouched and the next fragment is still
    * offered (vm-memory's `read_volatile_from`). Marks the bytes read dirty.
    *
@@ -258,6 +418,8 @@ export abstract class Bytes {
    * once (views detached, calls throw `RegionClosedError`) and unmaps when this read is done, which
    * then rejects with `RegionClosedError` because its bytes were lost. Errors of the source reject
    * with `GuestIOError`; an address not backed by memory with `InvalidGuestAddressError`.
+   * Aborting `options.signal` rejects at once with its reason; a `read` already in flight keeps
+   * the regions mapped until it settles, and the bytes it lands are marked dirty.
    *
    * @example
    * ```ts
@@ -267,8 +429,13 @@ export abstract class Bytes {
    * const n = await mem.readVolatileFromAsync(0x1000, file, 64);
    * ```
    */
-  readVolatileFromAsync(addr: AddressLike, source: AsyncReader, count: number): Promise<number> {
-    return this.#ioAsync(addr, source, count, true, false, "readVolatileFromAsync");
+  readVolatileFromAsync(
+    addr: AddressLike,
+    source: AsyncReader | ReadableStream<Uint8Array>,
+    count: number,
+    options?: AbortOptions,
+  ): Promise<number> {
+    return this.#ioAsync(addr, source, count, true, false, "readVolatileFromAsync", options);
   }
 
   /**
@@ -285,13 +452,19 @@ export abstract class Bytes {
    * await mem.readExactVolatileFromAsync(0x100, source, 16);
    * ```
    */
-  async readExactVolatileFromAsync(addr: AddressLike, source: AsyncReader, count: number): Promise<void> {
-    await this.#ioAsync(addr, source, count, true, true, "readExactVolatileFromAsync");
+  async readExactVolatileFromAsync(
+    addr: AddressLike,
+    source: AsyncReader | ReadableStream<Uint8Array>,
+    count: number,
+    options?: AbortOptions,
+  ): Promise<void> {
+    await this.#ioAsync(addr, source, count, true, true, "readExactVolatileFromAsync", options);
   }
 
   /**
-   * Writes up to `count` bytes of memory at `addr` to `sink` (a `Deno.Conn`, `Deno.FsFile`, or
-   * anything with `write(p): Promise<number>`); resolves to the bytes written. Every fragment is
+   * Writes up to `count` bytes of memory at `addr` to `sink` (a `Deno.Conn`, `Deno.FsFile`,
+   * anything with `write(p): Promise<number>`, or a `WritableStream`, which gets copies and is
+   * unlocked afterwards); resolves to the bytes written. Every fragment is
    * written whole (short writes are continued), straight from a zero-copy view of guest memory
    * (a copy for memory without write access). A hole after the first fragment ends the transfer.
    * The regions stay mapped until the promise settles.
@@ -305,8 +478,13 @@ export abstract class Bytes {
    * console.log(await mem.writeVolatileToAsync(0xff00, sink, 0x200)); // 256: the memory ends at 0x10000
    * ```
    */
-  writeVolatileToAsync(addr: AddressLike, sink: AsyncWriter, count: number): Promise<number> {
-    return this.#ioAsync(addr, sink, count, false, false, "writeVolatileToAsync");
+  writeVolatileToAsync(
+    addr: AddressLike,
+    sink: AsyncWriter | WritableStream<Uint8Array>,
+    count: number,
+    options?: AbortOptions,
+  ): Promise<number> {
+    return this.#ioAsync(addr, sink, count, false, false, "writeVolatileToAsync", options);
   }
 
   /**
@@ -321,34 +499,48 @@ export abstract class Bytes {
    * await mem.writeAllVolatileToAsync(0, out, 0x10000);
    * ```
    */
-  async writeAllVolatileToAsync(addr: AddressLike, sink: AsyncWriter, count: number): Promise<void> {
-    await this.#ioAsync(addr, sink, count, false, true, "writeAllVolatileToAsync");
+  async writeAllVolatileToAsync(
+    addr: AddressLike,
+    sink: AsyncWriter | WritableStream<Uint8Array>,
+    count: number,
+    options?: AbortOptions,
+  ): Promise<void> {
+    await this.#ioAsync(addr, sink, count, false, true, "writeAllVolatileToAsync", options);
   }
 
   async #ioAsync(
     addr: AddressLike,
-    io: AsyncReader | AsyncWriter,
+    stream: AsyncReader | AsyncWriter | ReadableStream<Uint8Array> | WritableStream<Uint8Array>,
     count: number,
     intoMemory: boolean,
     exact: boolean,
     op: string,
+    options: AbortOptions | undefined,
   ): Promise<number> {
     const full = this.#op(op);
     const n = toLength(count, full, "count");
     const start = toAddress(addr, full, this.addressName);
-    checkStream(io, intoMemory, full);
-    if (n === 0) {
-      this.checkEmptyIo(addr, intoMemory, op);
-      return 0;
+    const signal = signalOf(options, full);
+    const adapted = adaptStream(stream, intoMemory, full);
+    try {
+      const io = adapted.io as AsyncReader | AsyncWriter;
+      checkStream(io, intoMemory, full);
+      if (signal?.aborted) throw signal.reason;
+      if (n === 0) {
+        this.checkEmptyIo(addr, intoMemory, op);
+        return 0;
+      }
+      // A slice's hitViews are its own views for its whole life (it never adopts another's hit).
+      const fragments: IoFragment[] = this.ioSlices(addr, n, intoMemory, op).map((s) => ({
+        slice: s,
+        views: s.hitViews as RegionViews, // a VolatileSlice's views are its region's
+      }));
+      return intoMemory
+        ? await readIntoAsync(fragments, io as AsyncReader, exact, n, start, full, signal)
+        : await writeFromAsync(fragments, io as AsyncWriter, exact, n, start, full, signal);
+    } finally {
+      adapted.release();
     }
-    // A slice's hitViews are its own views for its whole life (it never adopts another's hit).
-    const fragments: IoFragment[] = this.ioSlices(addr, n, intoMemory, op).map((s) => ({
-      slice: s,
-      views: s.hitViews as RegionViews, // a VolatileSlice's views are its region's
-    }));
-    return intoMemory
-      ? await readIntoAsync(fragments, io as AsyncReader, exact, n, start, full)
-      : await writeFromAsync(fragments, io as AsyncWriter, exact, n, start, full);
   }
 
   #io(addr: AddressLike, io: VolatileIo, count: number, intoMemory: boolean, exact: boolean, op: string): number {

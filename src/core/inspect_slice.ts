@@ -76,6 +76,8 @@ export interface SliceShape {
   logOffset: number;
   /** The revocation guard, if the slice came through a translation. */
   guard: SliceGuard | undefined;
+  /** Whether the slice was disposed. */
+  disposed?: boolean;
 }
 
 function guardState(guard: SliceGuard | undefined): "none" | "valid" | "revoked" {
@@ -131,7 +133,8 @@ export function inspectSlice(s: SliceShape): string {
     j.prot,
     j.dirtyLogOffset === null ? "not dirty-logged" : `dirty log at ${hex(j.dirtyLogOffset)}`,
   ];
-  if (j.guard === "valid") parts.push("translation valid");
-  if (j.guard === "revoked") parts.push("REVOKED (its translation changed)");
+  if (s.disposed === true) parts.push("DISPOSED");
+  else if (j.guard === "valid") parts.push("translation valid");
+  else if (j.guard === "revoked") parts.push("REVOKED (its translation changed)");
   return parts.join(", ");
 }

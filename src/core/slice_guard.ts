@@ -43,6 +43,17 @@ export interface SliceGuard {
 export const LEASE_VIEW: unique symbol = Symbol("gmem.leaseView");
 
 /**
+ * The key of the method by which a slice gives back a buffer its guard leased for one of its views
+ * (the slice was disposed). Internal, like {@link LEASE_VIEW}.
+ *
+ * @example
+ * ```ts ignore
+ * (guard as ViewLeasingGuard)[RELEASE_VIEW](buffer);
+ * ```
+ */
+export const RELEASE_VIEW: unique symbol = Symbol("gmem.releaseView");
+
+/**
  * A guard that also revokes zero-copy views: `bytes()`/`dataView()` of its slices are views over a
  * buffer it leased for exactly the slice's range, which it detaches when it revokes. Internal.
  *
@@ -57,4 +68,6 @@ export interface ViewLeasingGuard extends SliceGuard {
    * `undefined` to use the region's own buffer. Called right after `isValid()` said yes.
    */
   [LEASE_VIEW](region: Mapping, offset: number, length: number, op: string): ArrayBuffer | undefined;
+  /** Detaches `buffer`, leased by {@link LEASE_VIEW}, and forgets its lease; nothing if unknown. */
+  [RELEASE_VIEW]?(buffer: ArrayBuffer): void;
 }

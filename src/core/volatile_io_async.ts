@@ -10,6 +10,7 @@
 import { GuestIOError, InvalidArgumentError, PartialBufferError, RegionClosedError } from "./errors.ts";
 import { hex } from "./format.ts";
 import { PIN } from "./mapping.ts";
+import { abortable } from "./abort_signal.ts";
 import type { RegionViews } from "./region_views.ts";
 import type { IoSlice } from "./io_slice.ts";
 
@@ -74,10 +75,67 @@ export function checkStream(io: unknown, intoMemory: boolean, op: string): void 
       intoMemory ? "source" : "sink",
       io,
       intoMemory
-        ? "must have a read(p: Uint8Array): Promise<number | null> method (Deno.Conn, Deno.FsFile, …)"
-        : "must have a write(p: Uint8Array): Promise<number> method (Deno.Conn, Deno.FsFile, …)",
+        ? "must have a read(p: Uint8Array): Promise<number | null> method (Deno.Conn, Deno.FsFile, …) or be a byte ReadableStream"
+        : "must have a write(p: Uint8Array): Promise<number> method (Deno.Conn, Deno.FsFile, …) or be a WritableStream",
     );
   }
+}
+
+/** The largest bounce buffer a stream source reads into at once. */
+const BOUNCE_MAX = 1 << 20;
+
+/**
+ * A web stream given as the source or sink of an asynchronous transfer, seen as an
+ * {@link AsyncReader} or {@link AsyncWriter} for that one transfer; `release` gives the stream's
+ * lock back afterwards, so the caller can go on using the stream. A source must be a byte stream
+ * (`Deno.FsFile.readable`, a `fetch` body, `readableStream` here): its BYOB reads take exactly the
+ * bytes asked for, where splitting a default stream's chunk would lose the rest. Reads go through
+ * a buffer of the adapter's own and writes hand the sink a copy: a stream may keep or transfer
+ * the chunks it is given, which must never be guest memory. Anything else is returned as is.
+ *
+ * @example
+ * ```ts ignore
+ * const { io, release } = adaptStream(file.readable, true, "GuestMemoryMmap.readVolatileFromAsync");
+ * ```
+ */
+export function adaptStream(
+  io: unknown,
+  intoMemory: boolean,
+  op: string,
+): { io: unknown; release: () => void } {
+  if (intoMemory && io instanceof ReadableStream) {
+    let reader: ReadableStreamBYOBReader;
+    try {
+      reader = io.getReader({ mode: "byob" });
+    } catch (e) {
+      const why = e instanceof TypeError && !io.locked
+        ? "must be a byte stream (Deno.FsFile.readable, a fetch body): a default stream's chunk could not be split without losing bytes"
+        : "is locked by another reader";
+      throw new InvalidArgumentError(op, "source", "ReadableStream", why);
+    }
+    const source: AsyncReader = {
+      read: async (p) => {
+        // Bounded: a fragment may be a whole region, its bounce buffer is at most 1 MiB.
+        const { value, done } = await reader.read(new Uint8Array(Math.min(p.length, BOUNCE_MAX)));
+        if (done || value === undefined) return null;
+        p.set(value);
+        return value.length;
+      },
+    };
+    return { io: source, release: () => reader.releaseLock() };
+  }
+  if (!intoMemory && io instanceof WritableStream) {
+    if (io.locked) throw new InvalidArgumentError(op, "sink", "WritableStream", "is locked by another writer");
+    const writer = io.getWriter();
+    const sink: AsyncWriter = {
+      write: async (p) => {
+        await writer.write(p.slice());
+        return p.length;
+      },
+    };
+    return { io: sink, release: () => writer.releaseLock() };
+  }
+  return { io, release: () => {} };
 }
 
 /**
@@ -85,6 +143,9 @@ export function checkStream(io: unknown, intoMemory: boolean, op: string): void 
  * each fragment gets one `read` and a short one does not stop the next fragment from being offered
  * (vm-memory's `read_volatile_from`); with `exact`, each fragment is read until full, and fewer
  * than `count` bytes in all rejects with `PartialBufferError`. Bytes read are marked dirty.
+ *
+ * Aborting `signal` rejects at once with its reason; a `read` already handed a view keeps the
+ * regions pinned until it settles, and whatever it puts in memory is marked dirty then.
  *
  * @example
  * ```ts ignore
@@ -98,8 +159,29 @@ export async function readIntoAsync(
   count: number,
   addr: bigint,
   op: string,
+  signal?: AbortSignal,
 ): Promise<number> {
-  using _pins = pinAll(fragments, true, op);
+  const pins = pinAll(fragments, true, op);
+  // The call still running when an abort ended the transfer: the pins go when it settles.
+  let late: Promise<unknown> | undefined;
+  try {
+    return await readFragments(fragments, source, exact, count, addr, op, signal, (p) => late = p);
+  } finally {
+    if (late === undefined) pins[Symbol.dispose]();
+    else late.then(() => pins[Symbol.dispose](), () => pins[Symbol.dispose]());
+  }
+}
+
+async function readFragments(
+  fragments: readonly IoFragment[],
+  source: AsyncReader,
+  exact: boolean,
+  count: number,
+  addr: bigint,
+  op: string,
+  signal: AbortSignal | undefined,
+  abandon: (call: Promise<unknown>) => void,
+): Promise<number> {
   let done = 0, ended = false;
   for (const f of fragments) {
     const s = f.slice;
@@ -108,11 +190,20 @@ export async function readIntoAsync(
       const view = viewOf(f, got, true, op);
       const len = view.length; // a close() meanwhile detaches the view
       let n: unknown;
+      if (signal?.aborted) throw signal.reason;
+      let call: Promise<number | null> | undefined;
       try {
-        n = await source.read(view);
+        call = Promise.resolve(source.read(view));
+        n = await abortable(call, signal);
       } catch (e) {
         // The source had the view: whatever it wrote there before failing is in guest memory.
         logLanded(s, got, len);
+        if (signal?.aborted && e === signal.reason && call !== undefined) {
+          // Still running: it may yet write into the view, so log that too when it does.
+          const at = got;
+          abandon(call.finally(() => logLanded(s, at, len)));
+          throw e;
+        }
         throw new GuestIOError(op, e);
       }
       let k: number;
@@ -151,7 +242,8 @@ export async function readIntoAsync(
 /**
  * Writes the fragments to `sink` in order, each one whole (short writes are continued, as
  * vm-memory's `write_all_volatile`); resolves to the bytes written. With `exact`, fewer than
- * `count` (the range ran into a hole) rejects with `PartialBufferError`.
+ * `count` (the range ran into a hole) rejects with `PartialBufferError`. Aborting `signal` rejects
+ * at once with its reason; a `write` in flight keeps the regions pinned until it settles.
  *
  * @example
  * ```ts ignore
@@ -165,8 +257,28 @@ export async function writeFromAsync(
   count: number,
   addr: bigint,
   op: string,
+  signal?: AbortSignal,
 ): Promise<number> {
-  using _pins = pinAll(fragments, false, op);
+  const pins = pinAll(fragments, false, op);
+  let late: Promise<unknown> | undefined;
+  try {
+    return await writeFragments(fragments, sink, exact, count, addr, op, signal, (p) => late = p);
+  } finally {
+    if (late === undefined) pins[Symbol.dispose]();
+    else late.then(() => pins[Symbol.dispose](), () => pins[Symbol.dispose]());
+  }
+}
+
+async function writeFragments(
+  fragments: readonly IoFragment[],
+  sink: AsyncWriter,
+  exact: boolean,
+  count: number,
+  addr: bigint,
+  op: string,
+  signal: AbortSignal | undefined,
+  abandon: (call: Promise<unknown>) => void,
+): Promise<number> {
   let done = 0;
   for (const f of fragments) {
     let put = 0;
@@ -174,9 +286,16 @@ export async function writeFromAsync(
       const view = viewOf(f, put, false, op);
       const len = view.length; // a close() meanwhile detaches the view
       let n: unknown;
+      if (signal?.aborted) throw signal.reason;
+      let call: Promise<number> | undefined;
       try {
-        n = await sink.write(view);
+        call = Promise.resolve(sink.write(view));
+        n = await abortable(call, signal);
       } catch (e) {
+        if (signal?.aborted && e === signal.reason && call !== undefined) {
+          abandon(call);
+          throw e;
+        }
         throw new GuestIOError(op, e);
       }
       const k = checkCount(n, len, "sink.write", op);

@@ -5,7 +5,8 @@
 
 import { type AddressLike, toAddress, toLength } from "./address.ts";
 import { bytesLength, bytesWindow, claimedLength, unreadableError } from "./caller_bytes.ts";
-import { InvalidArgumentError, OutOfBoundsError } from "./errors.ts";
+import { InvalidArgumentError, OutOfBoundsError, RegionClosedError } from "./errors.ts";
+import { hex } from "./format.ts";
 import type { RawPointer, RawPointerView } from "../ffi/binding.ts";
 import { native } from "../ffi/native.ts";
 import { Bytes } from "./bytes.ts";
@@ -13,7 +14,7 @@ import { checkAtomic, copyError, copyRange, CopyStatus } from "./copy_range.ts";
 import { type DirtyLog, logReach } from "./dirty_log.ts";
 import { inspectSlice, sliceJson, type SliceShape, type VolatileSliceJson } from "./inspect_slice.ts";
 import type { RegionViews } from "./region_views.ts";
-import { LEASE_VIEW, type SliceGuard, type ViewLeasingGuard } from "./slice_guard.ts";
+import { LEASE_VIEW, RELEASE_VIEW, type SliceGuard, type ViewLeasingGuard } from "./slice_guard.ts";
 
 /**
  * A window `[0, len)` onto one region's memory. Offsets given to its methods are relative to the
@@ -32,7 +33,7 @@ import { LEASE_VIEW, type SliceGuard, type ViewLeasingGuard } from "./slice_guar
  * console.log(mem.readU32(0x1000)); // 51966
  * ```
  */
-export class VolatileSlice extends Bytes {
+export class VolatileSlice extends Bytes implements Disposable {
   /** Class name used in errors. */
   protected readonly typeName: string = "VolatileSlice";
   /** Addresses here are offsets into the region or slice. */
@@ -42,7 +43,12 @@ export class VolatileSlice extends Bytes {
   readonly #len: number;
   readonly #log: DirtyLog | undefined;
   readonly #logBase: number;
-  readonly #guard: SliceGuard | undefined;
+  // Replaced once, by dispose: the guard that refuses everything is how a disposed slice refuses.
+  #guard: SliceGuard | undefined;
+  /** The buffers of views a view-leasing guard leased for this slice, given back by dispose. */
+  // Held weakly, as the region holds its leases: a view that is garbage needs no giving back.
+  #leasedBuffers: WeakRef<ArrayBuffer>[] | undefined = undefined;
+  #disposed = false;
 
   /**
    * Makes a slice of `len` bytes at view offset `base`. Writes are logged at `logBase + view
@@ -123,7 +129,71 @@ export class VolatileSlice extends Bytes {
       log: this.#log,
       logOffset: this.#logBase + this.#base,
       guard: this.#guard,
+      disposed: this.#disposed,
     };
+  }
+
+  /**
+   * Ends the slice, once (later calls do nothing): every method of it, and of slices cut from it
+   * afterwards, throws `RegionClosedError`; views `bytes()`/`dataView()` gave over a buffer leased
+   * for the slice (an `IommuMemory` slice with `revocation: "views"`) are detached and their lease
+   * released, so the IOTLB is no longer watched for them. Views of the same range taken through
+   * another slice of the same translation share that buffer and go too. The memory itself belongs
+   * to its region and stays; slices cut from this one before keep working.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap, RegionClosedError } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * const s = mem.getSlice(0x10, 8);
+   * s[Symbol.dispose]();
+   * try { s.readU8(0); } catch (e) { console.log(e instanceof RegionClosedError); } // true
+   * ```
+   */
+  [Symbol.dispose](): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    const prev = this.#guard;
+    const what = `a disposed slice (${this.#len} bytes at region offset ${hex(this.#views.offset + this.#base)})`;
+    this.#guard = { isValid: () => false, revokedError: (op) => new RegionClosedError(op, what) };
+    const buffers = this.#leasedBuffers;
+    this.#leasedBuffers = undefined;
+    if (buffers === undefined || prev === undefined || !(RELEASE_VIEW in prev)) return;
+    for (const ref of buffers) {
+      const buffer = ref.deref();
+      if (buffer !== undefined) (prev as Required<ViewLeasingGuard>)[RELEASE_VIEW](buffer);
+    }
+  }
+
+  /**
+   * A new `ReadableStream` of the whole slice (see `ByteAccess.readableStream`), as a
+   * `Deno.FsFile` offers its `readable`: each access makes a new stream.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * console.log((await new Response(mem.getSlice(0, 16).readable).arrayBuffer()).byteLength); // 16
+   * ```
+   */
+  get readable(): ReadableStream<Uint8Array> {
+    return this.readableStream(0, this.#len);
+  }
+
+  /**
+   * A new `WritableStream` that fills the whole slice (see `ByteAccess.writableStream`); closing
+   * it before the slice is full is a `PartialBufferError`.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap } from "../../mod.ts";
+   * using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
+   * await new Response(new Uint8Array([1, 2])).body!.pipeTo(mem.getSlice(0x10, 2).writable);
+   * console.log(mem.readU16(0x10)); // 513
+   * ```
+   */
+  get writable(): WritableStream<Uint8Array> {
+    return this.writableStream(0, this.#len);
   }
 
   /**
@@ -529,7 +599,13 @@ export class VolatileSlice extends Bytes {
     const guard = this.#guard;
     if (guard === undefined || !(LEASE_VIEW in guard)) return undefined;
     const v = this.#views;
-    return (guard as ViewLeasingGuard)[LEASE_VIEW](v.mmap, v.offset + this.#base, this.#len, op);
+    const buffer = (guard as ViewLeasingGuard)[LEASE_VIEW](v.mmap, v.offset + this.#base, this.#len, op);
+    if (buffer !== undefined) {
+      // Remembered for dispose; the guard shares one buffer among views of one range.
+      const held = this.#leasedBuffers ??= [];
+      if (held.length === 0 || held[held.length - 1].deref() !== buffer) held.push(new WeakRef(buffer));
+    }
+    return buffer;
   }
 
   /** Throws the guard's error if the slice was revoked. `op` may be qualified (`Type.method`). */

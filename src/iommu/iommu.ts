@@ -18,6 +18,8 @@ import { type AddressLike, toAddress, toLength } from "../core/address.ts";
 import { CannotResolveError, IommuMisconfiguredError, type IovaRange } from "./iommu_errors.ts";
 import { InvalidArgumentError } from "../core/errors.ts";
 import { hex } from "../core/format.ts";
+import { type AbortOptions, signalOf } from "../core/abort_signal.ts";
+import { inspectIotlb } from "./inspect_iotlb.ts";
 import { IntervalIndex, type IntervalNode } from "./interval_index.ts";
 import { Iotlb, type IotlbLookup } from "./iotlb.ts";
 import { type Permission, permissionName, toPermission } from "../core/permissions.ts";
@@ -41,8 +43,11 @@ export interface Iommu {
    * them with no ranges or refuses them.
    */
   translate(iova: AddressLike, len: number, access: Permission): IovaRange[];
-  /** The same, waiting for misses to be answered without blocking the event loop. */
-  translateAsync(iova: AddressLike, len: number, access: Permission): Promise<IovaRange[]>;
+  /**
+   * The same, waiting for misses to be answered without blocking the event loop. Aborting
+   * `options.signal` rejects with its reason and cancels the questions still waiting.
+   */
+  translateAsync(iova: AddressLike, len: number, access: Permission, options?: AbortOptions): Promise<IovaRange[]>;
   /** The IOTLB behind the IOMMU, if it has one: lets `IommuMemory` serve hits without allocating. */
   readonly iotlb?: Iotlb;
 }
@@ -108,6 +113,11 @@ export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 /** Questions asked between two turns of the event loop during a miss storm. */
 const ASK_BATCH = 256;
+
+/** Carries an abort out of a round: its reason is what the caller rejects with, unchanged. */
+class Aborted {
+  constructor(readonly reason: unknown) {}
+}
 
 /** A question to the async handler in flight; `done` settles when the handler has answered. */
 interface Question {
@@ -193,7 +203,7 @@ function describe(r: IotlbLookup & { ok: false }, access: Permission): string {
  * console.log(iommu.translate(0x1010, 16, Permissions.Read)); // [ { base: 32784n, length: 16 } ]
  * ```
  */
-export class IotlbIommu implements Iommu {
+export class IotlbIommu implements Iommu, Disposable {
   /** The IOTLB translations are served from. */
   readonly iotlb: Iotlb;
   readonly #missHandler: ((fault: IotlbFault) => void) | undefined;
@@ -203,6 +213,9 @@ export class IotlbIommu implements Iommu {
   /** Questions in flight, one index per access (0-3), so a storm of misses is not a scan per miss. */
   readonly #pending = [0, 1, 2, 3].map(() => new IntervalIndex<Question>());
   readonly #counters: IotlbIommuCounters = { asyncRequests: 0, mergedRequests: 0, timeouts: 0, syncFaults: 0 };
+  /** How to end each round in flight at once (its reason), for dispose. */
+  readonly #rounds = new Set<(why: unknown) => void>();
+  #disposed = false;
 
   /** Makes the IOMMU over `iotlb` (a new unbounded one by default). */
   constructor(iotlb: Iotlb = new Iotlb(), options: IotlbIommuOptions = {}) {
@@ -313,10 +326,18 @@ export class IotlbIommu implements Iommu {
    * console.log((await iommu.translateAsync(0x2000, 4, Permissions.Read))[0].base); // 1056768n
    * ```
    */
-  async translateAsync(iova: AddressLike, len: number, permission: Permission): Promise<IovaRange[]> {
+  async translateAsync(
+    iova: AddressLike,
+    len: number,
+    permission: Permission,
+    options?: AbortOptions,
+  ): Promise<IovaRange[]> {
     const op = "IotlbIommu.translateAsync";
     checkRequest(op, iova, len, permission);
+    const signal = signalOf(options, op);
     const access = toPermission(permission, op, "access"); // a name ("Read") as its bits
+    if (signal?.aborted) throw signal.reason;
+    if (this.#disposed) throw this.#disposedError(op, iova, len);
     let r = this.iotlb.lookup(iova, len, access);
     if (r.ok) return r.ranges;
     const handler = this.#asyncMissHandler;
@@ -325,11 +346,73 @@ export class IotlbIommu implements Iommu {
       throw this.#error(op, iova, len, access, r);
     }
     for (let attempt = 0; !r.ok && attempt < this.#maxRetries; attempt++) {
-      await this.#round(handler, r, access, op, iova, len);
+      await this.#round(handler, r, access, op, iova, len, signal);
       r = this.iotlb.lookup(iova, len, access);
     }
     if (r.ok) return r.ranges;
     throw this.#error(op, iova, len, access, r);
+  }
+
+  /**
+   * Ends what the IOMMU holds: every `translateAsync` still waiting rejects at once with
+   * `CannotResolveError` ("the IOMMU was disposed"), the miss handlers' signals abort so they can
+   * drop their questions, no timer stays armed, and later `translateAsync` calls reject the same
+   * way. `translate` and the IOTLB keep working (they hold nothing). Calling it again does nothing.
+   *
+   * @example
+   * ```ts
+   * import { IotlbIommu, Permissions } from "../../mod.ts";
+   * const iommu = new IotlbIommu(undefined, { asyncMissHandler: () => new Promise(() => {}) });
+   * const waiting = iommu.translateAsync(0x1000, 8, Permissions.Read).catch((e) => e.reason);
+   * iommu[Symbol.dispose]();
+   * console.log(await waiting, iommu.pendingRequests); // "the IOMMU was disposed" 0
+   * ```
+   */
+  [Symbol.dispose](): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    for (const end of [...this.#rounds]) end(undefined);
+  }
+
+  /**
+   * A heading (miss handlers, timeout, retries, the miss-path counters, pending questions) and the
+   * IOTLB's table, for `console.log`, instead of the object's fields.
+   *
+   * @example
+   * ```ts
+   * import { IotlbIommu } from "../../mod.ts";
+   * console.log(Deno.inspect(new IotlbIommu()).split("\n")[0]);
+   * // "IotlbIommu: no miss handler, timeout 5000 ms, 4 retries; 0 asked, 0 merged, 0 timed out, 0 sync faults, 0 pending"
+   * ```
+   */
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.#inspect();
+  }
+
+  /** The same text for Node's and Bun's `util.inspect`. @example `console.log(iommu)` */
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return this.#inspect();
+  }
+
+  #inspect(): string {
+    const sync = this.#missHandler !== undefined, async = this.#asyncMissHandler !== undefined;
+    const handlers = sync && async
+      ? "sync and async miss handlers"
+      : sync
+      ? "sync miss handler"
+      : async
+      ? "async miss handler"
+      : "no miss handler";
+    const c = this.#counters;
+    const head =
+      `IotlbIommu: ${handlers}, timeout ${this.#timeoutMs} ms, ${this.#maxRetries} retries; ${c.asyncRequests} asked, ${c.mergedRequests} merged, ${c.timeouts} timed out, ${c.syncFaults} sync faults, ${this.pendingRequests} pending${
+        this.#disposed ? "; disposed" : ""
+      }`;
+    return `${head}\n${inspectIotlb(this.iotlb, "Iotlb", "  ")}`;
+  }
+
+  #disposedError(op: string, iova: AddressLike, len: number): CannotResolveError {
+    return new CannotResolveError(op, { base: toAddress(iova, op, "iova"), length: len }, "the IOMMU was disposed");
   }
 
   /**
@@ -344,15 +427,21 @@ export class IotlbIommu implements Iommu {
     op: string,
     iova: AddressLike,
     len: number,
+    signal: AbortSignal | undefined,
   ): Promise<void> {
     const abort = new AbortController();
     const asked: IntervalNode<Question>[] = [];
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
+    let end!: (why: unknown) => void;
+    // Ends the round with `why`: the timeout, the caller's abort or dispose, whichever comes first.
+    const stopped = new Promise<never>((_, reject) => {
+      end = (why) => {
+        abort.abort(why instanceof Aborted ? why.reason : undefined);
+        reject(why ?? this.#disposedError(op, iova, len));
+      };
       timer = setTimeout(() => {
         this.#counters.timeouts++;
-        abort.abort();
-        reject(
+        end(
           new CannotResolveError(
             op,
             { base: toAddress(iova, op, "iova"), length: len },
@@ -361,7 +450,10 @@ export class IotlbIommu implements Iommu {
         );
       }, this.#timeoutMs);
     });
-    timeout.catch(() => {}); // awaited below, unless the round failed first
+    stopped.catch(() => {}); // awaited below, unless the round failed first
+    const onAbort = () => end(new Aborted(signal!.reason));
+    signal?.addEventListener("abort", onAbort, { once: true });
+    this.#rounds.add(end);
     try {
       const waits: Promise<void>[] = [];
       let n = 0;
@@ -369,19 +461,22 @@ export class IotlbIommu implements Iommu {
         for (const range of ranges) {
           if (++n % ASK_BATCH === 0) {
             await new Promise((resolve) => setImmediate(resolve));
-            if (abort.signal.aborted) await timeout;
+            if (abort.signal.aborted) await stopped;
           }
           waits.push(this.#ask(handler, range, access, kind, abort.signal, asked));
         }
       }
-      await Promise.race([Promise.all(waits), timeout]);
+      await Promise.race([Promise.all(waits), stopped]);
     } catch (e) {
       abort.abort();
       for (const node of asked) node.value.index.delete(node);
+      if (e instanceof Aborted) throw e.reason;
       if (e instanceof CannotResolveError) throw e;
       throw handlerFailed(op, iova, len, e);
     } finally {
       clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+      this.#rounds.delete(end);
     }
   }
 

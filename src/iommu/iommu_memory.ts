@@ -37,7 +37,8 @@ import { inspectIommuMemory, type IommuMemoryJson, iommuMemoryJson } from "./ins
 import type { Iommu } from "./iommu.ts";
 import { type Iotlb, IOVA_PAGE_SCALE } from "./iotlb.ts";
 import { IotlbHit } from "./iotlb_hit.ts";
-import { TranslationGuard } from "./translation_guard.ts";
+import { endGuards, type GuardLife, TranslationGuard } from "./translation_guard.ts";
+import { abortable, type AbortOptions, signalOf } from "../core/abort_signal.ts";
 import { type Permission, Permissions, toPermission } from "../core/permissions.ts";
 
 /**
@@ -153,7 +154,7 @@ function atomicAccess(op: string, write: boolean): Permission {
  * console.log(ram.readU32(0x4010)); // 7
  * ```
  */
-export class IommuMemory<S extends GuestSlice<S> = VolatileSlice> extends Bytes implements GuestMemory<S> {
+export class IommuMemory<S extends GuestSlice<S> = VolatileSlice> extends Bytes implements GuestMemory<S>, Disposable {
   /** Class name used in errors. */
   protected readonly typeName: string = "IommuMemory";
   readonly #backend: PhysicalMemory<S>;
@@ -177,6 +178,10 @@ export class IommuMemory<S extends GuestSlice<S> = VolatileSlice> extends Bytes 
   readonly #fragViews: ElementViews[] = new Array(MAX_FRAGMENTS).fill(NO_VIEWS);
   readonly #fragLogs: (DirtyLog | undefined)[] = new Array(MAX_FRAGMENTS).fill(undefined);
   readonly #fragNumbers = new Float64Array(3 * MAX_FRAGMENTS);
+  /** The lifetime of the slices' guards; ended by dispose. */
+  readonly #life: GuardLife = { ended: false, watching: new Set() };
+  /** How to end each asynchronous call in flight, for dispose. */
+  readonly #waits = new Set<AbortController>();
 
   /**
    * Puts `backend` behind `iommu`.
@@ -469,6 +474,7 @@ export class IommuMemory<S extends GuestSlice<S> = VolatileSlice> extends Bytes 
   /**
    * Like {@link IommuMemory.getSlices}, first awaiting the IOMMU's asynchronous miss path (a
    * vhost-user front-end answering IOTLB misses over its socket) so the event loop keeps running.
+   * Aborting `options.signal` rejects at once with its reason (see {@link IommuMemory.resolve}).
    *
    * @example
    * ```ts
@@ -487,8 +493,9 @@ export class IommuMemory<S extends GuestSlice<S> = VolatileSlice> extends Bytes 
     addr: AddressLike,
     count: number,
     access: Permission = Permissions.Read,
+    options?: AbortOptions,
   ): Promise<S[]> {
-    await this.#resolve(addr, count, access, "IommuMemory.getSlicesAsync");
+    await this.#resolve(addr, count, access, "IommuMemory.getSlicesAsync", options);
     const r = this.#slices(addr, count, toPermission(access, "IommuMemory.getSlicesAsync", "access"), "getSlicesAsync");
     if (r.error !== undefined && r.slices.length === 0) throw r.error;
     return r.slices;
@@ -498,7 +505,9 @@ export class IommuMemory<S extends GuestSlice<S> = VolatileSlice> extends Bytes 
    * Makes sure `[addr, addr + count)` translates for `access`, answering misses through the
    * IOMMU's asynchronous path; afterwards the synchronous accessors hit (unless the mapping is
    * invalidated in between). Does nothing while translation is off. `count` 0 is translated too
-   * (see {@link IommuMemory.getSlices}).
+   * (see {@link IommuMemory.getSlices}). Aborting `options.signal` rejects at once with its reason
+   * and cancels the IOMMU's questions for this call (whatever the IOMMU does with its signal, the
+   * promise does not wait for it).
    *
    * @example
    * ```ts
@@ -509,25 +518,82 @@ export class IommuMemory<S extends GuestSlice<S> = VolatileSlice> extends Bytes 
    *   asyncMissHandler: async (r) => iommu.iotlb.setMapping(r.base, 0, r.length, Permissions.Read),
    * });
    * const mem = new IommuMemory(ram, iommu);
-   * await mem.resolve(0x7000, 8, Permissions.Read);
+   * await mem.resolve(0x7000, 8, Permissions.Read, { signal: new AbortController().signal });
    * console.log(mem.readU64(0x7000)); // 0n
    * ```
    */
-  resolve(addr: AddressLike, count: number, access: Permission = Permissions.Read): Promise<void> {
-    return this.#resolve(addr, count, access, "IommuMemory.resolve");
+  resolve(
+    addr: AddressLike,
+    count: number,
+    access: Permission = Permissions.Read,
+    options?: AbortOptions,
+  ): Promise<void> {
+    return this.#resolve(addr, count, access, "IommuMemory.resolve", options);
   }
 
-  async #resolve(addr: AddressLike, count: number, access: Permission, op: string): Promise<void> {
+  async #resolve(
+    addr: AddressLike,
+    count: number,
+    access: Permission,
+    op: string,
+    options: AbortOptions | undefined,
+  ): Promise<void> {
     const n = toLength(count, op, "count");
     const a = toAddress(addr, op, "addr");
     const want = toPermission(access, op, "access");
+    const signal = signalOf(options, op);
+    if (signal?.aborted) throw signal.reason;
+    if (this.#life.ended) throw new CannotResolveError(op, { base: a, length: n }, "the IommuMemory was disposed");
     if (!this.#enabled) return;
     pastTheEnd(a, n, op);
+    // One controller per call: the caller's abort and dispose both end it, and the IOMMU is told.
+    const own = new AbortController();
+    const onAbort = () => own.abort(signal!.reason);
+    signal?.addEventListener("abort", onAbort, { once: true });
+    this.#waits.add(own);
     try {
-      await this.#iommu.translateAsync(a, n, want);
+      await abortable(this.#iommu.translateAsync(a, n, want, { signal: own.signal }), own.signal);
     } catch (e) {
+      if (own.signal.aborted && e === own.signal.reason) {
+        if (signal?.aborted) throw signal.reason;
+        throw new CannotResolveError(op, { base: a, length: n }, "the IommuMemory was disposed");
+      }
       throw this.#rewrap(e, op);
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+      this.#waits.delete(own);
     }
+  }
+
+  /**
+   * Ends what this object holds, once (a second call does nothing): its `resolve`/`getSlicesAsync`
+   * calls in flight reject at once with `CannotResolveError` ("the IommuMemory was disposed") and
+   * their IOMMU questions are cancelled; the slices holding views leased under
+   * `revocation: "views"` stop watching the IOTLB, their views are detached and the slices revoked
+   * (`SliceRevokedError`); no slice of it leases a view afterwards (`bytes()` throws
+   * `SliceRevokedError`). Slices that hold nothing stay valid while their translation holds, as
+   * before (checking a disposal on each of their accesses would slow every one). Later
+   * asynchronous calls reject the same way. The backend and the IOMMU are not disposed (they are
+   * shared); the synchronous accessors keep working.
+   *
+   * @example
+   * ```ts
+   * import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../../mod.ts";
+   * using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
+   * const iommu = new IotlbIommu();
+   * iommu.iotlb.setMapping(0x8000, 0x1000, 0x1000, Permissions.ReadWrite);
+   * let view;
+   * {
+   *   using mem = new IommuMemory(ram, iommu, { revocation: "views" });
+   *   view = mem.getSlice(0x8000, 16, Permissions.Read).bytes();
+   * }
+   * console.log(view.length, iommu.iotlb.watcherCount); // 0 0
+   * ```
+   */
+  [Symbol.dispose](): void {
+    if (this.#life.ended) return;
+    endGuards(this.#life);
+    for (const wait of [...this.#waits]) wait.abort();
   }
 
   /**
@@ -892,6 +958,7 @@ export class IommuMemory<S extends GuestSlice<S> = VolatileSlice> extends Bytes 
         ? undefined
         : new TranslationGuard(iotlb, { base: iova, length: range.length }, range.base, access, {
           revokeViews: revocation === "views",
+          life: this.#life,
         });
       for (const s of part.slices) {
         // Slices that may be written lie where the log records (refused above otherwise); the

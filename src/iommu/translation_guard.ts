@@ -6,7 +6,7 @@
 
 import type { GuestMemoryError } from "../core/errors.ts";
 import { type IovaRange, SliceRevokedError } from "./iommu_errors.ts";
-import { LEASE_VIEW, type SliceGuard } from "../core/slice_guard.ts";
+import { LEASE_VIEW, RELEASE_VIEW, type SliceGuard } from "../core/slice_guard.ts";
 import { type BufferLease, LEASE, type Mapping } from "../core/mapping.ts";
 import type { Iotlb } from "./iotlb.ts";
 import type { Permission } from "../core/permissions.ts";
@@ -30,6 +30,44 @@ export interface TranslationGuardOptions {
    * Default false (only the slices' methods are revoked).
    */
   revokeViews?: boolean;
+  /**
+   * The lifetime of the memory that handed the slices out (an `IommuMemory`): {@link endGuards}
+   * revokes at once the guards of it that watch the IOTLB (they hold leased views), and once it
+   * has ended a guard leases no more views (it is revoked instead). Guards that hold nothing are
+   * left alone: their check is on every access of their slices, and stays one comparison.
+   */
+  life?: GuardLife;
+}
+
+/**
+ * The lifetime shared by the guards of one `IommuMemory`: whether it ended, and the guards that
+ * watch the IOTLB meanwhile (they hold leased views and a watcher; the others hold nothing).
+ *
+ * @example
+ * ```ts ignore
+ * const life: GuardLife = { ended: false, watching: new Set() };
+ * ```
+ */
+export interface GuardLife {
+  /** Set once by {@link endGuards}. */
+  ended: boolean;
+  /** The guards of this lifetime that watch the IOTLB now. */
+  readonly watching: Set<TranslationGuard>;
+}
+
+/**
+ * Ends `life`: the guards of it that watch the IOTLB are revoked now (their leased views detached,
+ * the watcher removed), and no guard of it leases a view afterwards. Calling it again does nothing.
+ *
+ * @example
+ * ```ts ignore
+ * endGuards(life); // from IommuMemory's dispose
+ * ```
+ */
+export function endGuards(life: GuardLife): void {
+  if (life.ended) return;
+  life.ended = true;
+  for (const guard of [...life.watching]) guard.revoke();
 }
 
 /**
@@ -60,6 +98,7 @@ export class TranslationGuard implements SliceGuard {
   readonly #target: bigint;
   readonly #access: Permission;
   readonly #revokeViews: boolean;
+  readonly #life: GuardLife | undefined;
   #generation: number;
   #revoked = false;
   /** The leases of live views (revokeViews only), made on the first. */
@@ -83,6 +122,7 @@ export class TranslationGuard implements SliceGuard {
     this.#target = target;
     this.#access = access;
     this.#revokeViews = options.revokeViews === true;
+    this.#life = options.life;
     this.#generation = iotlb.generation;
   }
 
@@ -97,6 +137,24 @@ export class TranslationGuard implements SliceGuard {
     const g = this.#iotlb.generation;
     if (g === this.#generation) return true;
     return this.#recheck(g);
+  }
+
+  /**
+   * Revokes the guard now and for good, whatever the IOTLB says: its slices' methods throw
+   * `SliceRevokedError`, its leased views are detached, and it stops watching the IOTLB.
+   *
+   * @example
+   * ```ts
+   * import { Iotlb, Permissions, TranslationGuard } from "../../mod.ts";
+   * const iotlb = new Iotlb();
+   * iotlb.setMapping(0x1000, 0x8000, 0x1000, Permissions.Read);
+   * const guard = new TranslationGuard(iotlb, { base: 0x1000n, length: 0x100 }, 0x8000n, Permissions.Read);
+   * guard.revoke();
+   * console.log(guard.isValid()); // false
+   * ```
+   */
+  revoke(): void {
+    if (!this.#revoked) this.#revoke();
   }
 
   /** The error for an operation on a revoked slice. @example `guard.revokedError("VolatileSlice.readU8")` */
@@ -116,6 +174,11 @@ export class TranslationGuard implements SliceGuard {
    */
   [LEASE_VIEW](region: Mapping, offset: number, length: number, op: string): ArrayBuffer | undefined {
     if (!this.#revokeViews || this.#revoked) return undefined;
+    // A disposed IommuMemory's slices take no new leases: the view would need a watcher again.
+    if (this.#life?.ended === true) {
+      this.#revoke();
+      throw this.revokedError(op);
+    }
     // Views of a range leased lately share its buffer: bytes() of a slice (or of a few subslices in
     // turn) taken again costs no new buffer.
     const recent = this.#recent ??= [];
@@ -134,9 +197,30 @@ export class TranslationGuard implements SliceGuard {
     if (this.#watcher === undefined) {
       this.#watcher = () => this.#changed();
       this.#iotlb.watch(this.#watcher);
+      this.#life?.watching.add(this);
     }
     // Made in this same job, so not yet collectable.
     return lease.buffer!;
+  }
+
+  /**
+   * Detaches `buffer`, a view's buffer this guard leased, and forgets its lease (a disposed slice
+   * gives its views back). Library-internal.
+   *
+   * @example
+   * ```ts ignore
+   * guard[RELEASE_VIEW](buffer);
+   * ```
+   */
+  [RELEASE_VIEW](buffer: ArrayBuffer): void {
+    const leases = this.#leases;
+    if (leases === undefined) return;
+    for (const lease of leases) {
+      if (lease.buffer !== buffer) continue;
+      lease.release();
+      this.#forget(lease);
+      return;
+    }
   }
 
   /**
@@ -175,6 +259,7 @@ export class TranslationGuard implements SliceGuard {
     if (this.#watcher === undefined) return;
     this.#iotlb.unwatch(this.#watcher);
     this.#watcher = undefined;
+    this.#life?.watching.delete(this);
   }
 
   #recheck(generation: number): boolean {

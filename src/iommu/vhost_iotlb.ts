@@ -12,6 +12,7 @@
 import { type AddressLike, toAddress } from "../core/address.ts";
 import { InvalidArgumentError } from "../core/errors.ts";
 import { hex } from "../core/format.ts";
+import { abortable, type AbortOptions, signalOf } from "../core/abort_signal.ts";
 import { IntervalIndex, type IntervalNode } from "./interval_index.ts";
 import type { AsyncMissHandler } from "./iommu.ts";
 import type { Iotlb } from "./iotlb.ts";
@@ -230,7 +231,7 @@ interface Waiter {
  * channel.run(); // until the stream ends
  * ```
  */
-export class VhostIotlbChannel {
+export class VhostIotlbChannel implements Disposable {
   readonly #stream: VhostStream;
   readonly #iotlb: Iotlb;
   readonly #toTarget: (uaddr: bigint) => bigint;
@@ -333,19 +334,25 @@ export class VhostIotlbChannel {
    * Reads and applies messages until the stream ends (or is closed on this side); then wakes every
    * waiting miss (their retry fails with `CannotResolve`). A message that fails a check is counted
    * in {@link VhostIotlbChannel.messagesRejected}, changes nothing, and the channel goes on; a
-   * header with a wrong version or payload size rejects with `InvalidArgument`.
+   * header with a wrong version or payload size rejects with `InvalidArgument`. Aborting
+   * `options.signal` ends it the same way at once (the waiting misses are woken) and rejects with
+   * the signal's reason; a read already given to the stream is abandoned, so the stream may be left
+   * inside a message: close it.
    *
    * @example
    * ```ts ignore
-   * await channel.run();
+   * await channel.run({ signal: controller.signal });
    * ```
    */
-  async run(): Promise<void> {
+  async run(options?: AbortOptions): Promise<void> {
     const op = "VhostIotlbChannel.run";
+    const signal = signalOf(options, op);
     const buf = new Uint8Array(VHOST_USER_HEADER_SIZE + VHOST_IOTLB_MSG_SIZE);
     const dv = new DataView(buf.buffer);
     try {
-      while (await readExact(this.#stream, buf)) {
+      if (signal?.aborted) throw signal.reason;
+      while (await abortable(readExact(this.#stream, buf), signal)) {
+        if (this.#ended) break; // disposed while the read was pending
         const flags = dv.getUint32(4, true), size = dv.getUint32(8, true);
         if ((flags & 0x3) !== VHOST_USER_VERSION || size !== VHOST_IOTLB_MSG_SIZE) {
           throw new InvalidArgumentError(
@@ -364,11 +371,30 @@ export class VhostIotlbChannel {
         }
       }
     } finally {
-      this.#ended = true;
-      for (const node of this.#waiting.drain()) {
-        node.value.group.delete(node);
-        node.value.resolve();
-      }
+      this.#end();
+    }
+  }
+
+  /**
+   * Ends the channel as if the stream had ended: every miss waiting for the front-end is woken
+   * (its retry fails with `CannotResolve`) and later misses are not sent. The stream is the
+   * caller's to close; a `run` still reading stops at its next message. Calling it again does
+   * nothing.
+   *
+   * @example
+   * ```ts ignore
+   * using channel = new VhostIotlbChannel(conn, iotlb);
+   * ```
+   */
+  [Symbol.dispose](): void {
+    this.#end();
+  }
+
+  #end(): void {
+    this.#ended = true;
+    for (const node of this.#waiting.drain()) {
+      node.value.group.delete(node);
+      node.value.resolve();
     }
   }
 

@@ -15,6 +15,7 @@ import type { MapOptions } from "./mmap_region.ts";
 import { Bytes } from "../core/bytes.ts";
 import { checkAtomic, copyError, copyRange, CopyStatus } from "../core/copy_range.ts";
 import { type DirtyLog, logReach } from "../core/dirty_log.ts";
+import { inspectRegion, type RegionJson, regionJson } from "./inspect_memory.ts";
 import { RegionPart } from "./region_part.ts";
 import { RegionViews } from "../core/region_views.ts";
 import { VolatileSlice } from "../core/volatile_slice.ts";
@@ -318,6 +319,40 @@ export class GuestRegionMmap extends Bytes implements Disposable {
   /** Same as {@link GuestRegionMmap.close}. */
   [Symbol.dispose](): void {
     this.close();
+  }
+
+  /**
+   * Guest range, host address, backing, protection, flags and dirty bitmap, for `JSON.stringify`.
+   *
+   * @example
+   * ```ts
+   * import { GuestRegionMmap } from "../../mod.ts";
+   * using r = GuestRegionMmap.fromRange(0x1000, 0x1000);
+   * console.log(r.toJSON().gpa); // "0x1000"
+   * ```
+   */
+  toJSON(): RegionJson {
+    return regionJson(this);
+  }
+
+  /**
+   * One line for `console.log`: the region's row of the guest memory table, instead of its
+   * internal typed arrays.
+   *
+   * @example
+   * ```ts
+   * import { GuestRegionMmap } from "../../mod.ts";
+   * using r = GuestRegionMmap.fromRange(0x1000, 0x1000);
+   * console.log(Deno.inspect(r).split("  ")[0]); // "GuestRegionMmap: 0000000000001000-0000000000001fff"
+   * ```
+   */
+  [Symbol.for("Deno.customInspect")](): string {
+    return inspectRegion(this);
+  }
+
+  /** The same text for Node's and Bun's `util.inspect`. @example `console.log(region)` */
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return inspectRegion(this);
   }
 
   /**

@@ -15,7 +15,31 @@ import { protLetters } from "../core/inspect_slice.ts";
 import { BACKING } from "../core/mapping.ts";
 import type { MmapRegion } from "./mmap_region.ts";
 import type { DirtyLog } from "../core/dirty_log.ts";
-import type { GuestRegionMmap } from "./guest_region_mmap.ts";
+
+/**
+ * What inspection reads of a region: a `GuestRegionMmap`, described structurally so that the
+ * region's own inspection can use this file without the two importing each other.
+ *
+ * @example
+ * ```ts
+ * import { GuestRegionMmap, type InspectedRegion } from "../../mod.ts";
+ * using r = GuestRegionMmap.fromRange(0x1000, 0x1000);
+ * const seen: InspectedRegion = r;
+ * console.log(seen.len); // 4096
+ * ```
+ */
+export interface InspectedRegion {
+  /** First guest address. */
+  readonly startAddr: bigint;
+  /** Last guest address. */
+  readonly lastAddr: bigint;
+  /** Length in bytes. */
+  readonly len: number;
+  /** The host mapping. */
+  readonly mmap: MmapRegion;
+  /** The dirty log, if any. */
+  readonly bitmap: DirtyLog | undefined;
+}
 
 /**
  * One region as inspection sees it.
@@ -126,7 +150,7 @@ export function backingText(mmap: MmapRegion): string {
  * console.log(describeRegion(r).dirty?.dirtyPages); // 1
  * ```
  */
-export function describeRegion(region: GuestRegionMmap): RegionInfo {
+export function describeRegion(region: InspectedRegion): RegionInfo {
   const mmap = region.mmap;
   const log = region.bitmap;
   let dirty: RegionInfo["dirty"];
@@ -158,7 +182,7 @@ export function describeRegion(region: GuestRegionMmap): RegionInfo {
  * console.log(holesBetween(mem.regions())); // [ [ 4096n, 12288n ] ]
  * ```
  */
-export function holesBetween(regions: readonly GuestRegionMmap[]): Array<[start: bigint, size: bigint]> {
+export function holesBetween(regions: readonly InspectedRegion[]): Array<[start: bigint, size: bigint]> {
   const holes: Array<[bigint, bigint]> = [];
   for (let i = 1; i < regions.length; i++) {
     const end = regions[i - 1].lastAddr + 1n;
@@ -186,7 +210,7 @@ function dirtyText(info: RegionInfo): string {
  * console.log(memoryRows(mem.regions(), "  ").startsWith("  0000000000000000-0000000000000fff  4 KiB  host 0x")); // true
  * ```
  */
-export function memoryRows(regions: readonly GuestRegionMmap[], indent: string): string {
+export function memoryRows(regions: readonly InspectedRegion[], indent: string): string {
   const rows: string[][] = [];
   const holes = holesBetween(regions);
   let h = 0;
@@ -221,7 +245,7 @@ export function memoryRows(regions: readonly GuestRegionMmap[], indent: string):
  * console.log(inspectMemory(mem.regions()).split("\n")[0]); // "GuestMemoryMmap: 2 regions, 8 KiB of RAM, 1 hole"
  * ```
  */
-export function inspectMemory(regions: readonly GuestRegionMmap[], name = "GuestMemoryMmap"): string {
+export function inspectMemory(regions: readonly InspectedRegion[], name = "GuestMemoryMmap"): string {
   let total = 0n;
   for (const r of regions) total += BigInt(r.len);
   const holes = holesBetween(regions);
@@ -242,21 +266,11 @@ export function inspectMemory(regions: readonly GuestRegionMmap[], name = "Guest
  * console.log(memoryJson(mem.regions()).size); // "0x1000"
  * ```
  */
-export function memoryJson(regions: readonly GuestRegionMmap[]): GuestMemoryJson {
+export function memoryJson(regions: readonly InspectedRegion[]): GuestMemoryJson {
   let total = 0n;
   const out: RegionJson[] = regions.map((region) => {
     total += BigInt(region.len);
-    const info = describeRegion(region);
-    return {
-      gpa: hex(info.gpa),
-      size: hex(info.size),
-      host: info.host === undefined ? null : hex(info.host),
-      backing: info.backing,
-      prot: info.prot,
-      flags: info.flags,
-      closed: info.closed,
-      dirty: info.log instanceof AtomicBitmap ? info.log.toJSON() : null,
-    };
+    return regionJson(region);
   });
   return {
     size: hex(total),
@@ -264,3 +278,54 @@ export function memoryJson(regions: readonly GuestRegionMmap[]): GuestMemoryJson
     holes: holesBetween(regions).map(([start, size]) => ({ gpa: hex(start), size: hex(size) })),
   };
 }
+
+/**
+ * The JSON form of one region (as in {@link GuestMemoryJson}'s list).
+ *
+ * @example
+ * ```ts
+ * import { GuestRegionMmap } from "../../mod.ts";
+ * import { regionJson } from "./inspect_memory.ts";
+ * using r = GuestRegionMmap.fromRange(0x2000, 0x1000);
+ * console.log(regionJson(r).gpa, regionJson(r).size); // "0x2000" "0x1000"
+ * ```
+ */
+export function regionJson(region: InspectedRegion): RegionJson {
+  const info = describeRegion(region);
+  return {
+    gpa: hex(info.gpa),
+    size: hex(info.size),
+    host: info.host === undefined ? null : hex(info.host),
+    backing: info.backing,
+    prot: info.prot,
+    flags: info.flags,
+    closed: info.closed,
+    dirty: info.log instanceof AtomicBitmap ? info.log.toJSON() : null,
+  };
+}
+
+/**
+ * The line `console.log` shows for one region: `GuestRegionMmap:` and its row of the guest memory
+ * table (guest range, size, host, backing, protection, flags, dirty pages).
+ *
+ * @example
+ * ```ts
+ * import { GuestRegionMmap } from "../../mod.ts";
+ * import { inspectRegion } from "./inspect_memory.ts";
+ * using r = GuestRegionMmap.fromRange(0x1000, 0x1000);
+ * console.log(inspectRegion(r).startsWith("GuestRegionMmap: 0000000000001000-0000000000001fff  4 KiB  host 0x")); // true
+ * ```
+ */
+export function inspectRegion(region: InspectedRegion): string {
+  return `InspectedRegion: ${memoryRows([region], "")}`;
+}
+
+/**
+ * What a slice's inspection is made of (its private state, handed over by the slice itself).
+ *
+ * @example
+ * ```ts
+ * import type { SliceShape } from "./inspect_memory.ts";
+ * const describe = (s: SliceShape) => `${s.len} bytes at offset ${s.offset}`;
+ * ```
+ */

@@ -27,6 +27,7 @@ import type { RawPointer } from "../ffi/binding.ts";
 import { native } from "../ffi/native.ts";
 import { syscallError } from "../ffi/syscall_error.ts";
 import { hex } from "../core/format.ts";
+import { sizeText } from "../core/inspect_text.ts";
 import {
   MAP_ANONYMOUS,
   MAP_FIXED,
@@ -867,6 +868,45 @@ export class MmapRegion implements Disposable, Mapping {
 
   #describe(): string {
     return `host ${hex(this.#addr)}, ${hex(this.#size)} bytes`;
+  }
+
+  /**
+   * One line for `console.log`/`Deno.inspect` (and Node's and Bun's `util.inspect`): size, host
+   * address (or `closed`), what backs it, protection as `rwx` letters, the `MAP_*` flags, and the
+   * asynchronous I/O pinning it, instead of the empty object a class with private fields shows.
+   *
+   * @example
+   * ```ts
+   * import { MmapRegion } from "../../mod.ts";
+   * using r = MmapRegion.anonymous(0x10000);
+   * console.log(Deno.inspect(r).replace(/0x[0-9a-f]+/, "0x…"));
+   * // "MmapRegion: 64 KiB at host 0x…, anonymous, rw-, PRIVATE|ANONYMOUS|NORESERVE"
+   * ```
+   */
+  [Symbol.for("Deno.customInspect")](): string {
+    return this.#inspect();
+  }
+
+  /** The same text for Node's and Bun's `util.inspect`. @example `console.log(region)` */
+  [Symbol.for("nodejs.util.inspect.custom")](): string {
+    return this.#inspect();
+  }
+
+  #inspect(): string {
+    const p = this.#prot;
+    const where = this.#closed ? "closed" : `at host ${hex(this.#addr)}`;
+    let backing = "anonymous";
+    if (!this.#owned) backing = "borrowed";
+    else if (this.#memfd >= 0) backing = `memfd fd ${this.#memfd}`;
+    else if (this.#fileOffset !== undefined) backing = `file ${this.#fileOffset}`;
+    const parts = [
+      `MmapRegion: ${sizeText(this.#size)} ${where}`,
+      backing,
+      `${p & PROT_READ ? "r" : "-"}${p & PROT_WRITE ? "w" : "-"}${p & PROT_EXEC ? "x" : "-"}`,
+      mapFlagsToString(this.#flags),
+    ];
+    if (this.#pins > 0) parts.push(`pinned by ${this.#pins} I/O in flight`);
+    return parts.join(", ");
   }
 
   #checkOpen(op: string): void {

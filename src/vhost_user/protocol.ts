@@ -5,6 +5,7 @@
  * @module
  */
 
+import { defineLayout, type StructLayout } from "../core/struct_layout.ts";
 import { VhostUserError } from "./vhost_user_errors.ts";
 
 /** Requests a front-end sends (`VHOST_USER_*`). */
@@ -93,6 +94,21 @@ export const ProtocolFeature = {
 export const PROTOCOL_FEATURES_BIT = 30;
 /** The header: request u32, flags u32, size u32. */
 export const HEADER_SIZE = 12;
+/**
+ * The message header as a struct layout: request code, flags, payload size (u32 each,
+ * little-endian); {@link HEADER_SIZE} bytes.
+ *
+ * @example
+ * ```ts
+ * import { VHOST_USER_HEADER_LAYOUT } from "../../vhost_user.ts";
+ * console.log(VHOST_USER_HEADER_LAYOUT.encode({ request: 1, flags: 1, size: 0 }).length); // 12
+ * ```
+ */
+export const VHOST_USER_HEADER_LAYOUT: StructLayout<{ request: number; flags: number; size: number }> = defineLayout(
+  "VhostUserHeader",
+  { request: [0, "u32"], flags: [4, "u32"], size: [8, "u32"] },
+);
+
 /** The protocol version in the low two bits of the flags. */
 export const VERSION = 0x1;
 /** Flag: this message is a reply. */

@@ -7,6 +7,7 @@
 import { lstatSync, unlinkSync } from "node:fs";
 import { SyscallError } from "../../mod.ts";
 import { cString } from "../ffi/c_string.ts";
+import { type AbortOptions, signalOf } from "../core/abort_signal.ts";
 import { errnoName } from "../ffi/errno.ts";
 import { native } from "../ffi/native.ts";
 import { VhostUserBackend, type VhostUserBackendOptions } from "./backend.ts";
@@ -92,18 +93,43 @@ export class VhostUserServer implements AsyncDisposable {
 
   /**
    * Resolves when the connection being served, or one waiting to be accepted, ends (at once if there
-   * is none, or the server is closed).
+   * is none, or the server is closed). Aborting `options.signal` rejects with its reason and
+   * forgets the wait.
    *
    * @example
    * ```ts ignore
-   * await server.nextDisconnect();
+   * await server.nextDisconnect({ signal: AbortSignal.timeout(5000) });
    * ```
    */
-  nextDisconnect(): Promise<void> {
+  nextDisconnect(options?: AbortOptions): Promise<void> {
+    let signal: AbortSignal | undefined;
+    try {
+      signal = signalOf(options, "VhostUserServer.nextDisconnect");
+    } catch (e) {
+      return Promise.reject(e); // a promise-returning call reports bad arguments as a rejection
+    }
+    if (signal?.aborted) return Promise.reject(signal.reason);
     // A front-end that has connected but is not accepted yet counts as served: the caller who just
     // connected means that connection, whether or not the watcher has run.
     if (this.#closed || (this.#serving === undefined && !this.#acceptPending())) return Promise.resolve();
-    return new Promise((resolve) => this.#waiters.push(resolve));
+    return new Promise((resolve, reject) => {
+      const waiter = () => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      };
+      const onAbort = () => {
+        const at = this.#waiters.indexOf(waiter);
+        if (at >= 0) this.#waiters.splice(at, 1);
+        reject(signal!.reason);
+      };
+      this.#waiters.push(waiter);
+      signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  /** Waits of {@link VhostUserServer.nextDisconnect} not yet answered. @example `server.pendingWaits` */
+  get pendingWaits(): number {
+    return this.#waiters.length;
   }
 
   /** Whether a connection waits in the backlog: a zero-timeout look at the listening socket. */

@@ -11,6 +11,7 @@
 import type { Permission } from "../../mod.ts";
 import { hex } from "../core/format.ts";
 import { VirtqueueError, type VirtqueueFaultAddress } from "./virtqueue_errors.ts";
+import { abortable, type AbortOptions, signalOf } from "../core/abort_signal.ts";
 
 /**
  * Asks for the translation of `[addr, addr + length)` with `access` and resolves once it is there.
@@ -32,7 +33,9 @@ export const MAX_RESOLVE_ROUNDS = 256;
 
 /**
  * Runs `step` until it succeeds, resolving each retryable translation failure with `resolve` in
- * between. Without a resolver, the first such failure is refused.
+ * between. Without a resolver, the first such failure is refused. Aborting `options.signal`
+ * rejects with its reason at once, without breaking the queue (the step changed nothing that
+ * matters; it can be retried later).
  *
  * @example
  * ```ts ignore
@@ -44,7 +47,9 @@ export async function retryTranslations<T>(
   step: () => T,
   resolve: MissResolver | undefined,
   maxRounds: number = MAX_RESOLVE_ROUNDS,
+  options?: AbortOptions,
 ): Promise<T> {
+  const signal = signalOf(options, "retryTranslations");
   let last: VirtqueueFaultAddress | undefined;
   for (let round = 0;; round++) {
     let miss: VirtqueueError;
@@ -61,9 +66,14 @@ export async function retryTranslations<T>(
     if (last !== undefined && last.addr === where.addr && last.access === where.access) {
       throw owner.refuse(refusal(op, owner, miss, "the front-end's answer did not cover it"));
     }
+    if (signal?.aborted) throw signal.reason;
     try {
-      await resolve({ addr: where.addr, length: where.length, access: where.access as Permission });
+      await abortable(
+        Promise.resolve(resolve({ addr: where.addr, length: where.length, access: where.access as Permission })),
+        signal,
+      );
     } catch (cause) {
+      if (signal?.aborted && cause === signal.reason) throw cause;
       if (cause instanceof VirtqueueError) {
         throw owner.refuse(new VirtqueueError(op, owner.index, cause.fault, cause.message, where, { cause }));
       }
