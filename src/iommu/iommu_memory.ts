@@ -1014,6 +1014,7 @@ export class IommuMemory<S extends GuestSlice<S> = VolatileSlice> extends Bytes 
     if (this.#revocation === "off") return out;
     const guard = new TranslationGuard(iotlb, { base: BigInt(addr), length: count }, BigInt(gpa), access, {
       revokeViews: this.#revocation === "views",
+      life: this.#life,
     });
     return out.withGuard(guard);
   }
