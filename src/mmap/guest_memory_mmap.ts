@@ -635,8 +635,9 @@ export class GuestMemoryMmap extends Bytes
    * ```
    */
   locateWindow(addr: number, size: number): ViewWindow | undefined {
-    const last = this.#last;
-    const w = last?.window;
+    // typeof first: comparing an object would call its valueOf.
+    if (typeof addr !== "number" || typeof size !== "number") return undefined;
+    const w = this.#last?.window;
     if (w !== undefined && addr >= w.start && addr <= w.end - size && size > 0 && Number.isInteger(addr)) return w;
     if (!(Number.isInteger(addr) && addr >= 0 && size > 0)) return undefined;
     const found = this.#findNumber(addr);
