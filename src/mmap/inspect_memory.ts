@@ -317,7 +317,7 @@ export function regionJson(region: InspectedRegion): RegionJson {
  * ```
  */
 export function inspectRegion(region: InspectedRegion): string {
-  return `InspectedRegion: ${memoryRows([region], "")}`;
+  return `GuestRegionMmap: ${memoryRows([region], "")}`;
 }
 
 /**
