@@ -361,7 +361,8 @@ export class IotlbIommu implements Iommu, Disposable {
    *
    * @example
    * ```ts
-   * import { IotlbIommu, Permissions } from "../../mod.ts";
+   * import { IotlbIommu } from "../../iommu.ts";
+   * import { Permissions } from "../../mod.ts";
    * const iommu = new IotlbIommu(undefined, { asyncMissHandler: () => new Promise(() => {}) });
    * const waiting = iommu.translateAsync(0x1000, 8, Permissions.Read).catch((e) => e.reason);
    * iommu[Symbol.dispose]();
@@ -380,7 +381,7 @@ export class IotlbIommu implements Iommu, Disposable {
    *
    * @example
    * ```ts
-   * import { IotlbIommu } from "../../mod.ts";
+   * import { IotlbIommu } from "../../iommu.ts";
    * console.log(Deno.inspect(new IotlbIommu()).split("\n")[0]);
    * // "IotlbIommu: no miss handler, timeout 5000 ms, 4 retries; 0 asked, 0 merged, 0 timed out, 0 sync faults, 0 pending"
    * ```

@@ -578,7 +578,8 @@ export class IommuMemory<S extends GuestSlice<S> = VolatileSlice> extends Bytes 
    *
    * @example
    * ```ts
-   * import { GuestMemoryMmap, IommuMemory, IotlbIommu, Permissions } from "../../mod.ts";
+   * import { GuestMemoryMmap, Permissions } from "../../mod.ts";
+   * import { IommuMemory, IotlbIommu } from "../../iommu.ts";
    * using ram = GuestMemoryMmap.fromRanges([[0, 0x10000]]);
    * const iommu = new IotlbIommu();
    * iommu.iotlb.setMapping(0x8000, 0x1000, 0x1000, Permissions.ReadWrite);

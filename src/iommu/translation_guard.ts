@@ -145,7 +145,8 @@ export class TranslationGuard implements SliceGuard {
    *
    * @example
    * ```ts
-   * import { Iotlb, Permissions, TranslationGuard } from "../../mod.ts";
+   * import { Iotlb, TranslationGuard } from "../../iommu.ts";
+   * import { Permissions } from "../../mod.ts";
    * const iotlb = new Iotlb();
    * iotlb.setMapping(0x1000, 0x8000, 0x1000, Permissions.Read);
    * const guard = new TranslationGuard(iotlb, { base: 0x1000n, length: 0x100 }, 0x8000n, Permissions.Read);

@@ -65,6 +65,10 @@ const BY_CODE: Readonly<Record<string, string>> = {
   ENOTDIR: "NotADirectory",
   EBADF: "BadResource",
   EPIPE: "BrokenPipe",
+  // node:net's own refusals of a write once the socket is gone (Bun gives these under load, where
+  // Deno reports the kernel's EPIPE): the same broken pipe to a caller.
+  ERR_STREAM_DESTROYED: "BrokenPipe",
+  ERR_STREAM_WRITE_AFTER_END: "BrokenPipe",
   ECONNREFUSED: "ConnectionRefused",
   ECONNRESET: "ConnectionReset",
   EADDRINUSE: "AddrInUse",
