@@ -11,7 +11,7 @@
 import { bytesWindow, fewerBytesError, TYPED_BYTE_LENGTH, TYPED_LENGTH, TYPED_SET } from "../caller_bytes.ts";
 import type { NativeBinding } from "../ffi/binding.ts";
 import { native } from "../ffi/native.ts";
-import { forgetArrays, knownAddress, knownArray, noticeArray } from "./array_address.ts";
+import { forgetArrays, knownAddress, knownArray, knownView, noticeArray } from "./array_address.ts";
 import type { RegionViews } from "./region_views.ts";
 
 /**
@@ -125,19 +125,21 @@ export function copyOut(
 ): void {
   const n = ffi ?? bind();
   if (len >= outMin && off + len <= views.u8.length) {
-    const real = TYPED_LENGTH.call(buf) as number;
     if (buf === knownArray) {
-      // Known to hold bytes that never move; `real` is 0 once it is detached.
-      if (bufOff + len <= real) {
+      // Known to hold bytes that never move; knownView's length is 0 once they are detached.
+      if (bufOff + len <= knownView.length) {
         n.copyAt(knownAddress + bufOff, views.host + off, len);
         return;
       }
-    } else if (bufOff + len <= real && TYPED_BYTE_LENGTH.call(buf) === real) {
+    } else {
       // Raw bytes only into an array of bytes: a wider typed array given Uint8Array's prototype
       // (which a read accepts) takes `set`, which converts element by element or refuses.
-      n.copyOut(buf, bufOff, views.host + off, len);
-      if (learns) noticeArray(n, buf, real);
-      return;
+      const real = TYPED_LENGTH.call(buf) as number;
+      if (bufOff + len <= real && TYPED_BYTE_LENGTH.call(buf) === real) {
+        n.copyOut(buf, bufOff, views.host + off, len);
+        if (learns) noticeArray(n, buf, real);
+        return;
+      }
     }
   }
   try {
@@ -169,7 +171,7 @@ export function copyIn(
 ): void {
   const n = ffi ?? bind();
   // A write's array was checked to hold bytes when the request began; only its length can change.
-  const real = TYPED_LENGTH.call(buf) as number;
+  const real = buf === knownArray ? knownView.length : TYPED_LENGTH.call(buf) as number;
   if (bufOff + len > real) throw fewerBytesError(`${owner}.${op}`, buf);
   if (len < inMin || off + len > views.u8.length) {
     // The first write, made before the engine knew its threshold, or a range the views do not
@@ -228,7 +230,7 @@ export function batchesFragments(write: boolean, len: number): boolean {
  */
 export function copyFragments(count: number, buf: Uint8Array, bufOff: number, len: number, write: boolean): boolean {
   const n = ffi ?? bind();
-  const real = TYPED_LENGTH.call(buf) as number;
+  const real = buf === knownArray ? knownView.length : TYPED_LENGTH.call(buf) as number;
   if (bufOff + len > real) return false;
   if (buf === knownArray && fragmentsAddress !== 0) {
     n.copyFragmentsAt(fragmentsAddress, count, knownAddress + bufOff, write ? 1 : 0);

@@ -4,7 +4,8 @@
  */
 
 import { type AddressLike, toAddress, toLength } from "../address.ts";
-import { bytesLength, bytesWindow, claimedLength, unreadableError } from "../caller_bytes.ts";
+import { bytesLength, bytesWindow, unreadableError } from "../caller_bytes.ts";
+import { claimed } from "./array_address.ts";
 import { InvalidArgumentError, OutOfBoundsError } from "../errors.ts";
 import type { RawPointer, RawPointerView } from "../ffi/binding.ts";
 import { native } from "../ffi/native.ts";
@@ -260,7 +261,7 @@ export class VolatileSlice extends ByteAccess {
    * ```
    */
   copyTo(buf: Uint8Array): number {
-    const len = claimedLength(buf);
+    const len = claimed(buf);
     if (len < 0) throw unreadableError("VolatileSlice.copyTo", "buf", buf, len);
     if (len === 0 || this.#len === 0) return 0;
     // A read fills the first bytes of buf, no window needed (see ByteAccess.transfer).
