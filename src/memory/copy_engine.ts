@@ -142,6 +142,19 @@ export function copyOut(
       }
     }
   }
+  copyOutBySet(views, off, buf, bufOff, len, owner, op);
+}
+
+/** {@link copyOut} by `TypedArray.set`; apart, so that its try/catch is not in the FFI path (JSC). */
+function copyOutBySet(
+  views: RegionViews,
+  off: number,
+  buf: Uint8Array,
+  bufOff: number,
+  len: number,
+  owner: string,
+  op: string,
+): void {
   try {
     TYPED_SET.call(buf, views.u8.subarray(off, off + len), bufOff);
   } catch {

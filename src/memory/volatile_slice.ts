@@ -4,7 +4,7 @@
  */
 
 import { type AddressLike, toAddress, toLength } from "../address.ts";
-import { bytesLength, bytesWindow, unreadableError } from "../caller_bytes.ts";
+import { bytesLength, bytesWindow, fewerBytesError, unreadableError } from "../caller_bytes.ts";
 import { claimed } from "./array_address.ts";
 import { InvalidArgumentError, OutOfBoundsError } from "../errors.ts";
 import type { RawPointer, RawPointerView } from "../ffi/binding.ts";
@@ -470,6 +470,10 @@ export class VolatileSlice extends ByteAccess {
   protected transfer(buf: Uint8Array, len: number, addr: AddressLike, write: boolean, op: string): number {
     // The qualified name is built only off the fast path: a string per copy costs what the copy does.
     this.#checkGuard(op);
+    if (write && this.#guard !== undefined && bytesLength(buf) < len) {
+      // The guard is user code: it may have detached the array measured before it ran.
+      throw fewerBytesError(`VolatileSlice.${op}`, buf);
+    }
     if (typeof addr === "number" && addr >= 0 && addr < this.#len && Number.isInteger(addr) && len !== 0) {
       // The common case, without bigint: an offset inside the slice. A copy that fails falls
       // through to the full path, which fails the same way and says why.
