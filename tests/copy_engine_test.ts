@@ -178,6 +178,32 @@ Deno.test("copy engine: an array copied again and again (its address learnt) get
   }
 });
 
+Deno.test("copy engine: a learnt array's own length is still read once and held to its real length", () => {
+  forceCopyThresholds({ out: 1, in: 1 });
+  forceAddressLearning(true);
+  try {
+    using mem = GuestMemoryMmap.fromRanges([[0, REGION]]);
+    mem.regions()[0].mmap.bytes().set(pattern(PAGE, 1), 0);
+    const buf = new Uint8Array(PAGE);
+    mem.readSlice(buf, 0);
+    mem.readSlice(buf, 0); // learnt from here on
+    let reads = 0;
+    Object.defineProperty(buf, "length", { get: () => (reads++, 2 * PAGE), configurable: true });
+    assert.throws(() => mem.readSlice(buf, 0), { name: "InvalidArgumentError", kind: "InvalidArgument" });
+    assert.equal(reads, 1, "the length property is read once");
+    Object.defineProperty(buf, "length", { get: () => (reads++, 16), configurable: true });
+    buf.fill(0);
+    assert.equal(mem.read(buf, 0), 16);
+    assert.equal(reads, 2);
+    assert.deepEqual(buf.subarray(0, 17), new Uint8Array([...pattern(PAGE, 1).subarray(0, 16), 0]));
+    Object.setPrototypeOf(buf, Object.prototype); // no longer a Uint8Array to the library
+    assert.throws(() => mem.readSlice(buf, 0), { kind: "InvalidArgument" });
+  } finally {
+    forceAddressLearning(undefined);
+    forceCopyThresholds(undefined);
+  }
+});
+
 Deno.test("copy engine: an IOMMU read over scattered pages gets exact bytes with every engine; a closed page refuses it", () => {
   for (const [name, t] of ENGINES) {
     withEngine(t, () => {

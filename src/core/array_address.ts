@@ -9,7 +9,7 @@
  * @module
  */
 
-import { TYPED_BUFFER } from "./caller_bytes.ts";
+import { claimedLength, CLAIMS_TOO_MUCH, TYPED_BUFFER, TYPED_BYTE_OFFSET } from "./caller_bytes.ts";
 import type { NativeBinding } from "../ffi/binding.ts";
 
 /** Smallest array (bytes) whose address is learnt: far above V8's on-heap limit for typed arrays (64). */
@@ -27,6 +27,12 @@ const RESIZABLE = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, "resiza
 export let knownArray: Uint8Array | undefined = undefined;
 /** The host address of `knownArray`'s first byte (its byte offset included). */
 export let knownAddress = 0;
+/**
+ * The library's own array over exactly `knownArray`'s bytes: its `length` is the real one, read
+ * without a call (0 once the buffer is detached, which detaches every view of it), and no caller
+ * can shadow it, since the array never leaves this module's users.
+ */
+export let knownView: Uint8Array = new Uint8Array(0);
 let candidate: Uint8Array | undefined = undefined;
 
 /**
@@ -51,8 +57,30 @@ export function noticeArray(n: NativeBinding, buf: Uint8Array, real: number): vo
   } catch {
     return;
   }
+  knownView = new Uint8Array(buffer as ArrayBuffer, TYPED_BYTE_OFFSET.call(buf) as number, real);
   knownAddress = Number(n.addressOf(buf));
   knownArray = buf;
+}
+
+/**
+ * `claimedLength(buf)` (caller_bytes.ts), the same answer, without a call for the known array: its
+ * `length` property read once, checked against {@link knownView}'s length.
+ *
+ * @example
+ * ```ts ignore
+ * const len = claimed(buf);
+ * ```
+ */
+export function claimed(buf: Uint8Array): number {
+  if (buf !== knownArray || !(buf instanceof Uint8Array)) return claimedLength(buf);
+  let n: unknown;
+  try {
+    n = buf.length;
+  } catch {
+    return -1; // an own getter that throws
+  }
+  if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 0) return -1;
+  return n <= knownView.length ? n : CLAIMS_TOO_MUCH;
 }
 
 /**
@@ -65,6 +93,7 @@ export function noticeArray(n: NativeBinding, buf: Uint8Array, real: number): vo
  */
 export function forgetArrays(): void {
   knownArray = undefined;
+  knownView = new Uint8Array(0);
   candidate = undefined;
   knownAddress = 0;
 }

@@ -6,7 +6,8 @@
  */
 
 import { type AddressLike, toAddress, toLength } from "./address.ts";
-import { bytesLength, claimedLength, unreadableError } from "./caller_bytes.ts";
+import { bytesLength, unreadableError } from "./caller_bytes.ts";
+import { claimed } from "./array_address.ts";
 import { InvalidArgumentError, PartialBufferError } from "./errors.ts";
 import type { DirtyLog } from "./dirty_log.ts";
 import type { RegionViews } from "./region_views.ts";
@@ -1130,7 +1131,7 @@ export abstract class Bytes {
 
   /** How many bytes to read into `buf`: its `length`, read once (see `claimedLength`). */
   #claimed(buf: Uint8Array, op: string): number {
-    const len = claimedLength(buf);
+    const len = claimed(buf);
     if (len < 0) throw unreadableError(this.#op(op), "buf", buf, len);
     return len;
   }

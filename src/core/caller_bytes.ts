@@ -96,7 +96,7 @@ export function claimedLength(buf: unknown): number {
 }
 
 /** What {@link claimedLength} returns for a `length` past the array's real end. */
-const CLAIMS_TOO_MUCH = -2;
+export const CLAIMS_TOO_MUCH: number = -2;
 
 /**
  * The error for a buffer {@link claimedLength} refused (`code` is what it returned): one that

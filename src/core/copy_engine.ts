@@ -11,7 +11,7 @@
 import { bytesWindow, fewerBytesError, TYPED_BYTE_LENGTH, TYPED_LENGTH, TYPED_SET } from "./caller_bytes.ts";
 import type { NativeBinding } from "../ffi/binding.ts";
 import { native } from "../ffi/native.ts";
-import { forgetArrays, knownAddress, knownArray, noticeArray } from "./array_address.ts";
+import { forgetArrays, knownAddress, knownArray, knownView, noticeArray } from "./array_address.ts";
 import type { ElementViews } from "./view_window.ts";
 
 /**
@@ -126,21 +126,36 @@ export function copyOut(
   const n = ffi ?? bind();
   const host = views.host;
   if (len >= outMin && host !== undefined && off + len <= views.u8.length) {
-    const real = TYPED_LENGTH.call(buf) as number;
     if (buf === knownArray) {
-      // Known to hold bytes that never move; `real` is 0 once it is detached.
-      if (bufOff + len <= real) {
+      // Known to hold bytes that never move; knownView's length is 0 once they are detached.
+      if (bufOff + len <= knownView.length) {
         n.copyAt(knownAddress + bufOff, host + off, len);
         return;
       }
-    } else if (bufOff + len <= real && TYPED_BYTE_LENGTH.call(buf) === real) {
+    } else {
       // Raw bytes only into an array of bytes: a wider typed array given Uint8Array's prototype
       // (which a read accepts) takes `set`, which converts element by element or refuses.
-      n.copyOut(buf, bufOff, host + off, len);
-      if (learns) noticeArray(n, buf, real);
-      return;
+      const real = TYPED_LENGTH.call(buf) as number;
+      if (bufOff + len <= real && TYPED_BYTE_LENGTH.call(buf) === real) {
+        n.copyOut(buf, bufOff, host + off, len);
+        if (learns) noticeArray(n, buf, real);
+        return;
+      }
     }
   }
+  copyOutBySet(views, off, buf, bufOff, len, owner, op);
+}
+
+/** {@link copyOut} by `TypedArray.set`; apart, so that its try/catch is not in the FFI path (JSC). */
+function copyOutBySet(
+  views: ElementViews,
+  off: number,
+  buf: Uint8Array,
+  bufOff: number,
+  len: number,
+  owner: string,
+  op: string,
+): void {
   try {
     TYPED_SET.call(buf, views.u8.subarray(off, off + len), bufOff);
   } catch {
@@ -170,7 +185,7 @@ export function copyIn(
 ): void {
   const n = ffi ?? bind();
   // A write's array was checked to hold bytes when the request began; only its length can change.
-  const real = TYPED_LENGTH.call(buf) as number;
+  const real = buf === knownArray ? knownView.length : TYPED_LENGTH.call(buf) as number;
   if (bufOff + len > real) throw fewerBytesError(`${owner}.${op}`, buf);
   const host = views.host;
   if (len < inMin || host === undefined || off + len > views.u8.length) {
@@ -230,7 +245,7 @@ export function batchesFragments(write: boolean, len: number): boolean {
  */
 export function copyFragments(count: number, buf: Uint8Array, bufOff: number, len: number, write: boolean): boolean {
   const n = ffi ?? bind();
-  const real = TYPED_LENGTH.call(buf) as number;
+  const real = buf === knownArray ? knownView.length : TYPED_LENGTH.call(buf) as number;
   if (bufOff + len > real) return false;
   if (buf === knownArray && fragmentsAddress !== 0) {
     n.copyFragmentsAt(fragmentsAddress, count, knownAddress + bufOff, write ? 1 : 0);

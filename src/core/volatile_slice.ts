@@ -4,7 +4,8 @@
  */
 
 import { type AddressLike, toAddress, toLength } from "./address.ts";
-import { bytesLength, bytesWindow, claimedLength, unreadableError } from "./caller_bytes.ts";
+import { bytesLength, bytesWindow, fewerBytesError, unreadableError } from "./caller_bytes.ts";
+import { claimed } from "./array_address.ts";
 import { InvalidArgumentError, OutOfBoundsError, RegionClosedError } from "./errors.ts";
 import { hex } from "./format.ts";
 import type { RawPointer, RawPointerView } from "../ffi/binding.ts";
@@ -330,7 +331,7 @@ export class VolatileSlice extends Bytes implements Disposable {
    * ```
    */
   copyTo(buf: Uint8Array): number {
-    const len = claimedLength(buf);
+    const len = claimed(buf);
     if (len < 0) throw unreadableError("VolatileSlice.copyTo", "buf", buf, len);
     if (len === 0 || this.#len === 0) return 0;
     // A read fills the first bytes of buf, no window needed (see Bytes.transfer).
@@ -539,6 +540,10 @@ export class VolatileSlice extends Bytes implements Disposable {
   protected transfer(buf: Uint8Array, len: number, addr: AddressLike, write: boolean, op: string): number {
     // The qualified name is built only off the fast path: a string per copy costs what the copy does.
     this.#checkGuard(op);
+    if (write && this.#guard !== undefined && bytesLength(buf) < len) {
+      // The guard is user code: it may have detached the array measured before it ran.
+      throw fewerBytesError(`VolatileSlice.${op}`, buf);
+    }
     if (typeof addr === "number" && addr >= 0 && addr < this.#len && Number.isInteger(addr) && len !== 0) {
       // The common case, without bigint: an offset inside the slice. A copy that fails falls
       // through to the full path, which fails the same way and says why.
