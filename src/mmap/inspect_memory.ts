@@ -319,13 +319,3 @@ export function regionJson(region: InspectedRegion): RegionJson {
 export function inspectRegion(region: InspectedRegion): string {
   return `GuestRegionMmap: ${memoryRows([region], "")}`;
 }
-
-/**
- * What a slice's inspection is made of (its private state, handed over by the slice itself).
- *
- * @example
- * ```ts
- * import type { SliceShape } from "./inspect_memory.ts";
- * const describe = (s: SliceShape) => `${s.len} bytes at offset ${s.offset}`;
- * ```
- */
