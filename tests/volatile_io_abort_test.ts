@@ -7,27 +7,10 @@
 
 import assert from "node:assert/strict";
 import { type AtomicBitmap, GuestMemoryMmap, hostProtection, InvalidArgumentError, MmapRegion } from "../mod.ts";
-
-async function socketPair(): Promise<{ a: Deno.TcpConn; b: Deno.TcpConn } & Disposable> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const connecting = Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
-  const [b, a] = await Promise.all([listener.accept(), connecting]);
-  listener.close();
-  return {
-    a,
-    b,
-    [Symbol.dispose]() {
-      for (const c of [a, b]) {
-        try {
-          c.close();
-        } catch { /* closed by the test */ }
-      }
-    },
-  };
-}
+import { tcpPair } from "./fixtures/tcp_pair.ts";
 
 Deno.test("async I/O abort: an aborted socket read rejects with the reason, keeps memory mapped until the socket's read ends, and logs what it landed", async () => {
-  using pair = await socketPair();
+  using pair = await tcpPair();
   using ram = MmapRegion.memfd(0x2000);
   const mem = GuestMemoryMmap.fromRangesWithFiles([[0x10000, 0x2000, ram.fileOffset]], { dirtyPageSize: 4096 });
   const host = mem.regions()[0].mmap.hostAddress;
@@ -68,7 +51,7 @@ Deno.test("async I/O abort: an aborted socket read rejects with the reason, keep
 });
 
 Deno.test("async I/O abort: an aborted write to a socket rejects with the reason and the next fragment is never offered", async () => {
-  using pair = await socketPair();
+  using pair = await tcpPair();
   using mem = GuestMemoryMmap.fromRanges([[0, 0x1000], [0x1000, 0x1000]]);
   mem.writeSlice(new Uint8Array([1, 2, 3, 4]), 0xffe);
   const controller = new AbortController();

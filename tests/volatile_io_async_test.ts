@@ -15,28 +15,7 @@ import {
   ReadOnlyError,
   RegionClosedError,
 } from "../mod.ts";
-
-/**
- * A connected pair of real TCP sockets on 127.0.0.1 (the test task grants `--allow-net=127.0.0.1`
- * only; a Unix socket would need net access to a path known before the run).
- */
-async function socketPair(): Promise<{ a: Deno.TcpConn; b: Deno.TcpConn } & Disposable> {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const connecting = Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
-  const [b, a] = await Promise.all([listener.accept(), connecting]);
-  listener.close();
-  return {
-    a,
-    b,
-    [Symbol.dispose]() {
-      for (const c of [a, b]) {
-        try {
-          c.close();
-        } catch { /* already closed by the test */ }
-      }
-    },
-  };
-}
+import { tcpPair } from "./fixtures/tcp_pair.ts";
 
 /** Reads exactly `n` bytes from a connection (the peer side of the memory's I/O). */
 async function readFull(conn: Deno.Conn, n: number): Promise<Uint8Array> {
@@ -77,7 +56,7 @@ async function settledWithin(p: Promise<unknown>, ms: number): Promise<boolean> 
 }
 
 Deno.test("async I/O: a TCP stream lands across two regions and goes back out byte for byte, marking exactly the pages read", async () => {
-  using pair = await socketPair();
+  using pair = await tcpPair();
   using mem = GuestMemoryMmap.fromRanges([[0, 0x2000], [0x2000, 0x2000]], { dirtyPageSize: 4096 });
   const data = pattern(0x1000, 3);
   await pair.a.write(data);
@@ -93,7 +72,7 @@ Deno.test("async I/O: a TCP stream lands across two regions and goes back out by
 });
 
 Deno.test("async I/O: readVolatileFromAsync offers each fragment once; a short read leaves the rest of its fragment untouched", async () => {
-  using pair = await socketPair();
+  using pair = await tcpPair();
   using mem = GuestMemoryMmap.fromRanges([[0, 0x2000], [0x2000, 0x2000]], { dirtyPageSize: 4096 });
   mem.writeSlice(new Uint8Array(0x200).fill(0xee), 0x1f00);
   const offered: number[] = [], got: Array<number | null> = [];
@@ -127,7 +106,7 @@ Deno.test("async I/O: readVolatileFromAsync offers each fragment once; a short r
 });
 
 Deno.test("async I/O: readExactVolatileFromAsync from a source that ends early rejects with PartialBuffer and keeps what it read, dirty", async () => {
-  using pair = await socketPair();
+  using pair = await tcpPair();
   using mem = GuestMemoryMmap.fromRanges([[0, 0x2000], [0x2000, 0x2000]], { dirtyPageSize: 4096 });
   const data = pattern(0x30, 5);
   await pair.a.write(data);
@@ -146,7 +125,7 @@ Deno.test("async I/O: readExactVolatileFromAsync from a source that ends early r
 });
 
 Deno.test("async I/O: a range that runs into a hole sends its first fragment, then stops (count) or rejects (exact)", async () => {
-  using pair = await socketPair();
+  using pair = await tcpPair();
   using mem = GuestMemoryMmap.fromRanges([[0, 0x1000], [0x2000, 0x1000]]);
   const data = pattern(0x100, 11);
   mem.writeSlice(data, 0xf00);
@@ -167,7 +146,7 @@ Deno.test("async I/O: a range that runs into a hole sends its first fragment, th
 });
 
 Deno.test("async I/O: closing guest memory while a socket read is in flight keeps it mapped until the read ends, then unmaps", async () => {
-  using pair = await socketPair();
+  using pair = await tcpPair();
   // The guest region is a second mapping of a memfd, so the bytes can be checked after it is gone.
   using ram = MmapRegion.memfd(0x2000);
   const mem = GuestMemoryMmap.fromRangesWithFiles([[0x10000, 0x2000, ram.fileOffset]]);
@@ -193,8 +172,8 @@ Deno.test("async I/O: closing guest memory while a socket read is in flight keep
 });
 
 Deno.test("async I/O: with two reads in flight on one region, close unmaps only after the second ends", async () => {
-  using p1 = await socketPair();
-  using p2 = await socketPair();
+  using p1 = await tcpPair();
+  using p2 = await tcpPair();
   const mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
   const host = mem.regions()[0].mmap.hostAddress;
   const r1 = mem.readVolatileFromAsync(0, p1.b, 8).then(() => "ok", (e) => (e as Error).name);
@@ -210,7 +189,7 @@ Deno.test("async I/O: with two reads in flight on one region, close unmaps only 
 });
 
 Deno.test("async I/O: closing memory while a large socket write is blocked lets the write finish its chunk, then refuses the rest and unmaps", async () => {
-  using pair = await socketPair();
+  using pair = await tcpPair();
   const size = 32 << 20;
   const mem = GuestMemoryMmap.fromRanges([[0, size]]);
   const host = mem.regions()[0].mmap.hostAddress;
@@ -231,7 +210,7 @@ Deno.test("async I/O: closing memory while a large socket write is blocked lets 
 });
 
 Deno.test("async I/O: protection cannot be reduced under an in-flight read", async () => {
-  using pair = await socketPair();
+  using pair = await tcpPair();
   using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
   const mmap = mem.regions()[0].mmap;
   const read = mem.readVolatileFromAsync(0, pair.b, 4);
@@ -254,7 +233,7 @@ Deno.test("async I/O: protection cannot be reduced under an in-flight read", asy
 });
 
 Deno.test("async I/O: read-only memory goes to a sink as a copy and refuses a source before reading", async () => {
-  using pair = await socketPair();
+  using pair = await tcpPair();
   const ro = MmapRegion.builder(0x1000).withMmapProt(PROT_READ).build();
   using mem = GuestMemoryMmap.fromRegions([new GuestRegionMmap(ro, 0x4000)]);
   let scribbled = 0;
@@ -280,7 +259,7 @@ Deno.test("async I/O: read-only memory goes to a sink as a copy and refuses a so
 });
 
 Deno.test("async I/O: regions take offsets and slices clip at their end; a file works as a source", async () => {
-  using pair = await socketPair();
+  using pair = await tcpPair();
   using region = GuestRegionMmap.fromRange(0x100000, 0x1000, undefined, { dirtyPageSize: 4096 });
   await pair.a.write(pattern(0x20, 2));
   assert.equal(await region.readVolatileFromAsync(0xff0, pair.b, 0x20), 0x10, "clipped at the region end");
@@ -309,7 +288,7 @@ Deno.test("async I/O: regions take offsets and slices clip at their end; a file 
 
 Deno.test("async I/O: bad arguments and misbehaving streams reject with typed errors", async () => {
   using mem = GuestMemoryMmap.fromRanges([[0, 0x1000]]);
-  using pair = await socketPair();
+  using pair = await tcpPair();
   assert.throws(
     () => mem.readVolatileFrom(0, pair.b as unknown as Deno.FsFile, 4),
     (e) => e instanceof InvalidArgumentError && /use the \*Async methods/.test(e.message),

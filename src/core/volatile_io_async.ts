@@ -161,11 +161,28 @@ export async function readIntoAsync(
   op: string,
   signal?: AbortSignal,
 ): Promise<number> {
-  const pins = pinAll(fragments, true, op);
-  // The call still running when an abort ended the transfer: the pins go when it settles.
+  return await pinnedWhile(
+    fragments,
+    true,
+    op,
+    (abandon) => readFragments(fragments, source, exact, count, addr, op, signal, abandon),
+  );
+}
+
+/**
+ * Runs `transfer` with the fragments' regions pinned. A call still running when an abort ended the
+ * transfer (handed to `abandon`) keeps them pinned until it settles.
+ */
+async function pinnedWhile(
+  fragments: readonly IoFragment[],
+  write: boolean,
+  op: string,
+  transfer: (abandon: (call: Promise<unknown>) => void) => Promise<number>,
+): Promise<number> {
+  const pins = pinAll(fragments, write, op);
   let late: Promise<unknown> | undefined;
   try {
-    return await readFragments(fragments, source, exact, count, addr, op, signal, (p) => late = p);
+    return await transfer((p) => late = p);
   } finally {
     if (late === undefined) pins[Symbol.dispose]();
     else late.then(() => pins[Symbol.dispose](), () => pins[Symbol.dispose]());
@@ -259,14 +276,12 @@ export async function writeFromAsync(
   op: string,
   signal?: AbortSignal,
 ): Promise<number> {
-  const pins = pinAll(fragments, false, op);
-  let late: Promise<unknown> | undefined;
-  try {
-    return await writeFragments(fragments, sink, exact, count, addr, op, signal, (p) => late = p);
-  } finally {
-    if (late === undefined) pins[Symbol.dispose]();
-    else late.then(() => pins[Symbol.dispose](), () => pins[Symbol.dispose]());
-  }
+  return await pinnedWhile(
+    fragments,
+    false,
+    op,
+    (abandon) => writeFragments(fragments, sink, exact, count, addr, op, signal, abandon),
+  );
 }
 
 async function writeFragments(
