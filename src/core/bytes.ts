@@ -72,18 +72,23 @@ function bswap64(v: bigint): bigint {
  * ```
  */
 export abstract class Bytes {
+  // This constructor must do no work: on Deno, a base class that initialises fields or has
+  // `#private` methods (each instance then gets their brand) made `new VolatileSlice` ~13 ns
+  // slower, a third of `getSlice`. So the hit fields are declared here and set by each subclass's
+  // constructor, `addressName` is abstract, and the private helpers below are static, taking
+  // the instance as `self`.
   /** Set by {@link Bytes.locate}: the views that hold the located range. */
-  protected hitViews!: ElementViews;
+  declare protected hitViews: ElementViews;
   /** Set by {@link Bytes.locate}: where writes to the located range are logged. */
-  protected hitLog: DirtyLog | undefined = undefined;
+  declare protected hitLog: DirtyLog | undefined;
   /** Set by {@link Bytes.locate}: added to a view offset to get the log offset. */
-  protected hitLogBase = 0;
+  declare protected hitLogBase: number;
 
   /** The class name used in error messages. */
   protected abstract readonly typeName: string;
 
   /** What errors call the address argument: `"addr"`, or `"offset"` where it is relative to a region or slice. */
-  protected readonly addressName: string = "addr";
+  protected abstract readonly addressName: string;
 
   /**
    * Finds `[addr, addr + size)` inside one region and returns its offset in `hitViews` (setting
@@ -122,7 +127,7 @@ export abstract class Bytes {
    * ```
    */
   write(buf: Uint8Array, addr: AddressLike): number {
-    return this.transfer(buf, this.#length(buf, "write"), addr, true, "write");
+    return this.transfer(buf, Bytes.#length(this, buf, "write"), addr, true, "write");
   }
 
   /**
@@ -138,7 +143,7 @@ export abstract class Bytes {
    * ```
    */
   read(buf: Uint8Array, addr: AddressLike): number {
-    return this.transfer(buf, this.#claimed(buf, "read"), addr, false, "read");
+    return this.transfer(buf, Bytes.#claimed(this, buf, "read"), addr, false, "read");
   }
 
   /**
@@ -152,9 +157,9 @@ export abstract class Bytes {
    * ```
    */
   writeSlice(buf: Uint8Array, addr: AddressLike): void {
-    const len = this.#length(buf, "writeSlice");
+    const len = Bytes.#length(this, buf, "writeSlice");
     const n = this.transfer(buf, len, addr, true, "writeSlice");
-    if (n !== len) throw this.#partial("writeSlice", addr, len, n);
+    if (n !== len) throw Bytes.#partial(this, "writeSlice", addr, len, n);
   }
 
   /**
@@ -169,9 +174,9 @@ export abstract class Bytes {
    * ```
    */
   readSlice(buf: Uint8Array, addr: AddressLike): void {
-    const len = this.#claimed(buf, "readSlice");
+    const len = Bytes.#claimed(this, buf, "readSlice");
     const n = this.transfer(buf, len, addr, false, "readSlice");
-    if (n !== len) throw this.#partial("readSlice", addr, len, n);
+    if (n !== len) throw Bytes.#partial(this, "readSlice", addr, len, n);
   }
 
   // ---- web streams ----
@@ -198,7 +203,7 @@ export abstract class Bytes {
       addr,
       count,
       options,
-      this.#op("readableStream"),
+      Bytes.#op(this, "readableStream"),
       this.addressName,
     );
   }
@@ -224,7 +229,7 @@ export abstract class Bytes {
       addr,
       count,
       options,
-      this.#op("writableStream"),
+      Bytes.#op(this, "writableStream"),
       this.addressName,
     );
   }
@@ -248,7 +253,7 @@ export abstract class Bytes {
    * ```
    */
   readObj<V extends object>(addr: AddressLike, layout: StructLayout<V>): V {
-    this.#checkLayout(layout, "readObj");
+    Bytes.#checkLayout(this, layout, "readObj");
     const size = layout.size;
     const o = this.locate(addr, size, false);
     if (o >= 0) {
@@ -259,7 +264,7 @@ export abstract class Bytes {
     }
     const buf = new Uint8Array(size);
     const n = this.transfer(buf, size, addr, false, "readObj");
-    if (n !== size) throw this.#partial("readObj", addr, size, n);
+    if (n !== size) throw Bytes.#partial(this, "readObj", addr, size, n);
     return layout[DECODE_AT](new DataView(buf.buffer), 0);
   }
 
@@ -281,21 +286,21 @@ export abstract class Bytes {
    * ```
    */
   writeObj<V extends object>(addr: AddressLike, layout: StructLayout<V>, value: StructInput<V>): void {
-    this.#checkLayout(layout, "writeObj");
+    Bytes.#checkLayout(this, layout, "writeObj");
     const size = layout.size;
     const scratch = layout.takeScratch();
     try {
-      layout[ENCODE_AT](layout.scratchView(scratch), 0, value, this.#op("writeObj"));
+      layout[ENCODE_AT](layout.scratchView(scratch), 0, value, Bytes.#op(this, "writeObj"));
       const o = this.locate(addr, size, true);
       if (o >= 0) {
         const v = this.hitViews;
         if (v.writable === true && o + size <= v.u8.length) {
           v.u8.set(scratch, o);
-          this.#logged(o, size);
+          Bytes.#logged(this, o, size);
           return;
         }
       }
-      this.#writeAcross(addr, scratch, "writeObj");
+      Bytes.#writeAcross(this, addr, scratch, "writeObj");
     } finally {
       layout.releaseScratch(scratch);
     }
@@ -305,17 +310,17 @@ export abstract class Bytes {
    * Writes `bytes` at `addr` over several fragments, after checking that the fragments cover it
    * all and each may be written: nothing moves unless everything can.
    */
-  #writeAcross(addr: AddressLike, bytes: Uint8Array, op: string): void {
-    const full = this.#op(op);
+  static #writeAcross(self: Bytes, addr: AddressLike, bytes: Uint8Array, op: string): void {
+    const full = Bytes.#op(self, op);
     const size = bytes.length;
-    toAddress(addr, full, this.addressName);
-    const slices = this.ioSlices(addr, size, true, op);
+    toAddress(addr, full, self.addressName);
+    const slices = self.ioSlices(addr, size, true, op);
     let covered = 0;
     for (const s of slices) {
       s.ioAddress(true, full);
       covered += s.len;
     }
-    if (covered < size) throw this.#partial(op, addr, size, 0);
+    if (covered < size) throw Bytes.#partial(self, op, addr, size, 0);
     let at = 0;
     for (const s of slices) {
       s.copyFrom(bytes.subarray(at, at + s.len));
@@ -323,9 +328,14 @@ export abstract class Bytes {
     }
   }
 
-  #checkLayout(layout: unknown, op: string): void {
+  static #checkLayout(self: Bytes, layout: unknown, op: string): void {
     if (!(layout instanceof StructLayout)) {
-      throw new InvalidArgumentError(this.#op(op), "layout", layout, "must be a StructLayout (see defineLayout)");
+      throw new InvalidArgumentError(
+        Bytes.#op(self, op),
+        "layout",
+        layout,
+        "must be a StructLayout (see defineLayout)",
+      );
     }
   }
 
@@ -344,7 +354,7 @@ export abstract class Bytes {
    * ```
    */
   readVolatileFrom(addr: AddressLike, source: VolatileIo, count: number): number {
-    return this.#io(addr, source, count, true, false, "readVolatileFrom");
+    return Bytes.#io(this, addr, source, count, true, false, "readVolatileFrom");
   }
 
   /**
@@ -359,7 +369,7 @@ export abstract class Bytes {
    * ```
    */
   readExactVolatileFrom(addr: AddressLike, source: VolatileIo, count: number): void {
-    this.#io(addr, source, count, true, true, "readExactVolatileFrom");
+    Bytes.#io(this, addr, source, count, true, true, "readExactVolatileFrom");
   }
 
   /**
@@ -375,7 +385,7 @@ export abstract class Bytes {
    * ```
    */
   writeVolatileTo(addr: AddressLike, sink: VolatileIo, count: number): number {
-    return this.#io(addr, sink, count, false, false, "writeVolatileTo");
+    return Bytes.#io(this, addr, sink, count, false, false, "writeVolatileTo");
   }
 
   /**
@@ -389,7 +399,7 @@ export abstract class Bytes {
    * ```
    */
   writeAllVolatileTo(addr: AddressLike, sink: VolatileIo, count: number): void {
-    this.#io(addr, sink, count, false, true, "writeAllVolatileTo");
+    Bytes.#io(this, addr, sink, count, false, true, "writeAllVolatileTo");
   }
 
   /**
@@ -436,7 +446,7 @@ export abstract class Bytes {
     count: number,
     options?: AbortOptions,
   ): Promise<number> {
-    return this.#ioAsync(addr, source, count, true, false, "readVolatileFromAsync", options);
+    return Bytes.#ioAsync(this, addr, source, count, true, false, "readVolatileFromAsync", options);
   }
 
   /**
@@ -459,7 +469,7 @@ export abstract class Bytes {
     count: number,
     options?: AbortOptions,
   ): Promise<void> {
-    await this.#ioAsync(addr, source, count, true, true, "readExactVolatileFromAsync", options);
+    await Bytes.#ioAsync(this, addr, source, count, true, true, "readExactVolatileFromAsync", options);
   }
 
   /**
@@ -485,7 +495,7 @@ export abstract class Bytes {
     count: number,
     options?: AbortOptions,
   ): Promise<number> {
-    return this.#ioAsync(addr, sink, count, false, false, "writeVolatileToAsync", options);
+    return Bytes.#ioAsync(this, addr, sink, count, false, false, "writeVolatileToAsync", options);
   }
 
   /**
@@ -506,10 +516,11 @@ export abstract class Bytes {
     count: number,
     options?: AbortOptions,
   ): Promise<void> {
-    await this.#ioAsync(addr, sink, count, false, true, "writeAllVolatileToAsync", options);
+    await Bytes.#ioAsync(this, addr, sink, count, false, true, "writeAllVolatileToAsync", options);
   }
 
-  async #ioAsync(
+  static async #ioAsync(
+    self: Bytes,
     addr: AddressLike,
     stream: AsyncReader | AsyncWriter | ReadableStream<Uint8Array> | WritableStream<Uint8Array>,
     count: number,
@@ -518,9 +529,9 @@ export abstract class Bytes {
     op: string,
     options: AbortOptions | undefined,
   ): Promise<number> {
-    const full = this.#op(op);
+    const full = Bytes.#op(self, op);
     const n = toLength(count, full, "count");
-    const start = toAddress(addr, full, this.addressName);
+    const start = toAddress(addr, full, self.addressName);
     const signal = signalOf(options, full);
     const adapted = adaptStream(stream, intoMemory, full);
     try {
@@ -528,11 +539,11 @@ export abstract class Bytes {
       checkStream(io, intoMemory, full);
       if (signal?.aborted) throw signal.reason;
       if (n === 0) {
-        this.checkEmptyIo(addr, intoMemory, op);
+        self.checkEmptyIo(addr, intoMemory, op);
         return 0;
       }
       // A slice's hitViews are its own views for its whole life (it never adopts another's hit).
-      const fragments: IoFragment[] = this.ioSlices(addr, n, intoMemory, op).map((s) => ({
+      const fragments: IoFragment[] = self.ioSlices(addr, n, intoMemory, op).map((s) => ({
         slice: s,
         views: s.hitViews as RegionViews, // a VolatileSlice's views are its region's
       }));
@@ -544,15 +555,23 @@ export abstract class Bytes {
     }
   }
 
-  #io(addr: AddressLike, io: VolatileIo, count: number, intoMemory: boolean, exact: boolean, op: string): number {
-    const full = this.#op(op);
+  static #io(
+    self: Bytes,
+    addr: AddressLike,
+    io: VolatileIo,
+    count: number,
+    intoMemory: boolean,
+    exact: boolean,
+    op: string,
+  ): number {
+    const full = Bytes.#op(self, op);
     const n = toLength(count, full, "count");
-    const start = toAddress(addr, full, this.addressName);
+    const start = toAddress(addr, full, self.addressName);
     if (n === 0) {
-      this.checkEmptyIo(addr, intoMemory, op);
+      self.checkEmptyIo(addr, intoMemory, op);
       return 0;
     }
-    const slices = this.ioSlices(addr, n, intoMemory, op);
+    const slices = self.ioSlices(addr, n, intoMemory, op);
     return intoMemory ? readInto(slices, io, exact, n, start, full) : writeFrom(slices, io, exact, n, start, full);
   }
 
@@ -560,22 +579,22 @@ export abstract class Bytes {
 
   /** Reads a u8. @example `mem.readU8(0x1000)` */
   readU8(addr: AddressLike): number {
-    return this.#loadU8(addr, "readU8");
+    return Bytes.#loadU8(this, addr, "readU8");
   }
 
   /** Reads a little-endian u16. @example `mem.readU16(0x1000)` */
   readU16(addr: AddressLike): number {
-    return this.#loadU16(addr, "readU16");
+    return Bytes.#loadU16(this, addr, "readU16");
   }
 
   /** Reads a little-endian u32. @example `mem.readU32(0x1000)` */
   readU32(addr: AddressLike): number {
-    return this.#loadU32(addr, "readU32");
+    return Bytes.#loadU32(this, addr, "readU32");
   }
 
   /** Reads a little-endian u64 as a `bigint`. @example `mem.readU64(0x1000)` */
   readU64(addr: AddressLike): bigint {
-    return this.#loadU64(addr, "readU64");
+    return Bytes.#loadU64(this, addr, "readU64");
   }
 
   /**
@@ -590,199 +609,209 @@ export abstract class Bytes {
    * ```
    */
   readU64Number(addr: AddressLike): number {
-    const v = this.#loadU64(addr, "readU64Number");
+    const v = Bytes.#loadU64(this, addr, "readU64Number");
     if (v > 9007199254740991n) {
-      throw new InvalidArgumentError(this.#op("readU64Number"), "value", v, "is 2^53 or more; use readU64");
+      throw new InvalidArgumentError(Bytes.#op(this, "readU64Number"), "value", v, "is 2^53 or more; use readU64");
     }
     return Number(v);
   }
 
   /** Reads an i8. @example `mem.readI8(0x1000)` */
   readI8(addr: AddressLike): number {
-    return (this.#loadU8(addr, "readI8") << 24) >> 24;
+    return (Bytes.#loadU8(this, addr, "readI8") << 24) >> 24;
   }
 
   /** Reads a little-endian i16. @example `mem.readI16(0x1000)` */
   readI16(addr: AddressLike): number {
-    return (this.#loadU16(addr, "readI16") << 16) >> 16;
+    return (Bytes.#loadU16(this, addr, "readI16") << 16) >> 16;
   }
 
   /** Reads a little-endian i32. @example `mem.readI32(0x1000)` */
   readI32(addr: AddressLike): number {
-    return this.#loadU32(addr, "readI32") | 0;
+    return Bytes.#loadU32(this, addr, "readI32") | 0;
   }
 
   /** Reads a little-endian i64 as a `bigint`. @example `mem.readI64(0x1000)` */
   readI64(addr: AddressLike): bigint {
-    return BigInt.asIntN(64, this.#loadU64(addr, "readI64"));
+    return BigInt.asIntN(64, Bytes.#loadU64(this, addr, "readI64"));
   }
 
   /** Reads a little-endian f32. @example `mem.readF32(0x1000)` */
   readF32(addr: AddressLike): number {
-    return this.#loadF32(addr, "readF32");
+    return Bytes.#loadF32(this, addr, "readF32");
   }
 
   /** Reads a little-endian f64. @example `mem.readF64(0x1000)` */
   readF64(addr: AddressLike): number {
-    return this.#loadF64(addr, "readF64");
+    return Bytes.#loadF64(this, addr, "readF64");
   }
 
   /** Writes a u8 (0…255). @example `mem.writeU8(0x1000, 0xff)` */
   writeU8(addr: AddressLike, value: number): void {
-    this.#checkInt(value, 0, 0xff, "writeU8");
-    this.#storeU8(addr, value, "writeU8");
+    Bytes.#checkInt(this, value, 0, 0xff, "writeU8");
+    Bytes.#storeU8(this, addr, value, "writeU8");
   }
 
   /** Writes a little-endian u16 (0…65535). @example `mem.writeU16(0x1000, 0xffff)` */
   writeU16(addr: AddressLike, value: number): void {
-    this.#checkInt(value, 0, 0xffff, "writeU16");
-    this.#storeU16(addr, value, "writeU16");
+    Bytes.#checkInt(this, value, 0, 0xffff, "writeU16");
+    Bytes.#storeU16(this, addr, value, "writeU16");
   }
 
   /** Writes a little-endian u32. @example `mem.writeU32(0x1000, 0xdeadbeef)` */
   writeU32(addr: AddressLike, value: number): void {
-    this.#checkInt(value, 0, 0xffffffff, "writeU32");
-    this.#storeU32(addr, value, "writeU32");
+    Bytes.#checkInt(this, value, 0, 0xffffffff, "writeU32");
+    Bytes.#storeU32(this, addr, value, "writeU32");
   }
 
   /** Writes a little-endian u64 from a `bigint` or a safe-integer `number`. @example `mem.writeU64(0x1000, 1n << 63n)` */
   writeU64(addr: AddressLike, value: bigint | number): void {
-    this.#storeU64(addr, this.#u64Value(value, "writeU64"), "writeU64");
+    Bytes.#storeU64(this, addr, Bytes.#u64Value(this, value, "writeU64"), "writeU64");
   }
 
   /** Writes an i8 (−128…127). @example `mem.writeI8(0x1000, -1)` */
   writeI8(addr: AddressLike, value: number): void {
-    this.#checkInt(value, -0x80, 0x7f, "writeI8");
-    this.#storeU8(addr, value & 0xff, "writeI8");
+    Bytes.#checkInt(this, value, -0x80, 0x7f, "writeI8");
+    Bytes.#storeU8(this, addr, value & 0xff, "writeI8");
   }
 
   /** Writes a little-endian i16. @example `mem.writeI16(0x1000, -2)` */
   writeI16(addr: AddressLike, value: number): void {
-    this.#checkInt(value, -0x8000, 0x7fff, "writeI16");
-    this.#storeU16(addr, value & 0xffff, "writeI16");
+    Bytes.#checkInt(this, value, -0x8000, 0x7fff, "writeI16");
+    Bytes.#storeU16(this, addr, value & 0xffff, "writeI16");
   }
 
   /** Writes a little-endian i32. @example `mem.writeI32(0x1000, -3)` */
   writeI32(addr: AddressLike, value: number): void {
-    this.#checkInt(value, -0x80000000, 0x7fffffff, "writeI32");
-    this.#storeU32(addr, value >>> 0, "writeI32");
+    Bytes.#checkInt(this, value, -0x80000000, 0x7fffffff, "writeI32");
+    Bytes.#storeU32(this, addr, value >>> 0, "writeI32");
   }
 
   /** Writes a little-endian i64 from a `bigint` or safe-integer `number`. @example `mem.writeI64(0x1000, -4n)` */
   writeI64(addr: AddressLike, value: bigint | number): void {
-    const v = typeof value === "number" ? this.#safeInt(value, "writeI64") : value;
+    const v = typeof value === "number" ? Bytes.#safeInt(this, value, "writeI64") : value;
     if (typeof v !== "bigint" || v < -(1n << 63n) || v >= 1n << 63n) {
-      throw new InvalidArgumentError(this.#op("writeI64"), "value", value, "must be an i64 (bigint or safe integer)");
+      throw new InvalidArgumentError(
+        Bytes.#op(this, "writeI64"),
+        "value",
+        value,
+        "must be an i64 (bigint or safe integer)",
+      );
     }
-    this.#storeU64(addr, BigInt.asUintN(64, v), "writeI64");
+    Bytes.#storeU64(this, addr, BigInt.asUintN(64, v), "writeI64");
   }
 
   /** Writes a little-endian f32. @example `mem.writeF32(0x1000, 1.5)` */
   writeF32(addr: AddressLike, value: number): void {
-    this.#checkNumber(value, "writeF32");
-    this.#storeF32(addr, value, "writeF32");
+    Bytes.#checkNumber(this, value, "writeF32");
+    Bytes.#storeF32(this, addr, value, "writeF32");
   }
 
   /** Writes a little-endian f64. @example `mem.writeF64(0x1000, Math.PI)` */
   writeF64(addr: AddressLike, value: number): void {
-    this.#checkNumber(value, "writeF64");
-    this.#storeF64(addr, value, "writeF64");
+    Bytes.#checkNumber(this, value, "writeF64");
+    Bytes.#storeF64(this, addr, value, "writeF64");
   }
 
   // ---- big-endian scalars: one access of the full size, then a byte swap ----
 
   /** Reads a big-endian u16. @example `mem.readU16BE(0x1000)` */
   readU16BE(addr: AddressLike): number {
-    return bswap16(this.#loadU16(addr, "readU16BE"));
+    return bswap16(Bytes.#loadU16(this, addr, "readU16BE"));
   }
 
   /** Reads a big-endian u32. @example `mem.readU32BE(0x1000)` */
   readU32BE(addr: AddressLike): number {
-    return bswap32(this.#loadU32(addr, "readU32BE"));
+    return bswap32(Bytes.#loadU32(this, addr, "readU32BE"));
   }
 
   /** Reads a big-endian u64. @example `mem.readU64BE(0x1000)` */
   readU64BE(addr: AddressLike): bigint {
-    return bswap64(this.#loadU64(addr, "readU64BE"));
+    return bswap64(Bytes.#loadU64(this, addr, "readU64BE"));
   }
 
   /** Reads a big-endian i16. @example `mem.readI16BE(0x1000)` */
   readI16BE(addr: AddressLike): number {
-    return (bswap16(this.#loadU16(addr, "readI16BE")) << 16) >> 16;
+    return (bswap16(Bytes.#loadU16(this, addr, "readI16BE")) << 16) >> 16;
   }
 
   /** Reads a big-endian i32. @example `mem.readI32BE(0x1000)` */
   readI32BE(addr: AddressLike): number {
-    return bswap32(this.#loadU32(addr, "readI32BE")) | 0;
+    return bswap32(Bytes.#loadU32(this, addr, "readI32BE")) | 0;
   }
 
   /** Reads a big-endian i64. @example `mem.readI64BE(0x1000)` */
   readI64BE(addr: AddressLike): bigint {
-    return BigInt.asIntN(64, bswap64(this.#loadU64(addr, "readI64BE")));
+    return BigInt.asIntN(64, bswap64(Bytes.#loadU64(this, addr, "readI64BE")));
   }
 
   /** Reads a big-endian f32. @example `mem.readF32BE(0x1000)` */
   readF32BE(addr: AddressLike): number {
-    SCRATCH_DV.setUint32(0, this.#loadU32(addr, "readF32BE"), true);
+    SCRATCH_DV.setUint32(0, Bytes.#loadU32(this, addr, "readF32BE"), true);
     return SCRATCH_DV.getFloat32(0, false);
   }
 
   /** Reads a big-endian f64. @example `mem.readF64BE(0x1000)` */
   readF64BE(addr: AddressLike): number {
-    SCRATCH_DV.setBigUint64(0, this.#loadU64(addr, "readF64BE"), true);
+    SCRATCH_DV.setBigUint64(0, Bytes.#loadU64(this, addr, "readF64BE"), true);
     return SCRATCH_DV.getFloat64(0, false);
   }
 
   /** Writes a big-endian u16. @example `mem.writeU16BE(0x1000, 0x1234)` */
   writeU16BE(addr: AddressLike, value: number): void {
-    this.#checkInt(value, 0, 0xffff, "writeU16BE");
-    this.#storeU16(addr, bswap16(value), "writeU16BE");
+    Bytes.#checkInt(this, value, 0, 0xffff, "writeU16BE");
+    Bytes.#storeU16(this, addr, bswap16(value), "writeU16BE");
   }
 
   /** Writes a big-endian u32. @example `mem.writeU32BE(0x1000, 0x12345678)` */
   writeU32BE(addr: AddressLike, value: number): void {
-    this.#checkInt(value, 0, 0xffffffff, "writeU32BE");
-    this.#storeU32(addr, bswap32(value), "writeU32BE");
+    Bytes.#checkInt(this, value, 0, 0xffffffff, "writeU32BE");
+    Bytes.#storeU32(this, addr, bswap32(value), "writeU32BE");
   }
 
   /** Writes a big-endian u64. @example `mem.writeU64BE(0x1000, 0x0102030405060708n)` */
   writeU64BE(addr: AddressLike, value: bigint | number): void {
-    this.#storeU64(addr, bswap64(this.#u64Value(value, "writeU64BE")), "writeU64BE");
+    Bytes.#storeU64(this, addr, bswap64(Bytes.#u64Value(this, value, "writeU64BE")), "writeU64BE");
   }
 
   /** Writes a big-endian i16. @example `mem.writeI16BE(0x1000, -2)` */
   writeI16BE(addr: AddressLike, value: number): void {
-    this.#checkInt(value, -0x8000, 0x7fff, "writeI16BE");
-    this.#storeU16(addr, bswap16(value & 0xffff), "writeI16BE");
+    Bytes.#checkInt(this, value, -0x8000, 0x7fff, "writeI16BE");
+    Bytes.#storeU16(this, addr, bswap16(value & 0xffff), "writeI16BE");
   }
 
   /** Writes a big-endian i32. @example `mem.writeI32BE(0x1000, -3)` */
   writeI32BE(addr: AddressLike, value: number): void {
-    this.#checkInt(value, -0x80000000, 0x7fffffff, "writeI32BE");
-    this.#storeU32(addr, bswap32(value >>> 0), "writeI32BE");
+    Bytes.#checkInt(this, value, -0x80000000, 0x7fffffff, "writeI32BE");
+    Bytes.#storeU32(this, addr, bswap32(value >>> 0), "writeI32BE");
   }
 
   /** Writes a big-endian i64. @example `mem.writeI64BE(0x1000, -4n)` */
   writeI64BE(addr: AddressLike, value: bigint | number): void {
-    const v = typeof value === "number" ? this.#safeInt(value, "writeI64BE") : value;
+    const v = typeof value === "number" ? Bytes.#safeInt(this, value, "writeI64BE") : value;
     if (typeof v !== "bigint" || v < -(1n << 63n) || v >= 1n << 63n) {
-      throw new InvalidArgumentError(this.#op("writeI64BE"), "value", value, "must be an i64 (bigint or safe integer)");
+      throw new InvalidArgumentError(
+        Bytes.#op(this, "writeI64BE"),
+        "value",
+        value,
+        "must be an i64 (bigint or safe integer)",
+      );
     }
-    this.#storeU64(addr, bswap64(BigInt.asUintN(64, v)), "writeI64BE");
+    Bytes.#storeU64(this, addr, bswap64(BigInt.asUintN(64, v)), "writeI64BE");
   }
 
   /** Writes a big-endian f32. @example `mem.writeF32BE(0x1000, 1.5)` */
   writeF32BE(addr: AddressLike, value: number): void {
-    this.#checkNumber(value, "writeF32BE");
+    Bytes.#checkNumber(this, value, "writeF32BE");
     SCRATCH_DV.setFloat32(0, value, false);
-    this.#storeU32(addr, SCRATCH_DV.getUint32(0, true), "writeF32BE");
+    Bytes.#storeU32(this, addr, SCRATCH_DV.getUint32(0, true), "writeF32BE");
   }
 
   /** Writes a big-endian f64. @example `mem.writeF64BE(0x1000, 1.5)` */
   writeF64BE(addr: AddressLike, value: number): void {
-    this.#checkNumber(value, "writeF64BE");
+    Bytes.#checkNumber(this, value, "writeF64BE");
     SCRATCH_DV.setFloat64(0, value, false);
-    this.#storeU64(addr, SCRATCH_DV.getBigUint64(0, true), "writeF64BE");
+    Bytes.#storeU64(this, addr, SCRATCH_DV.getBigUint64(0, true), "writeF64BE");
   }
 
   // ---- atomics (natural alignment, one region; `Misaligned` otherwise) ----
@@ -814,160 +843,161 @@ export abstract class Bytes {
 
   /** Atomic u8 store. @example `mem.storeU8(0x1000, 1)` */
   storeU8(addr: AddressLike, value: number): void {
-    this.#checkInt(value, 0, 0xff, "storeU8");
+    Bytes.#checkInt(this, value, 0, 0xff, "storeU8");
     const o = this.atomicTarget(addr, 1, true, "storeU8");
     Atomics.store(this.hitViews.u8, o, value);
-    this.#logged(o, 1);
+    Bytes.#logged(this, o, 1);
   }
 
   /** Atomic u16 store. @example `mem.storeU16(0x1000, 1)` */
   storeU16(addr: AddressLike, value: number): void {
-    this.#checkInt(value, 0, 0xffff, "storeU16");
+    Bytes.#checkInt(this, value, 0, 0xffff, "storeU16");
     const o = this.atomicTarget(addr, 2, true, "storeU16");
     Atomics.store(this.hitViews.u16, o / 2, value);
-    this.#logged(o, 2);
+    Bytes.#logged(this, o, 2);
   }
 
   /** Atomic u32 store. @example `mem.storeU32(0x1000, 1)` */
   storeU32(addr: AddressLike, value: number): void {
-    this.#checkInt(value, 0, 0xffffffff, "storeU32");
+    Bytes.#checkInt(this, value, 0, 0xffffffff, "storeU32");
     const o = this.atomicTarget(addr, 4, true, "storeU32");
     Atomics.store(this.hitViews.u32, o / 4, value);
-    this.#logged(o, 4);
+    Bytes.#logged(this, o, 4);
   }
 
   /** Atomic u64 store. @example `mem.storeU64(0x1000, 1n)` */
   storeU64(addr: AddressLike, value: bigint | number): void {
-    const v = this.#u64Value(value, "storeU64");
+    const v = Bytes.#u64Value(this, value, "storeU64");
     const o = this.atomicTarget(addr, 8, true, "storeU64");
     Atomics.store(this.hitViews.u64, o / 8, v);
-    this.#logged(o, 8);
+    Bytes.#logged(this, o, 8);
   }
 
   /** Atomic u8 compare-and-exchange; returns the old value. @example `mem.compareExchangeU8(0x1000, 0, 1)` */
   compareExchangeU8(addr: AddressLike, expected: number, value: number): number {
-    this.#checkInt(expected, 0, 0xff, "compareExchangeU8");
-    this.#checkInt(value, 0, 0xff, "compareExchangeU8");
+    Bytes.#checkInt(this, expected, 0, 0xff, "compareExchangeU8");
+    Bytes.#checkInt(this, value, 0, 0xff, "compareExchangeU8");
     const o = this.atomicTarget(addr, 1, true, "compareExchangeU8");
     const old = Atomics.compareExchange(this.hitViews.u8, o, expected, value);
-    if (old === expected) this.#logged(o, 1);
+    if (old === expected) Bytes.#logged(this, o, 1);
     return old;
   }
 
   /** Atomic u16 compare-and-exchange; returns the old value. @example `mem.compareExchangeU16(0x1000, 0, 1)` */
   compareExchangeU16(addr: AddressLike, expected: number, value: number): number {
-    this.#checkInt(expected, 0, 0xffff, "compareExchangeU16");
-    this.#checkInt(value, 0, 0xffff, "compareExchangeU16");
+    Bytes.#checkInt(this, expected, 0, 0xffff, "compareExchangeU16");
+    Bytes.#checkInt(this, value, 0, 0xffff, "compareExchangeU16");
     const o = this.atomicTarget(addr, 2, true, "compareExchangeU16");
     const old = Atomics.compareExchange(this.hitViews.u16, o / 2, expected, value);
-    if (old === expected) this.#logged(o, 2);
+    if (old === expected) Bytes.#logged(this, o, 2);
     return old;
   }
 
   /** Atomic u32 compare-and-exchange; returns the old value. @example `mem.compareExchangeU32(0x1000, 0, 1)` */
   compareExchangeU32(addr: AddressLike, expected: number, value: number): number {
-    this.#checkInt(expected, 0, 0xffffffff, "compareExchangeU32");
-    this.#checkInt(value, 0, 0xffffffff, "compareExchangeU32");
+    Bytes.#checkInt(this, expected, 0, 0xffffffff, "compareExchangeU32");
+    Bytes.#checkInt(this, value, 0, 0xffffffff, "compareExchangeU32");
     const o = this.atomicTarget(addr, 4, true, "compareExchangeU32");
     const old = Atomics.compareExchange(this.hitViews.u32, o / 4, expected, value);
-    if (old === expected) this.#logged(o, 4);
+    if (old === expected) Bytes.#logged(this, o, 4);
     return old;
   }
 
   /** Atomic u64 compare-and-exchange; returns the old value. @example `mem.compareExchangeU64(0x1000, 0n, 1n)` */
   compareExchangeU64(addr: AddressLike, expected: bigint | number, value: bigint | number): bigint {
-    const e = this.#u64Value(expected, "compareExchangeU64"), v = this.#u64Value(value, "compareExchangeU64");
+    const e = Bytes.#u64Value(this, expected, "compareExchangeU64"),
+      v = Bytes.#u64Value(this, value, "compareExchangeU64");
     const o = this.atomicTarget(addr, 8, true, "compareExchangeU64");
     const old = Atomics.compareExchange(this.hitViews.u64, o / 8, e, v);
-    if (old === e) this.#logged(o, 8);
+    if (old === e) Bytes.#logged(this, o, 8);
     return old;
   }
 
   /** Atomic u8 add (wrapping); returns the old value. @example `mem.addU8(0x1000, 1)` */
   addU8(addr: AddressLike, value: number): number {
-    this.#checkInt(value, 0, 0xff, "addU8");
+    Bytes.#checkInt(this, value, 0, 0xff, "addU8");
     const o = this.atomicTarget(addr, 1, true, "addU8");
-    this.#logged(o, 1);
+    Bytes.#logged(this, o, 1);
     return Atomics.add(this.hitViews.u8, o, value);
   }
 
   /** Atomic u16 add (wrapping); returns the old value. @example `mem.addU16(0x1000, 1)` */
   addU16(addr: AddressLike, value: number): number {
-    this.#checkInt(value, 0, 0xffff, "addU16");
+    Bytes.#checkInt(this, value, 0, 0xffff, "addU16");
     const o = this.atomicTarget(addr, 2, true, "addU16");
-    this.#logged(o, 2);
+    Bytes.#logged(this, o, 2);
     return Atomics.add(this.hitViews.u16, o / 2, value);
   }
 
   /** Atomic u32 add (wrapping); returns the old value. @example `mem.addU32(0x1000, 1)` */
   addU32(addr: AddressLike, value: number): number {
-    this.#checkInt(value, 0, 0xffffffff, "addU32");
+    Bytes.#checkInt(this, value, 0, 0xffffffff, "addU32");
     const o = this.atomicTarget(addr, 4, true, "addU32");
-    this.#logged(o, 4);
+    Bytes.#logged(this, o, 4);
     return Atomics.add(this.hitViews.u32, o / 4, value);
   }
 
   /** Atomic u64 add (wrapping); returns the old value. @example `mem.addU64(0x1000, 1n)` */
   addU64(addr: AddressLike, value: bigint | number): bigint {
-    const v = this.#u64Value(value, "addU64");
+    const v = Bytes.#u64Value(this, value, "addU64");
     const o = this.atomicTarget(addr, 8, true, "addU64");
-    this.#logged(o, 8);
+    Bytes.#logged(this, o, 8);
     return Atomics.add(this.hitViews.u64, o / 8, v);
   }
 
   /** Atomic u8 or; returns the old value. @example `mem.orU8(0x1000, 0x80)` */
   orU8(addr: AddressLike, value: number): number {
-    this.#checkInt(value, 0, 0xff, "orU8");
+    Bytes.#checkInt(this, value, 0, 0xff, "orU8");
     const o = this.atomicTarget(addr, 1, true, "orU8");
-    this.#logged(o, 1);
+    Bytes.#logged(this, o, 1);
     return Atomics.or(this.hitViews.u8, o, value);
   }
 
   /** Atomic u16 or; returns the old value. @example `mem.orU16(0x1000, 1)` */
   orU16(addr: AddressLike, value: number): number {
-    this.#checkInt(value, 0, 0xffff, "orU16");
+    Bytes.#checkInt(this, value, 0, 0xffff, "orU16");
     const o = this.atomicTarget(addr, 2, true, "orU16");
-    this.#logged(o, 2);
+    Bytes.#logged(this, o, 2);
     return Atomics.or(this.hitViews.u16, o / 2, value);
   }
 
   /** Atomic u32 or; returns the old value. @example `mem.orU32(0x1000, 1)` */
   orU32(addr: AddressLike, value: number): number {
-    this.#checkInt(value, 0, 0xffffffff, "orU32");
+    Bytes.#checkInt(this, value, 0, 0xffffffff, "orU32");
     const o = this.atomicTarget(addr, 4, true, "orU32");
-    this.#logged(o, 4);
+    Bytes.#logged(this, o, 4);
     return Atomics.or(this.hitViews.u32, o / 4, value);
   }
 
   /** Atomic u64 or; returns the old value. @example `mem.orU64(0x1000, 1n)` */
   orU64(addr: AddressLike, value: bigint | number): bigint {
-    const v = this.#u64Value(value, "orU64");
+    const v = Bytes.#u64Value(this, value, "orU64");
     const o = this.atomicTarget(addr, 8, true, "orU64");
-    this.#logged(o, 8);
+    Bytes.#logged(this, o, 8);
     return Atomics.or(this.hitViews.u64, o / 8, v);
   }
 
   // ---- internals ----
 
   /** `Type.op` for error messages. */
-  #op(op: string): string {
-    return `${this.typeName}.${op}`;
+  static #op(self: Bytes, op: string): string {
+    return `${self.typeName}.${op}`;
   }
 
-  #logged(offset: number, len: number): void {
-    const log = this.hitLog;
-    if (log !== undefined) log.markDirty(this.hitLogBase + offset, len);
+  static #logged(self: Bytes, offset: number, len: number): void {
+    const log = self.hitLog;
+    if (log !== undefined) log.markDirty(self.hitLogBase + offset, len);
   }
 
-  #slowRead(addr: AddressLike, size: number, op: string): DataView {
-    const n = this.transfer(SCRATCH_BY_SIZE[size], size, addr, false, op);
-    if (n !== size) throw this.#partial(op, addr, size, n);
+  static #slowRead(self: Bytes, addr: AddressLike, size: number, op: string): DataView {
+    const n = self.transfer(SCRATCH_BY_SIZE[size], size, addr, false, op);
+    if (n !== size) throw Bytes.#partial(self, op, addr, size, n);
     return SCRATCH_DV;
   }
 
-  #slowWrite(addr: AddressLike, size: number, op: string): void {
-    const n = this.transfer(SCRATCH_BY_SIZE[size], size, addr, true, op);
-    if (n !== size) throw this.#partial(op, addr, size, n);
+  static #slowWrite(self: Bytes, addr: AddressLike, size: number, op: string): void {
+    const n = self.transfer(SCRATCH_BY_SIZE[size], size, addr, true, op);
+    if (n !== size) throw Bytes.#partial(self, op, addr, size, n);
   }
 
   // The loads and stores take the public method's name, so that errors name what the caller called.
@@ -980,182 +1010,182 @@ export abstract class Bytes {
   // paths at 2.7-4.1x a bare DataView access before, 1.9-2.7x after. Anything else takes the bulk
   // copy, which reports what went wrong.
 
-  #loadU8(addr: AddressLike, op: string): number {
-    const o = this.locate(addr, 1, false);
+  static #loadU8(self: Bytes, addr: AddressLike, op: string): number {
+    const o = self.locate(addr, 1, false);
     if (o >= 0) {
-      const v = this.hitViews, a = v.u8;
+      const v = self.hitViews, a = v.u8;
       if (v.readable === true && o < a.length) return a[o];
     }
-    return this.#slowRead(addr, 1, op).getUint8(0);
+    return Bytes.#slowRead(self, addr, 1, op).getUint8(0);
   }
 
-  #loadU16(addr: AddressLike, op: string): number {
-    const o = this.locate(addr, 2, false);
+  static #loadU16(self: Bytes, addr: AddressLike, op: string): number {
+    const o = self.locate(addr, 2, false);
     if (o >= 0 && (o & 1) === 0) {
-      const v = this.hitViews, a = v.u16, i = o / 2;
+      const v = self.hitViews, a = v.u16, i = o / 2;
       if (v.readable === true && i < a.length) return a[i];
     }
-    return this.#slowRead(addr, 2, op).getUint16(0, true);
+    return Bytes.#slowRead(self, addr, 2, op).getUint16(0, true);
   }
 
-  #loadU32(addr: AddressLike, op: string): number {
-    const o = this.locate(addr, 4, false);
+  static #loadU32(self: Bytes, addr: AddressLike, op: string): number {
+    const o = self.locate(addr, 4, false);
     if (o >= 0 && (o & 3) === 0) {
-      const v = this.hitViews, a = v.u32, i = o / 4;
+      const v = self.hitViews, a = v.u32, i = o / 4;
       if (v.readable === true && i < a.length) return a[i];
     }
-    return this.#slowRead(addr, 4, op).getUint32(0, true);
+    return Bytes.#slowRead(self, addr, 4, op).getUint32(0, true);
   }
 
-  #loadU64(addr: AddressLike, op: string): bigint {
-    const o = this.locate(addr, 8, false);
+  static #loadU64(self: Bytes, addr: AddressLike, op: string): bigint {
+    const o = self.locate(addr, 8, false);
     if (o >= 0 && (o & 7) === 0) {
-      const v = this.hitViews, a = v.u64, i = o / 8;
+      const v = self.hitViews, a = v.u64, i = o / 8;
       if (v.readable === true && i < a.length) return a[i];
     }
-    return this.#slowRead(addr, 8, op).getBigUint64(0, true);
+    return Bytes.#slowRead(self, addr, 8, op).getBigUint64(0, true);
   }
 
-  #loadF32(addr: AddressLike, op: string): number {
-    const o = this.locate(addr, 4, false);
+  static #loadF32(self: Bytes, addr: AddressLike, op: string): number {
+    const o = self.locate(addr, 4, false);
     if (o >= 0 && (o & 3) === 0) {
-      const v = this.hitViews, a = v.f32, i = o / 4;
+      const v = self.hitViews, a = v.f32, i = o / 4;
       if (v.readable === true && i < a.length) return a[i];
     }
-    return this.#slowRead(addr, 4, op).getFloat32(0, true);
+    return Bytes.#slowRead(self, addr, 4, op).getFloat32(0, true);
   }
 
-  #loadF64(addr: AddressLike, op: string): number {
-    const o = this.locate(addr, 8, false);
+  static #loadF64(self: Bytes, addr: AddressLike, op: string): number {
+    const o = self.locate(addr, 8, false);
     if (o >= 0 && (o & 7) === 0) {
-      const v = this.hitViews, a = v.f64, i = o / 8;
+      const v = self.hitViews, a = v.f64, i = o / 8;
       if (v.readable === true && i < a.length) return a[i];
     }
-    return this.#slowRead(addr, 8, op).getFloat64(0, true);
+    return Bytes.#slowRead(self, addr, 8, op).getFloat64(0, true);
   }
 
-  #storeU8(addr: AddressLike, value: number, op: string): void {
-    const o = this.locate(addr, 1, true);
+  static #storeU8(self: Bytes, addr: AddressLike, value: number, op: string): void {
+    const o = self.locate(addr, 1, true);
     if (o >= 0) {
-      const v = this.hitViews, a = v.u8;
+      const v = self.hitViews, a = v.u8;
       if (v.writable === true && o < a.length) {
         a[o] = value;
-        this.#logged(o, 1);
+        Bytes.#logged(self, o, 1);
         return;
       }
     }
     SCRATCH_DV.setUint8(0, value);
-    this.#slowWrite(addr, 1, op);
+    Bytes.#slowWrite(self, addr, 1, op);
   }
 
-  #storeU16(addr: AddressLike, value: number, op: string): void {
-    const o = this.locate(addr, 2, true);
+  static #storeU16(self: Bytes, addr: AddressLike, value: number, op: string): void {
+    const o = self.locate(addr, 2, true);
     if (o >= 0 && (o & 1) === 0) {
-      const v = this.hitViews, a = v.u16, i = o / 2;
+      const v = self.hitViews, a = v.u16, i = o / 2;
       if (v.writable === true && i < a.length) {
         a[i] = value;
-        this.#logged(o, 2);
+        Bytes.#logged(self, o, 2);
         return;
       }
     }
     SCRATCH_DV.setUint16(0, value, true);
-    this.#slowWrite(addr, 2, op);
+    Bytes.#slowWrite(self, addr, 2, op);
   }
 
-  #storeU32(addr: AddressLike, value: number, op: string): void {
-    const o = this.locate(addr, 4, true);
+  static #storeU32(self: Bytes, addr: AddressLike, value: number, op: string): void {
+    const o = self.locate(addr, 4, true);
     if (o >= 0 && (o & 3) === 0) {
-      const v = this.hitViews, a = v.u32, i = o / 4;
+      const v = self.hitViews, a = v.u32, i = o / 4;
       if (v.writable === true && i < a.length) {
         a[i] = value;
-        this.#logged(o, 4);
+        Bytes.#logged(self, o, 4);
         return;
       }
     }
     SCRATCH_DV.setUint32(0, value, true);
-    this.#slowWrite(addr, 4, op);
+    Bytes.#slowWrite(self, addr, 4, op);
   }
 
-  #storeU64(addr: AddressLike, value: bigint, op: string): void {
-    const o = this.locate(addr, 8, true);
+  static #storeU64(self: Bytes, addr: AddressLike, value: bigint, op: string): void {
+    const o = self.locate(addr, 8, true);
     if (o >= 0 && (o & 7) === 0) {
-      const v = this.hitViews, a = v.u64, i = o / 8;
+      const v = self.hitViews, a = v.u64, i = o / 8;
       if (v.writable === true && i < a.length) {
         a[i] = value;
-        this.#logged(o, 8);
+        Bytes.#logged(self, o, 8);
         return;
       }
     }
     SCRATCH_DV.setBigUint64(0, value, true);
-    this.#slowWrite(addr, 8, op);
+    Bytes.#slowWrite(self, addr, 8, op);
   }
 
-  #storeF32(addr: AddressLike, value: number, op: string): void {
-    const o = this.locate(addr, 4, true);
+  static #storeF32(self: Bytes, addr: AddressLike, value: number, op: string): void {
+    const o = self.locate(addr, 4, true);
     if (o >= 0 && (o & 3) === 0) {
-      const v = this.hitViews, a = v.f32, i = o / 4;
+      const v = self.hitViews, a = v.f32, i = o / 4;
       if (v.writable === true && i < a.length) {
         a[i] = value;
-        this.#logged(o, 4);
+        Bytes.#logged(self, o, 4);
         return;
       }
     }
     SCRATCH_DV.setFloat32(0, value, true);
-    this.#slowWrite(addr, 4, op);
+    Bytes.#slowWrite(self, addr, 4, op);
   }
 
-  #storeF64(addr: AddressLike, value: number, op: string): void {
-    const o = this.locate(addr, 8, true);
+  static #storeF64(self: Bytes, addr: AddressLike, value: number, op: string): void {
+    const o = self.locate(addr, 8, true);
     if (o >= 0 && (o & 7) === 0) {
-      const v = this.hitViews, a = v.f64, i = o / 8;
+      const v = self.hitViews, a = v.f64, i = o / 8;
       if (v.writable === true && i < a.length) {
         a[i] = value;
-        this.#logged(o, 8);
+        Bytes.#logged(self, o, 8);
         return;
       }
     }
     SCRATCH_DV.setFloat64(0, value, true);
-    this.#slowWrite(addr, 8, op);
+    Bytes.#slowWrite(self, addr, 8, op);
   }
 
-  #partial(op: string, addr: AddressLike, expected: number, completed: number): PartialBufferError {
-    return new PartialBufferError(this.#op(op), BigInt(addr), expected, completed);
+  static #partial(self: Bytes, op: string, addr: AddressLike, expected: number, completed: number): PartialBufferError {
+    return new PartialBufferError(Bytes.#op(self, op), BigInt(addr), expected, completed);
   }
 
   /** The length of `buf` to write from: its real one, which every check and the copy use (see `bytesLength`). */
-  #length(buf: Uint8Array, op: string): number {
+  static #length(self: Bytes, buf: Uint8Array, op: string): number {
     const len = bytesLength(buf);
-    if (len < 0) throw new InvalidArgumentError(this.#op(op), "buf", buf, "must be a Uint8Array");
+    if (len < 0) throw new InvalidArgumentError(Bytes.#op(self, op), "buf", buf, "must be a Uint8Array");
     return len;
   }
 
   /** How many bytes to read into `buf`: its `length`, read once (see `claimedLength`). */
-  #claimed(buf: Uint8Array, op: string): number {
+  static #claimed(self: Bytes, buf: Uint8Array, op: string): number {
     const len = claimed(buf);
-    if (len < 0) throw unreadableError(this.#op(op), "buf", buf, len);
+    if (len < 0) throw unreadableError(Bytes.#op(self, op), "buf", buf, len);
     return len;
   }
 
-  #checkInt(value: number, min: number, max: number, op: string): void {
+  static #checkInt(self: Bytes, value: number, min: number, max: number, op: string): void {
     if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
-      throw new InvalidArgumentError(this.#op(op), "value", value, `must be an integer in [${min}, ${max}]`);
+      throw new InvalidArgumentError(Bytes.#op(self, op), "value", value, `must be an integer in [${min}, ${max}]`);
     }
   }
 
-  #checkNumber(value: number, op: string): void {
+  static #checkNumber(self: Bytes, value: number, op: string): void {
     if (typeof value !== "number") {
-      throw new InvalidArgumentError(this.#op(op), "value", value, "must be a number");
+      throw new InvalidArgumentError(Bytes.#op(self, op), "value", value, "must be a number");
     }
   }
 
-  #safeInt(value: number, op: string): bigint {
+  static #safeInt(self: Bytes, value: number, op: string): bigint {
     if (!Number.isSafeInteger(value)) {
-      throw new InvalidArgumentError(this.#op(op), "value", value, "must be a safe integer number or a bigint");
+      throw new InvalidArgumentError(Bytes.#op(self, op), "value", value, "must be a safe integer number or a bigint");
     }
     return BigInt(value);
   }
 
-  #u64Value(value: bigint | number, op: string): bigint {
+  static #u64Value(self: Bytes, value: bigint | number, op: string): bigint {
     if (typeof value === "bigint") {
       // One comparison, which V8 compiles to a compare of machine words while the values it has
       // seen fit in 63 bits; `0n <= value <= U64_MAX` calls a BigInt builtin twice per write.
@@ -1164,7 +1194,7 @@ export abstract class Bytes {
       return BigInt(value);
     }
     throw new InvalidArgumentError(
-      this.#op(op),
+      Bytes.#op(self, op),
       "value",
       value,
       "must be a u64 (bigint, or a safe non-negative integer)",

@@ -38,7 +38,7 @@ export class VolatileSlice extends Bytes implements Disposable {
   /** Class name used in errors. */
   protected readonly typeName: string = "VolatileSlice";
   /** Addresses here are offsets into the region or slice. */
-  protected override readonly addressName: string = "offset";
+  protected readonly addressName: string = "offset";
   readonly #views: RegionViews;
   readonly #base: number;
   readonly #len: number;

@@ -157,6 +157,8 @@ function atomicAccess(op: string, write: boolean): Permission {
 export class IommuMemory<S extends GuestSlice<S> = VolatileSlice> extends Bytes implements GuestMemory<S>, Disposable {
   /** Class name used in errors. */
   protected readonly typeName: string = "IommuMemory";
+  /** Addresses here are I/O virtual addresses (guest addresses while the IOMMU is off). */
+  protected readonly addressName: string = "addr";
   readonly #backend: PhysicalMemory<S>;
   /** The backend's view capability, if it has one. */
   readonly #views: ViewLocator | undefined;
@@ -199,6 +201,8 @@ export class IommuMemory<S extends GuestSlice<S> = VolatileSlice> extends Bytes 
    */
   constructor(backend: PhysicalMemory<S>, iommu: Iommu, options: IommuMemoryOptions = {}) {
     super();
+    this.hitLog = undefined; // Bytes declares its hit fields; a located access sets all three
+    this.hitLogBase = 0;
     const op = "IommuMemory";
     if (!isPhysicalMemory(backend)) {
       throw new InvalidArgumentError(op, "backend", backend, "must be guest memory (e.g. a GuestMemoryMmap)");

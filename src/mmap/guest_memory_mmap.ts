@@ -72,6 +72,8 @@ export class GuestMemoryMmap extends Bytes
   implements GuestMemory, GuestMemoryBackend<GuestRegionMmap>, ViewLocator, Disposable {
   /** Class name used in errors. */
   protected readonly typeName: string = "GuestMemoryMmap";
+  /** Addresses here are guest addresses. */
+  protected readonly addressName: string = "addr";
   readonly #regions: readonly GuestRegionMmap[];
   /**
    * What lookups search: every region's parts in address order (one per region unless the runtime
@@ -91,6 +93,8 @@ export class GuestMemoryMmap extends Bytes
 
   private constructor(regions: readonly GuestRegionMmap[]) {
     super();
+    this.hitLog = undefined; // Bytes declares its hit fields; #remember sets all three
+    this.hitLogBase = 0;
     this.#regions = regions;
     this.#parts = regions.flatMap((r) => r.parts);
     this.#starts = Float64Array.from(this.#parts, (p) => p.startNumber);

@@ -55,7 +55,7 @@ export class GuestRegionMmap extends Bytes implements Disposable {
   /** Class name used in errors. */
   protected readonly typeName: string = "GuestRegionMmap";
   /** Addresses here are offsets into the region or slice. */
-  protected override readonly addressName: string = "offset";
+  protected readonly addressName: string = "offset";
   /** The host mapping. */
   readonly mmap: MmapRegion;
   /** First guest physical address. */
