@@ -19,7 +19,7 @@
 
 import { readFileSync, writeFileSync } from "node:fs";
 import process from "node:process";
-import { formatNs, parsePeerReport, type PeerReport } from "./peer/report.ts";
+import { formatNs, parsePeerReport, type PeerReport, roundSpread } from "./peer/report.ts";
 
 /** One measured side of a case in `deno task bench --json`. */
 export interface BenchFigure {
@@ -141,7 +141,7 @@ export function peerTable(report: PeerReport, filter: RegExp): string[] {
     `\`${r.case}\``,
     formatNs(r.gmem.nsPerOp),
     formatNs(r.vmMemory.nsPerOp),
-    `${r.ratio.toFixed(2)}x`,
+    `${r.ratio.toFixed(2)}x${roundSpread(r)}`,
     r.baselines.map((b) => `${b.name} ${formatNs(b.nsPerOp)} (${b.ratio.toFixed(2)}x)`).join("; "),
   ]);
   if (rows.length === 0) throw new BenchDocsError(`no case of the peer run matches ${filter}`);
@@ -177,6 +177,8 @@ export function envLine(env: Record<string, string | number>, seconds: number): 
   const cpu = env.cpuModel === undefined ? `${env.cpus} CPUs` : `${env.cpus} CPUs (${env.cpuModel})`;
   const where = [`${env.os}/${env.arch}`, cpu, `${env.pageSize}-byte pages`];
   const reps = env.reps === undefined ? [] : [`median of ${env.reps} interleaved reps of ~${env.targetMsPerRep} ms`];
+  // A run of several rounds keeps per case the round with the median ratio (bench/peer/main.ts).
+  if (typeof env.rounds === "number" && env.rounds > 1) reps.push(`the median of ${env.rounds} rounds per case`);
   const load = env.loadAverageBefore === undefined
     ? ""
     : `; load average ${env.loadAverageBefore} before, ${env.loadAverageAfter} after`;

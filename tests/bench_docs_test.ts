@@ -7,6 +7,7 @@ import {
   BenchDocsError,
   type BenchReport,
   benchTable,
+  envLine,
   loadRun,
   parseBenchReport,
   rewriteGenerated,
@@ -101,4 +102,17 @@ Deno.test("bench docs: docs/benchmarks.md is exactly what its saved runs give", 
   assert.equal(rewriteGenerated(page, (source) => loadRun(ROOT, source)), page);
   assert.ok(page.includes("<!-- generated from bench/docs_run.json: env -->"));
   assert.ok(page.includes("<!-- generated from bench/peer/readme_run.json: /./ -->"));
+});
+
+Deno.test("bench docs: a peer run of several rounds says so in its machine line", () => {
+  const env = { deno: "2.9.6", os: "linux", arch: "x86_64", cpus: 2, pageSize: 4096, reps: 9, targetMsPerRep: 30 };
+  assert.equal(
+    envLine({ ...env, rounds: 3 }, 171.2),
+    "Run: Deno 2.9.6, linux/x86_64, 2 CPUs, 4096-byte pages, median of 9 interleaved reps of ~30 ms, " +
+      "the median of 3 rounds per case; 171 s in all.",
+  );
+  assert.equal(
+    envLine({ ...env, rounds: 1 }, 57),
+    "Run: Deno 2.9.6, linux/x86_64, 2 CPUs, 4096-byte pages, median of 9 interleaved reps of ~30 ms; 57 s in all.",
+  );
 });

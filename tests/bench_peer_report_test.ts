@@ -4,6 +4,7 @@ import {
   formatNs,
   formatPeerMarkdown,
   formatPeerTable,
+  medianRound,
   parsePeerReply,
   parsePeerReport,
   PeerFormatError,
@@ -176,5 +177,50 @@ Deno.test("peer table: the Markdown form has the same cells", () => {
   assert.equal(
     md[3],
     "| `read_slice_4k_hot` | 107 ns | 70.9 ns | 1.51x | buf.set(u8.subarray) 99.8 ns (1.07x); C memcpy loop 49.8 ns (2.15x) |",
+  );
+});
+
+/** The sample's first row with its gmem time scaled, as a round of a several-round run would give it. */
+function round(gmemNs: number) {
+  const row = parsePeerReport(SAMPLE).rows[0];
+  return { ...row, gmem: { ...row.gmem, nsPerOp: gmemNs }, ratio: gmemNs / row.vmMemory.nsPerOp };
+}
+
+Deno.test("rounds: the median round is kept whole, with every round's ratio in run order", () => {
+  const vm = 11.830699814909508;
+  const picked = medianRound([round(14), round(10), round(12), round(30), round(11)]);
+  assert.equal(picked.gmem.nsPerOp, 12);
+  assert.equal(picked.ratio, 12 / vm);
+  assert.equal(picked.vmMemory.nsPerOp, vm);
+  assert.deepEqual(picked.roundRatios, [14 / vm, 10 / vm, 12 / vm, 30 / vm, 11 / vm]);
+  // An even count keeps the lower middle round, a real one rather than an average of two.
+  assert.equal(medianRound([round(14), round(10), round(12), round(30)]).gmem.nsPerOp, 12);
+  assert.equal(medianRound([round(9)]).gmem.nsPerOp, 9);
+});
+
+Deno.test("rounds: no rounds, or rounds of two cases, are refused", () => {
+  assert.equal(formatError(() => medianRound([])).message, "medianRound: no rounds");
+  const other = { ...round(10), case: "write_obj_u8_hot" };
+  assert.equal(formatError(() => medianRound([round(10), other])).message, "medianRound: rounds of different cases");
+});
+
+Deno.test("rounds: a report keeps the round ratios, the tables show their spread, a bad one is refused", () => {
+  const edited = JSON.parse(SAMPLE);
+  edited.rows[0].roundRatios = [1.5, 1.06, 0.9];
+  const report = parsePeerReport(JSON.stringify(edited));
+  assert.deepEqual(report.rows[0].roundRatios, [1.5, 1.06, 0.9]);
+  assert.equal(report.rows[1].roundRatios, undefined);
+  assert.equal(
+    formatPeerTable(report)[2],
+    "read_obj_u64_hot            | 12.6 ns |        11.8 ns | 1.06x (0.90–1.50) | DataView.getBigUint64 5.54 ns (2.27x); C load loop 2.62 ns (4.81x)",
+  );
+  assert.equal(
+    formatPeerMarkdown(report)[2],
+    "| `read_obj_u64_hot` | 12.6 ns | 11.8 ns | 1.06x (0.90–1.50) | DataView.getBigUint64 5.54 ns (2.27x); C load loop 2.62 ns (4.81x) |",
+  );
+  edited.rows[0].roundRatios = [1, "x"];
+  assert.equal(
+    formatError(() => parsePeerReport(JSON.stringify(edited))).message,
+    'read_obj_u64_hot.roundRatios[1]: "x" is not a finite number',
   );
 });

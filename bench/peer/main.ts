@@ -5,7 +5,11 @@
  * case's group. The harness interleaves the group rep by rep (gmem, vm-memory, then the case's C
  * and typed-array baselines, again), so a slow patch of the machine hits every side alike.
  *
- *   deno task bench:peer [--json FILE] [--markdown] [--filter <substring>]
+ *   deno task bench:peer [--json FILE] [--markdown] [--filter <substring>] [--rounds N]
+ *
+ * `--rounds N` measures the whole set N times over, one case after another each round, and keeps
+ * per case the round with the median ratio (its figures together) and every round's ratio: a burst
+ * of other work on a shared machine then moves one round, not the figure.
  *
  * Exit status 3: the crate or a toolchain for it cannot be had (the reason is printed).
  * @module
@@ -24,6 +28,7 @@ import {
   formatNs,
   formatPeerMarkdown,
   formatPeerTable,
+  medianRound,
   type PeerFigure,
   peerRatio,
   type PeerReport,
@@ -34,12 +39,13 @@ interface Args {
   json: string | undefined;
   markdown: boolean;
   filter: string | undefined;
+  rounds: number;
 }
 
-const USAGE = "usage: deno task bench:peer [--json FILE] [--markdown] [--filter <substring>]";
+const USAGE = "usage: deno task bench:peer [--json FILE] [--markdown] [--filter <substring>] [--rounds N]";
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { json: undefined, markdown: false, filter: undefined };
+  const args: Args = { json: undefined, markdown: false, filter: undefined, rounds: 1 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--json" && i + 1 < argv.length) args.json = argv[++i];
@@ -47,6 +53,8 @@ function parseArgs(argv: readonly string[]): Args {
     else if (a === "--markdown") args.markdown = true;
     else if (a === "--filter" && i + 1 < argv.length) args.filter = argv[++i];
     else if (a.startsWith("--filter=")) args.filter = a.slice("--filter=".length);
+    else if (a === "--rounds" && i + 1 < argv.length) args.rounds = roundsArg(argv[++i]);
+    else if (a.startsWith("--rounds=")) args.rounds = roundsArg(a.slice("--rounds=".length));
     else if (a === "--help" || a === "-h") {
       console.log(USAGE);
       Deno.exit(0);
@@ -56,6 +64,15 @@ function parseArgs(argv: readonly string[]): Args {
     }
   }
   return args;
+}
+
+function roundsArg(text: string): number {
+  const n = Number(text);
+  if (!Number.isSafeInteger(n) || n < 1 || n > 99) {
+    console.error(`--rounds takes a whole number from 1 to 99, not ${JSON.stringify(text)}\n${USAGE}`);
+    Deno.exit(2);
+  }
+  return n;
 }
 
 function figure(name: string, m: Measurement, bytesPerOp: number | undefined): PeerFigure {
@@ -153,6 +170,7 @@ async function main(): Promise<void> {
     rustc: build.rustcVersion,
     cargo: build.cargoVersion,
     reps: options.reps,
+    rounds: args.rounds,
     targetMsPerRep: options.targetMs,
     warmupMsPerLoop: options.warmupMs,
     date: new Date().toISOString(),
@@ -169,7 +187,7 @@ async function main(): Promise<void> {
 
   const peer = new PeerProcess(build.program);
   const started = performance.now();
-  const rows: PeerRow[] = [];
+  const byCase = new Map<string, PeerRow[]>();
   const skipped: string[] = [];
   try {
     const steps = 1 << 16;
@@ -178,25 +196,29 @@ async function main(): Promise<void> {
     if (theirs !== expected) {
       throw new Error(`the Rust LCG summed ${theirs} over ${steps} steps, the reference ${expected}`);
     }
-    for (const c of cases) {
-      const row = runCase(c, peer, options);
-      if (row === undefined) {
-        // A case added to the Deno benchmark before bench/peer/src learnt it: said, not hidden.
-        skipped.push(c.name);
-        console.log(`# ${c.name}: no vm-memory counterpart in bench/peer/src, skipped`);
-        continue;
+    for (let round = 1; round <= args.rounds; round++) {
+      for (const c of cases) {
+        if (skipped.includes(c.name)) continue;
+        const row = runCase(c, peer, options);
+        if (row === undefined) {
+          // A case added to the Deno benchmark before bench/peer/src learnt it: said, not hidden.
+          skipped.push(c.name);
+          console.log(`# ${c.name}: no vm-memory counterpart in bench/peer/src, skipped`);
+          continue;
+        }
+        byCase.set(c.name, [...(byCase.get(c.name) ?? []), row]);
+        console.log(
+          `# ${args.rounds > 1 ? `round ${round}: ` : ""}${row.case}: gmem ${formatNs(row.gmem.nsPerOp)}, ` +
+            `vm-memory ${formatNs(row.vmMemory.nsPerOp)}, ${row.ratio.toFixed(2)}x`,
+        );
       }
-      rows.push(row);
-      console.log(
-        `# ${row.case}: gmem ${formatNs(row.gmem.nsPerOp)}, vm-memory ${formatNs(row.vmMemory.nsPerOp)}, ` +
-          `${row.ratio.toFixed(2)}x`,
-      );
     }
   } catch (e) {
     peer[Symbol.dispose](); // the error that stopped the run is the one to report
     throw e;
   }
   await peer.quit();
+  const rows = [...byCase.values()].map((rs) => rs.length === 1 ? rs[0] : medianRound(rs));
   const report: PeerReport = {
     env: { ...env, loadAverageAfter: loadAverage() },
     seconds: (performance.now() - started) / 1000,

@@ -32,6 +32,11 @@ export interface PeerRow {
   /** gmem.nsPerOp / vmMemory.nsPerOp: below 1 gmem is faster. */
   ratio: number;
   baselines: PeerBaseline[];
+  /**
+   * With `--rounds N` (N > 1): the ratio of every round in the order run. The row's figures are
+   * those of the median round, so that they stay one round's same-run numbers.
+   */
+  roundRatios?: number[];
 }
 
 /** Everything a run produced. */
@@ -174,6 +179,10 @@ export function parsePeerReport(json: string): PeerReport {
     });
     const row: PeerRow = { case: name, gmem, vmMemory, ratio: peerRatio(gmem.nsPerOp, vmMemory.nsPerOp), baselines };
     if (r.bytesPerOp !== undefined) row.bytesPerOp = finiteNumber(r.bytesPerOp, `${name}.bytesPerOp`);
+    if (r.roundRatios !== undefined) {
+      if (!Array.isArray(r.roundRatios)) throw new PeerFormatError(`${name}.roundRatios is not an array`);
+      row.roundRatios = r.roundRatios.map((x, j) => finiteNumber(x, `${name}.roundRatios[${j}]`));
+    }
     return row;
   });
   const skipped = v.skipped === undefined ? [] : v.skipped;
@@ -184,6 +193,41 @@ export function parsePeerReport(json: string): PeerReport {
     rows,
     skipped: skipped.map((x, i) => text(x, `skipped[${i}]`)),
   };
+}
+
+/**
+ * One row out of the same case measured in several rounds of a run (`--rounds N`): the round whose
+ * ratio is the median (the lower middle one for an even count), with every round's ratio in
+ * `roundRatios`. A round's figures are kept together rather than taking each figure's own median,
+ * which could pair a gmem time and a vm-memory time from different moments of the machine.
+ *
+ * @example
+ * ```ts ignore
+ * const row = medianRound([round1Row, round2Row, round3Row]);
+ * console.log(row.roundRatios); // [1.04, 0.98, 1.01]
+ * ```
+ */
+export function medianRound(rounds: readonly PeerRow[]): PeerRow {
+  if (rounds.length === 0) throw new PeerFormatError("medianRound: no rounds");
+  const name = rounds[0].case;
+  if (rounds.some((r) => r.case !== name)) throw new PeerFormatError(`medianRound: rounds of different cases`);
+  const order = rounds.map((r, i) => i).sort((a, b) => rounds[a].ratio - rounds[b].ratio);
+  const mid = order[(rounds.length - 1) >> 1];
+  return { ...rounds[mid], roundRatios: rounds.map((r) => r.ratio) };
+}
+
+/**
+ * The spread of a row's rounds for a table cell, after its ratio: "" for a single round.
+ *
+ * @example
+ * ```ts ignore
+ * console.log(roundSpread(row)); // " (0.90–1.50)"
+ * ```
+ */
+export function roundSpread(r: PeerRow): string {
+  const rs = r.roundRatios;
+  if (rs === undefined || rs.length < 2) return "";
+  return ` (${Math.min(...rs).toFixed(2)}–${Math.max(...rs).toFixed(2)})`;
 }
 
 /**
@@ -206,8 +250,9 @@ function ratioText(r: number): string {
 }
 
 /**
- * The report as aligned text lines: one row per case, gmem, vm-memory 0.18, their ratio, then the
- * case's own baselines each with gmem / baseline.
+ * The report as aligned text lines: one row per case, gmem, vm-memory 0.18, their ratio (with the
+ * lowest and highest round's after it, for a run of several rounds), then the case's own baselines
+ * each with gmem / baseline.
  *
  * @example
  * ```ts ignore
@@ -220,7 +265,7 @@ export function formatPeerTable(report: PeerReport): string[] {
     r.case,
     formatNs(r.gmem.nsPerOp),
     formatNs(r.vmMemory.nsPerOp),
-    ratioText(r.ratio),
+    ratioText(r.ratio) + roundSpread(r),
     r.baselines.map((b) => `${b.name} ${formatNs(b.nsPerOp)} (${ratioText(b.ratio)})`).join("; "),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
@@ -247,7 +292,7 @@ export function formatPeerMarkdown(report: PeerReport): string[] {
     const bs = r.baselines.map((b) => `${b.name} ${formatNs(b.nsPerOp)} (${ratioText(b.ratio)})`).join("; ");
     out.push(
       `| \`${r.case}\` | ${formatNs(r.gmem.nsPerOp)} | ${formatNs(r.vmMemory.nsPerOp)} | ${
-        ratioText(r.ratio)
+        ratioText(r.ratio) + roundSpread(r)
       } | ${bs} |`,
     );
   }
