@@ -211,7 +211,7 @@ export function medianRound(rounds: readonly PeerRow[]): PeerRow {
   if (rounds.length === 0) throw new PeerFormatError("medianRound: no rounds");
   const name = rounds[0].case;
   if (rounds.some((r) => r.case !== name)) throw new PeerFormatError(`medianRound: rounds of different cases`);
-  const order = rounds.map((r, i) => i).sort((a, b) => rounds[a].ratio - rounds[b].ratio);
+  const order = rounds.map((_, i) => i).sort((a, b) => rounds[a].ratio - rounds[b].ratio);
   const mid = order[(rounds.length - 1) >> 1];
   return { ...rounds[mid], roundRatios: rounds.map((r) => r.ratio) };
 }
