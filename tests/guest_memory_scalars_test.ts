@@ -188,3 +188,32 @@ Deno.test("guest scalars: out-of-range or non-integer values are InvalidArgument
   }
   assert.ok(alias.subarray(0, 8).every((b) => b === 0));
 });
+
+Deno.test("guest scalars: u8/u16/u32 writes refuse every number their bit mask would wrap, and call no valueOf", () => {
+  using m = aliasedMemory(0, 0x1000);
+  const { mem, alias } = m;
+  let called = 0;
+  const sneaky = { valueOf: () => (called++, 7) } as unknown as number;
+  const bad: Array<[string, (v: number) => void, number[]]> = [
+    ["writeU8", (v) => mem.writeU8(0, v), [1.5, NaN, Infinity, -Infinity, 2 ** 32 + 5, 2 ** 53, -256, 255.5]],
+    ["writeU16", (v) => mem.writeU16(0, v), [65535.5, NaN, 2 ** 32 + 1, -65536, 1e300]],
+    ["writeU32", (v) => mem.writeU32(0, v), [-1, 2 ** 32 + 1, 2 ** 33, NaN, -Infinity, 0.25, 1e300]],
+  ];
+  for (const [op, write, values] of bad) {
+    for (const v of [...values, sneaky, "7" as unknown as number]) {
+      const e = expectError(() => write(v), InvalidArgumentError, {
+        kind: "InvalidArgument",
+        op: `GuestMemoryMmap.${op}`,
+      });
+      assert.equal(e.argument, "value");
+    }
+  }
+  assert.equal(called, 0);
+  assert.ok(alias.subarray(0, 8).every((b) => b === 0));
+  // The edges are taken, and -0 is 0.
+  mem.writeU8(0, 255);
+  mem.writeU16(2, 65535);
+  mem.writeU32(4, 2 ** 32 - 1);
+  mem.writeU8(1, -0);
+  assert.deepEqual([...alias.subarray(0, 8)], [255, 0, 255, 255, 255, 255, 255, 255]);
+});

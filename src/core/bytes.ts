@@ -648,19 +648,23 @@ export abstract class Bytes {
 
   /** Writes a u8 (0…255). @example `mem.writeU8(0x1000, 0xff)` */
   writeU8(addr: AddressLike, value: number): void {
-    Bytes.#checkInt(this, value, 0, 0xff, "writeU8");
+    // For a number, `(value & 0xff) === value` is the whole range check (fractions, NaN, infinities
+    // and values out of range all fail it), in fewer instructions than isInteger and two compares;
+    // #checkInt then only builds the error.
+    if (typeof value !== "number" || (value & 0xff) !== value) Bytes.#checkInt(this, value, 0, 0xff, "writeU8");
     Bytes.#storeU8(this, addr, value, "writeU8");
   }
 
   /** Writes a little-endian u16 (0…65535). @example `mem.writeU16(0x1000, 0xffff)` */
   writeU16(addr: AddressLike, value: number): void {
-    Bytes.#checkInt(this, value, 0, 0xffff, "writeU16");
+    if (typeof value !== "number" || (value & 0xffff) !== value) Bytes.#checkInt(this, value, 0, 0xffff, "writeU16");
     Bytes.#storeU16(this, addr, value, "writeU16");
   }
 
   /** Writes a little-endian u32. @example `mem.writeU32(0x1000, 0xdeadbeef)` */
   writeU32(addr: AddressLike, value: number): void {
-    Bytes.#checkInt(this, value, 0, 0xffffffff, "writeU32");
+    // `>>> 0` on a value, never an address: a number that survives it unchanged is a u32.
+    if (typeof value !== "number" || value >>> 0 !== value) Bytes.#checkInt(this, value, 0, 0xffffffff, "writeU32");
     Bytes.#storeU32(this, addr, value, "writeU32");
   }
 
