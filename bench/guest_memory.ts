@@ -25,6 +25,7 @@ import {
   REGION,
 } from "./guest_memory_fixture.ts";
 import { consume, timed } from "./harness.ts";
+import { native } from "../src/ffi/native.ts";
 import { Lcg, lcgMask } from "./lcg.ts";
 
 /** Where a case's addresses fall: `[base, base + span)`. */
@@ -209,10 +210,28 @@ function readSlice4k(name: string, w: Window, published?: PublishedFigure): Benc
       },
       [
         typedArrayRead4k(low, buf, base, mask),
+        bareFfiCopy("bare FFI memmove", false, fx.lowHost, buf, base, mask),
         cLcgSide("C memcpy loop", CKind.copyOut, fx.lowHost + BigInt(base), mask, hostOf(buf), PAGE),
       ],
     ];
   });
+}
+
+/**
+ * The helper's memmove called straight from a loop, no library around it: the floor a copy through
+ * FFI has on this runtime (the call boundary included), beside the C loop that has none.
+ */
+function bareFfiCopy(name: string, into: boolean, host: bigint, buf: Uint8Array, base: number, mask: number): Side {
+  const n = native(), guest = Number(host), at = Number(hostOf(buf));
+  return {
+    name,
+    loop: timed((iters) => {
+      const g = new Lcg();
+      if (into) { for (let i = 0; i < iters; i++) n.copyAt(guest + base + (g.next() & mask), at, PAGE); }
+      else for (let i = 0; i < iters; i++) n.copyAt(at, guest + base + (g.next() & mask), PAGE);
+      consume(buf[PAGE - 1]);
+    }),
+  };
 }
 
 function typedArrayRead4k(low: Uint8Array, buf: Uint8Array, base: number, mask: number): Side {
@@ -249,6 +268,7 @@ function writeSlice4k(name: string, w: Window, published?: PublishedFigure): Ben
             for (let i = 0; i < iters; i++) low.set(buf, base + (g.next() & mask));
           }),
         },
+        bareFfiCopy("bare FFI memmove", true, fx.lowHost, buf, base, mask),
         cLcgSide("C memcpy loop", CKind.copyIn, fx.lowHost + BigInt(base), mask, hostOf(buf), PAGE),
       ],
     ];
@@ -270,6 +290,7 @@ function getSliceCopyTo4k(name: string, w: Window, published?: PublishedFigure):
       },
       [
         typedArrayRead4k(fx.low, buf, base, mask),
+        bareFfiCopy("bare FFI memmove", false, fx.lowHost, buf, base, mask),
         cLcgSide("C memcpy loop", CKind.copyOut, fx.lowHost + BigInt(base), mask, hostOf(buf), PAGE),
       ],
     ];
