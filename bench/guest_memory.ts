@@ -212,6 +212,10 @@ function readSlice4k(name: string, w: Window, published?: PublishedFigure): Benc
         typedArrayRead4k(low, buf, base, mask),
         bareFfiCopy("bare FFI memmove", false, fx.lowHost, buf, base, mask),
         cLcgSide("C memcpy loop", CKind.copyOut, fx.lowHost + BigInt(base), mask, hostOf(buf), PAGE),
+        // What the FFI floor looks like from C: a loop whose copies cannot overlap (x86-64 only).
+        ...(Deno.build.arch === "x86_64"
+          ? [cLcgSide("C memcpy+lfence loop", CKind.copyOutFenced, fx.lowHost + BigInt(base), mask, hostOf(buf), PAGE)]
+          : []),
       ],
     ];
   });

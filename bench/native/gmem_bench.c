@@ -51,7 +51,8 @@ enum {
   GM_BENCH_STORE_U8 = 4,
   GM_BENCH_COPY_OUT = 5,       /* memcpy(buf, address, len) */
   GM_BENCH_COPY_IN = 6,        /* memcpy(address, buf, len) */
-  GM_BENCH_STORE_U64_DIRTY = 7 /* store, then set the 4 KiB page's bit (relative to base) in uint32 words at buf */
+  GM_BENCH_STORE_U64_DIRTY = 7, /* store, then set the 4 KiB page's bit (relative to base) in uint32 words at buf */
+  GM_BENCH_COPY_OUT_FENCED = 8  /* COPY_OUT with an lfence after each memcpy (x86-64 only; 0 ns elsewhere) */
 };
 
 #define GM_LCG_MUL 6364136223846793005ull
@@ -108,6 +109,17 @@ uint64_t gm_bench_lcg(int32_t kind, uint64_t base, uint64_t mask, uint64_t buf, 
       __asm__ __volatile__("" ::: "memory");
     }
     break;
+#if defined(__x86_64__)
+  case GM_BENCH_COPY_OUT_FENCED:
+    /* What a copy costs when the next one cannot start until this one's instructions are done: the
+       figure a copy called through FFI from a JavaScript loop lands near (see bench/guest_memory.ts). */
+    for (uint32_t i = 0; i < iters; i++) {
+      x = x * GM_LCG_MUL + GM_LCG_ADD;
+      memcpy(out, b + ((x >> 32) & mask), len);
+      __asm__ __volatile__("lfence" ::: "memory");
+    }
+    break;
+#endif
   case GM_BENCH_COPY_IN:
     for (uint32_t i = 0; i < iters; i++) {
       x = x * GM_LCG_MUL + GM_LCG_ADD;
