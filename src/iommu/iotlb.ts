@@ -343,12 +343,15 @@ export class Iotlb {
     // entry. Whatever that refuses (bad arguments too) takes #lookupGeneral, which counts and
     // explains it. This method stays small enough for V8 to inline, so the caller's use of the
     // answer is compiled with it (and objects that do not escape are not allocated).
-    if (typeof iova === "number" && Number.isInteger(iova) && Number.isInteger(len) && typeof access === "number") {
+    if (
+      typeof iova === "number" && Number.isSafeInteger(iova) && iova >= 0 && Number.isSafeInteger(len) && len > 0 &&
+      iova <= EXACT_LIMIT - len && (access === 0 || access === 1 || access === 2 || access === 3)
+    ) {
       const c = this.#cache;
       const s = ((iova * PAGE_SCALE) & (SLOTS - 1)) * SLOT;
       let target: number;
-      if (iova < c[s + FROM] || iova > c[s + TO] - len || (c[s + ALLOWS] & access) !== access || len <= 0) {
-        target = this.#search(iova, len, access, s, undefined);
+      if (iova < c[s + FROM] || iova > c[s + TO] - len || (c[s + ALLOWS] & access) !== access) {
+        target = this.#fill(iova, len, access, s);
       } else {
         if (this.#lru) this.#table.setStamp(c[s + STAMP_AT], ++this.#tick);
         this.#hits++;
@@ -735,6 +738,29 @@ export class Iotlb {
   /** The same text for Node's and Bun's `util.inspect`. @example `console.log(tlb)` */
   [Symbol.for("nodejs.util.inspect.custom")](): string {
     return inspectIotlb(this);
+  }
+
+  /** #search for arguments lookup has checked: the table's entry for `iova`, into cache slot `s`. */
+  #fill(iova: number, len: number, access: number, s: number): number {
+    const t = this.#table;
+    const h = t.floor(iova);
+    if (h < 0) return -1;
+    const end = t.end(h);
+    const perm = t.perm(h);
+    if (iova + len > end || (perm & access) !== access) return -1;
+    const diff = t.diff(h);
+    const target = iova + diff;
+    if (target > EXACT_LIMIT - len) return -1;
+    const c = this.#cache;
+    c[s + FROM] = t.start(h);
+    c[s + TO] = Math.min(end, EXACT_LIMIT, EXACT_LIMIT - diff);
+    c[s + DIFF] = diff;
+    c[s + ALLOWS] = perm;
+    c[s + STAMP_AT] = h;
+    this.#cacheFilled = true;
+    if (this.#lru) t.setStamp(h, ++this.#tick);
+    this.#hits++;
+    return target;
   }
 
   /**
