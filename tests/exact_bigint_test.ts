@@ -49,3 +49,14 @@ Deno.test("iotlb: lookup hits answer exact targets just below and above 2^52 and
   ]);
   assert.equal(tlb.counters.hits, 12);
 });
+
+Deno.test("iotlb: a lookup by number whose target lies past 2^53 answers the exact bigint target", () => {
+  const tlb = new Iotlb();
+  const { Read } = Permissions;
+  tlb.setMapping(0x30000, 2n ** 53n + 0x1001n, 0x1000, Read);
+  for (let pass = 0; pass < 2; pass++) {
+    assert.deepEqual(tlb.lookup(0x30008, 8, Read), { ok: true, ranges: [{ base: 2n ** 53n + 0x1009n, length: 8 }] });
+  }
+  assert.equal(tlb.translateFast(0x30008, 8, Read), -1);
+  assert.equal(tlb.counters.hits, 2);
+});

@@ -370,7 +370,9 @@ export class Iotlb {
     const want = toPermission(access, op, "access");
     const from = this.#from, to = this.#to;
     const t = this.#table;
-    if (to.rounded <= EXACT_LIMIT && to.residual === 0) {
+    // A number IOVA was searched for by lookup's first lines already; a second search would only
+    // slow down misses, the common way here (its rare gain: a hit whose target is past 2^53).
+    if (typeof iova !== "number" && to.rounded <= EXACT_LIMIT && to.residual === 0) {
       const hit = this.#lookupOne(from.rounded, len, want);
       if (hit !== undefined) return hit;
     }
