@@ -93,14 +93,16 @@ function lookupCase(name: string, table: Table, wide: boolean, via: "translateFa
         for (let i = 0; i < iters; i++) acc += tlb.translateFast(base + (lcg.next() & mask), 8, read);
         return acc;
       };
+      // The sum wraps at 2^64 as the Rust peer's `acc.wrapping_add(range.base)` does: a u64 stays
+      // a bigint, and a Number() per answer would time a conversion the peer does not make.
       const full: Stepper = (iters) => {
         const lcg = new Lcg();
-        let acc = 0;
+        let acc = 0n;
         for (let i = 0; i < iters; i++) {
           const r = tlb.lookup(base + (lcg.next() & mask), 8, read);
-          if (r.ok) acc += Number(r.ranges[0].base);
+          if (r.ok) acc = BigInt.asUintN(64, acc + r.ranges[0].base);
         }
-        return acc;
+        return Number(acc);
       };
       const step = via === "translateFast" ? fast : full;
       const { table: ct, n } = cTable(tlb);

@@ -735,6 +735,20 @@ Deno.test("iotlb: lru eviction drops the entry hit least recently (translateFast
   assert.deepEqual(tlb.counters, { hits: 7, misses: 0, accessFailures: 0, evictions: 2, entries: 3 });
 });
 
+Deno.test("iotlb: lru counts a lookup answered from translateFast's cache as a use of its entry", () => {
+  const tlb = new Iotlb({ maxEntries: 3, eviction: "lru" });
+  tlb.setMapping(0x1000, 0x11000, 0x1000, Read); // A
+  tlb.setMapping(0x3000, 0x13000, 0x1000, Read); // B
+  tlb.setMapping(0x5000, 0x15000, 0x1000, Read); // C
+  assert.equal(tlb.translateFast(0x1000, 4, Read), 0x11000); // A, searched: now cached
+  assert.equal(tlb.translateFast(0x3000, 4, Read), 0x13000); // B
+  assert.equal(tlb.translateFast(0x5000, 4, Read), 0x15000); // C: A is the least recent
+  assert.deepEqual(tlb.lookup(0x1010, 8, Read), { ok: true, ranges: [{ base: 0x11010n, length: 8 }] }); // A, cached
+  tlb.setMapping(0x7000, 0x17000, 0x1000, Read); // D evicts B, not A
+  assert.deepEqual(tlb.entries().map((e) => e.iova), [0x1000n, 0x5000n, 0x7000n]);
+  assert.deepEqual(tlb.counters, { hits: 4, misses: 0, accessFailures: 0, evictions: 1, entries: 3 });
+});
+
 Deno.test("iotlb: random eviction is deterministic for a seed and keeps the entry just inserted", () => {
   const run = (seed: number) => {
     const tlb = new Iotlb({ maxEntries: 4, eviction: "random", seed });

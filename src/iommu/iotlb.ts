@@ -16,6 +16,7 @@ import type { IotlbHit } from "./iotlb_hit.ts";
 import { assign, carve } from "./range_edit.ts";
 import { RangeEntry, RangeTable } from "./range_table.ts";
 import { EXACT_LIMIT, U64Pair } from "./u64_key.ts";
+import { bigIntOf } from "./exact_bigint.ts";
 
 export type { IotlbCounters, IotlbEntry, IotlbJson };
 
@@ -338,19 +339,39 @@ export class Iotlb {
    * @throws {InvalidArgumentError} for a bad address, length or access, or a range running past 2^64.
    */
   lookup(iova: AddressLike, len: number, access: Permission): IotlbLookup {
-    const op = "Iotlb.lookup";
+    // translateFast's answer, from its cache or else its search: a target below 2^53 inside one
+    // entry. Whatever that refuses (bad arguments too) takes #lookupGeneral, which counts and
+    // explains it. This method stays small enough for V8 to inline, so the caller's use of the
+    // answer is compiled with it (and objects that do not escape are not allocated).
     if (
       typeof iova === "number" && Number.isSafeInteger(iova) && iova >= 0 && Number.isSafeInteger(len) && len > 0 &&
       iova <= EXACT_LIMIT - len && (access === 0 || access === 1 || access === 2 || access === 3)
     ) {
-      const hit = this.#lookupOne(iova, len, access);
-      if (hit !== undefined) return hit;
+      const c = this.#cache;
+      const s = ((iova * PAGE_SCALE) & (SLOTS - 1)) * SLOT;
+      let target: number;
+      if (iova < c[s + FROM] || iova > c[s + TO] - len || (c[s + ALLOWS] & access) !== access) {
+        target = this.#fill(iova, len, access, s);
+      } else {
+        if (this.#lru) this.#table.setStamp(c[s + STAMP_AT], ++this.#tick);
+        this.#hits++;
+        target = iova + c[s + DIFF];
+      }
+      if (target >= 0) return { ok: true, ranges: [{ base: bigIntOf(target), length: len }] };
     }
+    return this.#lookupGeneral(iova, len, access);
+  }
+
+  /** {@link Iotlb.lookup} of anything its first line does not answer. */
+  #lookupGeneral(iova: AddressLike, len: number, access: Permission): IotlbLookup {
+    const op = "Iotlb.lookup";
     if (len === 0) return this.#lookupEmpty(iova, access, op);
     this.#range(op, iova, len);
     const want = toPermission(access, op, "access");
     const from = this.#from, to = this.#to;
     const t = this.#table;
+    // A number IOVA was searched for by lookup's first lines already; a second search would only
+    // slow down misses, the common way here (its rare gain: a hit whose target is past 2^53).
     if (typeof iova !== "number" && to.rounded <= EXACT_LIMIT && to.residual === 0) {
       const hit = this.#lookupOne(from.rounded, len, want);
       if (hit !== undefined) return hit;
@@ -721,7 +742,29 @@ export class Iotlb {
     return inspectIotlb(this);
   }
 
-  /** The slow half of translateFast: validate, search, and on success fill cache slot `s`. */
+  /** #search for arguments lookup has checked: the table's entry for `iova`, into cache slot `s`. */
+  #fill(iova: number, len: number, access: number, s: number): number {
+    const t = this.#table;
+    const h = t.floor(iova);
+    if (h < 0) return -1;
+    const end = t.end(h);
+    const perm = t.perm(h);
+    if (iova + len > end || (perm & access) !== access) return -1;
+    const diff = t.diff(h);
+    const target = iova + diff;
+    if (target > EXACT_LIMIT - len) return -1;
+    const c = this.#cache;
+    c[s + FROM] = t.start(h);
+    c[s + TO] = Math.min(end, EXACT_LIMIT, EXACT_LIMIT - diff);
+    c[s + DIFF] = diff;
+    c[s + ALLOWS] = perm;
+    c[s + STAMP_AT] = h;
+    this.#cacheFilled = true;
+    if (this.#lru) t.setStamp(h, ++this.#tick);
+    this.#hits++;
+    return target;
+  }
+
   /**
    * translateFast past its cache: the table's entry for `iova`, written to cache slot `s` (or to
    * `out`, with `s` unused).
@@ -797,7 +840,7 @@ export class Iotlb {
     const diff = t.diff(h);
     // A target that is not a safe integer (a diff or target at or above 2^53) is summed exactly.
     const target = Math.abs(diff) < EXACT_LIMIT && iova + diff < EXACT_LIMIT
-      ? BigInt(iova + diff)
+      ? bigIntOf(iova + diff)
       : this.#cur.setNumber(iova).plus(t.readDiff(h, this.#diff));
     return { ok: true, ranges: [{ base: target, length: len }] };
   }

@@ -764,24 +764,17 @@ function copy(a: Float64Array, to: number, from: number, n: number): void {
 
 /**
  * The greatest index j in [0, n) with `a[from + j] <= x`, given `a[from] <= x` and `a` ascending
- * there. Probes every 8^m-th element at once, narrowing to 8^m elements per level, then bisects
- * without branches (see {@link RangeTable.floor}).
+ * there: a bisection without branches. The directory it searches (8 bytes per chunk, 16 KiB at
+ * 131072 entries) stays in the cache, so its loads hit and the only cost is their latency; probing
+ * eight at a time, as {@link RangeTable.floor} does in a chunk, measured about twice as slow here.
  */
 function floorIndex(a: Float64Array, from: number, n: number, x: number): number {
-  let lo = 0, len = n;
-  let stride = 8;
-  while (stride * 8 < len) stride *= 8;
-  for (; stride > 1 && len > stride; stride /= 8) {
-    let below = 0;
-    for (let j = from + lo + stride - 1; j < from + lo + len; j += stride) below += +(a[j] <= x);
-    const hi = Math.min(lo + stride * below + stride - 2, lo + len - 1);
-    if (below > 0) lo += stride * below - 1;
-    len = hi - lo + 1;
-  }
+  let lo = from, len = n;
   while (len > 1) {
     const half = len >> 1;
-    lo += half & -(+(a[from + lo + half] <= x));
+    // `half & -1` keeps half, `half & -0` drops it: the step is taken without a branch to mispredict.
+    lo += half & -(+(a[lo + half] <= x));
     len -= half;
   }
-  return lo;
+  return lo - from;
 }
