@@ -6,8 +6,13 @@ import {
   InvalidArgumentError,
   MisalignedError,
   MmapRegion,
+  NoAccessError,
   OutOfBoundsError,
   PartialBufferError,
+  PROT_NONE,
+  PROT_READ,
+  PROT_WRITE,
+  RegionClosedError,
   U64_MAX,
 } from "../mod.ts";
 import { aliasedMemory, expectError } from "./fixtures/guest_assert.ts";
@@ -307,4 +312,42 @@ Deno.test("slice: withDirtyLog sends the slice's writes to another log at the gi
     kind: "InvalidArgument",
     op: "VolatileSlice.withDirtyLog",
   });
+});
+
+// copyTo copies an unguarded slice of readable memory without going through `transfer`; these
+// are the cases that shortcut must leave to the full path, each after the shortcut has run often
+// enough to be compiled.
+Deno.test("slice: copyTo after many copies still refuses a revoked guard, no read access, a closed region and a disposed slice", () => {
+  const mem = GuestMemoryMmap.fromRanges([[0, 0x4000]]);
+  const region = mem.regions()[0];
+  region.mmap.bytes().set(pattern(0x4000));
+  const out = new Uint8Array(0x1000);
+  const warm = (s: { copyTo(b: Uint8Array): number }) => {
+    for (let i = 0; i < 2000; i++) assert.equal(s.copyTo(out), 0x1000);
+  };
+  let ok = true;
+  const guarded = mem.getSlice(0x1000, 0x1000).withGuard({
+    isValid: () => ok,
+    revokedError: (op) => new RegionClosedError(op, "the test's lease"),
+  });
+  const plain = mem.getSlice(0x2000, 0x1000);
+  const disposed = mem.getSlice(0x3000, 0x1000);
+  warm(guarded);
+  warm(disposed);
+  warm(plain);
+  assert.deepEqual(out, pattern(0x4000).subarray(0x2000, 0x3000));
+  ok = false;
+  out.fill(0);
+  expectError(() => guarded.copyTo(out), RegionClosedError, { kind: "RegionClosed", op: "VolatileSlice.copyTo" });
+  disposed[Symbol.dispose]();
+  expectError(() => disposed.copyTo(out), RegionClosedError, { kind: "RegionClosed", op: "VolatileSlice.copyTo" });
+  region.mmap.protect(PROT_NONE);
+  expectError(() => plain.copyTo(out), NoAccessError, { kind: "NoAccess", op: "VolatileSlice.copyTo" });
+  region.mmap.protect(PROT_READ | PROT_WRITE);
+  assert.equal(plain.copyTo(out), 0x1000, "readable again");
+  assert.deepEqual(out, pattern(0x4000).subarray(0x2000, 0x3000));
+  out.fill(0);
+  mem.close();
+  expectError(() => plain.copyTo(out), RegionClosedError, { kind: "RegionClosed", op: "VolatileSlice.copyTo" });
+  assert.equal(out.some((b) => b !== 0), false, "no refused copy moved a byte");
 });
