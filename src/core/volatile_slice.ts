@@ -382,6 +382,25 @@ export class VolatileSlice extends Bytes implements Disposable {
     const len = bytesLength(buf);
     if (len < 0) throw new InvalidArgumentError("VolatileSlice.copyFrom", "buf", buf, "must be a Uint8Array");
     if (len === 0 || this.#len === 0) return 0;
+    // As copyTo: an unguarded slice copies without `transfer`, through the same copyRange call
+    // (protection, refresh, dirty log); a copy it refuses moved nothing and takes `transfer`,
+    // which refuses it again and says why.
+    if (len <= this.#len && this.#guard === undefined) {
+      const status = copyRange(
+        this.hitViews,
+        this.#base,
+        buf,
+        0,
+        len,
+        len,
+        true,
+        this.hitLog,
+        this.hitLogBase,
+        "VolatileSlice",
+        "copyFrom",
+      );
+      if (status === CopyStatus.Done) return len;
+    }
     return len > this.#len
       ? this.transfer(bytesWindow(buf, 0, this.#len, "VolatileSlice.copyFrom"), this.#len, 0, true, "copyFrom")
       : this.transfer(buf, len, 0, true, "copyFrom");
