@@ -6,11 +6,17 @@ import {
   InvalidArgumentError,
   MisalignedError,
   MmapRegion,
+  NoAccessError,
   OutOfBoundsError,
   PartialBufferError,
+  PROT_NONE,
+  PROT_READ,
+  PROT_WRITE,
+  ReadOnlyError,
+  RegionClosedError,
   U64_MAX,
 } from "../mod.ts";
-import { aliasedMemory, expectError } from "./fixtures/guest_assert.ts";
+import { aliasedMemory, clearDirty, dirtyPages, expectError } from "./fixtures/guest_assert.ts";
 import { native } from "../src/ffi/native.ts";
 
 function pattern(n: number, seed = 5): Uint8Array {
@@ -307,4 +313,79 @@ Deno.test("slice: withDirtyLog sends the slice's writes to another log at the gi
     kind: "InvalidArgument",
     op: "VolatileSlice.withDirtyLog",
   });
+});
+
+// copyTo copies an unguarded slice of readable memory without going through `transfer`; these
+// are the cases that shortcut must leave to the full path, each after the shortcut has run often
+// enough to be compiled.
+Deno.test("slice: copyTo after many copies still refuses a revoked guard, no read access, a closed region and a disposed slice", () => {
+  const mem = GuestMemoryMmap.fromRanges([[0, 0x4000]]);
+  const region = mem.regions()[0];
+  region.mmap.bytes().set(pattern(0x4000));
+  const out = new Uint8Array(0x1000);
+  const warm = (s: { copyTo(b: Uint8Array): number }) => {
+    for (let i = 0; i < 2000; i++) assert.equal(s.copyTo(out), 0x1000);
+  };
+  let ok = true;
+  const guarded = mem.getSlice(0x1000, 0x1000).withGuard({
+    isValid: () => ok,
+    revokedError: (op) => new RegionClosedError(op, "the test's lease"),
+  });
+  const plain = mem.getSlice(0x2000, 0x1000);
+  const disposed = mem.getSlice(0x3000, 0x1000);
+  warm(guarded);
+  warm(disposed);
+  warm(plain);
+  assert.deepEqual(out, pattern(0x4000).subarray(0x2000, 0x3000));
+  ok = false;
+  out.fill(0);
+  expectError(() => guarded.copyTo(out), RegionClosedError, { kind: "RegionClosed", op: "VolatileSlice.copyTo" });
+  disposed[Symbol.dispose]();
+  expectError(() => disposed.copyTo(out), RegionClosedError, { kind: "RegionClosed", op: "VolatileSlice.copyTo" });
+  region.mmap.protect(PROT_NONE);
+  expectError(() => plain.copyTo(out), NoAccessError, { kind: "NoAccess", op: "VolatileSlice.copyTo" });
+  region.mmap.protect(PROT_READ | PROT_WRITE);
+  assert.equal(plain.copyTo(out), 0x1000, "readable again");
+  assert.deepEqual(out, pattern(0x4000).subarray(0x2000, 0x3000));
+  out.fill(0);
+  mem.close();
+  expectError(() => plain.copyTo(out), RegionClosedError, { kind: "RegionClosed", op: "VolatileSlice.copyTo" });
+  assert.equal(out.some((b) => b !== 0), false, "no refused copy moved a byte");
+});
+
+// copyFrom's shortcut for unguarded slices, as copyTo's above: it must still log, and leave to
+// the full path what that refuses.
+Deno.test("slice: copyFrom after many copies still logs its pages and refuses a revoked guard, read-only memory, a closed region and a disposed slice", () => {
+  const mem = GuestMemoryMmap.fromRanges([[0, 0x5000]], { dirtyPageSize: 0x1000 });
+  const region = mem.regions()[0];
+  const data = pattern(0x1000, 9);
+  let ok = true;
+  const guarded = mem.getSlice(0x1000, 0x1000).withGuard({
+    isValid: () => ok,
+    revokedError: (op) => new RegionClosedError(op, "the test's lease"),
+  });
+  const plain = mem.getSlice(0x2000, 0x1000);
+  const disposed = mem.getSlice(0x3000, 0x1000);
+  for (const s of [guarded, disposed, plain]) {
+    for (let i = 0; i < 2000; i++) assert.equal(s.copyFrom(data), 0x1000);
+  }
+  assert.deepEqual(dirtyPages(region), [1, 2, 3]);
+  clearDirty(mem);
+  region.mmap.bytes().fill(0);
+  assert.equal(mem.getSlice(0x4000, 0x1000).copyFrom(data), 0x1000, "a slice of another page, once");
+  assert.deepEqual(dirtyPages(region), [4], "the write is logged at the slice's page");
+  assert.deepEqual(region.mmap.bytes().subarray(0x4000), data);
+  ok = false;
+  expectError(() => guarded.copyFrom(data), RegionClosedError, { kind: "RegionClosed", op: "VolatileSlice.copyFrom" });
+  disposed[Symbol.dispose]();
+  expectError(() => disposed.copyFrom(data), RegionClosedError, { kind: "RegionClosed", op: "VolatileSlice.copyFrom" });
+  region.mmap.protect(PROT_READ);
+  expectError(() => plain.copyFrom(data), ReadOnlyError, { kind: "ReadOnly", op: "VolatileSlice.copyFrom" });
+  region.mmap.protect(PROT_NONE);
+  expectError(() => plain.copyFrom(data), NoAccessError, { kind: "NoAccess", op: "VolatileSlice.copyFrom" });
+  region.mmap.protect(PROT_READ | PROT_WRITE);
+  assert.deepEqual(dirtyPages(region), [4], "no refused write was logged");
+  assert.equal(region.mmap.bytes().subarray(0, 0x4000).some((b) => b !== 0), false, "no refused write moved a byte");
+  mem.close();
+  expectError(() => plain.copyFrom(data), RegionClosedError, { kind: "RegionClosed", op: "VolatileSlice.copyFrom" });
 });
