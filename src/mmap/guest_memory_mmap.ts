@@ -659,27 +659,33 @@ export class GuestMemoryMmap extends Bytes
    * `RegionClosedError` before moving a byte.
    */
   protected transfer(buf: Uint8Array, len: number, addr: AddressLike, write: boolean, op: string): number {
+    // Small enough for V8 to inline into read/write/readSlice/writeSlice (the whole method was over
+    // its bytecode limit, and the call cost a wide 4 KiB read tens of ns); the rest is apart.
     if (typeof addr === "number" && len !== 0) {
       const o = this.locate(addr, len, write);
-      if (o >= 0) {
-        const status = copyRange(
-          this.hitViews,
-          o,
-          buf,
-          0,
-          len,
-          len,
-          write,
-          this.hitLog,
-          this.hitLogBase,
-          "GuestMemoryMmap",
-          op,
-        );
-        if (status === CopyStatus.Done) return len;
-      } else if (Number.isSafeInteger(addr) && addr >= 0) {
-        const done = this.#transferAcross(buf, len, addr, write, op);
-        if (done > 0) return done;
+      if (
+        o >= 0 &&
+        copyRange(this.hitViews, o, buf, 0, len, len, write, this.hitLog, this.hitLogBase, "GuestMemoryMmap", op) ===
+          CopyStatus.Done
+      ) {
+        return len;
       }
+    }
+    return this.#transferSlow(buf, len, addr, write, op);
+  }
+
+  /**
+   * `transfer` when the range is not inside the part located last or the copy was refused: across
+   * regions by number, else the general walk, which also reports why a refused copy failed (copyRange
+   * moved nothing then and refuses it again).
+   */
+  #transferSlow(buf: Uint8Array, len: number, addr: AddressLike, write: boolean, op: string): number {
+    if (
+      typeof addr === "number" && len !== 0 && Number.isSafeInteger(addr) && addr >= 0 &&
+      this.locate(addr, len, write) < 0
+    ) {
+      const done = this.#transferAcross(buf, len, addr, write, op);
+      if (done > 0) return done;
     }
     const full = `GuestMemoryMmap.${op}`;
     let cur = toAddress(addr, full, "addr");
