@@ -402,6 +402,23 @@ export class GuestRegionMmap extends Bytes implements Disposable {
 
   /** Copies as far as the memory reaches (see `Bytes.transfer`). */
   protected transfer(buf: Uint8Array, len: number, addr: AddressLike, write: boolean, op: string): number {
+    // A range inside one part by number copies with no message string and no BigInt: this much
+    // V8 inlines into the callers; ranges that end early, cross a seam or fail go the long way.
+    if (typeof addr === "number" && len !== 0) {
+      const o = this.locate(addr, len, write);
+      if (
+        o >= 0 &&
+        copyRange(this.hitViews, o, buf, 0, len, len, write, this.hitLog, this.hitLogBase, "GuestRegionMmap", op) ===
+          CopyStatus.Done
+      ) {
+        return len;
+      }
+    }
+    return this.#transferSlow(buf, len, addr, write, op);
+  }
+
+  /** `transfer` past the fast case: validates, clips at the region's end, copies part by part. */
+  #transferSlow(buf: Uint8Array, len: number, addr: AddressLike, write: boolean, op: string): number {
     const full = `GuestRegionMmap.${op}`;
     // Validated before the empty-buffer shortcut: a bad offset is an error even when nothing moves.
     const o = toAddress(addr, full, "offset");
