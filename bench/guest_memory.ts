@@ -13,6 +13,7 @@
 import { GuestMemoryMmap, GuestRegionMmap } from "../mod.ts";
 import type { BenchCase, PublishedFigure, Side } from "./foundation.ts";
 import {
+  alignedBytes,
   cCopySide,
   checkLcgAgreement,
   CKind,
@@ -198,7 +199,7 @@ function writeU8(name: string, w: Window, published?: PublishedFigure): BenchCas
 function readSlice4k(name: string, w: Window, published?: PublishedFigure): BenchCase {
   const mask = lcgMask(w.span, PAGE), base = w.base;
   return guestCase(name, published, PAGE, (fx) => {
-    const mem = fx.mem, low = fx.low, buf = new Uint8Array(PAGE);
+    const mem = fx.mem, low = fx.low, buf = alignedBytes(PAGE);
     return [
       {
         name: "mem.readSlice(buf, a)",
@@ -255,7 +256,7 @@ function typedArrayRead4k(low: Uint8Array, buf: Uint8Array, base: number, mask: 
 function writeSlice4k(name: string, w: Window, published?: PublishedFigure): BenchCase {
   const mask = lcgMask(w.span, PAGE), base = w.base;
   return guestCase(name, published, PAGE, (fx) => {
-    const mem = fx.mem, low = fx.low, buf = new Uint8Array(PAGE).fill(0xa5);
+    const mem = fx.mem, low = fx.low, buf = alignedBytes(PAGE, 0xa5);
     return [
       {
         name: "mem.writeSlice(buf, a)",
@@ -282,7 +283,7 @@ function writeSlice4k(name: string, w: Window, published?: PublishedFigure): Ben
 function getSliceCopyTo4k(name: string, w: Window, published?: PublishedFigure): BenchCase {
   const mask = lcgMask(w.span, PAGE), base = w.base;
   return guestCase(name, published, PAGE, (fx) => {
-    const mem = fx.mem, buf = new Uint8Array(PAGE);
+    const mem = fx.mem, buf = alignedBytes(PAGE);
     return [
       {
         name: "getSlice(a, 4096).copyTo",
@@ -304,7 +305,7 @@ function getSliceCopyTo4k(name: string, w: Window, published?: PublishedFigure):
 /** 1 MiB at guest address 1 MiB, into or out of one buffer. */
 function slice1m(name: string, write: boolean, published?: PublishedFigure): BenchCase {
   return guestCase(name, published, MIB, (fx) => {
-    const mem = fx.mem, low = fx.low, buf = new Uint8Array(MIB).fill(0xa5);
+    const mem = fx.mem, low = fx.low, buf = alignedBytes(MIB, 0xa5);
     const guest = fx.lowHost + BigInt(MIB), host = hostOf(buf);
     if (write) {
       return [
@@ -337,7 +338,7 @@ function repeat(iters: number, f: () => void): void {
 function slice8k(name: string, cross: boolean, published?: PublishedFigure): BenchCase {
   const addr = REGION - (cross ? PAGE : 2 * PAGE);
   return guestCase(name, published, 2 * PAGE, (fx) => {
-    const mem = fx.mem, low = fx.low, high = fx.high, buf = new Uint8Array(2 * PAGE);
+    const mem = fx.mem, low = fx.low, high = fx.high, buf = alignedBytes(2 * PAGE);
     const host = hostOf(buf);
     const ours: Side = {
       name: "mem.readSlice(buf, a)",

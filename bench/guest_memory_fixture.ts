@@ -152,6 +152,30 @@ export function cCopySide(name: string, copies: ReadonlyArray<readonly [bigint, 
   return { name, loop: (iters) => Number(n.benchCopyOps(ops, copies.length, iters)) };
 }
 
+/**
+ * Where every case's own buffer starts: a cache line, as in the Rust peer (`BUFFER_ALIGN` in
+ * bench/peer/src/case.rs). V8 starts a `new Uint8Array(4096)` at any 16-byte boundary, and a 4 KiB
+ * copy's time moves by ~20 ns with where its buffer falls in a cache line (C loop 48 ns at 16 mod
+ * 64, 42 ns at 64 mod 4096, 37 ns page-aligned), so each side's allocator would otherwise decide.
+ */
+export const BUFFER_ALIGN = 64;
+
+/**
+ * `size` bytes filled with `fill`, starting at a {@link BUFFER_ALIGN} boundary (a window of a
+ * slightly larger array, whose bytes live outside V8's heap and never move).
+ *
+ * @example
+ * ```ts ignore
+ * console.log(hostOf(alignedBytes(4096)) % 64n); // 0n
+ * ```
+ */
+export function alignedBytes(size: number, fill = 0): Uint8Array {
+  const raw = new Uint8Array(size + BUFFER_ALIGN);
+  const skew = Number(hostOf(raw) % BigInt(BUFFER_ALIGN));
+  const start = (BUFFER_ALIGN - skew) % BUFFER_ALIGN;
+  return raw.subarray(start, start + size).fill(fill);
+}
+
 /** The host address of a buffer's first byte, for a C loop that copies into or out of it. @example `hostOf(new Uint8Array(4096))` */
 export function hostOf(buf: Uint8Array): bigint {
   return native().addressOf(buf);

@@ -8,6 +8,7 @@
 import { GuestMemoryMmap, Permissions } from "../mod.ts";
 import { IommuMemory, IotlbIommu } from "../iommu.ts";
 import { benchNative } from "./native_bench.ts";
+import { alignedBytes } from "./guest_memory_fixture.ts";
 import type { BenchCase, PublishedFigure, Side } from "./foundation.ts";
 import { consume, timed } from "./harness.ts";
 import { Lcg, lcgMask } from "./lcg.ts";
@@ -118,7 +119,7 @@ function readSlice4kCase(): BenchCase {
       using phys = physical();
       const mem = new IommuMemory(phys, iommuFor("swapped4k"));
       const mask = lcgMask(HOT_4K_SPAN, PAGE);
-      const buf = new Uint8Array(PAGE);
+      const buf = alignedBytes(PAGE);
       const bytes = phys.regions()[0].mmap.bytes();
       const ours = timed((iters) => {
         const lcg = new Lcg();
@@ -157,7 +158,7 @@ function readSlice64kCase(name: string, fragmented: boolean): BenchCase {
         iommu.iotlb.setMapping(iova, phys0, size, Permissions.ReadWrite);
       }
       const mem = new IommuMemory(phys, iommu);
-      const buf = new Uint8Array(size);
+      const buf = alignedBytes(size);
       const bytes = phys.regions()[0].mmap.bytes();
       const ours = timed((iters) => {
         for (let i = 0; i < iters; i++) mem.readSlice(buf, iova);

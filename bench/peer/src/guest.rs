@@ -7,7 +7,7 @@ use std::time::Instant;
 use vm_memory::bitmap::{AtomicBitmap, Bitmap, NewBitmap};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, MmapRegion};
 
-use crate::case::{elapsed_ns, Case, KIB, MIB, PAGE, REGION};
+use crate::case::{elapsed_ns, AlignedBuf, Case, KIB, MIB, PAGE, REGION};
 use crate::lcg::{mask, Lcg};
 use crate::solo::Solo;
 
@@ -127,7 +127,7 @@ fn write_u8<B: NewBitmap + Bitmap + 'static>(w: Window) -> Case {
 fn read_slice_4k<B: NewBitmap + Bitmap + 'static>(w: Window) -> Case {
     let mem = fixture::<B>();
     let (m, base) = (mask(w.span, PAGE), w.base);
-    let mut buf = vec![0u8; PAGE as usize];
+    let mut buf = AlignedBuf::new(PAGE as usize, 0);
     Case::new("mem.read_slice(&mut buf, a)", move |iters| {
         let mem = black_box(&mem);
         let mut g = Lcg::new();
@@ -144,7 +144,7 @@ fn read_slice_4k<B: NewBitmap + Bitmap + 'static>(w: Window) -> Case {
 fn write_slice_4k<B: NewBitmap + Bitmap + 'static>(w: Window) -> Case {
     let mem = fixture::<B>();
     let (m, base) = (mask(w.span, PAGE), w.base);
-    let buf = vec![0xa5u8; PAGE as usize];
+    let buf = AlignedBuf::new(PAGE as usize, 0xa5);
     Case::new("mem.write_slice(&buf, a)", move |iters| {
         let mem = black_box(&mem);
         let mut g = Lcg::new();
@@ -159,7 +159,7 @@ fn write_slice_4k<B: NewBitmap + Bitmap + 'static>(w: Window) -> Case {
 fn get_slice_copy_to_4k<B: NewBitmap + Bitmap + 'static>(w: Window) -> Case {
     let mem = fixture::<B>();
     let (m, base) = (mask(w.span, PAGE), w.base);
-    let mut buf = vec![0u8; PAGE as usize];
+    let mut buf = AlignedBuf::new(PAGE as usize, 0);
     Case::new("mem.get_slice(a, 4096).copy_to(&mut buf)", move |iters| {
         let mem = black_box(&mem);
         let mut g = Lcg::new();
@@ -178,7 +178,7 @@ fn get_slice_copy_to_4k<B: NewBitmap + Bitmap + 'static>(w: Window) -> Case {
 /// holds one of the two calls, not a branch between them).
 fn slice_1m<B: NewBitmap + Bitmap + 'static, const WRITE: bool>() -> Case {
     let mem = fixture::<B>();
-    let mut buf = vec![0xa5u8; MIB as usize];
+    let mut buf = AlignedBuf::new(MIB as usize, 0xa5);
     let op = if WRITE { "mem.write_slice(&buf, 1M)" } else { "mem.read_slice(&mut buf, 1M)" };
     Case::new(op, move |iters| {
         let mem = black_box(&mem);
@@ -200,7 +200,7 @@ fn slice_1m<B: NewBitmap + Bitmap + 'static, const WRITE: bool>() -> Case {
 fn slice_8k<B: NewBitmap + Bitmap + 'static>(cross: bool) -> Case {
     let mem = fixture::<B>();
     let addr = REGION - if cross { PAGE } else { 2 * PAGE };
-    let mut buf = vec![0u8; 2 * PAGE as usize];
+    let mut buf = AlignedBuf::new(2 * PAGE as usize, 0);
     Case::new("mem.read_slice(&mut buf, a)", move |iters| {
         let mem = black_box(&mem);
         let t0 = Instant::now();

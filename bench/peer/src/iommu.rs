@@ -10,7 +10,7 @@ use vm_memory::bitmap::{Bitmap, NewBitmap};
 use vm_memory::iommu::{Error, IotlbIterator, IovaRange};
 use vm_memory::{Bytes, GuestAddress, GuestMemoryBackend, GuestMemoryMmap, Iommu, IommuMemory, Iotlb, Permissions};
 
-use crate::case::{elapsed_ns, Case, GIB, KIB, MIB, PAGE, REGION};
+use crate::case::{elapsed_ns, AlignedBuf, Case, GIB, KIB, MIB, PAGE, REGION};
 use crate::lcg::{mask, Lcg};
 use crate::solo::Solo;
 
@@ -118,7 +118,7 @@ fn read_slice_4k<B: NewBitmap + Bitmap + 'static>() -> Case {
     let mem = IommuMemory::new(physical::<B>(), iommu_for(Table::Swapped4k), true, B::default());
     check_translation(&mem, Table::Swapped4k, HOT_BASE + PAGE);
     let m = mask(HOT_4K_SPAN, PAGE);
-    let mut buf = vec![0u8; PAGE as usize];
+    let mut buf = AlignedBuf::new(PAGE as usize, 0);
     Case::new("iommu_mem.read_slice(&mut buf, iova), 4 KiB", move |iters| {
         let mem = black_box(&mem);
         let mut g = Lcg::new();
@@ -148,7 +148,7 @@ fn read_slice_64k<B: NewBitmap + Bitmap + 'static>(fragmented: bool) -> Case {
         }
     }
     let mem = IommuMemory::new(physical::<B>(), iommu, true, B::default());
-    let mut buf = vec![0u8; size as usize];
+    let mut buf = AlignedBuf::new(size as usize, 0);
     Case::new("iommu_mem.read_slice(&mut buf, 1 GiB), 64 KiB", move |iters| {
         let mem = black_box(&mem);
         let t0 = Instant::now();
