@@ -27,6 +27,7 @@
 import { GuestMemoryMmap } from "../mod.ts";
 import { native } from "../src/ffi/native.ts";
 import { benchNative } from "./native_bench.ts";
+import { alignedBytes } from "./guest_memory_fixture.ts";
 import { forceCopyThresholds } from "../src/core/copy_engine.ts";
 import { consume, DEFAULT_OPTIONS, measureGroup, sink, timed, type TimedLoop } from "./harness.ts";
 
@@ -74,7 +75,7 @@ const names = ["readSlice set", "readSlice memmove", "bare set", "bare memmove",
 console.log(`# ${n.runtime}: ns per copy, median of ${DEFAULT_OPTIONS.reps} interleaved reps`);
 console.log(`size   | out: ${names.join(" | ")} || in: ${names.join(" | ")}`);
 for (const size of sizesArg()) {
-  const buf = new Uint8Array(size).fill(1);
+  const buf = alignedBytes(size, 1);
   const bufHost = n.addressOf(buf);
   const mask = BigInt((WINDOW - 1) & ~4095);
   const cLoop = (kind: number): TimedLoop => (iters) =>
