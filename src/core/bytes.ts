@@ -92,9 +92,9 @@ export abstract class Bytes {
 
   /**
    * Finds `[addr, addr + size)` inside one region and returns its offset in `hitViews` (setting
-   * this object's `hitViews`, `hitLog`, `hitLogBase`), or -1 when the fast path does not apply. `write` is the
-   * access wanted, for subclasses whose permissions depend on it (an IOMMU). Must not allocate or
-   * throw.
+   * this object's `hitViews`, and for a write `hitLog` and `hitLogBase`, which only writes read), or
+   * -1 when the fast path does not apply. `write` is the access wanted, for subclasses whose
+   * permissions depend on it (an IOMMU). Must not allocate or throw.
    */
   protected abstract locate(addr: AddressLike, size: number, write: boolean): number;
 
