@@ -127,3 +127,24 @@ Deno.test("fast path: u64 writes take 0 to 2^64 - 1, before and after values of 
   }
   assert.equal(mem.readU64(0x10), before, "a refused write stores nothing");
 });
+
+Deno.test("fast path: a copy across regions starts in the right region whichever one was located last", () => {
+  using mem = GuestMemoryMmap.fromRegions([0, 1, 2, 3].map((i) => GuestRegionMmap.fromRange(i * PAGE, PAGE)));
+  mem.regions().forEach((r, i) => r.mmap.bytes().fill(0x10 * (i + 1)));
+  const out = new Uint8Array(8);
+  const expectRead = (addr: number, bytes: number[]) => {
+    mem.readSlice(out, addr);
+    assert.deepEqual([...out], bytes, `read at ${addr.toString(16)}`);
+  };
+  mem.readU8(0); // region 0 located last
+  expectRead(PAGE - 4, [0x10, 0x10, 0x10, 0x10, 0x20, 0x20, 0x20, 0x20]); // starts in the last one
+  expectRead(3 * PAGE - 2, [0x30, 0x30, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40]); // starts elsewhere
+  mem.readU8(2 * PAGE); // region 2 located last
+  expectRead(PAGE - 6, [0x10, 0x10, 0x10, 0x10, 0x10, 0x10, 0x20, 0x20]);
+  expectRead(3 * PAGE - 1, [0x30, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40, 0x40]);
+  mem.readU8(3 * PAGE);
+  // A write across regions lands in both, each logged by its own region's bytes.
+  mem.writeSlice(Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]), 2 * PAGE - 3);
+  assert.deepEqual([...mem.regions()[1].mmap.bytes().subarray(PAGE - 3)], [1, 2, 3]);
+  assert.deepEqual([...mem.regions()[2].mmap.bytes().subarray(0, 5)], [4, 5, 6, 7, 8]);
+});

@@ -83,6 +83,8 @@ export class GuestMemoryMmap extends Bytes
   readonly #starts: Float64Array;
   /** The part looked up last; undefined only in an empty collection. */
   #last: RegionPart | undefined;
+  /** `#last`'s index in `#parts` (0 while there is none). */
+  #lastIndex = 0;
   /**
    * `#last`'s first guest address and length when it ends below 2^30, else 0 and -1 (no number
    * matches). Only small integers are ever stored here, so V8 keeps both fields untagged and the
@@ -99,15 +101,16 @@ export class GuestMemoryMmap extends Bytes
     this.#parts = regions.flatMap((r) => r.parts);
     this.#starts = Float64Array.from(this.#parts, (p) => p.startNumber);
     // Empty: #smallLen stays -1 and #last undefined, so every lookup misses (see #find, #locateOther).
-    if (this.#parts.length > 0) this.#remember(this.#parts[0]);
+    if (this.#parts.length > 0) this.#remember(this.#parts[0], 0);
   }
 
   /**
    * Makes `p` the part `locate` tries first. `hitViews`, `hitLog` and `hitLogBase` always describe
    * `#last`, so a hit there stores nothing (each object store costs a write barrier).
    */
-  #remember(p: RegionPart): void {
+  #remember(p: RegionPart, index: number): void {
     this.#last = p;
+    this.#lastIndex = index;
     const small = p.numeric && p.startNumber + p.len < 2 ** 30;
     this.#smallStart = small ? p.startNumber : 0;
     // `| 0`: a length below 2^30 checked just above, stored as a small integer even when the part
@@ -616,11 +619,14 @@ export class GuestMemoryMmap extends Bytes
     const o = addr - last.startNumber;
     // `=== true`: V8 cannot tell the field holds a boolean and would otherwise test every falsy value.
     if (o >= 0 && o <= last.len - size && last.numeric === true) return o;
-    const found = this.#findNumber(addr);
-    if (found === undefined) return -1;
+    // Starts in the last part but runs past it: no one part holds the range, no search needed.
+    if (o >= 0 && o < last.len && last.numeric === true) return -1;
+    const i = this.#indexOfNumber(addr);
+    if (i < 0) return -1;
+    const found = this.#parts[i];
     const off = addr - found.startNumber;
     if (off > found.len - size) return -1;
-    this.#remember(found);
+    this.#remember(found, i);
     return off;
   }
 
@@ -644,9 +650,11 @@ export class GuestMemoryMmap extends Bytes
     const w = this.#last?.window;
     if (w !== undefined && addr >= w.start && addr <= w.end - size && size > 0 && Number.isInteger(addr)) return w;
     if (!(Number.isInteger(addr) && addr >= 0 && size > 0)) return undefined;
-    const found = this.#findNumber(addr);
-    if (found === undefined || addr - found.startNumber > found.len - size) return undefined;
-    this.#remember(found);
+    const i = this.#indexOfNumber(addr);
+    if (i < 0) return undefined;
+    const found = this.#parts[i];
+    if (addr - found.startNumber > found.len - size) return undefined;
+    this.#remember(found, i);
     return found.window;
   }
 
@@ -663,30 +671,35 @@ export class GuestMemoryMmap extends Bytes
     // its bytecode limit, and the call cost a wide 4 KiB read tens of ns); the rest is apart.
     if (typeof addr === "number" && len !== 0) {
       const o = this.locate(addr, len, write);
-      if (
-        o >= 0 &&
-        copyRange(this.hitViews, o, buf, 0, len, len, write, this.hitLog, this.hitLogBase, "GuestMemoryMmap", op) ===
-          CopyStatus.Done
-      ) {
-        return len;
+      if (o >= 0) {
+        const status = copyRange(
+          this.hitViews,
+          o,
+          buf,
+          0,
+          len,
+          len,
+          write,
+          this.hitLog,
+          this.hitLogBase,
+          "GuestMemoryMmap",
+          op,
+        );
+        if (status === CopyStatus.Done) return len;
+      } else if (Number.isSafeInteger(addr) && addr >= 0) {
+        const done = this.#transferAcross(buf, len, addr, write, op);
+        if (done > 0) return done;
       }
     }
     return this.#transferSlow(buf, len, addr, write, op);
   }
 
   /**
-   * `transfer` when the range is not inside the part located last or the copy was refused: across
-   * regions by number, else the general walk, which also reports why a refused copy failed (copyRange
-   * moved nothing then and refuses it again).
+   * `transfer` past its fast cases (a range in the part located last, or across parts by number):
+   * the general walk by bigint, which also reports why a refused copy failed (the copy moved nothing
+   * then, and is refused again here).
    */
   #transferSlow(buf: Uint8Array, len: number, addr: AddressLike, write: boolean, op: string): number {
-    if (
-      typeof addr === "number" && len !== 0 && Number.isSafeInteger(addr) && addr >= 0 &&
-      this.locate(addr, len, write) < 0
-    ) {
-      const done = this.#transferAcross(buf, len, addr, write, op);
-      if (done > 0) return done;
-    }
     const full = `GuestMemoryMmap.${op}`;
     let cur = toAddress(addr, full, "addr");
     this.#refuseClosed(cur, len, full);
@@ -746,8 +759,16 @@ export class GuestMemoryMmap extends Bytes
    * reaches is closed, so that the bigint walk redoes it and throws the precise error.
    */
   #transferAcross(buf: Uint8Array, len: number, addr: number, write: boolean, op: string): number {
-    const parts = this.#parts;
-    const first = this.#indexOfNumber(addr);
+    const parts = this.#parts, lastPart = this.#last;
+    // Most requests start in the part located last (locate just looked there). The index is checked
+    // against the part itself: the copy below trusts it for host addresses.
+    let first = this.#lastIndex;
+    if (
+      !(lastPart !== undefined && parts[first] === lastPart && lastPart.numeric === true &&
+        addr >= lastPart.startNumber && addr - lastPart.startNumber < lastPart.len)
+    ) {
+      first = this.#indexOfNumber(addr);
+    }
     if (first < 0) return 0;
     // The parts the copy reaches, up to the first hole, must all be open (see transfer): found by
     // following adjacent parts, with no second search.
@@ -837,12 +858,6 @@ export class GuestMemoryMmap extends Bytes
     return undefined;
   }
 
-  /** Part lookup by a number below 2^53: binary search over the start addresses. */
-  #findNumber(addr: number): RegionPart | undefined {
-    const i = this.#indexOfNumber(addr);
-    return i < 0 ? undefined : this.#parts[i];
-  }
-
   /** The index in `#parts` of the part holding `addr` (a number below 2^53), or -1. */
   #indexOfNumber(addr: number): number {
     const starts = this.#starts;
@@ -871,7 +886,7 @@ export class GuestMemoryMmap extends Bytes
     }
     const r = parts[lo];
     if (addr < r.startAddr || addr > r.lastAddr) return undefined;
-    this.#remember(r);
+    this.#remember(r, lo);
     return r;
   }
 
