@@ -742,27 +742,32 @@ export class Iotlb {
     return inspectIotlb(this);
   }
 
-  /** #search for arguments lookup has checked: the table's entry for `iova`, into cache slot `s`. */
-  #fill(iova: number, len: number, access: number, s: number): number {
+  /**
+   * The entry that serves `[iova, iova + len)` for `access` (arguments already checked) with its
+   * target range below 2^53, or -1. An end at or above 2^53 rounds to >= 2^53 >= iova + len, so the
+   * rounded end compares exactly; a usable diff is below 2^53 in size, hence exact.
+   */
+  #serving(iova: number, len: number, access: number): number {
     const t = this.#table;
     const h = t.floor(iova);
+    if (h < 0 || iova + len > t.end(h) || (t.perm(h) & access) !== access) return -1;
+    return iova + t.diff(h) > EXACT_LIMIT - len ? -1 : h;
+  }
+
+  /** #search for arguments lookup has checked: the table's entry for `iova`, into cache slot `s`. */
+  #fill(iova: number, len: number, access: number, s: number): number {
+    const h = this.#serving(iova, len, access);
     if (h < 0) return -1;
-    const end = t.end(h);
-    const perm = t.perm(h);
-    if (iova + len > end || (perm & access) !== access) return -1;
-    const diff = t.diff(h);
-    const target = iova + diff;
-    if (target > EXACT_LIMIT - len) return -1;
-    const c = this.#cache;
+    const t = this.#table, diff = t.diff(h), c = this.#cache;
     c[s + FROM] = t.start(h);
-    c[s + TO] = Math.min(end, EXACT_LIMIT, EXACT_LIMIT - diff);
+    c[s + TO] = Math.min(t.end(h), EXACT_LIMIT, EXACT_LIMIT - diff);
     c[s + DIFF] = diff;
-    c[s + ALLOWS] = perm;
+    c[s + ALLOWS] = t.perm(h);
     c[s + STAMP_AT] = h;
     this.#cacheFilled = true;
     if (this.#lru) t.setStamp(h, ++this.#tick);
     this.#hits++;
-    return target;
+    return iova + diff;
   }
 
   /**
@@ -774,35 +779,17 @@ export class Iotlb {
       !Number.isSafeInteger(iova) || iova < 0 || !Number.isSafeInteger(len) || len <= 0 || iova > EXACT_LIMIT - len ||
       (access !== 0 && access !== 1 && access !== 2 && access !== 3)
     ) return -1;
-    const t = this.#table;
-    const h = t.floor(iova);
+    if (out === undefined) return this.#fill(iova, len, access, s);
+    const h = this.#serving(iova, len, access);
     if (h < 0) return -1;
-    // An end at or above 2^53 rounds to >= 2^53 >= iova + len, so the rounded end compares exactly.
-    const end = t.end(h);
-    const perm = t.perm(h);
-    if (iova + len > end || (perm & access) !== access) return -1;
-    // A usable diff is below 2^53 in size (the target stays in [0, 2^53]), hence exact.
-    const diff = t.diff(h);
-    const target = iova + diff;
-    if (target > EXACT_LIMIT - len) return -1;
-    const to = Math.min(end, EXACT_LIMIT, EXACT_LIMIT - diff);
-    if (out !== undefined) {
-      out.start = t.start(h);
-      out.end = to;
-      out.diff = diff;
-      out.perm = perm;
-    } else {
-      const c = this.#cache;
-      c[s + FROM] = t.start(h);
-      c[s + TO] = to;
-      c[s + DIFF] = diff;
-      c[s + ALLOWS] = perm;
-      c[s + STAMP_AT] = h;
-      this.#cacheFilled = true;
-    }
+    const t = this.#table, diff = t.diff(h);
+    out.start = t.start(h);
+    out.end = Math.min(t.end(h), EXACT_LIMIT, EXACT_LIMIT - diff);
+    out.diff = diff;
+    out.perm = t.perm(h);
     if (this.#lru) t.setStamp(h, ++this.#tick);
     this.#hits++;
-    return target;
+    return iova + diff;
   }
 
   /**
