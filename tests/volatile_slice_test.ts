@@ -315,6 +315,15 @@ Deno.test("slice: withDirtyLog sends the slice's writes to another log at the gi
   });
 });
 
+/** A slice valid while `lease.ok`, a plain one and one to dispose: 4 KiB each at 0x1000, 0x2000, 0x3000. */
+function threeSlices(mem: GuestMemoryMmap, lease: { ok: boolean }) {
+  const guarded = mem.getSlice(0x1000, 0x1000).withGuard({
+    isValid: () => lease.ok,
+    revokedError: (op) => new RegionClosedError(op, "the test's lease"),
+  });
+  return { guarded, plain: mem.getSlice(0x2000, 0x1000), disposed: mem.getSlice(0x3000, 0x1000) };
+}
+
 // copyTo copies an unguarded slice of readable memory without going through `transfer`; these
 // are the cases that shortcut must leave to the full path, each after the shortcut has run often
 // enough to be compiled.
@@ -326,18 +335,13 @@ Deno.test("slice: copyTo after many copies still refuses a revoked guard, no rea
   const warm = (s: { copyTo(b: Uint8Array): number }) => {
     for (let i = 0; i < 2000; i++) assert.equal(s.copyTo(out), 0x1000);
   };
-  let ok = true;
-  const guarded = mem.getSlice(0x1000, 0x1000).withGuard({
-    isValid: () => ok,
-    revokedError: (op) => new RegionClosedError(op, "the test's lease"),
-  });
-  const plain = mem.getSlice(0x2000, 0x1000);
-  const disposed = mem.getSlice(0x3000, 0x1000);
+  const lease = { ok: true };
+  const { guarded, plain, disposed } = threeSlices(mem, lease);
   warm(guarded);
   warm(disposed);
   warm(plain);
   assert.deepEqual(out, pattern(0x4000).subarray(0x2000, 0x3000));
-  ok = false;
+  lease.ok = false;
   out.fill(0);
   expectError(() => guarded.copyTo(out), RegionClosedError, { kind: "RegionClosed", op: "VolatileSlice.copyTo" });
   disposed[Symbol.dispose]();
@@ -359,13 +363,8 @@ Deno.test("slice: copyFrom after many copies still logs its pages and refuses a 
   const mem = GuestMemoryMmap.fromRanges([[0, 0x5000]], { dirtyPageSize: 0x1000 });
   const region = mem.regions()[0];
   const data = pattern(0x1000, 9);
-  let ok = true;
-  const guarded = mem.getSlice(0x1000, 0x1000).withGuard({
-    isValid: () => ok,
-    revokedError: (op) => new RegionClosedError(op, "the test's lease"),
-  });
-  const plain = mem.getSlice(0x2000, 0x1000);
-  const disposed = mem.getSlice(0x3000, 0x1000);
+  const lease = { ok: true };
+  const { guarded, plain, disposed } = threeSlices(mem, lease);
   for (const s of [guarded, disposed, plain]) {
     for (let i = 0; i < 2000; i++) assert.equal(s.copyFrom(data), 0x1000);
   }
@@ -375,7 +374,7 @@ Deno.test("slice: copyFrom after many copies still logs its pages and refuses a 
   assert.equal(mem.getSlice(0x4000, 0x1000).copyFrom(data), 0x1000, "a slice of another page, once");
   assert.deepEqual(dirtyPages(region), [4], "the write is logged at the slice's page");
   assert.deepEqual(region.mmap.bytes().subarray(0x4000), data);
-  ok = false;
+  lease.ok = false;
   expectError(() => guarded.copyFrom(data), RegionClosedError, { kind: "RegionClosed", op: "VolatileSlice.copyFrom" });
   disposed[Symbol.dispose]();
   expectError(() => disposed.copyFrom(data), RegionClosedError, { kind: "RegionClosed", op: "VolatileSlice.copyFrom" });
