@@ -400,8 +400,10 @@ export class AtomicBitmap implements Bitmap {
   }
 
   #set(offset: number, len: number, op: string): void {
-    // The fast paths: a write within one page, given two integers. Anything else (a range over
-    // several pages, past the end, a bad argument) goes to #setRange, which checks and throws.
+    // The fast path: a write within one page at an int32 offset. It is inlined into every guest
+    // write's path, so it stays small: a larger #set made V8 stop inlining untracked writes too,
+    // once a tracked one had run (their shared store helper's compiled size counts against the
+    // caller's inlining budget). Anything else goes to #setOther.
     if (typeof offset === "number" && typeof len === "number" && len > 0) {
       const end = offset + len - 1;
       if ((offset | 0) === offset && (end | 0) === end && offset >= 0) {
@@ -410,21 +412,30 @@ export class AtomicBitmap implements Bitmap {
         const shift = this.#pageShift;
         const page = offset >> shift;
         if (page === end >> shift && page < this.#pages) {
-          this.#markPage(page);
+          // #markPage, written out (one call fewer on every tracked write).
+          const words = this.#words, word = page >>> 5, mask = 1 << (page & 31);
+          if (this.#strictOrdering || (words[word] & mask) === 0) Atomics.or(words, word, mask);
           return;
         }
-      } else {
-        // Larger offsets: `* (1 / pageSize)` is an exact division by a power of two. The integer
-        // tests turn away fractions, NaN and infinities (and negative values fail `page >= 0`).
-        const inv = this.#invPageSize;
-        const page = Math.floor(offset * inv);
-        if (
-          page >= 0 && page < this.#fastPages && page === Math.floor(end * inv) && offset === Math.floor(offset) &&
-          len === Math.floor(len)
-        ) {
-          this.#markPage(page | 0); // exact: page < #fastPages <= 2^31
-          return;
-        }
+      }
+    }
+    this.#setOther(offset, len, op);
+  }
+
+  /** {@link AtomicBitmap.#set} past its int32 fast path: larger offsets within one page, else the checked range. */
+  #setOther(offset: number, len: number, op: string): void {
+    if (typeof offset === "number" && typeof len === "number" && len > 0) {
+      // `* (1 / pageSize)` is an exact division by a power of two. The integer tests turn away
+      // fractions, NaN and infinities (and negative values fail `page >= 0`).
+      const inv = this.#invPageSize;
+      const page = Math.floor(offset * inv);
+      const end = offset + len - 1;
+      if (
+        page >= 0 && page < this.#fastPages && page === Math.floor(end * inv) && offset === Math.floor(offset) &&
+        len === Math.floor(len)
+      ) {
+        this.#markPage(page | 0); // exact: page < #fastPages <= 2^31
+        return;
       }
     }
     this.#setRange(offset, len, op);
