@@ -101,7 +101,7 @@ Deno.test("bench docs: docs/benchmarks.md is exactly what its saved runs give", 
   const page = readFileSync(new URL("docs/benchmarks.md", ROOT), "utf8");
   assert.equal(rewriteGenerated(page, (source) => loadRun(ROOT, source)), page);
   assert.ok(page.includes("<!-- generated from bench/docs_run.json: env -->"));
-  assert.ok(page.includes("<!-- generated from bench/peer/readme_run.json: /./ -->"));
+  assert.ok(page.includes("<!-- generated from bench/peer_run.json: /./ -->"));
 });
 
 Deno.test("bench docs: a peer run of several rounds says so in its machine line", () => {
