@@ -6,6 +6,8 @@ import {
   GuestRegionMmap,
   InvalidArgumentError,
   InvalidBackendAddressError,
+  NoAccessError,
+  PROT_NONE,
   PROT_READ,
   ReadOnlyError,
   RegionClosedError,
@@ -147,4 +149,29 @@ Deno.test("fast path: a copy across regions starts in the right region whichever
   mem.writeSlice(Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]), 2 * PAGE - 3);
   assert.deepEqual([...mem.regions()[1].mmap.bytes().subarray(PAGE - 3)], [1, 2, 3]);
   assert.deepEqual([...mem.regions()[2].mmap.bytes().subarray(0, 5)], [4, 5, 6, 7, 8]);
+});
+
+Deno.test("fast path: warm scalar reads still refuse no access, a closed region and bad addresses, and read odd ones exactly", () => {
+  const mem = GuestMemoryMmap.fromRegions([GuestRegionMmap.fromRange(0, PAGE), GuestRegionMmap.fromRange(PAGE, PAGE)]);
+  const [r0] = mem.regions();
+  const bytes = r0.mmap.bytes();
+  for (let i = 0; i < PAGE; i++) bytes[i] = i & 0xff;
+  mem.regions()[1].mmap.bytes().fill(0xee);
+  let sum = 0n;
+  for (let i = 0; i < 5000; i++) {
+    sum += mem.readU64((i * 8) % PAGE) + BigInt(mem.readU32(16) + mem.readU16(2) + mem.readU8(1));
+  }
+  assert.equal(sum > 0n, true);
+  assert.equal(mem.readU64(8), 0x0f0e0d0c0b0a0908n);
+  assert.equal(mem.readU32(3), 0x06050403, "unaligned: assembled by the general path");
+  assert.equal(mem.readU16(PAGE - 1), 0xeeff, "across two regions");
+  assert.equal(mem.readU64(8n), 0x0f0e0d0c0b0a0908n, "a bigint address");
+  expectError(() => mem.readU32(1.5), InvalidArgumentError, { kind: "InvalidArgument", op: "GuestMemoryMmap.readU32" });
+  r0.mmap.protect(PROT_NONE);
+  expectError(() => mem.readU64(8), NoAccessError, { kind: "NoAccess", op: "GuestMemoryMmap.readU64" });
+  expectError(() => mem.readU8(1), NoAccessError, { kind: "NoAccess", op: "GuestMemoryMmap.readU8" });
+  r0.mmap.protect(PROT_READ);
+  assert.equal(mem.readU16(2), 0x0302, "readable again");
+  mem.close();
+  expectError(() => mem.readU64(8), RegionClosedError, { kind: "RegionClosed", op: "GuestMemoryMmap.readU64" });
 });
