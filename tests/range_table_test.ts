@@ -216,3 +216,37 @@ Deno.test("range table: seekOldest finds the smallest stamp as stamps rise in pl
   assert.equal(t.stamp(t.here()), n + 1, "then the first renewed");
   assert.equal(t.start(t.here()), 0);
 });
+
+Deno.test("range table: lookups find every entry while chunks split and join", async () => {
+  const { Iotlb } = await import("../iommu.ts");
+  const { Permissions } = await import("../mod.ts");
+  const PAGE = 0x1000, n = 5 * CHUNK;
+  const tlb = new Iotlb();
+  // Out of order, so that chunks split in their middle rather than only filling at the end.
+  for (let j = 0; j < n; j++) {
+    const i = (j * 97) % n;
+    tlb.setMapping(2 * i * PAGE, (3 * i + 1) * PAGE, PAGE, Permissions.ReadWrite);
+  }
+  const check = (live: (i: number) => boolean) => {
+    for (let i = 0; i < n; i++) {
+      const want = live(i) ? (3 * i + 1) * PAGE + 8 : -1;
+      assert.equal(tlb.translateFast(2 * i * PAGE + 8, 8, Permissions.Read), want, `entry ${i}`);
+    }
+  };
+  check(() => true);
+  // Empty most of the middle chunks so that they join their neighbours, looking everything up after
+  // every removal (a join moves entries into a chunk with no other write there).
+  const gone = (i: number) => i >= CHUNK + 3 && i < 3 * CHUNK - 3 && i % 7 !== 0;
+  const removed = new Set<number>();
+  for (let i = 0; i < n; i++) {
+    if (!gone(i)) continue;
+    tlb.invalidate(2 * i * PAGE, PAGE);
+    removed.add(i);
+    check((j) => !removed.has(j));
+  }
+  // And fill the gaps again, each entry now between kept neighbours.
+  for (let i = 0; i < n; i++) {
+    if (gone(i)) tlb.setMapping(2 * i * PAGE, (3 * i + 1) * PAGE, PAGE, Permissions.ReadWrite);
+  }
+  check(() => true);
+});
