@@ -73,6 +73,8 @@ export function noticeArray(n: NativeBinding, buf: Uint8Array, real: number): vo
  */
 export function claimed(buf: Uint8Array): number {
   if (buf !== knownArray || !(buf instanceof Uint8Array)) return claimedLength(buf);
+  // claimedLength's read of `length`, written out again: the same read as a shared helper (inlined
+  // all the same) measured 3 ns more per 4 KiB readSlice on Deno 2.9.6.
   let n: unknown;
   try {
     n = buf.length;

@@ -611,15 +611,15 @@ export class GuestMemoryMmap extends Bytes
   // helpers with its own `locate` inlined, an IommuMemory read in a later loop is sized by that
   // code against V8's inlining budget and may become a call (IOMMU u64 reads measured 12-13 ns in
   // some rounds and 19-21 ns in others of the same benchmark). These copies of the common case
-  // (a naturally aligned number range inside the part located last) are this class's alone, so
+  // (a naturally aligned range in one part, found by this class's `locate`) are its alone, so
   // the shared helpers serve the other memory types only; everything else, errors included, is
   // Bytes'.
 
-  /** `[addr, addr + size)`'s offset in `hitViews` if it is a naturally aligned number range in the small part, else -1. */
+  /** `locate` for a naturally aligned read: the offset in `hitViews`, else -1. */
   #aligned(addr: AddressLike, size: number): number {
-    if (typeof addr !== "number") return -1;
-    const off = addr - this.#smallStart;
-    return off >= 0 && off <= this.#smallLen - size && (off & (size - 1)) === 0 && Number.isInteger(addr) ? off : -1;
+    const o = this.locate(addr, size, false);
+    // -1 & (size - 1) is nonzero for every size but 1, where o itself is then -1.
+    return (o & (size - 1)) === 0 ? o : -1;
   }
 
   /** Reads a u8 (see {@link Bytes.readU8}). @example `mem.readU8(0x1000)` */
