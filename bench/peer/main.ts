@@ -160,7 +160,11 @@ async function forkedRounds(args: Args): Promise<PeerReport> {
       if (args.filter !== undefined) argv.push("--filter", args.filter);
       const { code } = await new Deno.Command(Deno.execPath(), { args: argv, stdout: "inherit", stderr: "inherit" })
         .output();
-      if (code !== 0) Deno.exit(code);
+      if (code !== 0) {
+        // A round's own status (3: no crate) is the run's; exit skips the finally below.
+        Deno.removeSync(dir, { recursive: true });
+        Deno.exit(code);
+      }
       reports.push(parsePeerReport(Deno.readTextFileSync(json)));
     }
   } finally {
